@@ -1,0 +1,29 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+mod aor;
+mod clock;
+#[cfg(feature = "disk")]
+mod disk;
+mod error;
+mod id;
+mod identity;
+mod local;
+mod policy;
+mod record;
+mod service;
+pub mod store;
+mod transport;
+
+pub use aor::{Aor, AorFault, MAX_AOR_LEN, Scheme};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::Error;
+pub use id::{NodeId, ResourceId};
+pub use identity::{Identity, PublicKey, Signature};
+pub use local::{LocalConfig, LocalLocationService};
+pub use policy::{AccessPolicy, DomainTrustAnchors, FirstComeFirstServed, OpenPolicy};
+pub use record::{
+    Binding, MAX_RECORD_BYTES, QValue, Record, SIGNING_TAG, SignedRecord, UnixTime, signing_bytes,
+};
+pub use service::{LocationService, Lookup, Peer, Published};
+pub use transport::{Incoming, MemoryNetwork, MemoryTransport, PeerAddr, Transport};

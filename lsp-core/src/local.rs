@@ -1,0 +1,207 @@
+//! The embedded default Location Service: one process, no network.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::store::{Change, RecordStore, StoreLimits, StoreStats, Written};
+use crate::{
+    AccessPolicy, Aor, Binding, Clock, Error, LocationService, Lookup, NodeId, OpenPolicy, Peer,
+    Published, ResourceId, SignedRecord, SystemClock, UnixTime,
+};
+
+/// Settings of a [`LocalLocationService`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LocalConfig {
+    /// Who may write which AOR.
+    pub policy: Arc<dyn AccessPolicy>,
+    /// Where time comes from.
+    pub clock: Arc<dyn Clock>,
+    /// Store limits.
+    pub limits: StoreLimits,
+    /// The Node-ID that [`LocationService::lookup`] reports.
+    pub node_id: NodeId,
+    /// Every lapsed entry is reclaimed within this long after it lapses,
+    /// provided the service keeps being written to or
+    /// [`LocalLocationService::purge_expired`] is called.
+    pub sweep_interval: Duration,
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        Self {
+            policy: Arc::new(OpenPolicy),
+            clock: Arc::new(SystemClock),
+            limits: StoreLimits::default(),
+            node_id: NodeId([0; 32]),
+            sweep_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+impl LocalConfig {
+    /// Sets the access policy.
+    pub fn policy(mut self, policy: impl AccessPolicy + 'static) -> Self {
+        self.policy = Arc::new(policy);
+        self
+    }
+
+    /// Sets the clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sets the store limits.
+    pub fn limits(mut self, limits: StoreLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets the Node-ID reported by lookups.
+    pub fn node_id(mut self, id: NodeId) -> Self {
+        self.node_id = id;
+        self
+    }
+}
+
+/// In-memory soft state with exact expiry, optionally kept on disk (feature
+/// `disk`). Safe to share between threads and tasks.
+#[derive(Debug)]
+pub struct LocalLocationService {
+    store: RecordStore,
+    config: LocalConfig,
+    #[cfg(feature = "disk")]
+    disk: Option<crate::disk::DiskStore>,
+    next_sweep: AtomicU64,
+    sweep_cursor: AtomicUsize,
+}
+
+impl LocalLocationService {
+    /// A purely in-memory service.
+    pub fn new(config: LocalConfig) -> Self {
+        Self {
+            store: RecordStore::new(config.limits),
+            next_sweep: AtomicU64::new(0),
+            sweep_cursor: AtomicUsize::new(0),
+            #[cfg(feature = "disk")]
+            disk: None,
+            config,
+        }
+    }
+
+    /// A service that keeps its records in the redb file at `path`, created
+    /// if missing. Records that lapsed while it was down are dropped on open.
+    #[cfg(feature = "disk")]
+    pub fn open(path: impl AsRef<std::path::Path>, config: LocalConfig) -> Result<Self, Error> {
+        let disk = crate::disk::DiskStore::open(path.as_ref())?;
+        let mut service = Self::new(config);
+        let now = service.config.clock.now();
+        let mut lapsed = Vec::new();
+        disk.load(|rid, packed| {
+            if !service.store.restore(packed, now) {
+                lapsed.push(rid);
+            }
+        })?;
+        disk.remove(&lapsed)?;
+        service.disk = Some(disk);
+        Ok(service)
+    }
+
+    /// [`LocationService::publish`] without a future.
+    pub fn publish_sync(&self, record: &SignedRecord) -> Result<Published, Error> {
+        let now = self.config.clock.now();
+        let written = self
+            .store
+            .publish(record, &*self.config.policy, now, |c| self.write_through(c))?;
+        self.maybe_sweep(now);
+        Ok(Published::new(1, written == Written::Unchanged))
+    }
+
+    /// [`LocationService::query`] without a future.
+    pub fn query_sync(&self, aor: &Aor) -> Result<Vec<Binding>, Error> {
+        self.store.query(aor, self.config.clock.now())
+    }
+
+    /// [`LocationService::fetch`] without a future.
+    pub fn fetch_sync(&self, aor: &Aor) -> Result<Vec<SignedRecord>, Error> {
+        self.store.fetch(aor, self.config.clock.now())
+    }
+
+    /// Reclaims every lapsed entry now; returns how many AORs were dropped.
+    pub fn purge_expired(&self) -> usize {
+        let now = self.config.clock.now();
+        (0..self.store.shard_count())
+            .map(|i| self.purge(i, now))
+            .sum()
+    }
+
+    /// What the service holds.
+    pub fn stats(&self) -> StoreStats {
+        self.store.stats()
+    }
+
+    fn purge(&self, shard: usize, now: UnixTime) -> usize {
+        self.store.purge_shard(shard, now, |_gone| {
+            #[cfg(feature = "disk")]
+            if let Some(disk) = &self.disk {
+                // A failed delete only leaves lapsed entries that the next
+                // open drops anyway.
+                let _ = disk.remove(_gone);
+            }
+        })
+    }
+
+    /// Sweeps one shard per `sweep_interval / shards`, so the pause stays short.
+    fn maybe_sweep(&self, now: UnixTime) {
+        let next = self.next_sweep.load(Ordering::Relaxed);
+        let shards = self.store.shard_count() as u32;
+        let step = (now + self.config.sweep_interval / shards).as_millis();
+        if now.as_millis() < next
+            || self
+                .next_sweep
+                .compare_exchange(next, step, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let shard = self.sweep_cursor.fetch_add(1, Ordering::Relaxed);
+        self.purge(shard, now);
+    }
+
+    fn write_through(&self, _change: &Change) -> Result<(), Error> {
+        #[cfg(feature = "disk")]
+        if let Some(disk) = &self.disk {
+            return disk.apply(_change);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl LocationService for LocalLocationService {
+    async fn publish(&self, record: SignedRecord) -> Result<Published, Error> {
+        self.publish_sync(&record)
+    }
+
+    async fn query(&self, aor: &Aor) -> Result<Vec<Binding>, Error> {
+        self.query_sync(aor)
+    }
+
+    async fn fetch(&self, aor: &Aor) -> Result<Vec<SignedRecord>, Error> {
+        self.fetch_sync(aor)
+    }
+
+    async fn lookup(&self, _id: ResourceId) -> Result<Lookup, Error> {
+        Ok(Lookup::new(
+            vec![Peer {
+                id: self.config.node_id,
+                addr: None,
+            }],
+            0,
+        ))
+    }
+}

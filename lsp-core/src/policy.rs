@@ -1,0 +1,92 @@
+//! Who may write an AOR (draft section 4: only an authorized publisher).
+//!
+//! Stores call the policy after the signature checks out, so a policy judges
+//! the proven publisher key, never a claim.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Debug;
+
+use crate::{Error, PublicKey, SignedRecord};
+
+/// Decides whether a publisher may write a record's AOR.
+pub trait AccessPolicy: Send + Sync + Debug {
+    /// `owners` are the publishers that hold a live record for the same AOR
+    /// in the store being written (empty for a new AOR).
+    fn authorize(&self, record: &SignedRecord, owners: &[PublicKey]) -> Result<(), Error>;
+}
+
+/// Anyone may write anything. For tests and closed deployments only.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OpenPolicy;
+
+impl AccessPolicy for OpenPolicy {
+    fn authorize(&self, _: &SignedRecord, _: &[PublicKey]) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// Pure-P2P self-registration: the first key to publish an AOR owns it while
+/// its record lives (including the replay guard left after a removal); other
+/// keys are refused until then.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FirstComeFirstServed;
+
+impl AccessPolicy for FirstComeFirstServed {
+    fn authorize(&self, record: &SignedRecord, owners: &[PublicKey]) -> Result<(), Error> {
+        if owners.is_empty() || owners.contains(&record.publisher) {
+            Ok(())
+        } else {
+            Err(Error::Unauthorized(format!(
+                "{} is owned by another key",
+                record.record.aor
+            )))
+        }
+    }
+}
+
+/// Domain trust anchors: the registrar keys authorized for each domain. An
+/// AOR whose host is not a configured domain is refused.
+#[derive(Debug, Default, Clone)]
+pub struct DomainTrustAnchors {
+    anchors: HashMap<String, HashSet<PublicKey>>,
+}
+
+impl DomainTrustAnchors {
+    /// No domain trusted yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Authorizes `key` to publish the AORs of `domain` (case-insensitive).
+    pub fn trust(mut self, domain: &str, key: PublicKey) -> Self {
+        self.anchors
+            .entry(domain.to_ascii_lowercase())
+            .or_default()
+            .insert(key);
+        self
+    }
+
+    /// The keys trusted for `domain`.
+    pub fn keys_for(&self, domain: &str) -> impl Iterator<Item = &PublicKey> {
+        self.anchors
+            .get(&domain.to_ascii_lowercase())
+            .into_iter()
+            .flatten()
+    }
+}
+
+impl AccessPolicy for DomainTrustAnchors {
+    fn authorize(&self, record: &SignedRecord, _: &[PublicKey]) -> Result<(), Error> {
+        let host = record.record.aor.host();
+        match self.anchors.get(host) {
+            Some(keys) if keys.contains(&record.publisher) => Ok(()),
+            Some(_) => Err(Error::Unauthorized(format!(
+                "key {} is not a trust anchor of {host}",
+                record.publisher
+            ))),
+            None => Err(Error::Unauthorized(format!(
+                "no trust anchor for domain {host}"
+            ))),
+        }
+    }
+}

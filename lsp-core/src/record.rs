@@ -1,0 +1,338 @@
+//! Bindings, records and their signatures.
+//!
+//! A [`Record`] holds the bindings of one AOR from one publisher. The
+//! publisher signs it; the bytes signed are [`SIGNING_TAG`] followed by the
+//! postcard encoding of `(publisher, record)`. Field order below is part of
+//! the wire format: do not reorder.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Aor, Error, Identity, PublicKey, Signature};
+
+/// Domain separation for record signatures, so that no other message signed
+/// with the same key can pass as a record.
+pub const SIGNING_TAG: &[u8] = b"lsp-record-v1\0";
+
+/// Largest encoded [`SignedRecord`] that any decoder accepts.
+pub const MAX_RECORD_BYTES: usize = 64 * 1024;
+
+/// Milliseconds since the Unix epoch.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct UnixTime(pub u64);
+
+impl UnixTime {
+    /// The system clock's reading.
+    pub fn now() -> Self {
+        let since = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        Self(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// Whole seconds since the epoch.
+    pub fn from_secs(secs: u64) -> Self {
+        Self(secs.saturating_mul(1000))
+    }
+
+    /// Milliseconds since the epoch.
+    pub fn as_millis(self) -> u64 {
+        self.0
+    }
+
+    /// How long from `earlier` to `self`; zero if `self` is not later.
+    pub fn since(self, earlier: UnixTime) -> Duration {
+        Duration::from_millis(self.0.saturating_sub(earlier.0))
+    }
+}
+
+impl std::ops::Add<Duration> for UnixTime {
+    type Output = UnixTime;
+    /// Saturates instead of overflowing.
+    fn add(self, d: Duration) -> UnixTime {
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        UnixTime(self.0.saturating_add(ms))
+    }
+}
+
+/// A SIP q-value in thousandths, 0 to 1000 (`q=0.5` is 500).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct QValue(u16);
+
+impl QValue {
+    /// `q=1.0`, the highest preference.
+    pub const MAX: QValue = QValue(1000);
+
+    /// A q-value from thousandths; over 1000 is an error.
+    pub fn from_thousandths(v: u16) -> Result<Self, Error> {
+        if v > 1000 {
+            return Err(Error::InvalidBinding(format!("q-value {v}/1000 exceeds 1")));
+        }
+        Ok(Self(v))
+    }
+
+    /// Parses the SIP text form: `0`, `1`, `0.5`, `1.000` (at most 3 decimals).
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        let bad = || Error::InvalidBinding(format!("malformed q-value {s:?}"));
+        let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+        if frac.len() > 3 || !frac.bytes().all(|c| c.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let whole: u16 = match int {
+            "0" => 0,
+            "1" => 1000,
+            _ => return Err(bad()),
+        };
+        let mut thousandths = 0u16;
+        for (i, c) in frac.bytes().enumerate() {
+            thousandths += u16::from(c - b'0') * [100, 10, 1][i];
+        }
+        Self::from_thousandths(whole + thousandths)
+    }
+
+    /// The value in thousandths.
+    pub fn thousandths(self) -> u16 {
+        self.0
+    }
+}
+
+impl Default for QValue {
+    fn default() -> Self {
+        Self::MAX
+    }
+}
+
+impl fmt::Display for QValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = format!("{}.{:03}", self.0 / 1000, self.0 % 1000);
+        let text = text.trim_end_matches('0');
+        f.write_str(text.strip_suffix('.').unwrap_or(text))
+    }
+}
+
+impl<'de> Deserialize<'de> for QValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        QValue::from_thousandths(u16::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// One Contact of an AOR, as a registrar stores it (RFC 3261 section 10.3,
+/// RFC 5626 outbound, RFC 3327 Path).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Binding {
+    /// The Contact URI.
+    pub contact: String,
+    /// When the binding lapses. It is live while `now < expires_at`.
+    pub expires_at: UnixTime,
+    /// Preference among the AOR's contacts.
+    pub q: QValue,
+    /// `+sip.instance`, the UA's instance URN.
+    pub instance: Option<String>,
+    /// `reg-id` (RFC 5626).
+    pub reg_id: Option<u32>,
+    /// Call-ID of the REGISTER that made or refreshed the binding.
+    pub call_id: String,
+    /// CSeq of that REGISTER; orders requests with the same Call-ID.
+    pub cseq: u32,
+    /// Path header values (RFC 3327), first hop first.
+    pub path: Vec<String>,
+}
+
+impl Binding {
+    /// A binding with `q=1`, no instance, no path; set the rest as fields.
+    pub fn new(
+        contact: impl Into<String>,
+        expires_at: UnixTime,
+        call_id: impl Into<String>,
+        cseq: u32,
+    ) -> Self {
+        Self {
+            contact: contact.into(),
+            expires_at,
+            q: QValue::MAX,
+            instance: None,
+            reg_id: None,
+            call_id: call_id.into(),
+            cseq,
+            path: Vec::new(),
+        }
+    }
+
+    /// Whether the binding is live at `now`.
+    pub fn is_live(&self, now: UnixTime) -> bool {
+        now < self.expires_at
+    }
+
+    /// Time left at `now`.
+    pub fn remaining(&self, now: UnixTime) -> Duration {
+        self.expires_at.since(now)
+    }
+
+    /// Whether `other` updates this binding rather than adding one: the same
+    /// instance and reg-id (RFC 5626), or the same Contact otherwise.
+    pub fn same_flow(&self, other: &Binding) -> bool {
+        match (&self.instance, &other.instance) {
+            (Some(a), Some(b)) if self.reg_id.is_some() || other.reg_id.is_some() => {
+                a == b && self.reg_id == other.reg_id
+            }
+            _ => self.contact == other.contact,
+        }
+    }
+}
+
+/// The bindings of one AOR from one publisher.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// The address of record.
+    pub aor: Aor,
+    /// Grows with every change by the same publisher; stores refuse an older one.
+    pub version: u64,
+    /// The bindings. An empty list removes the publisher's bindings.
+    pub bindings: Vec<Binding>,
+}
+
+impl Record {
+    /// An empty record (one that removes all bindings when published).
+    pub fn new(aor: Aor, version: u64) -> Self {
+        Self {
+            aor,
+            version,
+            bindings: Vec::new(),
+        }
+    }
+
+    /// A version above `previous` that also grows across restarts: the wall
+    /// clock in milliseconds, or `previous + 1` if that is larger.
+    pub fn next_version(previous: Option<u64>) -> u64 {
+        let clock = UnixTime::now().as_millis();
+        previous.map_or(clock, |p| clock.max(p.saturating_add(1)))
+    }
+
+    /// The latest expiry among the bindings, or `None` with no binding.
+    pub fn last_expiry(&self) -> Option<UnixTime> {
+        self.bindings.iter().map(|b| b.expires_at).max()
+    }
+
+    /// Signs the record as `identity`.
+    pub fn sign(self, identity: &Identity) -> SignedRecord {
+        let publisher = identity.public_key();
+        let signature = identity.sign(&signing_bytes(&publisher, &self));
+        SignedRecord {
+            record: self,
+            publisher,
+            signature,
+        }
+    }
+}
+
+/// The bytes a record's signature covers.
+pub fn signing_bytes(publisher: &PublicKey, record: &Record) -> Vec<u8> {
+    let mut out = SIGNING_TAG.to_vec();
+    // Serializing plain owned data into a Vec cannot fail.
+    out.extend(postcard::to_allocvec(&(publisher, record)).unwrap_or_default());
+    out
+}
+
+/// A record with its publisher's key and signature.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedRecord {
+    /// What was signed.
+    pub record: Record,
+    /// Who signed it.
+    pub publisher: PublicKey,
+    /// The ed25519 signature over [`signing_bytes`].
+    pub signature: Signature,
+}
+
+impl SignedRecord {
+    /// Checks the signature against the record's own publisher key.
+    pub fn verify(&self) -> Result<(), Error> {
+        self.publisher.verify(
+            &signing_bytes(&self.publisher, &self.record),
+            &self.signature,
+        )
+    }
+
+    /// Checks that `expected` signed the record.
+    pub fn verify_from(&self, expected: &PublicKey) -> Result<(), Error> {
+        if self.publisher != *expected {
+            return Err(Error::WrongKey {
+                expected: *expected,
+                found: self.publisher,
+            });
+        }
+        self.verify()
+    }
+
+    /// The wire encoding: postcard of `(record, publisher, signature)`.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
+
+    /// Decodes [`SignedRecord::to_bytes`] output. It does not check the
+    /// signature: call [`SignedRecord::verify`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
+        if bytes.len() > MAX_RECORD_BYTES {
+            return Err(Error::RecordTooLarge {
+                size: bytes.len(),
+                limit: MAX_RECORD_BYTES,
+            });
+        }
+        match postcard::take_from_bytes::<Self>(bytes) {
+            Ok((rec, [])) => Ok(rec),
+            Ok((_, rest)) => Err(Error::Decode(format!("{} trailing bytes", rest.len()))),
+            Err(e) => Err(Error::Decode(e.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn q_values() {
+        for (text, v) in [
+            ("0", 0),
+            ("1", 1000),
+            ("0.5", 500),
+            ("0.05", 50),
+            ("1.000", 1000),
+            ("0.123", 123),
+        ] {
+            assert_eq!(QValue::parse(text).unwrap().thousandths(), v, "{text}");
+        }
+        for bad in ["", "2", "1.001", "0.1234", ".5", "0,5", "-0", "0.x"] {
+            assert!(QValue::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(QValue::parse("0.50").unwrap().to_string(), "0.5");
+        assert_eq!(QValue::MAX.to_string(), "1");
+        assert_eq!(QValue::from_thousandths(0).unwrap().to_string(), "0");
+        assert!(postcard::from_bytes::<QValue>(&postcard::to_allocvec(&1001u16).unwrap()).is_err());
+    }
+
+    #[test]
+    fn same_flow() {
+        let mut a = Binding::new("sip:a@1.2.3.4", UnixTime(10), "c", 1);
+        let mut b = Binding::new("sip:a@5.6.7.8", UnixTime(10), "c", 2);
+        assert!(!a.same_flow(&b));
+        a.instance = Some("<urn:uuid:1>".into());
+        b.instance = Some("<urn:uuid:1>".into());
+        a.reg_id = Some(1);
+        b.reg_id = Some(1);
+        assert!(a.same_flow(&b));
+        b.reg_id = Some(2);
+        assert!(!a.same_flow(&b));
+    }
+
+    #[test]
+    fn next_version_grows() {
+        let v = Record::next_version(None);
+        assert!(Record::next_version(Some(v)) > v);
+        assert_eq!(Record::next_version(Some(u64::MAX - 1)), u64::MAX);
+    }
+}

@@ -1,0 +1,127 @@
+//! The Location Service interface (draft section 7): lookup, retrieval and
+//! publishing.
+
+use std::net::SocketAddr;
+
+use async_trait::async_trait;
+
+use crate::{Aor, Binding, Error, Identity, NodeId, Record, ResourceId, SignedRecord};
+
+/// A peer that stores a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Peer {
+    /// The peer's Node-ID.
+    pub id: NodeId,
+    /// Where to reach it, if it is reachable over a network.
+    pub addr: Option<SocketAddr>,
+}
+
+/// The answer to [`LocationService::lookup`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Lookup {
+    /// The peers responsible for the key, the primary first.
+    pub peers: Vec<Peer>,
+    /// Overlay hops the lookup took (0 when answered locally).
+    pub hops: u32,
+}
+
+impl Lookup {
+    /// A lookup answer.
+    pub fn new(peers: Vec<Peer>, hops: u32) -> Self {
+        Self { peers, hops }
+    }
+}
+
+/// The answer to [`LocationService::publish`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Published {
+    /// How many stores accepted the record.
+    pub replicas: usize,
+    /// True when the store already held this exact record.
+    pub unchanged: bool,
+}
+
+impl Published {
+    /// A publish answer.
+    pub fn new(replicas: usize, unchanged: bool) -> Self {
+        Self {
+            replicas,
+            unchanged,
+        }
+    }
+}
+
+/// A Location Service: where SIP registrars publish and proxies look up.
+///
+/// Implementations verify every record's signature and access policy before
+/// storing it, and never return an expired binding.
+#[async_trait]
+pub trait LocationService: Send + Sync {
+    /// Stores a signed record, replacing the publisher's previous version of
+    /// it. A record with no binding removes the publisher's bindings.
+    async fn publish(&self, record: SignedRecord) -> Result<Published, Error>;
+
+    /// The live bindings of `aor` from every publisher, highest q first.
+    /// [`Error::NotFound`] when no record exists; an empty list when records
+    /// exist but no binding is live.
+    async fn query(&self, aor: &Aor) -> Result<Vec<Binding>, Error>;
+
+    /// The stored signed records of `aor`, for a reader that checks the
+    /// signatures itself or republishes them.
+    async fn fetch(&self, aor: &Aor) -> Result<Vec<SignedRecord>, Error>;
+
+    /// The peers that store `id`.
+    async fn lookup(&self, id: ResourceId) -> Result<Lookup, Error>;
+
+    /// Adds `binding` to `identity`'s record of `aor`, or replaces the binding
+    /// of the same flow (same Contact, or same instance and reg-id), then
+    /// publishes the new version.
+    async fn refresh_binding(
+        &self,
+        identity: &Identity,
+        aor: &Aor,
+        binding: Binding,
+    ) -> Result<Published, Error> {
+        let mut record = own_record(self, identity, aor).await?;
+        record.bindings.retain(|b| !b.same_flow(&binding));
+        record.bindings.push(binding);
+        self.publish(record.sign(identity)).await
+    }
+
+    /// Removes the binding with this Contact from `identity`'s record of `aor`.
+    async fn remove_binding(
+        &self,
+        identity: &Identity,
+        aor: &Aor,
+        contact: &str,
+    ) -> Result<Published, Error> {
+        let mut record = own_record(self, identity, aor).await?;
+        record.bindings.retain(|b| b.contact != contact);
+        self.publish(record.sign(identity)).await
+    }
+}
+
+/// `identity`'s current record of `aor` with the next version, or a new one.
+async fn own_record<S: LocationService + ?Sized>(
+    service: &S,
+    identity: &Identity,
+    aor: &Aor,
+) -> Result<Record, Error> {
+    let key = identity.public_key();
+    let previous = match service.fetch(aor).await {
+        Ok(records) => records
+            .into_iter()
+            .find(|r| r.publisher == key && r.verify().is_ok()),
+        Err(Error::NotFound(_)) => None,
+        Err(e) => return Err(e),
+    };
+    Ok(match previous {
+        Some(prev) => Record {
+            version: Record::next_version(Some(prev.record.version)),
+            ..prev.record
+        },
+        None => Record::new(aor.clone(), Record::next_version(None)),
+    })
+}

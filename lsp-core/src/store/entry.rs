@@ -1,0 +1,269 @@
+//! The packed form of one AOR's records inside a store.
+//!
+//! An entry is one heap block, so a million AORs cost a million allocations
+//! and a lookup touches one or two cache lines:
+//!
+//! ```text
+//! keep_until: u64 LE            latest keep_until of the records below
+//! repeated:
+//!   keep_until: u64 LE          end of this record's replay guard
+//!   len:        u32 LE
+//!   record:     [u8; len]       SignedRecord wire encoding
+//! ```
+//!
+//! Records are read in place through borrowed views; nothing is decoded into
+//! owned values except the bindings a query returns.
+
+use std::fmt;
+
+use serde::de::{DeserializeSeed, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+use crate::{Binding, PublicKey, QValue, Signature, UnixTime};
+
+const HEAD: usize = 8;
+const REC_HEAD: usize = 12;
+
+/// One record's slot in an entry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Slot<'a> {
+    pub keep_until: UnixTime,
+    pub bytes: &'a [u8],
+}
+
+pub(crate) fn keep_until(entry: &[u8]) -> UnixTime {
+    UnixTime(read_u64(entry, 0))
+}
+
+pub(crate) fn slots(entry: &[u8]) -> impl Iterator<Item = Slot<'_>> {
+    let mut at = HEAD;
+    std::iter::from_fn(move || {
+        if at + REC_HEAD > entry.len() {
+            return None;
+        }
+        let keep_until = UnixTime(read_u64(entry, at));
+        let len = read_u32(entry, at + 8) as usize;
+        let start = at + REC_HEAD;
+        let bytes = entry.get(start..start + len)?;
+        at = start + len;
+        Some(Slot { keep_until, bytes })
+    })
+}
+
+/// The canonical AOR text the entry's records are for.
+pub(crate) fn aor_bytes(entry: &[u8]) -> &[u8] {
+    slots(entry).next().map_or(&[], |s| leading_str(s.bytes))
+}
+
+/// Packs slots into a new entry.
+pub(crate) fn pack<'a>(slots: impl IntoIterator<Item = Slot<'a>>) -> Box<[u8]> {
+    let mut out = vec![0u8; HEAD];
+    let mut keep = UnixTime(0);
+    for s in slots {
+        keep = keep.max(s.keep_until);
+        out.extend_from_slice(&s.keep_until.0.to_le_bytes());
+        // Records are capped far below 4 GiB before they get here.
+        out.extend_from_slice(&(s.bytes.len() as u32).to_le_bytes());
+        out.extend_from_slice(s.bytes);
+    }
+    out[..HEAD].copy_from_slice(&keep.0.to_le_bytes());
+    out.into_boxed_slice()
+}
+
+fn read_u64(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    if let Some(s) = b.get(at..at + 8) {
+        a.copy_from_slice(s);
+    }
+    u64::from_le_bytes(a)
+}
+
+fn read_u32(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    if let Some(s) = b.get(at..at + 4) {
+        a.copy_from_slice(s);
+    }
+    u32::from_le_bytes(a)
+}
+
+/// The postcard string at the start of `bytes` (the record's AOR).
+fn leading_str(bytes: &[u8]) -> &[u8] {
+    let mut len = 0usize;
+    for (i, &b) in bytes.iter().enumerate().take(5) {
+        len |= usize::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return bytes.get(i + 1..i + 1 + len).unwrap_or(&[]);
+        }
+    }
+    &[]
+}
+
+/// A binding borrowed from an encoded record.
+#[derive(Debug, Deserialize)]
+pub(crate) struct BindingView<'a> {
+    contact: &'a str,
+    expires_at: UnixTime,
+    q: QValue,
+    instance: Option<&'a str>,
+    reg_id: Option<u32>,
+    call_id: &'a str,
+    cseq: u32,
+    #[serde(borrow)]
+    path: Vec<&'a str>,
+}
+
+impl BindingView<'_> {
+    pub fn expires_at(&self) -> UnixTime {
+        self.expires_at
+    }
+
+    pub fn to_binding(&self) -> Binding {
+        Binding {
+            contact: self.contact.to_owned(),
+            expires_at: self.expires_at,
+            q: self.q,
+            instance: self.instance.map(str::to_owned),
+            reg_id: self.reg_id,
+            call_id: self.call_id.to_owned(),
+            cseq: self.cseq,
+            path: self.path.iter().map(|p| (*p).to_owned()).collect(),
+        }
+    }
+}
+
+/// What a store needs to know of a record without decoding it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Meta {
+    pub version: u64,
+    pub publisher: PublicKey,
+}
+
+/// Walks an encoded `SignedRecord`, handing each binding to `f`.
+pub(crate) fn scan<'a>(
+    bytes: &'a [u8],
+    f: &mut dyn FnMut(BindingView<'a>),
+) -> Result<Meta, postcard::Error> {
+    let mut de = postcard::Deserializer::from_bytes(bytes);
+    SignedSeed { f }.deserialize(&mut de)
+}
+
+/// Deserializes `(record: (aor, version, bindings), publisher, signature)`.
+struct SignedSeed<'f, 'a> {
+    f: &'f mut dyn FnMut(BindingView<'a>),
+}
+
+impl<'a> DeserializeSeed<'a> for SignedSeed<'_, 'a> {
+    type Value = Meta;
+    fn deserialize<D: Deserializer<'a>>(self, d: D) -> Result<Meta, D::Error> {
+        d.deserialize_tuple(3, self)
+    }
+}
+
+impl<'a> Visitor<'a> for SignedSeed<'_, 'a> {
+    type Value = Meta;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a signed record")
+    }
+    fn visit_seq<A: SeqAccess<'a>>(self, mut seq: A) -> Result<Meta, A::Error> {
+        let missing = || serde::de::Error::custom("truncated record");
+        let version = seq
+            .next_element_seed(RecordSeed { f: self.f })?
+            .ok_or_else(missing)?;
+        let publisher: PublicKey = seq.next_element()?.ok_or_else(missing)?;
+        let _: Signature = seq.next_element()?.ok_or_else(missing)?;
+        Ok(Meta { version, publisher })
+    }
+}
+
+/// Deserializes `(aor, version, bindings)` and yields the version.
+struct RecordSeed<'f, 'a> {
+    f: &'f mut dyn FnMut(BindingView<'a>),
+}
+
+impl<'a> DeserializeSeed<'a> for RecordSeed<'_, 'a> {
+    type Value = u64;
+    fn deserialize<D: Deserializer<'a>>(self, d: D) -> Result<u64, D::Error> {
+        d.deserialize_tuple(3, self)
+    }
+}
+
+impl<'a> Visitor<'a> for RecordSeed<'_, 'a> {
+    type Value = u64;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a record")
+    }
+    fn visit_seq<A: SeqAccess<'a>>(self, mut seq: A) -> Result<u64, A::Error> {
+        let missing = || serde::de::Error::custom("truncated record");
+        let _aor: &'a str = seq.next_element()?.ok_or_else(missing)?;
+        let version: u64 = seq.next_element()?.ok_or_else(missing)?;
+        seq.next_element_seed(EachBinding { f: self.f })?
+            .ok_or_else(missing)?;
+        Ok(version)
+    }
+}
+
+struct EachBinding<'f, 'a> {
+    f: &'f mut dyn FnMut(BindingView<'a>),
+}
+
+impl<'a> DeserializeSeed<'a> for EachBinding<'_, 'a> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'a>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'a> Visitor<'a> for EachBinding<'_, 'a> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("bindings")
+    }
+    fn visit_seq<A: SeqAccess<'a>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(b) = seq.next_element::<BindingView<'a>>()? {
+            (self.f)(b);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Aor, Identity, Record};
+
+    #[test]
+    fn views_match_the_owned_decoding() {
+        let id = Identity::from_secret_bytes([3; 32]);
+        let mut rec = Record::new(Aor::parse("sip:alice@example.com").unwrap(), 42);
+        let mut b = Binding::new("sip:alice@10.0.0.1", UnixTime(5000), "cid", 7);
+        b.path = vec!["<sip:p1>".into(), "<sip:p2>".into()];
+        b.instance = Some("<urn:uuid:x>".into());
+        b.reg_id = Some(1);
+        rec.bindings = vec![
+            b,
+            Binding::new("sip:alice@10.0.0.2", UnixTime(6000), "c2", 1),
+        ];
+        let signed = rec.sign(&id);
+        let bytes = signed.to_bytes();
+
+        let mut seen = Vec::new();
+        let meta = scan(&bytes, &mut |v| seen.push(v.to_binding())).unwrap();
+        assert_eq!(
+            meta,
+            Meta {
+                version: 42,
+                publisher: id.public_key()
+            }
+        );
+        assert_eq!(seen, signed.record.bindings);
+
+        let entry = pack([Slot {
+            keep_until: UnixTime(9),
+            bytes: &bytes,
+        }]);
+        assert_eq!(aor_bytes(&entry), b"sip:alice@example.com");
+        assert_eq!(keep_until(&entry), UnixTime(9));
+        assert_eq!(slots(&entry).count(), 1);
+        assert!(scan(&bytes[..bytes.len() - 1], &mut |_| {}).is_err());
+    }
+}

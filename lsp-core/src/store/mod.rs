@@ -1,0 +1,423 @@
+//! The in-memory soft-state record store shared by every node kind.
+//!
+//! Records are kept packed (see [`entry`]) in a sharded hash table keyed by
+//! Resource-ID. The store verifies signatures, enforces the access policy,
+//! refuses replays, and never shows an expired binding. Expired state is
+//! reclaimed a shard at a time by [`RecordStore::purge_shard`].
+
+pub(crate) mod entry;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use hashbrown::HashTable;
+
+use crate::{AccessPolicy, Aor, Binding, Error, PublicKey, ResourceId, SignedRecord, UnixTime};
+use entry::Slot;
+
+const SHARDS: usize = 64;
+
+/// Limits of a [`RecordStore`]. Hitting one is an error the publisher sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreLimits {
+    /// Most records (one per AOR and publisher).
+    pub max_records: usize,
+    /// Most bytes of encoded records.
+    pub max_bytes: usize,
+    /// Largest encoded record.
+    pub max_record_bytes: usize,
+    /// Most bindings in one record.
+    pub max_bindings: usize,
+    /// Furthest ahead a binding may expire.
+    pub max_ttl: Duration,
+}
+
+impl Default for StoreLimits {
+    fn default() -> Self {
+        Self {
+            max_records: 10_000_000,
+            max_bytes: 4 << 30,
+            max_record_bytes: 16 * 1024,
+            max_bindings: 64,
+            max_ttl: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// What a write is about to do, as an on-disk copy must mirror it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// The AOR's packed entry becomes this.
+    Stored(ResourceId, Box<[u8]>),
+    /// The AOR has no state left.
+    Removed(ResourceId),
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// The store already held this exact record.
+    Unchanged,
+    /// The record is stored.
+    Stored,
+    /// The publisher's record, and with it maybe the AOR, is gone.
+    Removed,
+}
+
+/// Counts of what a store holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct StoreStats {
+    /// AORs with at least one record.
+    pub aors: usize,
+    /// Records (one per AOR and publisher).
+    pub records: usize,
+    /// Bytes of packed entries.
+    pub bytes: usize,
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    table: HashTable<Box<[u8]>>,
+}
+
+/// A sharded, bounded, soft-state store of signed records.
+#[derive(Debug)]
+pub struct RecordStore {
+    shards: Box<[RwLock<Shard>]>,
+    limits: StoreLimits,
+    records: AtomicUsize,
+    bytes: AtomicUsize,
+}
+
+impl RecordStore {
+    /// An empty store with these limits.
+    pub fn new(limits: StoreLimits) -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            limits,
+            records: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &StoreLimits {
+        &self.limits
+    }
+
+    /// How many shards [`RecordStore::purge_shard`] cycles through.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Checks and stores a record, replacing its publisher's older version.
+    ///
+    /// `commit` sees the change before memory does, under the AOR's shard
+    /// lock; if it fails, the store is left as it was. An on-disk copy
+    /// writes through there, in the same order as memory.
+    pub fn publish(
+        &self,
+        record: &SignedRecord,
+        policy: &dyn AccessPolicy,
+        now: UnixTime,
+        commit: impl FnOnce(&Change) -> Result<(), Error>,
+    ) -> Result<Written, Error> {
+        let bytes = record.to_bytes();
+        self.check_shape(record, bytes.len(), now)?;
+        record.verify()?;
+        let aor = &record.record.aor;
+        let rid = aor.resource_id();
+        let mut shard = self.write(rid);
+        let hash = rid.prefix_u64();
+        let old = shard
+            .table
+            .find(hash, |e| entry::aor_bytes(e) == aor.as_str().as_bytes());
+        let old = old.map(|e| &**e).unwrap_or_default();
+
+        // The live records of this AOR, and which of them is the publisher's.
+        let mut live = Vec::new();
+        let mut mine = None;
+        for slot in entry::slots(old).filter(|s| s.keep_until > now) {
+            let meta = entry::scan(slot.bytes, &mut |_| {}).map_err(corrupt)?;
+            if meta.publisher == record.publisher {
+                mine = Some((meta.version, slot));
+            } else {
+                live.push((meta.publisher, slot));
+            }
+        }
+        let mut owners: Vec<PublicKey> = live.iter().map(|(k, _)| *k).collect();
+        if mine.is_some() {
+            owners.push(record.publisher);
+        }
+        policy.authorize(record, &owners)?;
+
+        let mut keep_until = record.record.last_expiry().unwrap_or(now);
+        if let Some((stored, slot)) = mine {
+            let offered = record.record.version;
+            if offered == stored && slot.bytes == bytes.as_slice() {
+                return Ok(Written::Unchanged);
+            }
+            if offered <= stored {
+                return Err(Error::Replay { stored, offered });
+            }
+            // An older version must stay refused for as long as it could
+            // still hold a live binding.
+            keep_until = keep_until.max(slot.keep_until);
+        }
+
+        let new_slot = (keep_until > now).then_some(Slot {
+            keep_until,
+            bytes: &bytes,
+        });
+        let packed = entry::pack(live.iter().map(|(_, s)| *s).chain(new_slot));
+        let old_records = entry::slots(old).count();
+        let new_records = entry::slots(&packed).count();
+        let old_len = old.len();
+        let new_len = if new_records == 0 { 0 } else { packed.len() };
+        let over = |counter: &AtomicUsize, old: usize, new: usize, limit: usize| {
+            new > old && counter.load(Ordering::Relaxed) + new - old > limit
+        };
+        if over(
+            &self.records,
+            old_records,
+            new_records,
+            self.limits.max_records,
+        ) {
+            return Err(Error::StoreFull("record count"));
+        }
+        if over(&self.bytes, old_len, new_len, self.limits.max_bytes) {
+            return Err(Error::StoreFull("bytes"));
+        }
+        let change = if new_records == 0 {
+            Change::Removed(rid)
+        } else {
+            Change::Stored(rid, packed)
+        };
+        commit(&change)?;
+        self.records.fetch_add(new_records, Ordering::Relaxed);
+        self.records.fetch_sub(old_records, Ordering::Relaxed);
+        self.bytes.fetch_add(new_len, Ordering::Relaxed);
+        self.bytes.fetch_sub(old_len, Ordering::Relaxed);
+
+        let aor_text = aor.as_str().as_bytes();
+        let slot = shard
+            .table
+            .find_entry(hash, |e| entry::aor_bytes(e) == aor_text);
+        Ok(match (change, slot) {
+            (Change::Stored(_, packed), Ok(mut e)) => {
+                *e.get_mut() = packed;
+                Written::Stored
+            }
+            (Change::Stored(_, packed), Err(_)) => {
+                shard.table.insert_unique(hash, packed, |e| hash_of(e));
+                Written::Stored
+            }
+            (_, Ok(e)) => {
+                e.remove();
+                Written::Removed
+            }
+            _ => Written::Removed,
+        })
+    }
+
+    fn check_shape(&self, record: &SignedRecord, size: usize, now: UnixTime) -> Result<(), Error> {
+        let l = &self.limits;
+        if size > l.max_record_bytes {
+            return Err(Error::RecordTooLarge {
+                size,
+                limit: l.max_record_bytes,
+            });
+        }
+        if record.record.bindings.len() > l.max_bindings {
+            return Err(Error::StoreFull("bindings per record"));
+        }
+        let horizon = now + l.max_ttl;
+        if let Some(b) = record
+            .record
+            .bindings
+            .iter()
+            .find(|b| b.expires_at > horizon)
+        {
+            return Err(Error::InvalidBinding(format!(
+                "{} expires more than {}s ahead",
+                b.contact,
+                l.max_ttl.as_secs()
+            )));
+        }
+        if let Some(b) = record.record.bindings.iter().find(|b| b.contact.is_empty()) {
+            return Err(Error::InvalidBinding(format!(
+                "empty contact (call-id {})",
+                b.call_id
+            )));
+        }
+        Ok(())
+    }
+
+    /// The live bindings of `aor`, highest q first, then latest expiry.
+    pub fn query(&self, aor: &Aor, now: UnixTime) -> Result<Vec<Binding>, Error> {
+        let mut out = Vec::new();
+        self.with_entry(aor, now, |entry| {
+            for slot in entry::slots(entry).filter(|s| s.keep_until > now) {
+                entry::scan(slot.bytes, &mut |b| {
+                    if b.expires_at() > now {
+                        out.push(b.to_binding());
+                    }
+                })
+                .map_err(corrupt)?;
+            }
+            Ok(())
+        })?;
+        if out.len() > 1 {
+            out.sort_by(|a, b| {
+                (b.q, b.expires_at, &a.contact).cmp(&(a.q, a.expires_at, &b.contact))
+            });
+        }
+        Ok(out)
+    }
+
+    /// The signed records held for `aor`.
+    pub fn fetch(&self, aor: &Aor, now: UnixTime) -> Result<Vec<SignedRecord>, Error> {
+        let mut out = Vec::new();
+        self.with_entry(aor, now, |entry| {
+            for slot in entry::slots(entry).filter(|s| s.keep_until > now) {
+                out.push(SignedRecord::from_bytes(slot.bytes)?);
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    fn with_entry(
+        &self,
+        aor: &Aor,
+        now: UnixTime,
+        f: impl FnOnce(&[u8]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let rid = aor.resource_id();
+        let shard = self.read(rid);
+        let text = aor.as_str().as_bytes();
+        match shard
+            .table
+            .find(rid.prefix_u64(), |e| entry::aor_bytes(e) == text)
+        {
+            Some(e) if entry::keep_until(e) > now => f(e),
+            _ => Err(Error::NotFound(aor.clone())),
+        }
+    }
+
+    /// Drops the entries of shard `index` (modulo the shard count) whose
+    /// every record has lapsed. `commit` gets their Resource-IDs under the
+    /// shard lock, so that an on-disk copy can drop them in order.
+    pub fn purge_shard(
+        &self,
+        index: usize,
+        now: UnixTime,
+        commit: impl FnOnce(&[ResourceId]),
+    ) -> usize {
+        let lock = &self.shards[index % self.shards.len()];
+        let mut shard = lock.write().unwrap_or_else(PoisonError::into_inner);
+        let mut gone = Vec::new();
+        shard.table.retain(|e| {
+            if entry::keep_until(e) > now {
+                return true;
+            }
+            self.records
+                .fetch_sub(entry::slots(e).count(), Ordering::Relaxed);
+            self.bytes.fetch_sub(e.len(), Ordering::Relaxed);
+            gone.push(ResourceId::hash(entry::aor_bytes(e)));
+            false
+        });
+        if !gone.is_empty() {
+            commit(&gone);
+        }
+        gone.len()
+    }
+
+    /// Loads a packed entry (from disk) as it is, unless it has lapsed.
+    /// Returns false for a lapsed or malformed entry.
+    pub(crate) fn restore(&self, packed: Box<[u8]>, now: UnixTime) -> bool {
+        if entry::keep_until(&packed) <= now
+            || entry::slots(&packed).any(|s| entry::scan(s.bytes, &mut |_| {}).is_err())
+        {
+            return false;
+        }
+        let rid = ResourceId::hash(entry::aor_bytes(&packed));
+        let hash = rid.prefix_u64();
+        let mut shard = self.write(rid);
+        let text = entry::aor_bytes(&packed).to_vec();
+        if let Ok(e) = shard
+            .table
+            .find_entry(hash, |e| entry::aor_bytes(e) == text.as_slice())
+        {
+            let old = e.remove().0;
+            self.records
+                .fetch_sub(entry::slots(&old).count(), Ordering::Relaxed);
+            self.bytes.fetch_sub(old.len(), Ordering::Relaxed);
+        }
+        self.records
+            .fetch_add(entry::slots(&packed).count(), Ordering::Relaxed);
+        self.bytes.fetch_add(packed.len(), Ordering::Relaxed);
+        shard.table.insert_unique(hash, packed, |e| hash_of(e));
+        true
+    }
+
+    /// What the store holds, lapsed entries not yet purged included.
+    pub fn stats(&self) -> StoreStats {
+        let aors = self
+            .shards
+            .iter()
+            .map(|s| s.read().map_or(0, |s| s.table.len()))
+            .sum();
+        StoreStats {
+            aors,
+            records: self.records.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The publishers that hold a live record for `aor`.
+    pub fn owners(&self, aor: &Aor, now: UnixTime) -> Vec<PublicKey> {
+        let mut out = Vec::new();
+        let _ = self.with_entry(aor, now, |e| {
+            for slot in entry::slots(e).filter(|s| s.keep_until > now) {
+                out.push(
+                    entry::scan(slot.bytes, &mut |_| {})
+                        .map_err(corrupt)?
+                        .publisher,
+                );
+            }
+            Ok(())
+        });
+        out
+    }
+
+    fn shard_of(rid: ResourceId) -> usize {
+        // Bytes 0..8 choose the bucket; byte 8 chooses the shard, independently.
+        usize::from(rid.0[8]) % SHARDS
+    }
+
+    fn read(&self, rid: ResourceId) -> RwLockReadGuard<'_, Shard> {
+        self.shards[Self::shard_of(rid)]
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self, rid: ResourceId) -> RwLockWriteGuard<'_, Shard> {
+        self.shards[Self::shard_of(rid)]
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn hash_of(entry: &[u8]) -> u64 {
+    ResourceId::hash(entry::aor_bytes(entry)).prefix_u64()
+}
+
+/// Entries are written only from checked records, so a decode failure here
+/// means memory or disk corruption.
+fn corrupt(e: postcard::Error) -> Error {
+    Error::Storage(format!("corrupt stored record: {e}"))
+}
