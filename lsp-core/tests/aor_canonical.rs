@@ -1,4 +1,5 @@
 //! AOR canonicalization: RFC 3261 section 19.1.4's examples and properties.
+#![allow(clippy::unwrap_used)]
 
 use lsp_core::{Aor, ResourceId};
 use proptest::prelude::*;

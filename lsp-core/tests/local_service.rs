@@ -1,4 +1,5 @@
 //! The embedded Location Service: expiry, ordering, replay, policies, limits,
+#![allow(clippy::unwrap_used)]
 //! concurrency and on-disk restart.
 
 use std::sync::Arc;

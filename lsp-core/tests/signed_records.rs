@@ -1,4 +1,5 @@
 //! Signed records: encoding round trips, and every tampering is caught.
+#![allow(clippy::unwrap_used)]
 
 use lsp_core::{Aor, Binding, Error, Identity, PublicKey, QValue, Record, SignedRecord, UnixTime};
 use proptest::prelude::*;
