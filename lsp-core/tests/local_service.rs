@@ -1,6 +1,6 @@
 //! The embedded Location Service: expiry, ordering, replay, policies, limits,
-#![allow(clippy::unwrap_used)]
 //! concurrency and on-disk restart.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::time::Duration;
