@@ -1,1 +1,342 @@
-fn main() {}
+//! Throughput and memory of `LocalLocationService` with a million bindings.
+//!
+//! `cargo bench -p lsp-core --bench local_store -- [--n N] [--secs S] [--json PATH]`
+//!
+//! Prints a table and writes the same figures as JSON. Publishing includes
+//! the ed25519 signature check, as it does in service.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::executor::block_on;
+use lsp_core::store::StoreLimits;
+use lsp_core::{
+    Aor, Binding, Identity, LocalConfig, LocalLocationService, LocationService, Record,
+    SignedRecord, UnixTime,
+};
+
+struct Args {
+    n: usize,
+    secs: f64,
+    json: String,
+    disk_n: usize,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        n: 1_000_000,
+        secs: 3.0,
+        json: concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../target/lsp-bench/local_store.json"
+        )
+        .into(),
+        disk_n: 500,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut it = argv.iter();
+    while let Some(flag) = it.next() {
+        let mut val = || it.next().cloned().unwrap_or_default();
+        match flag.as_str() {
+            "--n" => a.n = val().parse().unwrap(),
+            "--secs" => a.secs = val().parse().unwrap(),
+            "--json" => a.json = val(),
+            "--disk-n" => a.disk_n = val().parse().unwrap(),
+            _ => {} // cargo bench passes --bench
+        }
+    }
+    a
+}
+
+fn aor(i: usize) -> Aor {
+    Aor::parse(&format!("sip:user{i:07}@example.com")).unwrap()
+}
+
+/// A binding shaped like a desk phone's: IPv4 contact, RFC 3261-style Call-ID.
+fn record(i: usize, version: u64, now: UnixTime) -> Record {
+    let contact = format!("sip:user{i:07}@198.51.{}.{}:5060", (i >> 8) & 255, i & 255);
+    let call_id = format!(
+        "{:016x}@ua.example",
+        (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    );
+    let binding = Binding::new(contact, now + Duration::from_secs(3600), call_id, 1);
+    Record {
+        aor: aor(i),
+        version,
+        bindings: vec![binding],
+    }
+}
+
+fn rss_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// Splitmix64: a fixed, cheap sequence of random indices.
+fn next(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// YCSB's scrambled Zipfian key chooser (theta 0.99, Gray et al. 1994):
+/// popular keys scattered over the key space, as real callees are.
+struct Zipf {
+    n: f64,
+    theta: f64,
+    alpha: f64,
+    zetan: f64,
+    eta: f64,
+}
+
+impl Zipf {
+    fn new(n: usize) -> Self {
+        let theta = 0.99;
+        let zeta = |k: usize| (1..=k).map(|i| 1.0 / (i as f64).powf(theta)).sum::<f64>();
+        let (zetan, zeta2) = (zeta(n), zeta(2));
+        let n = n as f64;
+        let eta = (1.0 - (2.0 / n).powf(1.0 - theta)) / (1.0 - zeta2 / zetan);
+        Zipf {
+            n,
+            theta,
+            alpha: 1.0 / (1.0 - theta),
+            zetan,
+            eta,
+        }
+    }
+
+    fn sample(&self, rng: &mut u64) -> usize {
+        let u = (next(rng) >> 11) as f64 / (1u64 << 53) as f64;
+        let uz = u * self.zetan;
+        let rank = if uz < 1.0 {
+            0
+        } else if uz < 1.0 + 0.5f64.powf(self.theta) {
+            1
+        } else {
+            (self.n * (self.eta * u - self.eta + 1.0).powf(self.alpha)) as u64
+        };
+        let mut h = rank;
+        (next(&mut h) % self.n as u64) as usize
+    }
+}
+
+/// The AORs a run queries, allocated in the order they are queried, so that
+/// reading the next one costs what holding a fresh request costs; the store
+/// itself is hit in random order.
+fn workload(n: usize, len: usize, zipf: Option<&Zipf>) -> Arc<Vec<Aor>> {
+    let mut rng = 0x5eed;
+    let keys = (0..len).map(|_| match zipf {
+        Some(z) => z.sample(&mut rng),
+        None => (next(&mut rng) % n as u64) as usize,
+    });
+    Arc::new(keys.map(aor).collect())
+}
+
+/// Queries the workload for `secs` on `threads` threads; returns ops/s.
+/// With `parse`, each query first parses the AOR from text, as a proxy does
+/// with a Request-URI.
+fn query_rate(
+    s: &Arc<LocalLocationService>,
+    work: &Arc<Vec<Aor>>,
+    threads: usize,
+    secs: f64,
+    parse: bool,
+) -> f64 {
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (s, work) = (s.clone(), work.clone());
+            std::thread::spawn(move || {
+                let start = Instant::now();
+                let mut ops = 0u64;
+                let mut at = t * work.len() / 2;
+                while start.elapsed().as_secs_f64() < secs {
+                    for _ in 0..1024 {
+                        at = (at + 1) % work.len();
+                        let found = if parse {
+                            s.query_sync(&Aor::parse(work[at].as_str()).unwrap())
+                                .unwrap()
+                        } else {
+                            s.query_sync(&work[at]).unwrap()
+                        };
+                        assert_eq!(found.len(), 1);
+                    }
+                    ops += 1024;
+                }
+                ops as f64 / start.elapsed().as_secs_f64()
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).sum()
+}
+
+fn main() {
+    let a = args();
+    let now = UnixTime::now();
+    let identity = Identity::from_secret_bytes([7; 32]);
+
+    let rss_before = rss_bytes();
+    let mut limits = StoreLimits::default();
+    limits.max_records = usize::MAX;
+    limits.max_bytes = usize::MAX;
+    let service = Arc::new(LocalLocationService::new(
+        LocalConfig::default().limits(limits),
+    ));
+
+    // Fill on two threads, signing as publishers would, in small batches so
+    // that nothing but the store stays resident.
+    let fill_start = Instant::now();
+    let fillers: Vec<_> = (0..2)
+        .map(|t| {
+            let (s, id) = (service.clone(), identity.clone());
+            let n = a.n;
+            std::thread::spawn(move || {
+                for i in (t..n).step_by(2) {
+                    s.publish_sync(&record(i, 1, now).sign(&id)).unwrap();
+                }
+            })
+        })
+        .collect();
+    fillers.into_iter().for_each(|h| h.join().unwrap());
+    let fill_secs = fill_start.elapsed().as_secs_f64();
+    let rss_after = rss_bytes();
+    let stats = service.stats();
+    assert_eq!(stats.records, a.n);
+
+    // Publish: updates of existing AORs, signed beforehand, one thread.
+    let sample = a.n.min(50_000);
+    let updates: Vec<SignedRecord> = (0..sample)
+        .map(|i| record(i, 2, now).sign(&identity))
+        .collect();
+    let start = Instant::now();
+    for u in &updates {
+        service.publish_sync(u).unwrap();
+    }
+    let publish_rate = sample as f64 / start.elapsed().as_secs_f64();
+    drop(updates);
+
+    let uniform = workload(a.n, 1 << 18, None);
+    let q1 = query_rate(&service, &uniform, 1, a.secs, false);
+    let q2 = query_rate(&service, &uniform, 2, a.secs, false);
+    let p1 = query_rate(&service, &uniform, 1, a.secs, true);
+    let p2 = query_rate(&service, &uniform, 2, a.secs, true);
+    drop(uniform);
+    let skewed = workload(a.n, 1 << 18, Some(&Zipf::new(a.n)));
+    let z1 = query_rate(&service, &skewed, 1, a.secs, false);
+    let z2 = query_rate(&service, &skewed, 2, a.secs, false);
+
+    // The same query through the async trait, on one thread.
+    let trait_rate = {
+        let mut rng = 99;
+        let n = 500_000;
+        let start = Instant::now();
+        for _ in 0..n {
+            let aor = &skewed[(next(&mut rng) % skewed.len() as u64) as usize];
+            assert_eq!(block_on(service.query(aor)).unwrap().len(), 1);
+        }
+        n as f64 / start.elapsed().as_secs_f64()
+    };
+
+    // On disk: every publish commits durably before it is acknowledged.
+    let disk_rate = {
+        let dir = std::env::temp_dir().join(format!("lsp-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let disk =
+            LocalLocationService::open(dir.join("bench.redb"), LocalConfig::default()).unwrap();
+        let recs: Vec<_> = (0..a.disk_n)
+            .map(|i| record(i, 1, now).sign(&identity))
+            .collect();
+        let start = Instant::now();
+        for r in &recs {
+            disk.publish_sync(r).unwrap();
+        }
+        let rate = a.disk_n as f64 / start.elapsed().as_secs_f64();
+        drop(disk);
+        let _ = std::fs::remove_dir_all(&dir);
+        rate
+    };
+
+    let resident_per = (rss_after.saturating_sub(rss_before)) as f64 / a.n as f64;
+    let rows = [
+        ("bindings", "bindings", a.n as f64),
+        (
+            "fill_ops_per_s_2_threads",
+            "fill, 2 threads (sign + verify + store), ops/s",
+            a.n as f64 / fill_secs,
+        ),
+        (
+            "publish_ops_per_s",
+            "publish, 1 thread (verify + store), ops/s",
+            publish_rate,
+        ),
+        (
+            "uniform_query_1_thread",
+            "query hit, uniform keys, 1 thread, ops/s",
+            q1,
+        ),
+        (
+            "uniform_query_2_threads",
+            "query hit, uniform keys, 2 threads, ops/s",
+            q2,
+        ),
+        (
+            "uniform_parse_query_1_thread",
+            "parse AOR + query, uniform, 1 thread, ops/s",
+            p1,
+        ),
+        (
+            "uniform_parse_query_2_threads",
+            "parse AOR + query, uniform, 2 threads, ops/s",
+            p2,
+        ),
+        (
+            "zipf_query_1_thread",
+            "query hit, Zipf 0.99 keys, 1 thread, ops/s",
+            z1,
+        ),
+        (
+            "zipf_query_2_threads",
+            "query hit, Zipf 0.99 keys, 2 threads, ops/s",
+            z2,
+        ),
+        (
+            "zipf_trait_query_1_thread",
+            "query via async trait, Zipf, 1 thread, ops/s",
+            trait_rate,
+        ),
+        (
+            "disk_publish_ops_per_s",
+            "publish on disk (durable commit), ops/s",
+            disk_rate,
+        ),
+        (
+            "resident_bytes_per_binding",
+            "resident bytes per binding",
+            resident_per,
+        ),
+        (
+            "packed_bytes_per_binding",
+            "packed record bytes per binding",
+            stats.bytes as f64 / a.n as f64,
+        ),
+    ];
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!("LocalLocationService, {} bindings, {cores} cores", a.n);
+    let mut json = serde_json::Map::new();
+    for (key, label, value) in rows {
+        println!("{label:<50} {value:>12.0}");
+        json.insert(key.into(), serde_json::json!((value * 10.0).round() / 10.0));
+    }
+    if let Some(dir) = std::path::Path::new(&a.json).parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    std::fs::write(&a.json, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    println!("wrote {}", a.json);
+}

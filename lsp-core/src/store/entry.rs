@@ -19,7 +19,7 @@ use std::fmt;
 use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use crate::{Binding, PublicKey, QValue, Signature, UnixTime};
+use crate::{Binding, PublicKey, QValue, UnixTime};
 
 const HEAD: usize = 8;
 const REC_HEAD: usize = 12;
@@ -133,46 +133,34 @@ impl BindingView<'_> {
 
 /// What a store needs to know of a record without decoding it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Meta {
+pub(crate) struct Meta<'a> {
     pub version: u64,
-    pub publisher: PublicKey,
+    /// The raw publisher key and signature.
+    tail: &'a [u8],
+}
+
+impl Meta<'_> {
+    /// Read only when needed: a query never touches these cache lines.
+    pub fn publisher(&self) -> PublicKey {
+        let mut key = [0u8; 32];
+        key.copy_from_slice(&self.tail[..32]);
+        PublicKey(key)
+    }
 }
 
 /// Walks an encoded `SignedRecord`, handing each binding to `f`.
 pub(crate) fn scan<'a>(
     bytes: &'a [u8],
     f: &mut dyn FnMut(BindingView<'a>),
-) -> Result<Meta, postcard::Error> {
+) -> Result<Meta<'a>, postcard::Error> {
     let mut de = postcard::Deserializer::from_bytes(bytes);
-    SignedSeed { f }.deserialize(&mut de)
-}
-
-/// Deserializes `(record: (aor, version, bindings), publisher, signature)`.
-struct SignedSeed<'f, 'a> {
-    f: &'f mut dyn FnMut(BindingView<'a>),
-}
-
-impl<'a> DeserializeSeed<'a> for SignedSeed<'_, 'a> {
-    type Value = Meta;
-    fn deserialize<D: Deserializer<'a>>(self, d: D) -> Result<Meta, D::Error> {
-        d.deserialize_tuple(3, self)
+    let version = RecordSeed { f }.deserialize(&mut de)?;
+    // The key and signature are fixed-size raw bytes: no need to decode them.
+    let tail = de.finalize()?;
+    if tail.len() != 32 + 64 {
+        return Err(postcard::Error::DeserializeUnexpectedEnd);
     }
-}
-
-impl<'a> Visitor<'a> for SignedSeed<'_, 'a> {
-    type Value = Meta;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a signed record")
-    }
-    fn visit_seq<A: SeqAccess<'a>>(self, mut seq: A) -> Result<Meta, A::Error> {
-        let missing = || serde::de::Error::custom("truncated record");
-        let version = seq
-            .next_element_seed(RecordSeed { f: self.f })?
-            .ok_or_else(missing)?;
-        let publisher: PublicKey = seq.next_element()?.ok_or_else(missing)?;
-        let _: Signature = seq.next_element()?.ok_or_else(missing)?;
-        Ok(Meta { version, publisher })
-    }
+    Ok(Meta { version, tail })
 }
 
 /// Deserializes `(aor, version, bindings)` and yields the version.
@@ -248,13 +236,7 @@ mod tests {
 
         let mut seen = Vec::new();
         let meta = scan(&bytes, &mut |v| seen.push(v.to_binding())).unwrap();
-        assert_eq!(
-            meta,
-            Meta {
-                version: 42,
-                publisher: id.public_key()
-            }
-        );
+        assert_eq!((meta.version, meta.publisher()), (42, id.public_key()));
         assert_eq!(seen, signed.record.bindings);
 
         let entry = pack([Slot {

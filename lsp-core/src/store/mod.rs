@@ -142,10 +142,10 @@ impl RecordStore {
         let mut mine = None;
         for slot in entry::slots(old).filter(|s| s.keep_until > now) {
             let meta = entry::scan(slot.bytes, &mut |_| {}).map_err(corrupt)?;
-            if meta.publisher == record.publisher {
+            if meta.publisher() == record.publisher {
                 mine = Some((meta.version, slot));
             } else {
-                live.push((meta.publisher, slot));
+                live.push((meta.publisher(), slot));
             }
         }
         let mut owners: Vec<PublicKey> = live.iter().map(|(k, _)| *k).collect();
@@ -386,7 +386,7 @@ impl RecordStore {
                 out.push(
                     entry::scan(slot.bytes, &mut |_| {})
                         .map_err(corrupt)?
-                        .publisher,
+                        .publisher(),
                 );
             }
             Ok(())
