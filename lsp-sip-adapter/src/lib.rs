@@ -1,1 +1,2 @@
-//! lsp-sip-adapter
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]

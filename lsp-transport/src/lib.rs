@@ -1,1 +1,2 @@
-//! lsp-transport
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
