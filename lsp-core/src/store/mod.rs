@@ -1,7 +1,7 @@
 //! The in-memory soft-state record store shared by every node kind.
 //!
-//! Records are kept packed (see [`entry`]) in a sharded hash table keyed by
-//! Resource-ID. The store verifies signatures, enforces the access policy,
+//! Records are kept packed, one heap block per AOR (see `store/entry.rs`),
+//! in a sharded hash table keyed by Resource-ID. The store verifies signatures, enforces the access policy,
 //! refuses replays, and never shows an expired binding. Expired state is
 //! reclaimed a shard at a time by [`RecordStore::purge_shard`].
 
