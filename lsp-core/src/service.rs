@@ -117,11 +117,18 @@ async fn own_record<S: LocationService + ?Sized>(
         Err(Error::NotFound(_)) => None,
         Err(e) => return Err(e),
     };
-    Ok(match previous {
-        Some(prev) => Record {
-            version: Record::next_version(Some(prev.record.version)),
-            ..prev.record
-        },
-        None => Record::new(aor.clone(), Record::next_version(None)),
-    })
+    let Some(prev) = previous else {
+        return Ok(Record::new(aor.clone(), Record::next_version(None)));
+    };
+    // Drop what has lapsed by the service's own clock, so that a long-lived
+    // UA's record does not fill up with dead bindings.
+    let live = match service.query(aor).await {
+        Ok(live) => live,
+        Err(Error::NotFound(_)) => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let mut record = prev.record;
+    record.bindings.retain(|b| live.contains(b));
+    record.version = Record::next_version(Some(record.version));
+    Ok(record)
 }

@@ -378,6 +378,8 @@ fn refresh_and_remove_one_binding_through_the_trait() {
         assert_eq!(contacts(&s, a.as_str()).unwrap(), ["sip:f@desk"]);
         s.remove_binding(&me, &a, "sip:f@desk").await.unwrap();
         assert_eq!(s.query(&a).await.unwrap(), vec![]);
+        // The lapsed mobile binding was pruned from the record, not carried on.
+        assert!(s.fetch_sync(&a).unwrap()[0].record.bindings.is_empty());
         let l = s.lookup(a.resource_id()).await.unwrap();
         assert_eq!((l.peers.len(), l.hops), (1, 0));
     });
