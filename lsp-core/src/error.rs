@@ -80,6 +80,9 @@ pub enum Error {
     /// The service or transport has shut down.
     #[error("closed")]
     Closed,
+    /// A bound on work in flight is reached; retry later.
+    #[error("overloaded: too many {0} in flight")]
+    Overloaded(&'static str),
     /// The on-disk store failed.
     #[error("storage: {0}")]
     Storage(String),

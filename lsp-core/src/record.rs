@@ -229,6 +229,29 @@ impl Record {
     }
 }
 
+/// Orders contacts as every query answers them: highest q first, then the
+/// latest expiry, then by Contact text.
+pub fn sort_contacts(bindings: &mut [Binding]) {
+    if bindings.len() > 1 {
+        bindings
+            .sort_by(|a, b| (b.q, b.expires_at, &a.contact).cmp(&(a.q, a.expires_at, &b.contact)));
+    }
+}
+
+/// The live bindings of `records`, merged and ordered by [`sort_contacts`].
+/// A reader uses it on records it fetched and verified itself.
+pub fn live_bindings<'a>(
+    records: impl IntoIterator<Item = &'a Record>,
+    now: UnixTime,
+) -> Vec<Binding> {
+    let mut out: Vec<Binding> = records
+        .into_iter()
+        .flat_map(|r| r.bindings.iter().filter(|b| b.is_live(now)).cloned())
+        .collect();
+    sort_contacts(&mut out);
+    out
+}
+
 /// The bytes a record's signature covers.
 pub fn signing_bytes(publisher: &PublicKey, record: &Record) -> Vec<u8> {
     let mut out = SIGNING_TAG.to_vec();

@@ -497,3 +497,53 @@ fn a_restarted_service_keeps_live_records_and_drops_lapsed_ones() {
     let s = LocalLocationService::open(&path, config()).unwrap();
     assert_eq!(s.stats().aors, 2);
 }
+
+#[test]
+fn record_store_lists_live_records_by_resource_id() {
+    use lsp_core::store::RecordStore;
+    let store = RecordStore::with_shards(StoreLimits::default(), 1);
+    assert_eq!(store.shard_count(), 1);
+    let a = signed(
+        &key(1),
+        "sip:a@x.org",
+        1,
+        vec![binding("sip:a@1.2.3.4", T0 + secs(60), 500)],
+    );
+    let b = signed(
+        &key(1),
+        "sip:b@x.org",
+        1,
+        vec![binding("sip:b@1.2.3.4", T0 + secs(5), 500)],
+    );
+    for r in [&a, &b] {
+        store.publish(r, &OpenPolicy, T0, |_| Ok(())).unwrap();
+    }
+    let rid_a = a.record.aor.resource_id();
+    let only_a = store.records_where(T0, |rid| rid == rid_a);
+    assert_eq!(only_a, vec![(rid_a, a.clone())]);
+    assert_eq!(store.records_where(T0, |_| true).len(), 2);
+    // b lapses after 5 s and is no longer listed.
+    assert_eq!(
+        store.records_where(T0 + secs(6), |_| true),
+        vec![(rid_a, a)]
+    );
+}
+
+#[test]
+fn live_bindings_merges_and_orders_like_a_query() {
+    let r1 = Record {
+        aor: aor("sip:a@x.org"),
+        version: 1,
+        bindings: vec![
+            binding("sip:low@h", T0 + secs(60), 100),
+            binding("sip:gone@h", T0 + secs(1), 900),
+        ],
+    };
+    let mut r2 = r1.clone();
+    r2.bindings = vec![binding("sip:high@h", T0 + secs(30), 900)];
+    let got: Vec<String> = lsp_core::live_bindings([&r1, &r2], T0 + secs(2))
+        .into_iter()
+        .map(|b| b.contact)
+        .collect();
+    assert_eq!(got, ["sip:high@h", "sip:low@h"]);
+}

@@ -95,8 +95,16 @@ pub struct RecordStore {
 impl RecordStore {
     /// An empty store with these limits.
     pub fn new(limits: StoreLimits) -> Self {
+        Self::with_shards(limits, SHARDS)
+    }
+
+    /// An empty store with `shards` lock shards (at least 1, at most 256).
+    /// A store used from one thread, as a Chord node's is, needs only one.
+    pub fn with_shards(limits: StoreLimits, shards: usize) -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            shards: (0..shards.clamp(1, 256))
+                .map(|_| RwLock::default())
+                .collect(),
             limits,
             records: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
@@ -270,11 +278,7 @@ impl RecordStore {
             }
             Ok(())
         })?;
-        if out.len() > 1 {
-            out.sort_by(|a, b| {
-                (b.q, b.expires_at, &a.contact).cmp(&(a.q, a.expires_at, &b.contact))
-            });
-        }
+        crate::record::sort_contacts(&mut out);
         Ok(out)
     }
 
@@ -338,6 +342,7 @@ impl RecordStore {
 
     /// Loads a packed entry (from disk) as it is, unless it has lapsed.
     /// Returns false for a lapsed or malformed entry.
+    #[cfg(feature = "disk")]
     pub(crate) fn restore(&self, packed: Box<[u8]>, now: UnixTime) -> bool {
         if entry::keep_until(&packed) <= now
             || entry::slots(&packed).any(|s| entry::scan(s.bytes, &mut |_| {}).is_err())
@@ -394,19 +399,45 @@ impl RecordStore {
         out
     }
 
-    fn shard_of(rid: ResourceId) -> usize {
+    /// The live records whose Resource-ID `wanted` accepts, with their IDs.
+    /// Chord uses it to hand data over and to re-replicate.
+    pub fn records_where(
+        &self,
+        now: UnixTime,
+        mut wanted: impl FnMut(ResourceId) -> bool,
+    ) -> Vec<(ResourceId, SignedRecord)> {
+        let mut out = Vec::new();
+        for lock in self.shards.iter() {
+            let shard = lock.read().unwrap_or_else(PoisonError::into_inner);
+            for e in shard.table.iter().filter(|e| entry::keep_until(e) > now) {
+                let rid = ResourceId::hash(entry::aor_bytes(e));
+                if !wanted(rid) {
+                    continue;
+                }
+                for slot in entry::slots(e).filter(|s| s.keep_until > now) {
+                    // Entries hold only checked records; skip one that fails.
+                    if let Ok(rec) = SignedRecord::from_bytes(slot.bytes) {
+                        out.push((rid, rec));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn shard_of(&self, rid: ResourceId) -> usize {
         // Bytes 0..8 choose the bucket; byte 8 chooses the shard, independently.
-        usize::from(rid.0[8]) % SHARDS
+        usize::from(rid.0[8]) % self.shards.len()
     }
 
     fn read(&self, rid: ResourceId) -> RwLockReadGuard<'_, Shard> {
-        self.shards[Self::shard_of(rid)]
+        self.shards[self.shard_of(rid)]
             .read()
             .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn write(&self, rid: ResourceId) -> RwLockWriteGuard<'_, Shard> {
-        self.shards[Self::shard_of(rid)]
+        self.shards[self.shard_of(rid)]
             .write()
             .unwrap_or_else(PoisonError::into_inner)
     }
