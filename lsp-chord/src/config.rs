@@ -1,0 +1,86 @@
+//! Settings of a Chord node.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lsp_core::store::StoreLimits;
+use lsp_core::{AccessPolicy, FirstComeFirstServed};
+
+/// How a [`crate::Chord`] node behaves. Start from `Config::default()` and
+/// change fields.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// Length r of the successor list.
+    pub successors: usize,
+    /// Copies k of every record: the Resource-ID's successor and the next
+    /// k-1 nodes. At most `successors`.
+    pub replicas: usize,
+    /// Period of stabilize (ask the successor for its neighbours).
+    pub stabilize_interval: Duration,
+    /// Period of refreshing one finger.
+    pub fix_fingers_interval: Duration,
+    /// Period of checking that the predecessor answers.
+    pub check_predecessor_interval: Duration,
+    /// Wait for one attempt of a request.
+    pub request_timeout: Duration,
+    /// Attempts before a peer counts as unreachable.
+    pub request_attempts: u32,
+    /// Longest a join, publish, query, lookup or leave may take.
+    pub operation_timeout: Duration,
+    /// Period of reclaiming expired records.
+    pub purge_interval: Duration,
+    /// Most operations in flight; more fail with `Error::Overloaded`.
+    pub max_operations: usize,
+    /// Most requests awaiting a response; more fail with `Error::Overloaded`.
+    pub max_pending_requests: usize,
+    /// Limits of this node's record store.
+    pub limits: StoreLimits,
+    /// Who may write which AOR. Checked by storing nodes and by readers.
+    pub policy: Arc<dyn AccessPolicy>,
+    /// Seed of the node's random choices (timer jitter, request ids).
+    pub seed: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            successors: 8,
+            replicas: 3,
+            stabilize_interval: Duration::from_secs(5),
+            fix_fingers_interval: Duration::from_secs(5),
+            check_predecessor_interval: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(1),
+            request_attempts: 3,
+            operation_timeout: Duration::from_secs(30),
+            purge_interval: Duration::from_secs(30),
+            max_operations: 1024,
+            max_pending_requests: 4096,
+            limits: StoreLimits::default(),
+            policy: Arc::new(FirstComeFirstServed),
+            seed: 0,
+        }
+    }
+}
+
+impl Config {
+    /// Replaces the access policy.
+    pub fn policy(mut self, policy: Arc<dyn AccessPolicy>) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Replaces the seed.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    pub(crate) fn r(&self) -> usize {
+        self.successors.clamp(1, crate::wire::MAX_PEERS)
+    }
+
+    pub(crate) fn k(&self) -> usize {
+        self.replicas.clamp(1, self.r())
+    }
+}

@@ -1,0 +1,587 @@
+//! Operations: iterative lookups and what follows them (join, finger
+//! refresh, store, fetch), and graceful leave.
+//!
+//! Lookups are iterative: the originator asks one peer at a time and keeps
+//! the candidates, so it routes around a dead peer itself and counts every
+//! hop. See `docs/architecture.md` for the measured comparison.
+
+use lsp_core::{Aor, Error, Lookup, NodeId, Peer, PeerAddr, Published, SignedRecord, UnixTime};
+
+use crate::node::{Chord, NodeState, OpId, Outcome, Purpose, ms};
+use crate::ring::Point;
+use crate::wire::{Body, StoreOutcome};
+
+/// A lookup that has asked this many peers gives up.
+const MAX_HOPS: u32 = 64;
+
+/// Replication batches stay well under the frame limit.
+pub(crate) const BATCH_BYTES: usize = 48 * 1024;
+const _: () = assert!(BATCH_BYTES + 1024 < crate::wire::MAX_MESSAGE_LEN);
+
+/// What to do with the peers a lookup finds.
+#[derive(Debug)]
+pub(crate) enum Then {
+    Lookup,
+    Join,
+    Finger(usize),
+    Publish(Box<SignedRecord>),
+    Query(Box<Aor>),
+}
+
+#[derive(Debug)]
+pub(crate) enum Phase {
+    Route {
+        target: Point,
+        then: Then,
+        candidates: Vec<PeerAddr>,
+        tried: Vec<NodeId>,
+    },
+    Store {
+        record: Box<SignedRecord>,
+        peers: Vec<PeerAddr>,
+        next: usize,
+        in_flight: usize,
+        accepted: usize,
+        all_unchanged: bool,
+        refusal: Option<Error>,
+    },
+    Fetch {
+        aor: Box<Aor>,
+        peers: Vec<PeerAddr>,
+        next: usize,
+        answered: usize,
+    },
+    Leave {
+        in_flight: usize,
+    },
+    /// Between phases.
+    Moving,
+}
+
+#[derive(Debug)]
+pub(crate) struct Op {
+    pub deadline: u64,
+    pub hops: u32,
+    pub phase: Phase,
+}
+
+impl Op {
+    /// Finger refreshes are upkeep, not user work.
+    pub(crate) fn internal(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Route {
+                then: Then::Finger(_),
+                ..
+            }
+        )
+    }
+
+    pub(crate) fn fixes_finger(&self, i: usize) -> bool {
+        matches!(self.phase, Phase::Route { then: Then::Finger(j), .. } if j == i)
+    }
+}
+
+fn peer(p: &PeerAddr) -> Peer {
+    Peer {
+        id: p.id,
+        addr: Some(p.addr),
+    }
+}
+
+impl Chord {
+    fn add_op(&mut self, phase: Phase, now_ms: u64) -> Option<OpId> {
+        let id = self.new_op_id();
+        if self.ops.len() >= self.cfg.max_operations {
+            self.finish(id, Err(Error::Overloaded("operations")));
+            return None;
+        }
+        let deadline = now_ms + ms(self.cfg.operation_timeout);
+        self.ops.insert(
+            id,
+            Op {
+                deadline,
+                hops: 0,
+                phase,
+            },
+        );
+        Some(id)
+    }
+
+    pub(crate) fn start_join(&mut self, bootstrap: Vec<PeerAddr>, now: UnixTime) -> OpId {
+        let target = Point(self.me.id.0);
+        self.start_route(target, Then::Join, Some(bootstrap), now)
+    }
+
+    pub(crate) fn start_data_op(&mut self, then: Then, now: UnixTime) -> OpId {
+        match self.state {
+            NodeState::Joined => {}
+            NodeState::Idle => return self.fail_now(Error::Unreachable(self.me.id)),
+            NodeState::Left => return self.fail_now(Error::Closed),
+        }
+        let target = match &then {
+            Then::Publish(r) => Point::from(r.record.aor.resource_id()),
+            Then::Query(a) => Point::from(a.resource_id()),
+            _ => Point(self.me.id.0),
+        };
+        self.start_route(target, then, None, now)
+    }
+
+    /// Starts an iterative lookup of `target`, from `bootstrap` when given
+    /// (joining) or from this node's own table.
+    pub(crate) fn start_route(
+        &mut self,
+        target: Point,
+        then: Then,
+        bootstrap: Option<Vec<PeerAddr>>,
+        now: UnixTime,
+    ) -> OpId {
+        let t = now.as_millis();
+        let candidates = match bootstrap {
+            Some(b) => b,
+            None => match self.responsible_for(target) {
+                Some(_) => Vec::new(),
+                None => self.closest_preceding(target, 8),
+            },
+        };
+        let phase = Phase::Route {
+            target,
+            then,
+            candidates,
+            tried: Vec::new(),
+        };
+        let Some(id) = self.add_op(phase, t) else {
+            return self.new_op_id();
+        };
+        self.route_step(id, t);
+        id
+    }
+
+    /// Asks the next candidate, or finishes the lookup.
+    fn route_step(&mut self, id: OpId, now_ms: u64) {
+        let joined = self.state == NodeState::Joined;
+        let Some(op) = self.ops.get_mut(&id) else {
+            return;
+        };
+        let Phase::Route {
+            target,
+            candidates,
+            tried,
+            then,
+        } = &mut op.phase
+        else {
+            return;
+        };
+        let target = *target;
+        // Joined nodes answer from their own table when they can.
+        if joined && !matches!(then, Then::Join) && tried.is_empty() && candidates.is_empty() {
+            if let Some(peers) = self.responsible_for(target) {
+                self.route_done(id, peers, now_ms);
+            } else {
+                self.end_op(id, Err(Error::Unreachable(NodeId(target.0))));
+            }
+            return;
+        }
+        if op.hops >= MAX_HOPS {
+            self.end_op(id, Err(Error::Timeout));
+            return;
+        }
+        let next = candidates.iter().position(|c| !tried.contains(&c.id));
+        let Some(i) = next else {
+            self.end_op(id, Err(Error::Unreachable(NodeId(target.0))));
+            return;
+        };
+        let to = candidates.remove(i);
+        tried.push(to.id);
+        op.hops += 1;
+        self.request(
+            to,
+            Body::FindSuccessor { target: target.0 },
+            Purpose::Op(id),
+            now_ms,
+        );
+    }
+
+    pub(crate) fn on_op_response(&mut self, id: OpId, from: PeerAddr, body: Body, now_ms: u64) {
+        let Some(op) = self.ops.get_mut(&id) else {
+            return;
+        };
+        match &mut op.phase {
+            Phase::Route {
+                target, candidates, ..
+            } => match body {
+                Body::Successors { peers } => {
+                    let peers: Vec<PeerAddr> = dedup(peers);
+                    if peers.is_empty() {
+                        self.route_step(id, now_ms);
+                    } else {
+                        self.route_done(id, peers, now_ms);
+                    }
+                }
+                Body::Closer { peers } => {
+                    let target = *target;
+                    let me = self.me.id;
+                    for p in peers {
+                        let closer = Point(p.id.0).in_open(Point(from.id.0), target);
+                        if closer && p.id != me && !candidates.iter().any(|c| c.id == p.id) {
+                            candidates.push(p);
+                        }
+                    }
+                    candidates.sort_by_key(|c| target.wrapping_sub(Point(c.id.0)));
+                    self.route_step(id, now_ms);
+                }
+                _ => self.route_step(id, now_ms),
+            },
+            Phase::Store { .. } => {
+                let outcome = match body {
+                    Body::Stored { mut outcomes } if outcomes.len() == 1 => outcomes.remove(0),
+                    _ => StoreOutcome::Invalid("unexpected answer".into()),
+                };
+                self.store_answered(id, Some(outcome), now_ms);
+            }
+            Phase::Fetch { .. } => {
+                let records = match body {
+                    Body::Records { records } => Some(records),
+                    _ => None,
+                };
+                self.fetch_answered(id, records, now_ms);
+            }
+            Phase::Leave { .. } => self.leave_answered(id, now_ms),
+            Phase::Moving => {}
+        }
+    }
+
+    pub(crate) fn on_op_failure(&mut self, id: OpId, to: PeerAddr, now_ms: u64) {
+        let Some(op) = self.ops.get_mut(&id) else {
+            return;
+        };
+        match &mut op.phase {
+            Phase::Route { candidates, .. } => {
+                candidates.retain(|c| c.id != to.id);
+                self.route_step(id, now_ms);
+            }
+            Phase::Store { .. } => self.store_answered(id, None, now_ms),
+            Phase::Fetch { .. } => self.fetch_answered(id, None, now_ms),
+            Phase::Leave { .. } => self.leave_answered(id, now_ms),
+            Phase::Moving => {}
+        }
+    }
+
+    fn route_done(&mut self, id: OpId, peers: Vec<PeerAddr>, now_ms: u64) {
+        let Some(op) = self.ops.get_mut(&id) else {
+            return;
+        };
+        let hops = op.hops;
+        let old = std::mem::replace(&mut op.phase, Phase::Moving);
+        let Phase::Route { then, .. } = old else {
+            return;
+        };
+        let k = self.cfg.k();
+        match then {
+            Then::Lookup => {
+                let found = peers.iter().take(k).map(peer).collect();
+                self.end_op(id, Ok(Outcome::Lookup(Lookup::new(found, hops))));
+            }
+            Then::Join => {
+                let me = self.me.id;
+                let mut succs: Vec<PeerAddr> = peers.into_iter().filter(|p| p.id != me).collect();
+                succs.truncate(self.cfg.r());
+                if succs.is_empty() {
+                    self.end_op(id, Err(Error::Unreachable(me)));
+                    return;
+                }
+                self.become_joined(succs, UnixTime(now_ms));
+                self.end_op(id, Ok(Outcome::Joined));
+            }
+            Then::Finger(i) => {
+                if let Some(first) = peers.first().filter(|p| p.id != self.me.id) {
+                    self.fingers[i] = Some(*first);
+                }
+                self.ops.remove(&id);
+            }
+            Then::Publish(record) => {
+                let want = k.min(peers.len());
+                let first: Vec<PeerAddr> = peers[..want].to_vec();
+                if let Some(op) = self.ops.get_mut(&id) {
+                    op.phase = Phase::Store {
+                        record,
+                        peers,
+                        next: want,
+                        in_flight: want,
+                        accepted: 0,
+                        all_unchanged: true,
+                        refusal: None,
+                    };
+                }
+                for p in first {
+                    self.send_store(id, p, now_ms);
+                }
+            }
+            Then::Query(aor) => {
+                let first = peers[0];
+                if let Some(op) = self.ops.get_mut(&id) {
+                    op.phase = Phase::Fetch {
+                        aor,
+                        peers,
+                        next: 1,
+                        answered: 0,
+                    };
+                }
+                self.send_fetch(id, first, now_ms);
+            }
+        }
+    }
+
+    fn send_store(&mut self, id: OpId, to: PeerAddr, now_ms: u64) {
+        let Some(Phase::Store { record, .. }) = self.ops.get(&id).map(|o| &o.phase) else {
+            return;
+        };
+        let record = (**record).clone();
+        if to.id == self.me.id {
+            let outcome = self.store_local(&record, UnixTime(now_ms));
+            self.store_answered(id, Some(outcome), now_ms);
+        } else {
+            let body = Body::Store {
+                records: vec![record],
+            };
+            self.request(to, body, Purpose::Op(id), now_ms);
+        }
+    }
+
+    /// One replica answered (`Some`) or could not be reached (`None`).
+    fn store_answered(&mut self, id: OpId, outcome: Option<StoreOutcome>, now_ms: u64) {
+        let Some(Phase::Store {
+            peers,
+            next,
+            in_flight,
+            accepted,
+            all_unchanged,
+            refusal,
+            ..
+        }) = self.ops.get_mut(&id).map(|o| &mut o.phase)
+        else {
+            return;
+        };
+        let mut retry = None;
+        match outcome {
+            Some(o) => {
+                *in_flight -= 1;
+                *all_unchanged &= o == StoreOutcome::Unchanged;
+                match o.into_error() {
+                    None => *accepted += 1,
+                    Some(e) => *refusal = refusal.take().or(Some(e)),
+                }
+            }
+            None if *next < peers.len() => {
+                retry = Some(peers[*next]);
+                *next += 1;
+            }
+            None => *in_flight -= 1,
+        }
+        if let Some(p) = retry {
+            self.send_store(id, p, now_ms);
+            return;
+        }
+        if *in_flight > 0 {
+            return;
+        }
+        let result = match (refusal.take(), *accepted) {
+            (Some(e), _) => Err(e),
+            (None, 0) => Err(Error::Unreachable(peers[0].id)),
+            (None, n) => Ok(Outcome::Published(Published::new(n, *all_unchanged))),
+        };
+        self.end_op(id, result);
+    }
+
+    fn send_fetch(&mut self, id: OpId, to: PeerAddr, now_ms: u64) {
+        let Some(Phase::Fetch { aor, .. }) = self.ops.get(&id).map(|o| &o.phase) else {
+            return;
+        };
+        let aor = (**aor).clone();
+        if to.id == self.me.id {
+            let records = self.store.fetch(&aor, UnixTime(now_ms)).unwrap_or_default();
+            self.fetch_answered(id, Some(records), now_ms);
+        } else {
+            self.request(to, Body::Fetch { aor }, Purpose::Op(id), now_ms);
+        }
+    }
+
+    /// A replica answered with records (`Some`) or could not be reached.
+    /// The first replica holding a valid record answers the query; the
+    /// others are asked in turn while they hold nothing.
+    fn fetch_answered(&mut self, id: OpId, records: Option<Vec<SignedRecord>>, now_ms: u64) {
+        let k = self.cfg.k();
+        let policy = self.cfg.policy.clone();
+        let Some(Phase::Fetch {
+            aor,
+            peers,
+            next,
+            answered,
+        }) = self.ops.get_mut(&id).map(|o| &mut o.phase)
+        else {
+            return;
+        };
+        let now = UnixTime(now_ms);
+        if let Some(records) = records {
+            *answered += 1;
+            // Readers check what storing nodes hand them.
+            let valid: Vec<&SignedRecord> = records
+                .iter()
+                .filter(|r| {
+                    r.record.aor == **aor && r.verify().is_ok() && policy.authorize(r, &[]).is_ok()
+                })
+                .collect();
+            if !valid.is_empty() {
+                let bindings = lsp_core::live_bindings(valid.iter().map(|r| &r.record), now);
+                self.end_op(id, Ok(Outcome::Bindings(bindings)));
+                return;
+            }
+        }
+        if *answered < k && *next < peers.len() {
+            let p = peers[*next];
+            *next += 1;
+            self.send_fetch(id, p, now_ms);
+            return;
+        }
+        let result = if *answered > 0 {
+            Err(Error::NotFound((**aor).clone()))
+        } else {
+            Err(Error::Unreachable(peers[0].id))
+        };
+        self.end_op(id, result);
+    }
+
+    /// Graceful leave: hand primary records to the successor, tell both
+    /// neighbours, and stop once they answered or timed out.
+    pub(crate) fn start_leave(&mut self, now: UnixTime) -> OpId {
+        let t = now.as_millis();
+        match self.state {
+            NodeState::Joined => {}
+            NodeState::Idle => {
+                self.state = NodeState::Left;
+                let op = self.new_op_id();
+                self.finish(op, Ok(Outcome::Left));
+                return op;
+            }
+            NodeState::Left => return self.fail_now(Error::Closed),
+        }
+        let Some(id) = self.add_op(Phase::Leave { in_flight: 0 }, t) else {
+            return self.new_op_id();
+        };
+        let Some(succ) = self.succs.first().copied() else {
+            self.end_op(id, Ok(Outcome::Left));
+            return id;
+        };
+        let me = Point(self.me.id.0);
+        let pred = self.pred;
+        let records: Vec<SignedRecord> = self
+            .store
+            .records_where(now, |rid| {
+                pred.is_none_or(|p| Point::from(rid).in_open_closed(Point(p.id.0), me))
+            })
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
+        let mut messages: Vec<(PeerAddr, Body)> = batches(records)
+            .into_iter()
+            .map(|records| (succ, Body::Store { records }))
+            .collect();
+        let leaving = Body::Leaving {
+            predecessor: pred,
+            successors: self.succs.clone(),
+        };
+        messages.push((succ, leaving.clone()));
+        if let Some(p) = pred.filter(|p| p.id != succ.id) {
+            messages.push((p, leaving));
+        }
+        if let Some(op) = self.ops.get_mut(&id) {
+            op.phase = Phase::Leave {
+                in_flight: messages.len(),
+            };
+        }
+        for (to, body) in messages {
+            self.request(to, body, Purpose::Op(id), t);
+        }
+        id
+    }
+
+    fn leave_answered(&mut self, id: OpId, _now_ms: u64) {
+        let Some(Phase::Leave { in_flight }) = self.ops.get_mut(&id).map(|o| &mut o.phase) else {
+            return;
+        };
+        *in_flight = in_flight.saturating_sub(1);
+        if *in_flight == 0 {
+            self.end_op(id, Ok(Outcome::Left));
+        }
+    }
+
+    /// Removes the op and reports it (internal ops are not reported).
+    pub(crate) fn end_op(&mut self, id: OpId, outcome: Result<Outcome, Error>) {
+        let Some(op) = self.ops.remove(&id) else {
+            return;
+        };
+        if matches!(op.phase, Phase::Leave { .. }) && outcome.is_ok() {
+            self.state = NodeState::Left;
+            self.pending.clear();
+            self.deadlines.clear();
+        }
+        if !op.internal() {
+            self.finish(id, outcome);
+        }
+    }
+
+    pub(crate) fn expire_ops(&mut self, now_ms: u64) {
+        if self.ops.is_empty() {
+            return;
+        }
+        let late: Vec<OpId> = self
+            .ops
+            .iter()
+            .filter(|(_, o)| o.deadline <= now_ms)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in late {
+            let leaving = self
+                .ops
+                .get(&id)
+                .is_some_and(|o| matches!(o.phase, Phase::Leave { .. }));
+            // A leave that outlives its deadline leaves anyway.
+            let outcome = if leaving {
+                Ok(Outcome::Left)
+            } else {
+                Err(Error::Timeout)
+            };
+            self.end_op(id, outcome);
+        }
+    }
+}
+
+fn dedup(peers: Vec<PeerAddr>) -> Vec<PeerAddr> {
+    let mut out: Vec<PeerAddr> = Vec::with_capacity(peers.len());
+    for p in peers {
+        if !out.iter().any(|q| q.id == p.id) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Splits records into `Store` batches under [`BATCH_BYTES`] each.
+pub(crate) fn batches(records: Vec<SignedRecord>) -> Vec<Vec<SignedRecord>> {
+    let mut out = Vec::new();
+    let mut cur = Vec::new();
+    let mut size = 0;
+    for r in records {
+        let len = r.to_bytes().len();
+        if size + len > BATCH_BYTES && !cur.is_empty() {
+            out.push(std::mem::take(&mut cur));
+            size = 0;
+        }
+        size += len;
+        cur.push(r);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}

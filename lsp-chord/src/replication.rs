@@ -1,0 +1,84 @@
+//! Keeping k copies: hand-off to a new predecessor, and pushes to new
+//! replica holders when the predecessor or the first k-1 successors change.
+//!
+//! A node is the primary of the Resource-IDs in `(predecessor, itself]` and
+//! pushes those records to its first k-1 successors. Pushes are `Store`
+//! requests, checked like any write and idempotent, so a push that arrives
+//! twice changes nothing. A copy held by a node that is no longer among the
+//! k simply expires with its bindings.
+
+use lsp_core::{PeerAddr, SignedRecord, UnixTime};
+
+use crate::node::{Chord, Purpose};
+use crate::ops::batches;
+use crate::ring::Point;
+use crate::wire::Body;
+
+impl Chord {
+    pub(crate) fn sync_replicas(&mut self, now: UnixTime) {
+        let k1 = self.cfg.k() - 1;
+        let succs: Vec<PeerAddr> = self
+            .succs
+            .iter()
+            .take(k1)
+            .filter(|p| p.id != self.me.id)
+            .copied()
+            .collect();
+        let (old_pred, old_succs) = &self.replica_view;
+        let pred_same = self.pred.map(|p| p.id) == old_pred.map(|p| p.id);
+        let succs_same =
+            succs.len() == old_succs.len() && succs.iter().zip(old_succs).all(|(a, b)| a.id == *b);
+        // Without a predecessor the primary range is unknown: wait.
+        let Some(pred) = self.pred else { return };
+        if pred_same && succs_same {
+            return;
+        }
+        let old_pred = *old_pred;
+        let new_succs: Vec<PeerAddr> = succs
+            .iter()
+            .filter(|p| !old_succs.contains(&p.id))
+            .copied()
+            .collect();
+        self.replica_view = (Some(pred), succs.iter().map(|p| p.id).collect());
+
+        let me = Point(self.me.id.0);
+        let p = Point(pred.id.0);
+        let mut out: Vec<(PeerAddr, Vec<SignedRecord>)> = Vec::new();
+        if let Some(old) = old_pred.filter(|o| o.id != pred.id) {
+            let o = Point(old.id.0);
+            if p.in_open(o, me) {
+                // A node joined between the old predecessor and us: it is
+                // now the primary of (old, pred].
+                let handoff = self.records_in(o, p, now);
+                out.push((pred, handoff));
+            } else if o.in_open(p, me) {
+                // The predecessor left or failed: (pred, old] is ours now.
+                let grown = self.records_in(p, o, now);
+                for s in &succs {
+                    out.push((*s, grown.clone()));
+                }
+            }
+        }
+        if !new_succs.is_empty() {
+            let primary = self.records_in(p, me, now);
+            for s in new_succs {
+                out.push((s, primary.clone()));
+            }
+        }
+        let t = now.as_millis();
+        for (to, records) in out {
+            for batch in batches(records) {
+                self.request(to, Body::Store { records: batch }, Purpose::Replicate, t);
+            }
+        }
+    }
+
+    /// The records held for Resource-IDs in `(from, to]`.
+    fn records_in(&self, from: Point, to: Point, now: UnixTime) -> Vec<SignedRecord> {
+        self.store
+            .records_where(now, |rid| Point::from(rid).in_open_closed(from, to))
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect()
+    }
+}

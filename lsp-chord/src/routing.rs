@@ -1,0 +1,231 @@
+//! The routing table: successor list, predecessor and fingers, kept by
+//! stabilize and rectify as corrected by Zave.
+
+use lsp_core::{NodeId, PeerAddr, UnixTime};
+
+use crate::node::{Chord, FINGERS, Purpose};
+use crate::ops::Then;
+use crate::ring::Point;
+use crate::wire::{Body, MAX_PEERS};
+
+/// Routing hints given per `Closer` answer: the best and two alternatives
+/// to fall back on when it does not answer.
+const HINTS: usize = 3;
+
+fn pt(p: &PeerAddr) -> Point {
+    Point(p.id.0)
+}
+
+impl Chord {
+    /// The nodes responsible for `target` if this node knows them: itself
+    /// when the target is between its predecessor and itself, its
+    /// successors when the target is between itself and its successor.
+    pub(crate) fn responsible_for(&self, target: Point) -> Option<Vec<PeerAddr>> {
+        let me = pt(&self.me);
+        let Some(first) = self.succs.first() else {
+            return Some(vec![self.me]);
+        };
+        if let Some(p) = &self.pred
+            && target.in_open_closed(pt(p), me)
+        {
+            let mut out = vec![self.me];
+            out.extend(self.succs.iter().take(self.cfg.r() - 1));
+            return Some(out);
+        }
+        if target.in_open_closed(me, pt(first)) {
+            return Some(self.succs.clone());
+        }
+        None
+    }
+
+    /// Known peers strictly between this node and `target`, closest to the
+    /// target first.
+    pub(crate) fn closest_preceding(&self, target: Point, n: usize) -> Vec<PeerAddr> {
+        let me = pt(&self.me);
+        let mut out: Vec<PeerAddr> = Vec::with_capacity(FINGERS + self.succs.len());
+        for p in self.fingers.iter().flatten().chain(self.succs.iter()) {
+            if pt(p).in_open(me, target) && !out.iter().any(|q| q.id == p.id) {
+                out.push(*p);
+            }
+        }
+        out.sort_by_key(|p| target.wrapping_sub(pt(p)));
+        out.truncate(n);
+        out
+    }
+
+    pub(crate) fn answer_find(&self, target: Point) -> Body {
+        if self.state != crate::NodeState::Joined {
+            return Body::Refused {
+                reason: "not in the ring".into(),
+            };
+        }
+        if let Some(peers) = self.responsible_for(target) {
+            return Body::Successors { peers };
+        }
+        let peers = self.closest_preceding(target, HINTS);
+        if peers.is_empty() {
+            Body::Successors {
+                peers: self.succs.clone(),
+            }
+        } else {
+            Body::Closer { peers }
+        }
+    }
+
+    /// Drops a peer found dead from every table.
+    pub(crate) fn forget(&mut self, id: NodeId) {
+        self.succs.retain(|p| p.id != id);
+        if self.pred.is_some_and(|p| p.id == id) {
+            self.pred = None;
+        }
+        for f in self.fingers.iter_mut() {
+            if f.is_some_and(|p| p.id == id) {
+                *f = None;
+            }
+        }
+    }
+
+    /// Stabilize: ask the successor for its predecessor and list.
+    pub(crate) fn stabilize(&mut self, now_ms: u64) {
+        if self.succs.is_empty() {
+            match self.pred {
+                Some(p) => self.succs.push(p),
+                None => return,
+            }
+        }
+        let s = self.succs[0];
+        self.request(s, Body::GetNeighbours, Purpose::Stabilize, now_ms);
+    }
+
+    /// The successor answered stabilize: adopt its predecessor if that lies
+    /// between us, copy its list, and notify the (new) successor.
+    pub(crate) fn on_neighbours(&mut self, s: PeerAddr, body: Body, now_ms: u64) {
+        let Body::Neighbours {
+            predecessor,
+            successors,
+        } = body
+        else {
+            return;
+        };
+        let me = pt(&self.me);
+        let mut list = Vec::with_capacity(self.cfg.r() + 1);
+        if let Some(x) = predecessor
+            && x.id != self.me.id
+            && pt(&x).in_open(me, pt(&s))
+        {
+            list.push(x);
+        }
+        list.push(s);
+        for p in successors.into_iter().take(MAX_PEERS) {
+            if p.id == self.me.id {
+                break;
+            }
+            if !list.iter().any(|q: &PeerAddr| q.id == p.id) {
+                list.push(p);
+            }
+        }
+        list.truncate(self.cfg.r());
+        self.succs = list;
+        let first = self.succs[0];
+        self.request(first, Body::Notify, Purpose::Notify, now_ms);
+    }
+
+    /// Rectify: `n` says it may be our predecessor.
+    pub(crate) fn rectify(&mut self, n: PeerAddr, now_ms: u64) {
+        if self.state != crate::NodeState::Joined {
+            return;
+        }
+        let me = pt(&self.me);
+        let adopt = match self.pred {
+            None => true,
+            Some(p) => p.id != n.id && pt(&n).in_open(pt(&p), me),
+        };
+        if adopt {
+            let old = self.pred.replace(n);
+            // The old predecessor should now point at n; tell it to look.
+            if let Some(old) = old {
+                self.request(old, Body::StabilizeHint, Purpose::Hint, now_ms);
+            }
+        }
+        if self.succs.is_empty() {
+            self.succs.push(n);
+        }
+    }
+
+    /// A neighbour leaves gracefully: splice it out.
+    pub(crate) fn on_leaving(
+        &mut self,
+        from: PeerAddr,
+        predecessor: Option<PeerAddr>,
+        successors: Vec<PeerAddr>,
+    ) {
+        if self.pred.is_some_and(|p| p.id == from.id) {
+            self.pred = predecessor.filter(|p| p.id != self.me.id);
+        }
+        if let Some(i) = self.succs.iter().position(|p| p.id == from.id) {
+            let mut list: Vec<PeerAddr> = self.succs[..i].to_vec();
+            for p in successors.into_iter().take(MAX_PEERS) {
+                if p.id == self.me.id {
+                    break;
+                }
+                if p.id != from.id && !list.iter().any(|q| q.id == p.id) {
+                    list.push(p);
+                }
+            }
+            list.truncate(self.cfg.r());
+            self.succs = list;
+        }
+        self.forget_finger(from.id);
+    }
+
+    fn forget_finger(&mut self, id: NodeId) {
+        for f in self.fingers.iter_mut() {
+            if f.is_some_and(|p| p.id == id) {
+                *f = None;
+            }
+        }
+    }
+
+    /// Refreshes the next finger, round robin over those that can differ
+    /// from the successor at the estimated ring size.
+    pub(crate) fn fix_next_finger(&mut self, now: UnixTime) {
+        let Some(first) = self.succs.first().copied() else {
+            return;
+        };
+        let useful = (self.estimated_size().max(1.0).log2().ceil() as usize + 3).min(FINGERS);
+        let i = self.next_finger % useful;
+        self.next_finger = (i + 1) % useful;
+        let me = pt(&self.me);
+        let start = me.wrapping_add(Point::pow2(255 - i as u32));
+        if start.in_open_closed(me, pt(&first)) {
+            self.fingers[i] = Some(first);
+            return;
+        }
+        // One refresh of a finger at a time is enough.
+        if self.ops.values().any(|o| o.fixes_finger(i)) {
+            return;
+        }
+        self.start_route(start, Then::Finger(i), None, now);
+    }
+
+    /// Nodes in the ring, estimated from how densely the predecessor and
+    /// successor list cover their arc (draft section 5).
+    pub fn estimated_size(&self) -> f64 {
+        let Some(last) = self.succs.last() else {
+            return 1.0;
+        };
+        let (start, gaps) = match &self.pred {
+            // A ring smaller than the list: we see every node.
+            Some(p) if self.succs.iter().any(|s| s.id == p.id) => {
+                return (self.succs.len() + 1) as f64;
+            }
+            Some(p) => (pt(p), self.succs.len() + 1),
+            None => (pt(&self.me), self.succs.len()),
+        };
+        let arc = pt(last).wrapping_sub(start).as_fraction();
+        if arc <= 0.0 {
+            return (self.succs.len() + 1) as f64;
+        }
+        gaps as f64 / arc
+    }
+}

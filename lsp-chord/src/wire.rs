@@ -1,0 +1,240 @@
+//! The wire messages of the Location Service Protocol over Chord.
+//!
+//! A frame is one byte of [`PROTOCOL_VERSION`] followed by the postcard
+//! encoding of a [`Message`]. Postcard is a specified, stable format:
+//! unsigned integers are LEB128 varints, enums a varint variant index, a
+//! `Vec` a varint length and its items, fixed arrays their bytes. The order
+//! of fields and variants below is therefore part of the protocol and is
+//! pinned by tests and by `docs/protocol.md`.
+
+use lsp_core::{Aor, Error, PeerAddr, SignedRecord};
+use serde::{Deserialize, Serialize};
+
+/// The version byte every frame starts with.
+pub const PROTOCOL_VERSION: u8 = 1;
+
+/// The largest frame this protocol sends or accepts.
+pub const MAX_MESSAGE_LEN: usize = 64 * 1024;
+
+/// Most peers in one list (successor lists, routing hints).
+pub const MAX_PEERS: usize = 32;
+
+/// Longest refusal text on the wire.
+pub const MAX_REASON_LEN: usize = 256;
+
+/// One protocol message: a request, or the response to request `id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Chosen by the requester; a response carries its request's id.
+    pub id: u64,
+    /// What the message says.
+    pub body: Body,
+}
+
+/// The message kinds. Requests come first; each has the responses listed
+/// in its documentation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Body {
+    /// Request: the successors of `target`, or peers closer to it.
+    /// Answered by `Successors` or `Closer`.
+    FindSuccessor {
+        /// The Node-ID or Resource-ID sought.
+        target: [u8; 32],
+    },
+    /// Request (stabilize): your predecessor and successor list.
+    /// Answered by `Neighbours`.
+    GetNeighbours,
+    /// Request (rectify): the sender may be your predecessor. Answered by `Ack`.
+    Notify,
+    /// Request: are you alive? Answered by `Ack`.
+    Ping,
+    /// Request: store these signed records. Answered by `Stored`.
+    Store {
+        /// Records to check and keep.
+        records: Vec<SignedRecord>,
+    },
+    /// Request: the records held for an AOR. Answered by `Records`.
+    Fetch {
+        /// The AOR, in canonical form.
+        aor: Aor,
+    },
+    /// Request: the sender leaves the ring; splice it out. Answered by `Ack`.
+    Leaving {
+        /// The leaving node's predecessor.
+        predecessor: Option<PeerAddr>,
+        /// The leaving node's successor list.
+        successors: Vec<PeerAddr>,
+    },
+    /// Request: your successor has a new predecessor; stabilize now.
+    /// Answered by `Ack`.
+    StabilizeHint,
+    /// Response to `FindSuccessor`: the target lies between the responder and
+    /// `peers[0]`, or at the responder itself; these are its successors.
+    Successors {
+        /// The peers responsible for the target, the primary first.
+        peers: Vec<PeerAddr>,
+    },
+    /// Response to `FindSuccessor`: ask these peers, closest to the target first.
+    Closer {
+        /// Peers preceding the target, closer than the responder.
+        peers: Vec<PeerAddr>,
+    },
+    /// Response to `GetNeighbours`.
+    Neighbours {
+        /// The responder's predecessor, if it knows one.
+        predecessor: Option<PeerAddr>,
+        /// The responder's successor list.
+        successors: Vec<PeerAddr>,
+    },
+    /// Response to `Notify`, `Ping`, `Leaving` and `StabilizeHint`.
+    Ack,
+    /// Response to `Store`: one outcome per record, in order.
+    Stored {
+        /// The outcomes.
+        outcomes: Vec<StoreOutcome>,
+    },
+    /// Response to `Fetch`: the records held; empty when none.
+    Records {
+        /// The signed records, unchecked: the reader verifies them.
+        records: Vec<SignedRecord>,
+    },
+    /// Response to any request the responder will not serve.
+    Refused {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What a storing node did with one record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StoreOutcome {
+    /// Stored.
+    Stored,
+    /// Already held.
+    Unchanged,
+    /// The publisher's bindings are removed.
+    Removed,
+    /// The signature does not verify.
+    BadSignature,
+    /// Not newer than the stored version.
+    Replay {
+        /// Version held.
+        stored: u64,
+        /// Version offered.
+        offered: u64,
+    },
+    /// The access policy refuses it.
+    Unauthorized(String),
+    /// A store limit is reached.
+    Full(String),
+    /// A field or size is out of range.
+    Invalid(String),
+}
+
+impl StoreOutcome {
+    /// The outcome of a local write.
+    pub fn from_result(r: Result<lsp_core::store::Written, Error>) -> Self {
+        use lsp_core::store::Written;
+        match r {
+            Ok(Written::Stored) => Self::Stored,
+            Ok(Written::Unchanged) => Self::Unchanged,
+            Ok(Written::Removed) => Self::Removed,
+            Err(Error::BadSignature) => Self::BadSignature,
+            Err(Error::Replay { stored, offered }) => Self::Replay { stored, offered },
+            Err(Error::Unauthorized(why)) => Self::Unauthorized(clip(why)),
+            Err(Error::StoreFull(what)) => Self::Full(what.to_string()),
+            Err(other) => Self::Invalid(clip(other.to_string())),
+        }
+    }
+
+    /// The error a publisher sees for a refusal; `None` when accepted.
+    pub fn into_error(self) -> Option<Error> {
+        match self {
+            Self::Stored | Self::Unchanged | Self::Removed => None,
+            Self::BadSignature => Some(Error::BadSignature),
+            Self::Replay { stored, offered } => Some(Error::Replay { stored, offered }),
+            Self::Unauthorized(why) => Some(Error::Unauthorized(why)),
+            Self::Full(_) => Some(Error::StoreFull("remote store")),
+            Self::Invalid(why) => Some(Error::InvalidBinding(why)),
+        }
+    }
+}
+
+fn clip(mut s: String) -> String {
+    if s.len() > MAX_REASON_LEN {
+        let mut end = MAX_REASON_LEN;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
+impl Message {
+    /// The frame: version byte, then postcard.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![PROTOCOL_VERSION];
+        // Serializing owned data into a Vec cannot fail.
+        out.extend(postcard::to_allocvec(self).unwrap_or_default());
+        out
+    }
+
+    /// Decodes a frame. Anything but exactly one well-formed message of
+    /// this version, within the limits, is an error.
+    pub fn decode(frame: &[u8]) -> Result<Self, Error> {
+        if frame.len() > MAX_MESSAGE_LEN {
+            return Err(Error::FrameTooLarge {
+                size: frame.len(),
+                limit: MAX_MESSAGE_LEN,
+            });
+        }
+        let (&version, rest) = frame
+            .split_first()
+            .ok_or_else(|| Error::Decode("empty frame".into()))?;
+        if version != PROTOCOL_VERSION {
+            return Err(Error::Decode(format!(
+                "protocol version {version}, expected {PROTOCOL_VERSION}"
+            )));
+        }
+        let msg = match postcard::take_from_bytes::<Message>(rest) {
+            Ok((msg, [])) => msg,
+            Ok((_, extra)) => return Err(Error::Decode(format!("{} trailing bytes", extra.len()))),
+            Err(e) => return Err(Error::Decode(e.to_string())),
+        };
+        msg.check_limits()?;
+        Ok(msg)
+    }
+
+    fn check_limits(&self) -> Result<(), Error> {
+        let peers = match &self.body {
+            Body::Leaving { successors, .. } | Body::Neighbours { successors, .. } => {
+                successors.len()
+            }
+            Body::Successors { peers } | Body::Closer { peers } => peers.len(),
+            Body::Refused { reason } if reason.len() > MAX_REASON_LEN => {
+                return Err(Error::Decode("refusal reason too long".into()));
+            }
+            _ => 0,
+        };
+        if peers > MAX_PEERS {
+            return Err(Error::Decode(format!("{peers} peers in one list")));
+        }
+        Ok(())
+    }
+
+    /// True for the request kinds.
+    pub fn is_request(&self) -> bool {
+        matches!(
+            self.body,
+            Body::FindSuccessor { .. }
+                | Body::GetNeighbours
+                | Body::Notify
+                | Body::Ping
+                | Body::Store { .. }
+                | Body::Fetch { .. }
+                | Body::Leaving { .. }
+                | Body::StabilizeHint
+        )
+    }
+}
