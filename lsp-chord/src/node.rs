@@ -21,6 +21,10 @@ use crate::wire::{Body, Message, StoreOutcome};
 /// cover rings of up to about 2^60 nodes.
 pub const FINGERS: usize = 64;
 
+/// Dropped peers remembered for probing, and probes each gets.
+const GRAVEYARD: usize = 32;
+const GRAVEYARD_PROBES: u32 = 30;
+
 /// Identifies an operation started by a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct OpId(pub u64);
@@ -131,6 +135,8 @@ pub(crate) enum Purpose {
     CheckPredecessor,
     Hint,
     Replicate,
+    /// A ping to a peer dropped earlier; the count of probes so far.
+    Probe(u32),
     Op(OpId),
 }
 
@@ -149,6 +155,7 @@ pub(crate) struct Timers {
     pub stabilize: u64,
     pub fix_fingers: u64,
     pub check_predecessor: u64,
+    pub probe: u64,
     pub purge: u64,
 }
 
@@ -178,6 +185,9 @@ pub struct Chord {
     pub(crate) events: VecDeque<Event>,
     pub(crate) timers: Timers,
     pub(crate) counters: Counters,
+    /// Peers dropped as unreachable, probed now and then so that rings
+    /// split by a partition find each other again.
+    pub(crate) graveyard: VecDeque<(PeerAddr, u32)>,
     /// Predecessor and first k-1 successors when replicas were last synced.
     pub(crate) replica_view: (Option<PeerAddr>, Vec<NodeId>),
 }
@@ -212,6 +222,7 @@ impl Chord {
             events: VecDeque::new(),
             timers: Timers::default(),
             counters: Counters::default(),
+            graveyard: VecDeque::new(),
             replica_view: (None, Vec::new()),
         }
     }
@@ -486,6 +497,7 @@ impl Chord {
         self.timers.fix_fingers = t;
         self.fast_fingers = FINGERS;
         self.timers.check_predecessor = t + self.jitter(self.cfg.check_predecessor_interval);
+        self.timers.probe = t + self.jitter(self.cfg.check_predecessor_interval);
         self.timers.purge = t + self.jitter(self.cfg.purge_interval);
     }
 
@@ -509,6 +521,12 @@ impl Chord {
             self.timers.check_predecessor = t + self.jitter(self.cfg.check_predecessor_interval);
             if let Some(p) = self.pred {
                 self.request(p, Body::Ping, Purpose::CheckPredecessor, t);
+            }
+        }
+        if self.timers.probe <= t {
+            self.timers.probe = t + self.jitter(self.cfg.check_predecessor_interval);
+            if let Some((g, n)) = self.graveyard.pop_front() {
+                self.request(g, Body::Ping, Purpose::Probe(n + 1), t);
             }
         }
         if self.timers.purge <= t {
@@ -595,6 +613,17 @@ impl Chord {
         }
         match p.purpose {
             Purpose::Stabilize => self.on_neighbours(p.to, body, now_ms),
+            Purpose::Probe(_) => {
+                // Alive after all: look ourselves up through it, in case it
+                // is in another ring that should merge with ours.
+                let target = Point(self.me.id.0);
+                self.start_route(
+                    target,
+                    crate::ops::Then::Merge,
+                    Some(vec![p.to]),
+                    UnixTime(now_ms),
+                );
+            }
             Purpose::Notify | Purpose::CheckPredecessor | Purpose::Hint | Purpose::Replicate => {}
             Purpose::Op(op) => self.on_op_response(op, p.to, body, now_ms),
         }
@@ -609,6 +638,11 @@ impl Chord {
             }
             Purpose::Notify | Purpose::CheckPredecessor => self.forget(to.id),
             Purpose::Hint | Purpose::Replicate => {}
+            Purpose::Probe(n) => {
+                if n < GRAVEYARD_PROBES {
+                    self.graveyard.push_back((to, n));
+                }
+            }
             Purpose::Op(op) => {
                 self.forget(to.id);
                 self.on_op_failure(op, to, now_ms);
@@ -655,6 +689,16 @@ impl Chord {
     pub(crate) fn store_local(&mut self, record: &SignedRecord, now: UnixTime) -> StoreOutcome {
         let policy = self.cfg.policy.clone();
         StoreOutcome::from_result(self.store.publish(record, policy.as_ref(), now, |_| Ok(())))
+    }
+
+    pub(crate) fn bury(&mut self, peer: PeerAddr) {
+        if self.graveyard.iter().any(|(g, _)| g.id == peer.id) {
+            return;
+        }
+        if self.graveyard.len() >= GRAVEYARD {
+            self.graveyard.pop_front();
+        }
+        self.graveyard.push_back((peer, 0));
     }
 
     fn after_input(&mut self, now: UnixTime) {

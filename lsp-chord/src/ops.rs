@@ -24,6 +24,8 @@ pub(crate) enum Then {
     Lookup,
     Join,
     Finger(usize),
+    /// Probe of another ring: adopt the answer if it is a closer successor.
+    Merge,
     Publish(Box<SignedRecord>),
     Query(Box<Aor>),
 }
@@ -71,7 +73,7 @@ impl Op {
         matches!(
             self.phase,
             Phase::Route {
-                then: Then::Finger(_),
+                then: Then::Finger(_) | Then::Merge,
                 ..
             }
         )
@@ -298,6 +300,21 @@ impl Chord {
                     self.fingers[i] = Some(*first);
                 }
                 self.ops.remove(&id);
+            }
+            Then::Merge => {
+                self.ops.remove(&id);
+                let me = Point(self.me.id.0);
+                if let Some(p) = peers.into_iter().find(|p| p.id != self.me.id) {
+                    let closer = self
+                        .succs
+                        .first()
+                        .is_none_or(|s| Point(p.id.0).in_open(me, Point(s.id.0)));
+                    if closer {
+                        self.succs.insert(0, p);
+                        self.succs.truncate(self.cfg.r());
+                        self.timers.stabilize = now_ms;
+                    }
+                }
             }
             Then::Publish(record) => {
                 let want = k.min(peers.len());

@@ -74,6 +74,16 @@ impl Chord {
 
     /// Drops a peer found dead from every table.
     pub(crate) fn forget(&mut self, id: NodeId) {
+        let known = self
+            .succs
+            .iter()
+            .chain(self.pred.iter())
+            .chain(self.fingers.iter().flatten())
+            .find(|p| p.id == id)
+            .copied();
+        if let Some(p) = known {
+            self.bury(p);
+        }
         self.succs.retain(|p| p.id != id);
         if self.pred.is_some_and(|p| p.id == id) {
             self.pred = None;

@@ -61,6 +61,16 @@ pub struct NetStats {
     pub to_dead: u64,
 }
 
+/// What [`Sim::run_churn`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Churn {
+    /// Nodes crashed.
+    pub crashed: u64,
+    /// Nodes that started joining.
+    pub joined: u64,
+}
+
 #[derive(Debug)]
 struct SimNode {
     addr: PeerAddr,
@@ -302,6 +312,61 @@ impl Sim {
     pub fn lookup(&mut self, i: usize, target: Point) -> OpId {
         self.with_node(i, |c, now| c.lookup(target, now))
             .unwrap_or(OpId(0))
+    }
+
+    /// Delivers a raw frame to node `to` as if node `from` sent it: how
+    /// tests play a hostile peer.
+    pub fn inject(&mut self, from: usize, to: usize, frame: Vec<u8>) {
+        let from = self.nodes[from].addr;
+        self.push(self.now, What::Deliver { to, from, frame });
+    }
+
+    /// Runs for `d` with churn: nodes crash and new nodes join, each at the
+    /// rate that gives exponentially distributed sessions of median
+    /// `median_session`, so the ring keeps its size on average. `during`
+    /// runs about once a virtual second (to publish or look up meanwhile).
+    pub fn run_churn(
+        &mut self,
+        d: Duration,
+        median_session: Duration,
+        mut during: impl FnMut(&mut Sim),
+    ) -> Churn {
+        let end = self.now + ms(d);
+        let mut churn = Churn::default();
+        let per_node = std::f64::consts::LN_2 / ms(median_session).max(1) as f64;
+        let mut next_event = self.now;
+        let mut next_tick = self.now + 1000;
+        loop {
+            if next_event <= self.now {
+                let rate = 2.0 * per_node * self.live().len().max(1) as f64;
+                let u: f64 = self.rng.random_range(f64::EPSILON..1.0);
+                next_event = self.now + (-u.ln() / rate).ceil() as u64;
+            }
+            let until = next_event.min(next_tick).min(end);
+            while self.step_until(until) {}
+            self.now = self.now.max(until);
+            if self.now >= end {
+                break;
+            }
+            if self.now >= next_tick {
+                next_tick += 1000;
+                during(self);
+            }
+            if self.now >= next_event {
+                if self.rng.random_bool(0.5) {
+                    if let Some(i) = self.random_live() {
+                        self.crash(i);
+                        churn.crashed += 1;
+                    }
+                } else {
+                    let i = self.add_node();
+                    let via = self.random_live();
+                    self.join(i, via);
+                    churn.joined += 1;
+                }
+            }
+        }
+        churn
     }
 
     /// Splits the network: messages pass only between nodes of one group.

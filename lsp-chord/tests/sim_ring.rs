@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use lsp_chord::Outcome;
+use lsp_chord::ring::Point;
 use lsp_chord::sim::{Sim, SimConfig};
+use lsp_core::{Aor, Binding, Identity, Record, SignedRecord, UnixTime};
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
@@ -52,4 +54,281 @@ fn join_from_empty() {
     assert_eq!(sim.live().len(), 60);
     let est = sim.status(first).unwrap().estimated_size;
     assert!((20.0..180.0).contains(&est), "size estimate {est}");
+}
+
+/// Published records and the contacts a query must return.
+struct Ledger {
+    publisher: Identity,
+    entries: Vec<(Aor, Vec<String>)>,
+}
+
+impl Ledger {
+    fn new() -> Self {
+        Self {
+            publisher: Identity::from_secret_bytes([7; 32]),
+            entries: Vec::new(),
+        }
+    }
+
+    fn record(&self, n: usize, now: UnixTime) -> (Aor, SignedRecord) {
+        let aor = Aor::parse(&format!("sip:user{n}@example.com")).unwrap();
+        let contact = format!("sip:user{n}@192.0.2.{}:5060", n % 250);
+        let rec = Record {
+            aor: aor.clone(),
+            version: 1,
+            bindings: vec![Binding::new(contact, now + secs(6 * 3600), "c@ua", 1)],
+        }
+        .sign(&self.publisher);
+        (aor, rec)
+    }
+
+    /// Publishes `count` AORs from random nodes; each must reach k replicas.
+    fn publish(&mut self, sim: &mut Sim, count: usize) {
+        for _ in 0..count {
+            let n = self.entries.len();
+            let (aor, rec) = self.record(n, sim.now());
+            let contact = rec.record.bindings[0].contact.clone();
+            let at = sim.random_live().unwrap();
+            let op = sim.publish(at, rec);
+            match sim.wait(at, op, secs(60)) {
+                Some(Ok(Outcome::Published(p))) => assert!(p.replicas >= 1, "{p:?}"),
+                other => panic!("publish {n}: {other:?} (LSP_SIM_SEED={})", sim.seed()),
+            }
+            self.entries.push((aor, vec![contact]));
+        }
+    }
+
+    /// Every published binding is readable from a random node.
+    fn check(&self, sim: &mut Sim) {
+        for (aor, want) in &self.entries {
+            let at = sim.random_live().unwrap();
+            let op = sim.query(at, aor.clone());
+            let got = match sim.wait(at, op, secs(60)) {
+                Some(Ok(Outcome::Bindings(b))) => {
+                    b.into_iter().map(|b| b.contact).collect::<Vec<_>>()
+                }
+                other => panic!("query {aor}: {other:?} (LSP_SIM_SEED={})", sim.seed()),
+            };
+            assert_eq!(&got, want, "{aor} (LSP_SIM_SEED={})", sim.seed());
+        }
+    }
+}
+
+fn ring(seed_value: u64, n: usize) -> Sim {
+    let mut sim = Sim::new(SimConfig::new(seed(seed_value)));
+    sim.converged_ring(n);
+    sim.run_for(secs(10));
+    assert_ring(&sim);
+    sim
+}
+
+#[test]
+fn stable_ring_lookups_are_correct_and_short() {
+    let mut sim = ring(2, 200);
+    let mut hops = 0;
+    for _ in 0..200 {
+        let target = Point(sim.random_u64().to_be_bytes().repeat(4).try_into().unwrap());
+        let at = sim.random_live().unwrap();
+        let op = sim.lookup(at, target);
+        let Some(Ok(Outcome::Lookup(l))) = sim.wait(at, op, secs(30)) else {
+            panic!("lookup failed (LSP_SIM_SEED={})", sim.seed());
+        };
+        assert_eq!(
+            Some(l.peers[0].id),
+            sim.true_successor(target).map(|p| p.id)
+        );
+        assert_eq!(l.peers.len(), 3);
+        hops += l.hops;
+    }
+    // Chord's bound is 0.5·log2(N) on average; allow slack for this small sample.
+    let mean = f64::from(hops) / 200.0;
+    assert!(mean < 0.5 * 200f64.log2() + 1.5, "mean hops {mean}");
+    let mut ledger = Ledger::new();
+    ledger.publish(&mut sim, 50);
+    ledger.check(&mut sim);
+}
+
+#[test]
+fn two_adjacent_crashes_lose_nothing() {
+    let mut sim = ring(3, 100);
+    let mut ledger = Ledger::new();
+    ledger.publish(&mut sim, 100);
+    // Crash the primary of the first AOR and its successor at once.
+    let key = Point::from(ledger.entries[0].0.resource_id());
+    let primary = sim.true_successor(key).unwrap();
+    let live = sim.live();
+    let a = *live
+        .iter()
+        .find(|&&i| sim.addr(i).id == primary.id)
+        .unwrap();
+    let next = sim.node(a).unwrap().successors()[0].id;
+    let b = *live.iter().find(|&&i| sim.addr(i).id == next).unwrap();
+    sim.crash(a);
+    sim.crash(b);
+    sim.run_for(secs(60));
+    assert_ring(&sim);
+    ledger.check(&mut sim);
+    // Re-replication restored three copies of every record.
+    let copies: usize = sim
+        .live()
+        .iter()
+        .map(|&i| sim.status(i).unwrap().store.records)
+        .sum();
+    assert!(copies >= 3 * ledger.entries.len(), "{copies} copies");
+}
+
+#[test]
+fn graceful_leave_moves_data() {
+    let mut sim = ring(4, 60);
+    let mut ledger = Ledger::new();
+    ledger.publish(&mut sim, 60);
+    // Three nodes in a row leave, one after the other: their data must move.
+    let key = Point::from(ledger.entries[0].0.resource_id());
+    for _ in 0..3 {
+        let primary = sim.true_successor(key).unwrap();
+        let i = sim
+            .live()
+            .into_iter()
+            .find(|&i| sim.addr(i).id == primary.id)
+            .unwrap();
+        assert!(sim.status(i).unwrap().store.records > 0);
+        let op = sim.leave(i);
+        assert_eq!(sim.wait(i, op, secs(30)), Some(Ok(Outcome::Left)));
+        sim.run_for(secs(20));
+    }
+    sim.run_for(secs(30));
+    assert_ring(&sim);
+    ledger.check(&mut sim);
+}
+
+#[test]
+fn churn_with_loss() {
+    let mut cfg = SimConfig::new(seed(5));
+    cfg.loss = 0.01;
+    let mut sim = Sim::new(cfg);
+    sim.converged_ring(100);
+    sim.run_for(secs(10));
+    let mut ledger = Ledger::new();
+    ledger.publish(&mut sim, 40);
+    // Sessions far shorter than in the field, to see many changes.
+    let churn = sim.run_churn(secs(600), secs(1200), |_| {});
+    assert!(churn.crashed >= 10 && churn.joined >= 10, "{churn:?}");
+    ledger.publish(&mut sim, 10);
+    sim.run_for(secs(120));
+    assert_ring(&sim);
+    ledger.check(&mut sim);
+}
+
+#[test]
+fn partition_and_heal() {
+    let mut sim = ring(6, 100);
+    let mut ledger = Ledger::new();
+    ledger.publish(&mut sim, 40);
+    // Split by address parity: each side keeps every other node.
+    sim.partition(|i| (i % 2) as u8);
+    sim.run_for(secs(90));
+    assert!(sim.check_ring().is_err(), "the partition split nothing");
+    sim.heal();
+    sim.run_for(secs(600));
+    assert_ring(&sim);
+    ledger.check(&mut sim);
+}
+
+#[test]
+fn forged_replayed_and_unauthorized_writes_are_refused() {
+    use lsp_chord::wire::{Body, Message};
+    use lsp_core::Error;
+
+    let mut sim = ring(7, 50);
+    let mut ledger = Ledger::new();
+    let (aor, v1) = ledger.record(0, sim.now());
+    let op = sim.publish(0, v1.clone());
+    assert!(matches!(
+        sim.wait(0, op, secs(30)),
+        Some(Ok(Outcome::Published(_)))
+    ));
+    ledger.entries.push((aor.clone(), vec![]));
+    let key = Point::from(aor.resource_id());
+    let holder_id = sim.true_successor(key).unwrap().id;
+    let holder = sim
+        .live()
+        .into_iter()
+        .find(|&i| sim.addr(i).id == holder_id)
+        .unwrap();
+    let rogue = sim.live().into_iter().find(|&i| i != holder).unwrap();
+    let stored = |sim: &Sim| {
+        sim.node(holder)
+            .unwrap()
+            .store()
+            .fetch(&aor, sim.now())
+            .unwrap()
+    };
+    assert_eq!(stored(&sim), vec![v1.clone()]);
+
+    // The owner moves on to version 2.
+    let mut next = v1.record.clone();
+    next.version = 2;
+    next.bindings[0].contact = "sip:moved@192.0.2.99".into();
+    let v2 = next.sign(&ledger.publisher);
+    let op = sim.publish(rogue, v2.clone());
+    assert!(matches!(
+        sim.wait(rogue, op, secs(30)),
+        Some(Ok(Outcome::Published(_)))
+    ));
+
+    // Through the API: a replay and a hijack fail with their own errors.
+    let op = sim.publish(rogue, v1.clone());
+    assert!(matches!(
+        sim.wait(rogue, op, secs(30)),
+        Some(Err(Error::Replay { .. }))
+    ));
+    let mut theirs = v2.record.clone();
+    theirs.version = 3;
+    theirs.bindings[0].contact = "sip:thief@203.0.113.1".into();
+    let hijack = theirs.clone().sign(&Identity::from_secret_bytes([9; 32]));
+    let op = sim.publish(rogue, hijack.clone());
+    assert!(matches!(
+        sim.wait(rogue, op, secs(30)),
+        Some(Err(Error::Unauthorized(_)))
+    ));
+    let mut forged = v2.clone();
+    forged.record = theirs;
+    let op = sim.publish(rogue, forged.clone());
+    assert!(matches!(
+        sim.wait(rogue, op, secs(30)),
+        Some(Err(Error::BadSignature))
+    ));
+
+    // Straight onto the wire, bypassing the rogue's own checks: the storing
+    // node refuses all three and keeps version 2.
+    for rec in [v1, hijack, forged] {
+        let frame = Message {
+            id: 1,
+            body: Body::Store { records: vec![rec] },
+        }
+        .encode();
+        sim.inject(rogue, holder, frame);
+    }
+    sim.inject(rogue, holder, vec![1, 0xff, 0xff, 0xff]);
+    sim.run_for(secs(5));
+    assert_eq!(stored(&sim), vec![v2]);
+    assert!(sim.status(holder).unwrap().counters.malformed >= 1);
+    ledger.entries[0].1 = vec!["sip:moved@192.0.2.99".into()];
+    ledger.check(&mut sim);
+}
+
+#[test]
+fn a_seed_replays_identically() {
+    let run = || {
+        let mut cfg = SimConfig::new(seed(8));
+        cfg.loss = 0.02;
+        let mut sim = Sim::new(cfg);
+        sim.converged_ring(50);
+        sim.run_churn(secs(120), secs(300), |_| {});
+        let counters: Vec<_> = (0..sim.len())
+            .map(|i| sim.status(i).map(|s| s.counters))
+            .collect();
+        (sim.net_stats(), counters, sim.now())
+    };
+    assert_eq!(run(), run());
 }
