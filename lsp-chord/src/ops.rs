@@ -53,6 +53,13 @@ pub(crate) enum Phase {
         next: usize,
         answered: usize,
     },
+    /// A lookup checks that the successor it found answers and still
+    /// owns the target; a dead one is skipped, a newer predecessor taken.
+    Confirm {
+        target: Point,
+        peers: Vec<PeerAddr>,
+        steps: u32,
+    },
     Leave {
         in_flight: usize,
     },
@@ -248,9 +255,83 @@ impl Chord {
                 };
                 self.fetch_answered(id, records, now_ms);
             }
+            Phase::Confirm { .. } => match body {
+                Body::Neighbours {
+                    predecessor,
+                    successors,
+                } => self.confirmed(id, from, predecessor, successors, now_ms),
+                _ => self.confirm_failed(id, from, now_ms),
+            },
             Phase::Leave { .. } => self.leave_answered(id, now_ms),
             Phase::Moving => {}
         }
+    }
+
+    fn confirm_next(&mut self, id: OpId, now_ms: u64) {
+        let Some(Phase::Confirm { peers, .. }) = self.ops.get(&id).map(|o| &o.phase) else {
+            return;
+        };
+        match peers.first().copied() {
+            Some(p) if p.id == self.me.id => {
+                let (pred, succs) = (self.pred, self.succs.clone());
+                self.confirmed(id, p, pred, succs, now_ms);
+            }
+            Some(p) => self.request(p, Body::GetNeighbours, Purpose::Op(id), now_ms),
+            None => self.end_op(id, Err(Error::Unreachable(self.me.id))),
+        }
+    }
+
+    /// The candidate successor `s` answered with its neighbours.
+    fn confirmed(
+        &mut self,
+        id: OpId,
+        s: PeerAddr,
+        predecessor: Option<PeerAddr>,
+        successors: Vec<PeerAddr>,
+        now_ms: u64,
+    ) {
+        let k = self.cfg.k();
+        let Some(op) = self.ops.get_mut(&id) else {
+            return;
+        };
+        let hops = op.hops;
+        let Phase::Confirm {
+            target,
+            peers,
+            steps,
+        } = &mut op.phase
+        else {
+            return;
+        };
+        // A predecessor of s that the target does not pass is newer than
+        // the answer: it owns the target. Follow it a few times at most.
+        if let Some(x) = predecessor
+            && x.id != s.id
+            && !target.in_open_closed(Point(x.id.0), Point(s.id.0))
+            && *steps < 3
+        {
+            *steps += 1;
+            let mut next = vec![x, s];
+            next.extend(
+                successors
+                    .into_iter()
+                    .filter(|p| p.id != x.id && p.id != s.id),
+            );
+            *peers = dedup(next);
+            self.confirm_next(id, now_ms);
+            return;
+        }
+        let mut found = vec![s];
+        found.extend(successors);
+        let found = dedup(found).iter().take(k).map(peer).collect();
+        self.end_op(id, Ok(Outcome::Lookup(Lookup::new(found, hops))));
+    }
+
+    fn confirm_failed(&mut self, id: OpId, to: PeerAddr, now_ms: u64) {
+        if let Some(Phase::Confirm { peers, .. }) = self.ops.get_mut(&id).map(|o| &mut o.phase) {
+            peers.retain(|p| p.id != to.id);
+        }
+        self.confirm_next(id, now_ms);
     }
 
     pub(crate) fn on_op_failure(&mut self, id: OpId, to: PeerAddr, now_ms: u64) {
@@ -264,6 +345,7 @@ impl Chord {
             }
             Phase::Store { .. } => self.store_answered(id, None, now_ms),
             Phase::Fetch { .. } => self.fetch_answered(id, None, now_ms),
+            Phase::Confirm { .. } => self.confirm_failed(id, to, now_ms),
             Phase::Leave { .. } => self.leave_answered(id, now_ms),
             Phase::Moving => {}
         }
@@ -273,16 +355,21 @@ impl Chord {
         let Some(op) = self.ops.get_mut(&id) else {
             return;
         };
-        let hops = op.hops;
         let old = std::mem::replace(&mut op.phase, Phase::Moving);
-        let Phase::Route { then, .. } = old else {
+        let Phase::Route { then, target, .. } = old else {
             return;
         };
         let k = self.cfg.k();
         match then {
             Then::Lookup => {
-                let found = peers.iter().take(k).map(peer).collect();
-                self.end_op(id, Ok(Outcome::Lookup(Lookup::new(found, hops))));
+                if let Some(op) = self.ops.get_mut(&id) {
+                    op.phase = Phase::Confirm {
+                        target,
+                        peers,
+                        steps: 0,
+                    };
+                }
+                self.confirm_next(id, now_ms);
             }
             Then::Join => {
                 let me = self.me.id;

@@ -17,6 +17,17 @@ use crate::wire::Body;
 impl Chord {
     pub(crate) fn sync_replicas(&mut self, now: UnixTime) {
         let k1 = self.cfg.k() - 1;
+        {
+            // Fast path, no allocation: nothing changed.
+            let (vp, vs) = &self.replica_view;
+            let mine = self.succs.iter().take(k1).filter(|p| p.id != self.me.id);
+            if self.pred.map(|p| p.id) == vp.map(|p| p.id)
+                && mine.clone().count() == vs.len()
+                && mine.zip(vs).all(|(a, b)| a.id == *b)
+            {
+                return;
+            }
+        }
         let succs: Vec<PeerAddr> = self
             .succs
             .iter()

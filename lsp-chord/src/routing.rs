@@ -42,15 +42,33 @@ impl Chord {
     /// target first.
     pub(crate) fn closest_preceding(&self, target: Point, n: usize) -> Vec<PeerAddr> {
         let me = pt(&self.me);
-        let mut out: Vec<PeerAddr> = Vec::with_capacity(FINGERS + self.succs.len());
-        for p in self.fingers.iter().flatten().chain(self.succs.iter()) {
-            if pt(p).in_open(me, target) && !out.iter().any(|q| q.id == p.id) {
-                out.push(*p);
+        let span = target.wrapping_sub(me);
+        // (distance to target, peer), kept sorted; n is small.
+        let mut best: Vec<(Point, PeerAddr)> = Vec::with_capacity(n + 1);
+        let mut last = None;
+        let fingers = &self.fingers[..self.useful_fingers()];
+        for p in fingers.iter().flatten().chain(self.succs.iter()) {
+            // Neighbouring fingers are often the same node.
+            if last == Some(p.id) {
+                continue;
             }
+            last = Some(p.id);
+            let from_me = pt(p).wrapping_sub(me);
+            if from_me == Point::ZERO || (from_me >= span && span != Point::ZERO) {
+                continue;
+            }
+            let d = span.wrapping_sub(from_me);
+            if best.len() == n && best.last().is_some_and(|(w, _)| d >= *w) {
+                continue;
+            }
+            if best.iter().any(|(_, q)| q.id == p.id) {
+                continue;
+            }
+            let at = best.partition_point(|(w, _)| *w < d);
+            best.insert(at, (d, *p));
+            best.truncate(n);
         }
-        out.sort_by_key(|p| target.wrapping_sub(pt(p)));
-        out.truncate(n);
-        out
+        best.into_iter().map(|(_, p)| p).collect()
     }
 
     pub(crate) fn answer_find(&self, target: Point) -> Body {
@@ -202,7 +220,7 @@ impl Chord {
         let Some(first) = self.succs.first().copied() else {
             return;
         };
-        let useful = (self.estimated_size().max(1.0).log2().ceil() as usize + 3).min(FINGERS);
+        let useful = self.useful_fingers();
         let i = self.next_finger % useful;
         self.next_finger = (i + 1) % useful;
         let me = pt(&self.me);
@@ -216,6 +234,12 @@ impl Chord {
             return;
         }
         self.start_route(start, Then::Finger(i), None, now);
+    }
+
+    /// Fingers that can differ from the successor list at the estimated
+    /// ring size; nearer ones add nothing.
+    pub(crate) fn useful_fingers(&self) -> usize {
+        (self.estimated_size().max(1.0).log2().ceil() as usize + 3).min(FINGERS)
     }
 
     /// Nodes in the ring, estimated from how densely the predecessor and

@@ -2,7 +2,7 @@
 //! virtual clock, with seeded latency, loss, partitions, crashes, restarts,
 //! graceful leaves and churn. The same seed replays the same run.
 
-use std::cmp::{Ordering, Reverse};
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
@@ -91,42 +91,25 @@ enum What {
     },
 }
 
-#[derive(Debug)]
-struct Ev {
-    at: u64,
-    seq: u64,
-    what: What,
-}
-
-impl PartialEq for Ev {
-    fn eq(&self, o: &Self) -> bool {
-        (self.at, self.seq) == (o.at, o.seq)
-    }
-}
-impl Eq for Ev {}
-impl PartialOrd for Ev {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Ev {
-    fn cmp(&self, o: &Self) -> Ordering {
-        (self.at, self.seq).cmp(&(o.at, o.seq))
-    }
-}
-
 /// The simulated network and its nodes, addressed by index.
 #[derive(Debug)]
 pub struct Sim {
     cfg: SimConfig,
     now: u64,
     rng: Xoshiro256PlusPlus,
+    /// Due time, then sequence number (ties keep their order), then the
+    /// payload's slot: small keys keep the heap fast at 10^5 nodes.
+    queue: BinaryHeap<Reverse<(u64, u64, u32)>>,
     seq: u64,
-    queue: BinaryHeap<Reverse<Ev>>,
+    slots: Vec<Option<What>>,
+    free: Vec<u32>,
+    live_cache: std::cell::RefCell<Option<Vec<usize>>>,
+    /// Whether each node was in the ring when last drained.
+    joined: Vec<bool>,
     nodes: Vec<SimNode>,
     by_id: HashMap<NodeId, usize>,
     groups: Option<Vec<u8>>,
-    done: BTreeMap<(usize, OpId), Result<Outcome, Error>>,
+    done: BTreeMap<(usize, OpId), (UnixTime, Result<Outcome, Error>)>,
     net: NetStats,
 }
 
@@ -139,6 +122,10 @@ impl Sim {
             cfg,
             seq: 0,
             queue: BinaryHeap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            live_cache: std::cell::RefCell::new(None),
+            joined: Vec::new(),
             nodes: Vec::new(),
             by_id: HashMap::new(),
             groups: None,
@@ -189,15 +176,31 @@ impl Sim {
 
     /// Indices of running nodes that are in the ring.
     pub fn live(&self) -> Vec<usize> {
-        (0..self.nodes.len())
-            .filter(|&i| self.node(i).is_some_and(|c| c.state() == NodeState::Joined))
-            .collect()
+        self.with_live(<[usize]>::to_vec)
+    }
+
+    fn with_live<T>(&self, f: impl FnOnce(&[usize]) -> T) -> T {
+        let mut cache = self.live_cache.borrow_mut();
+        let live = cache.get_or_insert_with(|| {
+            (0..self.nodes.len())
+                .filter(|&i| self.node(i).is_some_and(|c| c.state() == NodeState::Joined))
+                .collect()
+        });
+        f(live)
+    }
+
+    fn membership_changed(&mut self) {
+        *self.live_cache.get_mut() = None;
     }
 
     /// A random live node.
     pub fn random_live(&mut self) -> Option<usize> {
-        let live = self.live();
-        (!live.is_empty()).then(|| live[self.rng.random_range(0..live.len())])
+        let n = self.with_live(<[usize]>::len);
+        if n == 0 {
+            return None;
+        }
+        let k = self.rng.random_range(0..n);
+        Some(self.with_live(|l| l[k]))
     }
 
     /// Random bits from the simulation's seeded generator.
@@ -222,6 +225,7 @@ impl Sim {
             timer: None,
         });
         self.by_id.insert(id, i);
+        self.joined.push(false);
         i
     }
 
@@ -269,14 +273,18 @@ impl Sim {
                 .collect();
             if let Some(c) = self.nodes[i].chord.as_mut() {
                 c.install_routing(pred, succs, fingers, now);
+                self.joined[i] = true;
             }
             self.reschedule(i);
         }
+        self.membership_changed();
         order
     }
 
     /// Node `i` stops at once, losing its memory.
     pub fn crash(&mut self, i: usize) {
+        self.membership_changed();
+        self.joined[i] = false;
         self.nodes[i].chord = None;
         self.nodes[i].timer = None;
     }
@@ -386,12 +394,42 @@ impl Sim {
 
     /// The outcome of op `op` of node `i`, once it finished.
     pub fn outcome(&self, i: usize, op: OpId) -> Option<&Result<Outcome, Error>> {
-        self.done.get(&(i, op))
+        self.done.get(&(i, op)).map(|(_, o)| o)
     }
 
     /// Takes a finished outcome out of the record.
     pub fn take_outcome(&mut self, i: usize, op: OpId) -> Option<Result<Outcome, Error>> {
+        self.done.remove(&(i, op)).map(|(_, o)| o)
+    }
+
+    /// Takes a finished outcome and the virtual time it finished.
+    pub fn take_finished(
+        &mut self,
+        i: usize,
+        op: OpId,
+    ) -> Option<(UnixTime, Result<Outcome, Error>)> {
         self.done.remove(&(i, op))
+    }
+
+    /// Runs until `done` holds (checked every `every`), or `limit` passes.
+    /// Returns how long it took.
+    pub fn run_until(
+        &mut self,
+        limit: Duration,
+        every: Duration,
+        mut done: impl FnMut(&Sim) -> bool,
+    ) -> Option<Duration> {
+        let start = self.now;
+        let end = start + ms(limit);
+        loop {
+            if done(self) {
+                return Some(Duration::from_millis(self.now - start));
+            }
+            if self.now >= end {
+                return None;
+            }
+            self.run_for(every);
+        }
     }
 
     /// Runs until op `op` of node `i` finishes, or `limit` of virtual time
@@ -412,15 +450,19 @@ impl Sim {
     /// Processes the next event if it is due by `end`.
     fn step_until(&mut self, end: u64) -> bool {
         match self.queue.peek() {
-            Some(Reverse(ev)) if ev.at <= end => {}
+            Some(Reverse((at, _, _))) if *at <= end => {}
             _ => return false,
         }
-        let Some(Reverse(ev)) = self.queue.pop() else {
+        let Some(Reverse((at, _, slot))) = self.queue.pop() else {
             return false;
         };
-        self.now = self.now.max(ev.at);
+        let Some(what) = self.slots[slot as usize].take() else {
+            return true;
+        };
+        self.free.push(slot);
+        self.now = self.now.max(at);
         let now = UnixTime(self.now);
-        match ev.what {
+        match what {
             What::Deliver { to, from, frame } => {
                 if let Some(c) = self.nodes[to].chord.as_mut() {
                     self.net.delivered += 1;
@@ -453,11 +495,17 @@ impl Sim {
 
     fn push(&mut self, at: u64, what: What) {
         self.seq += 1;
-        self.queue.push(Reverse(Ev {
-            at,
-            seq: self.seq,
-            what,
-        }));
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slots[s as usize] = Some(what);
+                s
+            }
+            None => {
+                self.slots.push(Some(what));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.queue.push(Reverse((at, self.seq, slot)));
     }
 
     /// Moves node `i`'s outputs into the network and re-arms its timer.
@@ -468,8 +516,13 @@ impl Sim {
             while let Some(t) = c.poll_transmit() {
                 sends.push(t);
             }
+            let joined = c.state() == NodeState::Joined;
             while let Some(Event::Done { op, outcome }) = c.poll_event() {
-                self.done.insert((i, op), outcome);
+                self.done.insert((i, op), (UnixTime(self.now), outcome));
+            }
+            if joined != self.joined[i] {
+                self.joined[i] = joined;
+                *self.live_cache.get_mut() = None;
             }
         }
         for t in sends {
@@ -515,12 +568,16 @@ impl Sim {
         }
     }
 
-    /// The live node that should be the successor of `target`.
-    pub fn true_successor(&self, target: Point) -> Option<PeerAddr> {
+    /// The live nodes in ring order.
+    pub fn ring_order(&self) -> Vec<PeerAddr> {
         let mut live: Vec<PeerAddr> = self.live().iter().map(|&i| self.nodes[i].addr).collect();
         live.sort_by_key(|p| Point(p.id.0));
-        let at = live.partition_point(|p| Point(p.id.0) < target);
-        live.get(at).or(live.first()).copied()
+        live
+    }
+
+    /// The live node that should be the successor of `target`.
+    pub fn true_successor(&self, target: Point) -> Option<PeerAddr> {
+        successor_in(&self.ring_order(), target)
     }
 
     /// Checks the ring invariants over the live nodes: each successor list
@@ -580,6 +637,12 @@ impl Sim {
         }
         Ok(())
     }
+}
+
+/// The successor of `target` in `ring`, a list in ring order.
+pub fn successor_in(ring: &[PeerAddr], target: Point) -> Option<PeerAddr> {
+    let at = ring.partition_point(|p| Point(p.id.0) < target);
+    ring.get(at).or(ring.first()).copied()
 }
 
 fn names(ids: &[NodeId], by_id: &HashMap<NodeId, usize>) -> String {

@@ -1,0 +1,516 @@
+//! Chord at scale, in the deterministic simulator: lookup hops and success,
+//! upkeep traffic, bindings lost, re-convergence, and the simulator's own
+//! cost, for several ring sizes and scenarios.
+//!
+//! ```text
+//! cargo run --release -p lsp-chord --features sim --bin chord-sim -- \
+//!     --nodes 1000,10000,100000 --scenarios stable,churn,partition
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use lsp_chord::ring::Point;
+use lsp_chord::sim::{Sim, SimConfig, successor_in};
+use lsp_chord::{OpId, Outcome};
+use lsp_core::{Aor, Binding, Identity, PeerAddr, Record, SignedRecord};
+use serde::Serialize;
+
+const USAGE: &str = "chord-sim [--nodes 1000,10000] [--scenarios stable,churn,partition] \
+[--seed N] [--aors N] [--lookups-per-sec N] [--measure-secs N] [--churn-secs N] \
+[--json PATH] [--csv PATH]";
+
+#[derive(Debug, Clone)]
+struct Args {
+    nodes: Vec<usize>,
+    scenarios: Vec<String>,
+    seed: u64,
+    aors: usize,
+    lookups_per_sec: usize,
+    measure_secs: u64,
+    churn_secs: u64,
+    json: PathBuf,
+    csv: PathBuf,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        nodes: vec![1000, 10_000, 100_000],
+        scenarios: vec!["stable".into(), "churn".into(), "partition".into()],
+        seed: 1,
+        aors: 1000,
+        lookups_per_sec: 20,
+        measure_secs: 60,
+        churn_secs: 600,
+        json: "target/lsp-bench/chord-sim.json".into(),
+        csv: "target/lsp-bench/chord-sim.csv".into(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut val = || it.next().ok_or(format!("{flag} needs a value\n{USAGE}"));
+        let num = |v: String| v.parse::<u64>().map_err(|e| format!("{flag}: {e}"));
+        match flag.as_str() {
+            "--nodes" => {
+                a.nodes = val()?
+                    .split(',')
+                    .map(|s| s.parse().map_err(|e| format!("--nodes: {e}")))
+                    .collect::<Result<_, _>>()?;
+            }
+            "--scenarios" => a.scenarios = val()?.split(',').map(String::from).collect(),
+            "--seed" => a.seed = num(val()?)?,
+            "--aors" => a.aors = num(val()?)? as usize,
+            "--lookups-per-sec" => a.lookups_per_sec = num(val()?)? as usize,
+            "--measure-secs" => a.measure_secs = num(val()?)?,
+            "--churn-secs" => a.churn_secs = num(val()?)?,
+            "--json" => a.json = val()?.into(),
+            "--csv" => a.csv = val()?.into(),
+            "--help" | "-h" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+        }
+    }
+    if let Some(s) = a
+        .scenarios
+        .iter()
+        .find(|s| !["stable", "churn", "partition"].contains(&s.as_str()))
+    {
+        return Err(format!("unknown scenario {s}\n{USAGE}"));
+    }
+    Ok(a)
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+struct Row {
+    nodes: usize,
+    scenario: String,
+    seed: u64,
+    lookups: usize,
+    lookups_completed: usize,
+    lookups_correct: usize,
+    success_rate: f64,
+    hops_mean: f64,
+    hops_p50: u32,
+    hops_p99: u32,
+    latency_p50_ms: u64,
+    latency_p99_ms: u64,
+    maintenance_msgs_per_node_min: f64,
+    maintenance_bytes_per_node_min: f64,
+    replication_bytes_per_node_min: f64,
+    bindings_checked: usize,
+    bindings_lost: usize,
+    crashed: u64,
+    joined: u64,
+    reconverge_crash_10pct_s: Option<f64>,
+    reconverge_join_10pct_s: Option<f64>,
+    reconverge_heal_s: Option<f64>,
+    estimated_size_median: f64,
+    virtual_secs: f64,
+    wall_secs: f64,
+    peak_rss_mib: f64,
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Lookups in flight, checked against the true ring when they finish.
+#[derive(Default)]
+struct Probe {
+    in_flight: Vec<(usize, OpId, Point, u64)>,
+    issued: usize,
+    completed: usize,
+    correct: usize,
+    hops: Vec<u32>,
+    latency: Vec<u64>,
+}
+
+impl Probe {
+    fn issue(&mut self, sim: &mut Sim, count: usize) {
+        for _ in 0..count {
+            let Some(at) = sim.random_live() else { return };
+            let mut t = [0u8; 32];
+            for c in t.chunks_mut(8) {
+                c.copy_from_slice(&sim.random_u64().to_be_bytes());
+            }
+            let op = sim.lookup(at, Point(t));
+            self.in_flight
+                .push((at, op, Point(t), sim.now().as_millis()));
+            self.issued += 1;
+        }
+    }
+
+    /// Collects finished lookups. A lookup whose origin crashed has no one
+    /// to answer and is not counted.
+    fn harvest(&mut self, sim: &mut Sim, ring: &[PeerAddr]) {
+        let mut keep = Vec::new();
+        for (at, op, target, start) in std::mem::take(&mut self.in_flight) {
+            if sim.node(at).is_none() {
+                self.issued -= 1;
+                continue;
+            }
+            match sim.take_finished(at, op) {
+                None => keep.push((at, op, target, start)),
+                Some((when, Ok(Outcome::Lookup(l)))) => {
+                    self.completed += 1;
+                    let truth = successor_in(ring, target).map(|p| p.id);
+                    if l.peers.first().map(|p| p.id) == truth {
+                        self.correct += 1;
+                    }
+                    self.hops.push(l.hops);
+                    self.latency.push(when.as_millis() - start);
+                }
+                Some(_) => {}
+            }
+        }
+        self.in_flight = keep;
+    }
+
+    fn fill(&mut self, row: &mut Row) {
+        self.hops.sort_unstable();
+        self.latency.sort_unstable();
+        let pct = |v: &[u64], p: f64| {
+            v.get(((v.len() as f64 - 1.0) * p) as usize)
+                .copied()
+                .unwrap_or(0)
+        };
+        let hops: Vec<u64> = self.hops.iter().map(|&h| u64::from(h)).collect();
+        row.lookups = self.issued;
+        row.lookups_completed = self.completed;
+        row.lookups_correct = self.correct;
+        row.success_rate = self.correct as f64 / self.issued.max(1) as f64;
+        row.hops_mean = hops.iter().sum::<u64>() as f64 / hops.len().max(1) as f64;
+        row.hops_p50 = pct(&hops, 0.5) as u32;
+        row.hops_p99 = pct(&hops, 0.99) as u32;
+        row.latency_p50_ms = pct(&self.latency, 0.5);
+        row.latency_p99_ms = pct(&self.latency, 0.99);
+    }
+}
+
+fn records(n: usize, sim: &Sim) -> Vec<(Aor, SignedRecord)> {
+    let publisher = Identity::from_secret_bytes([42; 32]);
+    (0..n)
+        .map(|i| {
+            let aor =
+                Aor::parse(&format!("sip:user{i}@example.com")).unwrap_or_else(|e| panic!("{e}"));
+            let rec = Record {
+                aor: aor.clone(),
+                version: 1,
+                bindings: vec![Binding::new(
+                    format!("sip:user{i}@192.0.2.1:5060"),
+                    sim.now() + secs(12 * 3600),
+                    "bench@ua",
+                    1,
+                )],
+            }
+            .sign(&publisher);
+            (aor, rec)
+        })
+        .collect()
+}
+
+/// Runs ops started by `start` to completion (or 5 virtual minutes).
+fn run_all(sim: &mut Sim, ops: Vec<(usize, OpId)>) -> Vec<Option<Outcome>> {
+    let mut out: BTreeMap<usize, Option<Outcome>> = BTreeMap::new();
+    let mut left: Vec<(usize, usize, OpId)> = ops
+        .into_iter()
+        .enumerate()
+        .map(|(k, (i, op))| (k, i, op))
+        .collect();
+    for _ in 0..300 {
+        if left.is_empty() {
+            break;
+        }
+        sim.run_for(secs(1));
+        left.retain(|&(k, i, op)| match sim.take_outcome(i, op) {
+            Some(r) => {
+                out.insert(k, r.ok());
+                false
+            }
+            None => sim.node(i).is_some(),
+        });
+    }
+    let total = out
+        .keys()
+        .max()
+        .map_or(0, |m| m + 1)
+        .max(left.iter().map(|l| l.0 + 1).max().unwrap_or(0));
+    (0..total).map(|k| out.remove(&k).flatten()).collect()
+}
+
+fn publish_all(sim: &mut Sim, recs: &[(Aor, SignedRecord)]) -> usize {
+    let ops: Vec<(usize, OpId)> = recs
+        .iter()
+        .filter_map(|(_, r)| {
+            let at = sim.random_live()?;
+            Some((at, sim.publish(at, r.clone())))
+        })
+        .collect();
+    run_all(sim, ops)
+        .iter()
+        .filter(|o| matches!(o, Some(Outcome::Published(_))))
+        .count()
+}
+
+/// AORs whose binding cannot be read back.
+fn lost(sim: &mut Sim, recs: &[(Aor, SignedRecord)]) -> usize {
+    let ops: Vec<(usize, OpId)> = recs
+        .iter()
+        .filter_map(|(aor, _)| {
+            let at = sim.random_live()?;
+            Some((at, sim.query(at, aor.clone())))
+        })
+        .collect();
+    let answers = run_all(sim, ops);
+    recs.iter()
+        .enumerate()
+        .filter(|(k, (_, rec))| {
+            let want = &rec.record.bindings[0].contact;
+            !matches!(answers.get(*k), Some(Some(Outcome::Bindings(b))) if b.iter().any(|b| &b.contact == want))
+        })
+        .count()
+}
+
+fn upkeep(sim: &Sim) -> (u64, u64, u64) {
+    (0..sim.len())
+        .filter_map(|i| sim.status(i))
+        .map(|s| {
+            let c = s.counters;
+            (
+                c.maintenance_messages,
+                c.maintenance_bytes,
+                c.replication_bytes,
+            )
+        })
+        .fold((0, 0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2))
+}
+
+/// Time until `live` nodes are in the ring and the ring invariants hold.
+fn reconverge(sim: &mut Sim, limit: Duration, live: usize) -> Option<f64> {
+    sim.run_until(limit, secs(1), |s| {
+        s.live().len() == live && s.check_ring().is_ok()
+    })
+    .map(|d| d.as_secs_f64())
+}
+
+fn median_estimate(sim: &Sim) -> f64 {
+    let mut v: Vec<f64> = sim
+        .live()
+        .iter()
+        .filter_map(|&i| sim.status(i).map(|s| s.estimated_size))
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Lookups at a steady rate for `d`, with `each_second` run between ticks.
+fn measure(sim: &mut Sim, a: &Args, d: u64, row: &mut Row) {
+    let mut probe = Probe::default();
+    let (m0, b0, r0) = upkeep(sim);
+    let ring = sim.ring_order();
+    for _ in 0..d {
+        probe.issue(sim, a.lookups_per_sec);
+        sim.run_for(secs(1));
+        probe.harvest(sim, &ring);
+    }
+    sim.run_for(secs(30));
+    probe.harvest(sim, &ring);
+    let (m1, b1, r1) = upkeep(sim);
+    let per = |x: u64| x as f64 / sim.live().len().max(1) as f64 / ((d + 30) as f64 / 60.0);
+    row.maintenance_msgs_per_node_min = per(m1 - m0);
+    row.maintenance_bytes_per_node_min = per(b1 - b0);
+    row.replication_bytes_per_node_min = per(r1 - r0);
+    probe.fill(row);
+}
+
+fn run(n: usize, scenario: &str, a: &Args) -> Row {
+    let wall = Instant::now();
+    let mut cfg = SimConfig::new(a.seed);
+    if scenario == "churn" {
+        cfg.loss = 0.01;
+    }
+    let mut sim = Sim::new(cfg);
+    let t0 = sim.now();
+    sim.converged_ring(n);
+    sim.run_for(secs(10));
+    let recs = records(a.aors, &sim);
+    let published = publish_all(&mut sim, &recs);
+    let mut row = Row {
+        nodes: n,
+        scenario: scenario.into(),
+        seed: a.seed,
+        bindings_checked: recs.len(),
+        ..Row::default()
+    };
+    let mut lost_total = recs.len() - published;
+    match scenario {
+        "stable" => {
+            measure(&mut sim, a, a.measure_secs, &mut row);
+            row.estimated_size_median = median_estimate(&sim);
+            lost_total += lost(&mut sim, &recs);
+            let live = sim.live();
+            for _ in 0..n / 10 {
+                let pick = (sim.random_u64() as usize) % live.len();
+                sim.crash(live[pick]);
+            }
+            row.crashed = (live.len() - sim.live().len()) as u64;
+            let after_crash = sim.live().len();
+            row.reconverge_crash_10pct_s = reconverge(&mut sim, secs(900), after_crash);
+            lost_total += lost(&mut sim, &recs);
+            for _ in 0..n / 10 {
+                let i = sim.add_node();
+                let via = sim.random_live();
+                sim.join(i, via);
+            }
+            row.joined = (n / 10) as u64;
+            row.reconverge_join_10pct_s = reconverge(&mut sim, secs(900), after_crash + n / 10);
+            lost_total += lost(&mut sim, &recs);
+        }
+        "churn" => {
+            let mut probe = Probe::default();
+            let (m0, b0, r0) = upkeep(&sim);
+            let lps = a.lookups_per_sec;
+            let churn = sim.run_churn(secs(a.churn_secs), secs(3600), |s| {
+                let ring = s.ring_order();
+                probe.harvest(s, &ring);
+                probe.issue(s, lps);
+            });
+            sim.run_for(secs(30));
+            let ring = sim.ring_order();
+            probe.harvest(&mut sim, &ring);
+            let (m1, b1, r1) = upkeep(&sim);
+            let per = |x: u64| {
+                x as f64 / sim.live().len().max(1) as f64 / ((a.churn_secs + 30) as f64 / 60.0)
+            };
+            row.maintenance_msgs_per_node_min = per(m1 - m0);
+            row.maintenance_bytes_per_node_min = per(b1 - b0);
+            row.replication_bytes_per_node_min = per(r1 - r0);
+            probe.fill(&mut row);
+            row.crashed = churn.crashed;
+            row.joined = churn.joined;
+            row.estimated_size_median = median_estimate(&sim);
+            sim.run_for(secs(60));
+            lost_total += lost(&mut sim, &recs);
+        }
+        _ => {
+            sim.partition(|i| (i % 2) as u8);
+            sim.run_for(secs(60));
+            sim.heal();
+            row.reconverge_heal_s = reconverge(&mut sim, secs(1800), n);
+            measure(&mut sim, a, a.measure_secs.min(30), &mut row);
+            row.estimated_size_median = median_estimate(&sim);
+            lost_total += lost(&mut sim, &recs);
+        }
+    }
+    row.bindings_lost = lost_total;
+    row.virtual_secs = sim.now().since(t0).as_secs_f64();
+    row.wall_secs = wall.elapsed().as_secs_f64();
+    row.peak_rss_mib = peak_rss_mib();
+    row
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or("-".into(), |s| format!("{s:.0}"))
+}
+
+fn main() {
+    let a = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    println!(
+        "{:>7} {:<9} {:>6} {:>8} {:>5} {:>4} {:>4} {:>7} {:>8} {:>9} {:>5} {:>6} {:>6} {:>6} {:>6} {:>7} {:>6}",
+        "nodes",
+        "scenario",
+        "hops",
+        "success",
+        "p50",
+        "p99",
+        "lost",
+        "lat50ms",
+        "msg/n/m",
+        "B/n/m",
+        "est",
+        "crash",
+        "join",
+        "heal",
+        "virt_s",
+        "wall_s",
+        "MiB"
+    );
+    let mut rows = Vec::new();
+    for &n in &a.nodes {
+        for s in &a.scenarios {
+            let r = run(n, s, &a);
+            println!(
+                "{:>7} {:<9} {:>6.2} {:>7.3}% {:>5} {:>4} {:>4} {:>7} {:>8.1} {:>9.0} {:>5.0} {:>6} {:>6} {:>6} {:>6.0} {:>7.1} {:>6.0}",
+                r.nodes,
+                r.scenario,
+                r.hops_mean,
+                r.success_rate * 100.0,
+                r.hops_p50,
+                r.hops_p99,
+                r.bindings_lost,
+                r.latency_p50_ms,
+                r.maintenance_msgs_per_node_min,
+                r.maintenance_bytes_per_node_min,
+                r.estimated_size_median,
+                opt(r.reconverge_crash_10pct_s),
+                opt(r.reconverge_join_10pct_s),
+                opt(r.reconverge_heal_s),
+                r.virtual_secs,
+                r.wall_secs,
+                r.peak_rss_mib
+            );
+            rows.push(r);
+        }
+    }
+    if let Err(e) = write(&a, &rows) {
+        eprintln!("writing results: {e}");
+        std::process::exit(1);
+    }
+    println!("results: {} and {}", a.json.display(), a.csv.display());
+}
+
+fn write(a: &Args, rows: &[Row]) -> std::io::Result<()> {
+    for p in [&a.json, &a.csv] {
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+    }
+    std::fs::write(
+        &a.json,
+        serde_json::to_string_pretty(rows).map_err(std::io::Error::other)?,
+    )?;
+    let mut csv = String::from(
+        "nodes,scenario,seed,lookups,completed,correct,success_rate,hops_mean,hops_p50,hops_p99,\
+latency_p50_ms,latency_p99_ms,maint_msgs_per_node_min,maint_bytes_per_node_min,\
+repl_bytes_per_node_min,bindings_checked,bindings_lost,crashed,joined,reconverge_crash_s,\
+reconverge_join_s,reconverge_heal_s,estimated_size_median,virtual_secs,wall_secs,peak_rss_mib\n",
+    );
+    for r in rows {
+        let o = |v: Option<f64>| v.map_or(String::new(), |s| format!("{s:.1}"));
+        csv.push_str(&format!(
+            "{},{},{},{},{},{},{:.5},{:.3},{},{},{},{},{:.2},{:.0},{:.0},{},{},{},{},{},{},{},{:.0},{:.0},{:.1},{:.0}\n",
+            r.nodes, r.scenario, r.seed, r.lookups, r.lookups_completed, r.lookups_correct, r.success_rate,
+            r.hops_mean, r.hops_p50, r.hops_p99, r.latency_p50_ms, r.latency_p99_ms,
+            r.maintenance_msgs_per_node_min, r.maintenance_bytes_per_node_min,
+            r.replication_bytes_per_node_min, r.bindings_checked, r.bindings_lost, r.crashed, r.joined,
+            o(r.reconverge_crash_10pct_s), o(r.reconverge_join_10pct_s), o(r.reconverge_heal_s),
+            r.estimated_size_median, r.virtual_secs, r.wall_secs, r.peak_rss_mib
+        ));
+    }
+    std::fs::write(&a.csv, csv)
+}
