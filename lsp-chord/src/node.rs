@@ -188,6 +188,9 @@ pub struct Chord {
     /// Peers dropped as unreachable, probed now and then so that rings
     /// split by a partition find each other again.
     pub(crate) graveyard: VecDeque<(PeerAddr, u32)>,
+    /// Set whenever the predecessor or successor list changes, so that the
+    /// replica check runs only then.
+    pub(crate) routing_changed: bool,
     /// Predecessor and first k-1 successors when replicas were last synced.
     pub(crate) replica_view: (Option<PeerAddr>, Vec<NodeId>),
 }
@@ -223,6 +226,7 @@ impl Chord {
             timers: Timers::default(),
             counters: Counters::default(),
             graveyard: VecDeque::new(),
+            routing_changed: false,
             replica_view: (None, Vec::new()),
         }
     }
@@ -493,6 +497,7 @@ impl Chord {
         let t = now.as_millis();
         self.state = NodeState::Joined;
         self.succs = succs;
+        self.routing_changed = true;
         self.timers.stabilize = t;
         self.timers.fix_fingers = t;
         self.fast_fingers = FINGERS;
@@ -702,7 +707,8 @@ impl Chord {
     }
 
     fn after_input(&mut self, now: UnixTime) {
-        if self.state == NodeState::Joined {
+        if self.state == NodeState::Joined && self.routing_changed {
+            self.routing_changed = false;
             self.sync_replicas(now);
         }
     }
@@ -721,6 +727,7 @@ impl Chord {
     ) {
         self.become_joined(succs, now);
         self.pred = pred;
+        self.routing_changed = true;
         self.fast_fingers = 0;
         self.timers.stabilize = now.as_millis() + self.jitter(self.cfg.stabilize_interval);
         self.timers.fix_fingers = now.as_millis() + self.jitter(self.cfg.fix_fingers_interval);

@@ -37,6 +37,11 @@ pub(crate) enum Phase {
         then: Then,
         candidates: Vec<PeerAddr>,
         tried: Vec<NodeId>,
+        /// Peers that answered, latest last: when every hint has failed,
+        /// their live successors are the way forward.
+        answered: Vec<PeerAddr>,
+        /// Peers that did not answer this lookup.
+        dead: Vec<NodeId>,
     },
     Store {
         record: Box<SignedRecord>,
@@ -158,6 +163,8 @@ impl Chord {
             then,
             candidates,
             tried: Vec::new(),
+            answered: Vec::new(),
+            dead: Vec::new(),
         };
         let Some(id) = self.add_op(phase, t) else {
             return self.new_op_id();
@@ -177,6 +184,8 @@ impl Chord {
             candidates,
             tried,
             then,
+            answered,
+            ..
         } = &mut op.phase
         else {
             return;
@@ -195,7 +204,23 @@ impl Chord {
             self.end_op(id, Err(Error::Timeout));
             return;
         }
+        let dist = |p: &PeerAddr| target.wrapping_sub(Point(p.id.0));
         let next = candidates.iter().position(|c| !tried.contains(&c.id));
+        // The nearest peer that answered, if no candidate left is nearer:
+        // its hints led nowhere (dead, or stale while the ring repairs).
+        answered.sort_by_key(|a| std::cmp::Reverse(dist(a)));
+        let stuck = answered
+            .last()
+            .filter(|a| next.is_none_or(|i| dist(&candidates[i]) > dist(a)))
+            .is_some();
+        if stuck {
+            // Walk on along its successor list, which stabilize keeps fresh.
+            if let Some(r) = answered.pop() {
+                op.hops += 1;
+                self.request(r, Body::GetNeighbours, Purpose::Op(id), now_ms);
+            }
+            return;
+        }
         let Some(i) = next else {
             self.end_op(id, Err(Error::Unreachable(NodeId(target.0))));
             return;
@@ -217,7 +242,11 @@ impl Chord {
         };
         match &mut op.phase {
             Phase::Route {
-                target, candidates, ..
+                target,
+                candidates,
+                answered,
+                dead,
+                ..
             } => match body {
                 Body::Successors { peers } => {
                     let peers: Vec<PeerAddr> = dedup(peers);
@@ -227,9 +256,36 @@ impl Chord {
                         self.route_done(id, peers, now_ms);
                     }
                 }
+                Body::Neighbours { successors, .. } => {
+                    let target = *target;
+                    let live: Vec<PeerAddr> = successors
+                        .into_iter()
+                        .filter(|p| !dead.contains(&p.id))
+                        .collect();
+                    // The responder's first live successor is past the
+                    // target: it owns the target, whatever the responder
+                    // itself still believes.
+                    if let Some(s) = live.first()
+                        && target.in_open_closed(Point(from.id.0), Point(s.id.0))
+                    {
+                        self.route_done(id, live, now_ms);
+                        return;
+                    }
+                    for p in live {
+                        let closer = Point(p.id.0).in_open(Point(from.id.0), target);
+                        if closer && p.id != self.me.id && !candidates.iter().any(|c| c.id == p.id)
+                        {
+                            candidates.push(p);
+                        }
+                    }
+                    candidates.sort_by_key(|c| target.wrapping_sub(Point(c.id.0)));
+                    self.route_step(id, now_ms);
+                }
                 Body::Closer { peers } => {
                     let target = *target;
                     let me = self.me.id;
+                    answered.retain(|a| a.id != from.id);
+                    answered.push(from);
                     for p in peers {
                         let closer = Point(p.id.0).in_open(Point(from.id.0), target);
                         if closer && p.id != me && !candidates.iter().any(|c| c.id == p.id) {
@@ -339,8 +395,11 @@ impl Chord {
             return;
         };
         match &mut op.phase {
-            Phase::Route { candidates, .. } => {
+            Phase::Route {
+                candidates, dead, ..
+            } => {
                 candidates.retain(|c| c.id != to.id);
+                dead.push(to.id);
                 self.route_step(id, now_ms);
             }
             Phase::Store { .. } => self.store_answered(id, None, now_ms),
@@ -399,6 +458,7 @@ impl Chord {
                     if closer {
                         self.succs.insert(0, p);
                         self.succs.truncate(self.cfg.r());
+                        self.routing_changed = true;
                         self.timers.stabilize = now_ms;
                     }
                 }

@@ -103,6 +103,7 @@ impl Chord {
             self.bury(p);
         }
         self.succs.retain(|p| p.id != id);
+        self.routing_changed = true;
         if self.pred.is_some_and(|p| p.id == id) {
             self.pred = None;
         }
@@ -117,7 +118,10 @@ impl Chord {
     pub(crate) fn stabilize(&mut self, now_ms: u64) {
         if self.succs.is_empty() {
             match self.pred {
-                Some(p) => self.succs.push(p),
+                Some(p) => {
+                    self.succs.push(p);
+                    self.routing_changed = true;
+                }
                 None => return,
             }
         }
@@ -153,9 +157,16 @@ impl Chord {
             }
         }
         list.truncate(self.cfg.r());
-        self.succs = list;
-        let first = self.succs[0];
-        self.request(first, Body::Notify, Purpose::Notify, now_ms);
+        let adopted = list[0].id != s.id;
+        if list != self.succs {
+            self.succs = list;
+            self.routing_changed = true;
+        }
+        // Rectify the successor unless it already names us.
+        if adopted || predecessor.is_none_or(|p| p.id != self.me.id) {
+            let first = self.succs[0];
+            self.request(first, Body::Notify, Purpose::Notify, now_ms);
+        }
     }
 
     /// Rectify: `n` says it may be our predecessor.
@@ -170,6 +181,7 @@ impl Chord {
         };
         if adopt {
             let old = self.pred.replace(n);
+            self.routing_changed = true;
             // The old predecessor should now point at n; tell it to look.
             if let Some(old) = old {
                 self.request(old, Body::StabilizeHint, Purpose::Hint, now_ms);
@@ -177,6 +189,7 @@ impl Chord {
         }
         if self.succs.is_empty() {
             self.succs.push(n);
+            self.routing_changed = true;
         }
     }
 
@@ -189,6 +202,7 @@ impl Chord {
     ) {
         if self.pred.is_some_and(|p| p.id == from.id) {
             self.pred = predecessor.filter(|p| p.id != self.me.id);
+            self.routing_changed = true;
         }
         if let Some(i) = self.succs.iter().position(|p| p.id == from.id) {
             let mut list: Vec<PeerAddr> = self.succs[..i].to_vec();
@@ -202,6 +216,7 @@ impl Chord {
             }
             list.truncate(self.cfg.r());
             self.succs = list;
+            self.routing_changed = true;
         }
         self.forget_finger(from.id);
     }
@@ -233,7 +248,11 @@ impl Chord {
         if self.ops.values().any(|o| o.fixes_finger(i)) {
             return;
         }
-        self.start_route(start, Then::Finger(i), None, now);
+        // Ask the current finger first: while it still owns the point, it
+        // answers in one hop.
+        let mut from: Vec<PeerAddr> = self.fingers[i].into_iter().collect();
+        from.extend(self.closest_preceding(start, 3));
+        self.start_route(start, Then::Finger(i), Some(from), now);
     }
 
     /// Fingers that can differ from the successor list at the estimated

@@ -174,10 +174,10 @@ fn clip(mut s: String) -> String {
 impl Message {
     /// The frame: version byte, then postcard.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = vec![PROTOCOL_VERSION];
+        let mut out = Vec::with_capacity(256);
+        out.push(PROTOCOL_VERSION);
         // Serializing owned data into a Vec cannot fail.
-        out.extend(postcard::to_allocvec(self).unwrap_or_default());
-        out
+        postcard::to_extend(self, out).unwrap_or_default()
     }
 
     /// Decodes a frame. Anything but exactly one well-formed message of

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use lsp_chord::ring::Point;
 use lsp_chord::sim::{Sim, SimConfig, successor_in};
 use lsp_chord::{OpId, Outcome};
-use lsp_core::{Aor, Binding, Identity, PeerAddr, Record, SignedRecord};
+use lsp_core::{Aor, Binding, Identity, NodeId, PeerAddr, Record, SignedRecord};
 use serde::Serialize;
 
 const USAGE: &str = "chord-sim [--nodes 1000,10000] [--scenarios stable,churn,partition] \
@@ -87,6 +87,7 @@ struct Row {
     lookups: usize,
     lookups_completed: usize,
     lookups_correct: usize,
+    lookup_failures: Vec<String>,
     success_rate: f64,
     hops_mean: f64,
     hops_p50: u32,
@@ -98,6 +99,8 @@ struct Row {
     replication_bytes_per_node_min: f64,
     bindings_checked: usize,
     bindings_lost: usize,
+    lost_after_crash_10pct: usize,
+    lost_after_join_10pct: usize,
     crashed: u64,
     joined: u64,
     reconverge_crash_10pct_s: Option<f64>,
@@ -107,6 +110,11 @@ struct Row {
     virtual_secs: f64,
     wall_secs: f64,
     peak_rss_mib: f64,
+}
+
+/// `LSP_SIM_VERBOSE=1` prints every failed operation.
+fn verbose() -> bool {
+    std::env::var_os("LSP_SIM_VERBOSE").is_some()
 }
 
 fn secs(s: u64) -> Duration {
@@ -123,19 +131,24 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// A lookup in flight: origin, op, target, start time, and the target's
+/// true successor when it started.
+type InFlight = (usize, OpId, Point, u64, Option<NodeId>);
+
 /// Lookups in flight, checked against the true ring when they finish.
 #[derive(Default)]
 struct Probe {
-    in_flight: Vec<(usize, OpId, Point, u64)>,
+    in_flight: Vec<InFlight>,
     issued: usize,
     completed: usize,
     correct: usize,
+    errors: BTreeMap<String, usize>,
     hops: Vec<u32>,
     latency: Vec<u64>,
 }
 
 impl Probe {
-    fn issue(&mut self, sim: &mut Sim, count: usize) {
+    fn issue(&mut self, sim: &mut Sim, ring: &[PeerAddr], count: usize) {
         for _ in 0..count {
             let Some(at) = sim.random_live() else { return };
             let mut t = [0u8; 32];
@@ -143,33 +156,41 @@ impl Probe {
                 c.copy_from_slice(&sim.random_u64().to_be_bytes());
             }
             let op = sim.lookup(at, Point(t));
+            let truth = successor_in(ring, Point(t)).map(|p| p.id);
             self.in_flight
-                .push((at, op, Point(t), sim.now().as_millis()));
+                .push((at, op, Point(t), sim.now().as_millis(), truth));
             self.issued += 1;
         }
     }
 
-    /// Collects finished lookups. A lookup whose origin crashed has no one
-    /// to answer and is not counted.
+    /// Collects finished lookups. A lookup is correct when its first peer
+    /// is the target's true successor as the lookup started or as it is
+    /// collected: membership may change while it runs. A lookup whose
+    /// origin crashed has no one to answer it and is not counted.
     fn harvest(&mut self, sim: &mut Sim, ring: &[PeerAddr]) {
         let mut keep = Vec::new();
-        for (at, op, target, start) in std::mem::take(&mut self.in_flight) {
+        for (at, op, target, start, before) in std::mem::take(&mut self.in_flight) {
             if sim.node(at).is_none() {
                 self.issued -= 1;
                 continue;
             }
             match sim.take_finished(at, op) {
-                None => keep.push((at, op, target, start)),
+                None => keep.push((at, op, target, start, before)),
                 Some((when, Ok(Outcome::Lookup(l)))) => {
                     self.completed += 1;
-                    let truth = successor_in(ring, target).map(|p| p.id);
-                    if l.peers.first().map(|p| p.id) == truth {
+                    let after = successor_in(ring, target).map(|p| p.id);
+                    let got = l.peers.first().map(|p| p.id);
+                    if got == after || got == before {
                         self.correct += 1;
+                    } else {
+                        *self.errors.entry("wrong successor".into()).or_default() += 1;
                     }
                     self.hops.push(l.hops);
                     self.latency.push(when.as_millis() - start);
                 }
-                Some(_) => {}
+                Some((_, other)) => {
+                    *self.errors.entry(format!("{other:?}")).or_default() += 1;
+                }
             }
         }
         self.in_flight = keep;
@@ -187,6 +208,11 @@ impl Probe {
         row.lookups = self.issued;
         row.lookups_completed = self.completed;
         row.lookups_correct = self.correct;
+        row.lookup_failures = self
+            .errors
+            .iter()
+            .map(|(k, v)| format!("{v}x {k}"))
+            .collect();
         row.success_rate = self.correct as f64 / self.issued.max(1) as f64;
         row.hops_mean = hops.iter().sum::<u64>() as f64 / hops.len().max(1) as f64;
         row.hops_p50 = pct(&hops, 0.5) as u32;
@@ -233,10 +259,19 @@ fn run_all(sim: &mut Sim, ops: Vec<(usize, OpId)>) -> Vec<Option<Outcome>> {
         sim.run_for(secs(1));
         left.retain(|&(k, i, op)| match sim.take_outcome(i, op) {
             Some(r) => {
+                if verbose() && r.is_err() {
+                    eprintln!("op error {r:?}");
+                }
                 out.insert(k, r.ok());
                 false
             }
-            None => sim.node(i).is_some(),
+            None => {
+                let alive = sim.node(i).is_some();
+                if !alive && verbose() {
+                    eprintln!("origin {i} gone");
+                }
+                alive
+            }
         });
     }
     let total = out
@@ -271,13 +306,26 @@ fn lost(sim: &mut Sim, recs: &[(Aor, SignedRecord)]) -> usize {
         })
         .collect();
     let answers = run_all(sim, ops);
-    recs.iter()
+    let n = recs.iter()
         .enumerate()
         .filter(|(k, (_, rec))| {
             let want = &rec.record.bindings[0].contact;
             !matches!(answers.get(*k), Some(Some(Outcome::Bindings(b))) if b.iter().any(|b| &b.contact == want))
         })
-        .count()
+        .count();
+    if verbose() {
+        eprintln!(
+            "lost {n} of {} answers {}: {:?}",
+            recs.len(),
+            answers.len(),
+            answers
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| !matches!(a, Some(Outcome::Bindings(b)) if !b.is_empty()))
+                .collect::<Vec<_>>()
+        );
+    }
+    n
 }
 
 fn upkeep(sim: &Sim) -> (u64, u64, u64) {
@@ -296,10 +344,19 @@ fn upkeep(sim: &Sim) -> (u64, u64, u64) {
 
 /// Time until `live` nodes are in the ring and the ring invariants hold.
 fn reconverge(sim: &mut Sim, limit: Duration, live: usize) -> Option<f64> {
-    sim.run_until(limit, secs(1), |s| {
-        s.live().len() == live && s.check_ring().is_ok()
-    })
-    .map(|d| d.as_secs_f64())
+    let t = sim
+        .run_until(limit, secs(1), |s| {
+            s.live().len() == live && s.check_ring().is_ok()
+        })
+        .map(|d| d.as_secs_f64());
+    if t.is_none() {
+        eprintln!(
+            "not converged after {limit:?}: {} of {live} nodes in the ring; {:?}",
+            sim.live().len(),
+            sim.check_ring()
+        );
+    }
+    t
 }
 
 fn median_estimate(sim: &Sim) -> f64 {
@@ -318,7 +375,7 @@ fn measure(sim: &mut Sim, a: &Args, d: u64, row: &mut Row) {
     let (m0, b0, r0) = upkeep(sim);
     let ring = sim.ring_order();
     for _ in 0..d {
-        probe.issue(sim, a.lookups_per_sec);
+        probe.issue(sim, &ring, a.lookups_per_sec);
         sim.run_for(secs(1));
         probe.harvest(sim, &ring);
     }
@@ -365,15 +422,25 @@ fn run(n: usize, scenario: &str, a: &Args) -> Row {
             row.crashed = (live.len() - sim.live().len()) as u64;
             let after_crash = sim.live().len();
             row.reconverge_crash_10pct_s = reconverge(&mut sim, secs(900), after_crash);
-            lost_total += lost(&mut sim, &recs);
+            // Expected: about aors / 1000, the records whose three copies
+            // were all among the 10% that crashed at once.
+            row.lost_after_crash_10pct = lost(&mut sim, &recs);
+            let mut joins = Vec::new();
             for _ in 0..n / 10 {
                 let i = sim.add_node();
                 let via = sim.random_live();
-                sim.join(i, via);
+                joins.push((i, sim.join(i, via)));
             }
             row.joined = (n / 10) as u64;
             row.reconverge_join_10pct_s = reconverge(&mut sim, secs(900), after_crash + n / 10);
-            lost_total += lost(&mut sim, &recs);
+            if verbose() {
+                for (i, op) in joins {
+                    if let Some(r) = sim.take_outcome(i, op).filter(|r| r.is_err()) {
+                        eprintln!("join of {i}: {r:?}");
+                    }
+                }
+            }
+            row.lost_after_join_10pct = lost(&mut sim, &recs);
         }
         "churn" => {
             let mut probe = Probe::default();
@@ -382,7 +449,7 @@ fn run(n: usize, scenario: &str, a: &Args) -> Row {
             let churn = sim.run_churn(secs(a.churn_secs), secs(3600), |s| {
                 let ring = s.ring_order();
                 probe.harvest(s, &ring);
-                probe.issue(s, lps);
+                probe.issue(s, &ring, lps);
             });
             sim.run_for(secs(30));
             let ring = sim.ring_order();
@@ -431,7 +498,7 @@ fn main() {
         }
     };
     println!(
-        "{:>7} {:<9} {:>6} {:>8} {:>5} {:>4} {:>4} {:>7} {:>8} {:>9} {:>5} {:>6} {:>6} {:>6} {:>6} {:>7} {:>6}",
+        "{:>7} {:<9} {:>6} {:>8} {:>5} {:>4} {:>4} {:>7} {:>7} {:>8} {:>9} {:>5} {:>6} {:>6} {:>6} {:>6} {:>7} {:>6}",
         "nodes",
         "scenario",
         "hops",
@@ -439,6 +506,7 @@ fn main() {
         "p50",
         "p99",
         "lost",
+        "lost10%",
         "lat50ms",
         "msg/n/m",
         "B/n/m",
@@ -455,7 +523,7 @@ fn main() {
         for s in &a.scenarios {
             let r = run(n, s, &a);
             println!(
-                "{:>7} {:<9} {:>6.2} {:>7.3}% {:>5} {:>4} {:>4} {:>7} {:>8.1} {:>9.0} {:>5.0} {:>6} {:>6} {:>6} {:>6.0} {:>7.1} {:>6.0}",
+                "{:>7} {:<9} {:>6.2} {:>7.3}% {:>5} {:>4} {:>4} {:>7} {:>7} {:>8.1} {:>9.0} {:>5.0} {:>6} {:>6} {:>6} {:>6.0} {:>7.1} {:>6.0}",
                 r.nodes,
                 r.scenario,
                 r.hops_mean,
@@ -463,6 +531,7 @@ fn main() {
                 r.hops_p50,
                 r.hops_p99,
                 r.bindings_lost,
+                r.lost_after_crash_10pct + r.lost_after_join_10pct,
                 r.latency_p50_ms,
                 r.maintenance_msgs_per_node_min,
                 r.maintenance_bytes_per_node_min,
@@ -497,17 +566,18 @@ fn write(a: &Args, rows: &[Row]) -> std::io::Result<()> {
     let mut csv = String::from(
         "nodes,scenario,seed,lookups,completed,correct,success_rate,hops_mean,hops_p50,hops_p99,\
 latency_p50_ms,latency_p99_ms,maint_msgs_per_node_min,maint_bytes_per_node_min,\
-repl_bytes_per_node_min,bindings_checked,bindings_lost,crashed,joined,reconverge_crash_s,\
+repl_bytes_per_node_min,bindings_checked,bindings_lost,lost_after_crash_10pct,lost_after_join_10pct,crashed,joined,reconverge_crash_s,\
 reconverge_join_s,reconverge_heal_s,estimated_size_median,virtual_secs,wall_secs,peak_rss_mib\n",
     );
     for r in rows {
         let o = |v: Option<f64>| v.map_or(String::new(), |s| format!("{s:.1}"));
         csv.push_str(&format!(
-            "{},{},{},{},{},{},{:.5},{:.3},{},{},{},{},{:.2},{:.0},{:.0},{},{},{},{},{},{},{},{:.0},{:.0},{:.1},{:.0}\n",
+            "{},{},{},{},{},{},{:.5},{:.3},{},{},{},{},{:.2},{:.0},{:.0},{},{},{},{},{},{},{},{},{},{:.0},{:.0},{:.1},{:.0}\n",
             r.nodes, r.scenario, r.seed, r.lookups, r.lookups_completed, r.lookups_correct, r.success_rate,
             r.hops_mean, r.hops_p50, r.hops_p99, r.latency_p50_ms, r.latency_p99_ms,
             r.maintenance_msgs_per_node_min, r.maintenance_bytes_per_node_min,
-            r.replication_bytes_per_node_min, r.bindings_checked, r.bindings_lost, r.crashed, r.joined,
+            r.replication_bytes_per_node_min, r.bindings_checked, r.bindings_lost,
+            r.lost_after_crash_10pct, r.lost_after_join_10pct, r.crashed, r.joined,
             o(r.reconverge_crash_10pct_s), o(r.reconverge_join_10pct_s), o(r.reconverge_heal_s),
             r.estimated_size_median, r.virtual_secs, r.wall_secs, r.peak_rss_mib
         ));
