@@ -6,6 +6,17 @@ use std::time::Duration;
 use lsp_core::store::StoreLimits;
 use lsp_core::{AccessPolicy, FirstComeFirstServed};
 
+/// How lookups travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Routing {
+    /// The originator asks each hop itself and routes around dead peers.
+    #[default]
+    Iterative,
+    /// Each hop forwards the lookup; the last sends the answer back. The
+    /// originator falls back to iterative when no answer comes.
+    Recursive,
+}
+
 /// How a [`crate::Chord`] node behaves. Start from `Config::default()` and
 /// change fields.
 #[derive(Debug, Clone)]
@@ -40,6 +51,8 @@ pub struct Config {
     pub policy: Arc<dyn AccessPolicy>,
     /// Seed of the node's random choices (timer jitter, request ids).
     pub seed: u64,
+    /// Iterative (default) or recursive lookups.
+    pub routing: Routing,
 }
 
 impl Default for Config {
@@ -59,6 +72,7 @@ impl Default for Config {
             limits: StoreLimits::default(),
             policy: Arc::new(FirstComeFirstServed),
             seed: 0,
+            routing: Routing::Iterative,
         }
     }
 }

@@ -4,12 +4,13 @@
 mod config;
 mod node;
 mod ops;
+mod recursive;
 mod replication;
 pub mod ring;
 mod routing;
 pub mod wire;
 
-pub use config::Config;
+pub use config::{Config, Routing};
 pub use node::{Chord, Counters, Event, FINGERS, NodeState, OpId, Outcome, Status, Transmit};
 #[cfg(feature = "sim")]
 pub mod sim;

@@ -137,6 +137,10 @@ pub(crate) enum Purpose {
     Replicate,
     /// A ping to a peer dropped earlier; the count of probes so far.
     Probe(u32),
+    /// A recursive lookup passed on for another node.
+    Relay(u64),
+    /// The answer of a recursive lookup, sent to its originator.
+    Answer,
     Op(OpId),
 }
 
@@ -188,6 +192,8 @@ pub struct Chord {
     /// Peers dropped as unreachable, probed now and then so that rings
     /// split by a partition find each other again.
     pub(crate) graveyard: VecDeque<(PeerAddr, u32)>,
+    pub(crate) relays: BTreeMap<u64, crate::recursive::Relay>,
+    pub(crate) next_relay: u64,
     /// Set whenever the predecessor or successor list changes, so that the
     /// replica check runs only then.
     pub(crate) routing_changed: bool,
@@ -227,6 +233,8 @@ impl Chord {
             counters: Counters::default(),
             graveyard: VecDeque::new(),
             routing_changed: false,
+            relays: BTreeMap::new(),
+            next_relay: 0,
             replica_view: (None, Vec::new()),
         }
     }
@@ -464,7 +472,12 @@ impl Chord {
                     .min(t.purge),
             );
         }
-        if let Some(d) = self.ops.values().map(|o| o.deadline).min() {
+        let op_due = self
+            .ops
+            .values()
+            .map(|o| o.step_deadline.map_or(o.deadline, |s| s.min(o.deadline)))
+            .min();
+        if let Some(d) = op_due {
             take(d);
         }
         next.map(UnixTime)
@@ -552,7 +565,7 @@ impl Chord {
         let frame = Message { id, body }.encode();
         let maintenance = match purpose {
             Purpose::Op(op) => self.ops.get(&op).is_some_and(|o| o.internal()),
-            Purpose::Replicate => false,
+            Purpose::Replicate | Purpose::Relay(_) | Purpose::Answer => false,
             _ => true,
         };
         self.count_request(purpose, maintenance, frame.len());
@@ -629,7 +642,12 @@ impl Chord {
                     UnixTime(now_ms),
                 );
             }
-            Purpose::Notify | Purpose::CheckPredecessor | Purpose::Hint | Purpose::Replicate => {}
+            Purpose::Notify
+            | Purpose::CheckPredecessor
+            | Purpose::Hint
+            | Purpose::Replicate
+            | Purpose::Answer => {}
+            Purpose::Relay(key) => self.relay_settled(key, true, now_ms),
             Purpose::Op(op) => self.on_op_response(op, p.to, body, now_ms),
         }
     }
@@ -642,7 +660,11 @@ impl Chord {
                 self.timers.stabilize = now_ms;
             }
             Purpose::Notify | Purpose::CheckPredecessor => self.forget(to.id),
-            Purpose::Hint | Purpose::Replicate => {}
+            Purpose::Hint | Purpose::Replicate | Purpose::Answer => {}
+            Purpose::Relay(key) => {
+                self.forget(to.id);
+                self.relay_settled(key, false, now_ms);
+            }
             Purpose::Probe(n) => {
                 if n < GRAVEYARD_PROBES {
                     self.graveyard.push_back((to, n));
@@ -682,6 +704,16 @@ impl Chord {
             Body::Store { records } => Body::Stored {
                 outcomes: records.iter().map(|r| self.store_local(r, now)).collect(),
             },
+            Body::Forward {
+                target,
+                origin,
+                token,
+                hops,
+            } => self.relay(Point(target), origin, token, hops, now),
+            Body::Routed { token, peers, hops } => {
+                self.on_routed(token, peers, hops, now.as_millis());
+                Body::Ack
+            }
             Body::Fetch { aor } => Body::Records {
                 records: self.store.fetch(&aor, now).unwrap_or_default(),
             },

@@ -10,6 +10,7 @@ use lsp_core::{Aor, Error, Lookup, NodeId, Peer, PeerAddr, Published, SignedReco
 use crate::node::{Chord, NodeState, OpId, Outcome, Purpose, ms};
 use crate::ring::Point;
 use crate::wire::{Body, StoreOutcome};
+use rand::RngExt;
 
 /// A lookup that has asked this many peers gives up.
 const MAX_HOPS: u32 = 64;
@@ -42,6 +43,10 @@ pub(crate) enum Phase {
         answered: Vec<PeerAddr>,
         /// Peers that did not answer this lookup.
         dead: Vec<NodeId>,
+        /// Forward hop by hop instead of asking each hop.
+        recursive: bool,
+        /// The token of the recursive lookup awaiting its answer.
+        token: Option<u64>,
     },
     Store {
         record: Box<SignedRecord>,
@@ -75,6 +80,8 @@ pub(crate) enum Phase {
 #[derive(Debug)]
 pub(crate) struct Op {
     pub deadline: u64,
+    /// When a recursive lookup gives up waiting for its answer.
+    pub step_deadline: Option<u64>,
     pub hops: u32,
     pub phase: Phase,
 }
@@ -115,6 +122,7 @@ impl Chord {
             id,
             Op {
                 deadline,
+                step_deadline: None,
                 hops: 0,
                 phase,
             },
@@ -141,7 +149,7 @@ impl Chord {
         self.start_route(target, then, None, now)
     }
 
-    /// Starts an iterative lookup of `target`, from `bootstrap` when given
+    /// Starts a lookup of `target`, from `bootstrap` when given
     /// (joining) or from this node's own table.
     pub(crate) fn start_route(
         &mut self,
@@ -151,6 +159,7 @@ impl Chord {
         now: UnixTime,
     ) -> OpId {
         let t = now.as_millis();
+        let user = matches!(then, Then::Lookup | Then::Publish(_) | Then::Query(_));
         let candidates = match bootstrap {
             Some(b) => b,
             None => match self.responsible_for(target) {
@@ -165,6 +174,8 @@ impl Chord {
             tried: Vec::new(),
             answered: Vec::new(),
             dead: Vec::new(),
+            recursive: self.cfg.routing == crate::Routing::Recursive && user,
+            token: None,
         };
         let Some(id) = self.add_op(phase, t) else {
             return self.new_op_id();
@@ -174,8 +185,9 @@ impl Chord {
     }
 
     /// Asks the next candidate, or finishes the lookup.
-    fn route_step(&mut self, id: OpId, now_ms: u64) {
+    pub(crate) fn route_step(&mut self, id: OpId, now_ms: u64) {
         let joined = self.state == NodeState::Joined;
+        let fresh_token: u64 = self.rng.random();
         let Some(op) = self.ops.get_mut(&id) else {
             return;
         };
@@ -185,6 +197,8 @@ impl Chord {
             tried,
             then,
             answered,
+            recursive,
+            token,
             ..
         } = &mut op.phase
         else {
@@ -228,12 +242,18 @@ impl Chord {
         let to = candidates.remove(i);
         tried.push(to.id);
         op.hops += 1;
-        self.request(
-            to,
-            Body::FindSuccessor { target: target.0 },
-            Purpose::Op(id),
-            now_ms,
-        );
+        let body = if *recursive {
+            *token = Some(fresh_token);
+            Body::Forward {
+                target: target.0,
+                origin: self.me,
+                token: fresh_token,
+                hops: 1,
+            }
+        } else {
+            Body::FindSuccessor { target: target.0 }
+        };
+        self.request(to, body, Purpose::Op(id), now_ms);
     }
 
     pub(crate) fn on_op_response(&mut self, id: OpId, from: PeerAddr, body: Body, now_ms: u64) {
@@ -246,8 +266,12 @@ impl Chord {
                 candidates,
                 answered,
                 dead,
+                token,
                 ..
             } => match body {
+                Body::Ack if token.is_some() => {
+                    op.step_deadline = Some(now_ms + 3 * ms(self.cfg.request_timeout));
+                }
                 Body::Successors { peers } => {
                     let peers: Vec<PeerAddr> = dedup(peers);
                     if peers.is_empty() {
@@ -410,7 +434,10 @@ impl Chord {
         }
     }
 
-    fn route_done(&mut self, id: OpId, peers: Vec<PeerAddr>, now_ms: u64) {
+    pub(crate) fn route_done(&mut self, id: OpId, peers: Vec<PeerAddr>, now_ms: u64) {
+        // Answers still due for the routing phase (a recursive lookup's
+        // first hop, say) are stale from here on.
+        self.pending.retain(|_, p| p.purpose != Purpose::Op(id));
         let Some(op) = self.ops.get_mut(&id) else {
             return;
         };
@@ -698,6 +725,15 @@ impl Chord {
         if self.ops.is_empty() {
             return;
         }
+        let stalled: Vec<OpId> = self
+            .ops
+            .iter()
+            .filter(|(_, o)| o.step_deadline.is_some_and(|d| d <= now_ms))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in stalled {
+            self.recursion_stalled(id, now_ms);
+        }
         let late: Vec<OpId> = self
             .ops
             .iter()
@@ -720,7 +756,7 @@ impl Chord {
     }
 }
 
-fn dedup(peers: Vec<PeerAddr>) -> Vec<PeerAddr> {
+pub(crate) fn dedup(peers: Vec<PeerAddr>) -> Vec<PeerAddr> {
     let mut out: Vec<PeerAddr> = Vec::with_capacity(peers.len());
     for p in peers {
         if !out.iter().any(|q| q.id == p.id) {

@@ -103,6 +103,29 @@ pub enum Body {
         /// Why.
         reason: String,
     },
+    /// Request (recursive routing): route this lookup on and have the node
+    /// that knows the answer send `Routed` to `origin`. Answered by `Ack`
+    /// as soon as it is taken on.
+    Forward {
+        /// The point sought.
+        target: [u8; 32],
+        /// Where the answer goes.
+        origin: PeerAddr,
+        /// The origin's random token for this lookup.
+        token: u64,
+        /// Hops so far, this one included.
+        hops: u32,
+    },
+    /// Request (recursive routing): the answer to the `Forward` with this
+    /// token. Answered by `Ack`.
+    Routed {
+        /// The token of the lookup.
+        token: u64,
+        /// The peers responsible for the target, the primary first.
+        peers: Vec<PeerAddr>,
+        /// Hops the lookup took.
+        hops: u32,
+    },
 }
 
 /// What a storing node did with one record.
@@ -211,7 +234,9 @@ impl Message {
             Body::Leaving { successors, .. } | Body::Neighbours { successors, .. } => {
                 successors.len()
             }
-            Body::Successors { peers } | Body::Closer { peers } => peers.len(),
+            Body::Successors { peers } | Body::Closer { peers } | Body::Routed { peers, .. } => {
+                peers.len()
+            }
             Body::Refused { reason } if reason.len() > MAX_REASON_LEN => {
                 return Err(Error::Decode("refusal reason too long".into()));
             }
@@ -235,6 +260,8 @@ impl Message {
                 | Body::Fetch { .. }
                 | Body::Leaving { .. }
                 | Body::StabilizeHint
+                | Body::Forward { .. }
+                | Body::Routed { .. }
         )
     }
 }
@@ -333,6 +360,19 @@ mod tests {
             proptest::collection::vec(arb_record(), 0..3)
                 .prop_map(|records| Body::Records { records }),
             ".{0,60}".prop_map(|reason| Body::Refused { reason }),
+            (any::<[u8; 32]>(), arb_peer(), any::<u64>(), any::<u32>()).prop_map(
+                |(target, origin, token, hops)| Body::Forward {
+                    target,
+                    origin,
+                    token,
+                    hops
+                }
+            ),
+            (any::<u64>(), peers(), any::<u32>()).prop_map(|(token, peers, hops)| Body::Routed {
+                token,
+                peers,
+                hops
+            }),
         ]
     }
 

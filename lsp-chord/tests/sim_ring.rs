@@ -332,3 +332,34 @@ fn a_seed_replays_identically() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn recursive_routing_finds_the_same_successors_and_survives_crashes() {
+    let mut cfg = SimConfig::new(seed(9));
+    cfg.chord.routing = lsp_chord::Routing::Recursive;
+    let mut sim = Sim::new(cfg);
+    sim.converged_ring(150);
+    sim.run_for(secs(10));
+    let mut ledger = Ledger::new();
+    ledger.publish(&mut sim, 30);
+    // A tenth of the ring dies at once; lookups must still finish correctly.
+    for _ in 0..15 {
+        let i = sim.random_live().unwrap();
+        sim.crash(i);
+    }
+    for _ in 0..100 {
+        let target = Point(sim.random_u64().to_be_bytes().repeat(4).try_into().unwrap());
+        let at = sim.random_live().unwrap();
+        let op = sim.lookup(at, target);
+        let Some(Ok(Outcome::Lookup(l))) = sim.wait(at, op, secs(60)) else {
+            panic!("lookup failed (LSP_SIM_SEED={})", sim.seed());
+        };
+        assert_eq!(
+            Some(l.peers[0].id),
+            sim.true_successor(target).map(|p| p.id)
+        );
+    }
+    sim.run_for(secs(60));
+    assert_ring(&sim);
+    ledger.check(&mut sim);
+}

@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 
 use lsp_chord::ring::Point;
 use lsp_chord::sim::{Sim, SimConfig, successor_in};
-use lsp_chord::{OpId, Outcome};
+use lsp_chord::{OpId, Outcome, Routing};
 use lsp_core::{Aor, Binding, Identity, NodeId, PeerAddr, Record, SignedRecord};
 use serde::Serialize;
 
 const USAGE: &str = "chord-sim [--nodes 1000,10000] [--scenarios stable,churn,partition] \
-[--seed N] [--aors N] [--lookups-per-sec N] [--measure-secs N] [--churn-secs N] \
+[--routing iterative|recursive] [--seed N] [--aors N] [--lookups-per-sec N] [--measure-secs N] [--churn-secs N] \
 [--json PATH] [--csv PATH]";
 
 #[derive(Debug, Clone)]
@@ -30,6 +30,7 @@ struct Args {
     lookups_per_sec: usize,
     measure_secs: u64,
     churn_secs: u64,
+    routing: Routing,
     json: PathBuf,
     csv: PathBuf,
 }
@@ -43,6 +44,7 @@ fn parse_args() -> Result<Args, String> {
         lookups_per_sec: 20,
         measure_secs: 60,
         churn_secs: 600,
+        routing: Routing::Iterative,
         json: "target/lsp-bench/chord-sim.json".into(),
         csv: "target/lsp-bench/chord-sim.csv".into(),
     };
@@ -63,6 +65,13 @@ fn parse_args() -> Result<Args, String> {
             "--lookups-per-sec" => a.lookups_per_sec = num(val()?)? as usize,
             "--measure-secs" => a.measure_secs = num(val()?)?,
             "--churn-secs" => a.churn_secs = num(val()?)?,
+            "--routing" => {
+                a.routing = match val()?.as_str() {
+                    "iterative" => Routing::Iterative,
+                    "recursive" => Routing::Recursive,
+                    other => return Err(format!("--routing: {other}? iterative or recursive")),
+                }
+            }
             "--json" => a.json = val()?.into(),
             "--csv" => a.csv = val()?.into(),
             "--help" | "-h" => return Err(USAGE.into()),
@@ -83,6 +92,7 @@ fn parse_args() -> Result<Args, String> {
 struct Row {
     nodes: usize,
     scenario: String,
+    routing: String,
     seed: u64,
     lookups: usize,
     lookups_completed: usize,
@@ -392,6 +402,7 @@ fn measure(sim: &mut Sim, a: &Args, d: u64, row: &mut Row) {
 fn run(n: usize, scenario: &str, a: &Args) -> Row {
     let wall = Instant::now();
     let mut cfg = SimConfig::new(a.seed);
+    cfg.chord.routing = a.routing;
     if scenario == "churn" {
         cfg.loss = 0.01;
     }
@@ -404,6 +415,7 @@ fn run(n: usize, scenario: &str, a: &Args) -> Row {
     let mut row = Row {
         nodes: n,
         scenario: scenario.into(),
+        routing: format!("{:?}", a.routing).to_lowercase(),
         seed: a.seed,
         bindings_checked: recs.len(),
         ..Row::default()
@@ -531,7 +543,7 @@ fn main() {
                 r.hops_p50,
                 r.hops_p99,
                 r.bindings_lost,
-                r.lost_after_crash_10pct + r.lost_after_join_10pct,
+                r.lost_after_crash_10pct,
                 r.latency_p50_ms,
                 r.maintenance_msgs_per_node_min,
                 r.maintenance_bytes_per_node_min,
@@ -564,7 +576,7 @@ fn write(a: &Args, rows: &[Row]) -> std::io::Result<()> {
         serde_json::to_string_pretty(rows).map_err(std::io::Error::other)?,
     )?;
     let mut csv = String::from(
-        "nodes,scenario,seed,lookups,completed,correct,success_rate,hops_mean,hops_p50,hops_p99,\
+        "nodes,scenario,routing,seed,lookups,completed,correct,success_rate,hops_mean,hops_p50,hops_p99,\
 latency_p50_ms,latency_p99_ms,maint_msgs_per_node_min,maint_bytes_per_node_min,\
 repl_bytes_per_node_min,bindings_checked,bindings_lost,lost_after_crash_10pct,lost_after_join_10pct,crashed,joined,reconverge_crash_s,\
 reconverge_join_s,reconverge_heal_s,estimated_size_median,virtual_secs,wall_secs,peak_rss_mib\n",
@@ -572,8 +584,8 @@ reconverge_join_s,reconverge_heal_s,estimated_size_median,virtual_secs,wall_secs
     for r in rows {
         let o = |v: Option<f64>| v.map_or(String::new(), |s| format!("{s:.1}"));
         csv.push_str(&format!(
-            "{},{},{},{},{},{},{:.5},{:.3},{},{},{},{},{:.2},{:.0},{:.0},{},{},{},{},{},{},{},{},{},{:.0},{:.0},{:.1},{:.0}\n",
-            r.nodes, r.scenario, r.seed, r.lookups, r.lookups_completed, r.lookups_correct, r.success_rate,
+            "{},{},{},{},{},{},{},{:.5},{:.3},{},{},{},{},{:.2},{:.0},{:.0},{},{},{},{},{},{},{},{},{},{:.0},{:.0},{:.1},{:.0}\n",
+            r.nodes, r.scenario, r.routing, r.seed, r.lookups, r.lookups_completed, r.lookups_correct, r.success_rate,
             r.hops_mean, r.hops_p50, r.hops_p99, r.latency_p50_ms, r.latency_p99_ms,
             r.maintenance_msgs_per_node_min, r.maintenance_bytes_per_node_min,
             r.replication_bytes_per_node_min, r.bindings_checked, r.bindings_lost,

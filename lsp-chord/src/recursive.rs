@@ -1,0 +1,155 @@
+//! Recursive routing: each hop forwards the lookup and the node that knows
+//! the answer sends it straight to the originator. Hops acknowledge a
+//! forward at once, so each hop routes around a dead next hop; if no
+//! answer comes, the originator carries on iteratively.
+
+use lsp_core::{PeerAddr, UnixTime};
+
+use crate::node::{Chord, NodeState, OpId, Purpose};
+use crate::ops::Phase;
+use crate::ring::Point;
+use crate::wire::Body;
+
+/// Forwards this node is responsible for until the next hop acknowledges.
+#[derive(Debug)]
+pub(crate) struct Relay {
+    target: Point,
+    origin: PeerAddr,
+    token: u64,
+    hops: u32,
+    alternatives: Vec<PeerAddr>,
+}
+
+/// A forward that has travelled this far is dropped.
+const MAX_RELAY_HOPS: u32 = 64;
+
+impl Chord {
+    /// Serves a `Forward`: answer the origin, or pass it on.
+    pub(crate) fn relay(
+        &mut self,
+        target: Point,
+        origin: PeerAddr,
+        token: u64,
+        hops: u32,
+        now: UnixTime,
+    ) -> Body {
+        if self.state != NodeState::Joined {
+            return Body::Refused {
+                reason: "not in the ring".into(),
+            };
+        }
+        let t = now.as_millis();
+        if let Some(peers) = self.responsible_for(target) {
+            let routed = Body::Routed { token, peers, hops };
+            if origin.id == self.me.id {
+                return Body::Ack;
+            }
+            self.request(origin, routed, Purpose::Answer, t);
+            return Body::Ack;
+        }
+        if hops >= MAX_RELAY_HOPS || self.relays.len() >= self.cfg.max_pending_requests {
+            return Body::Refused {
+                reason: "cannot route further".into(),
+            };
+        }
+        let mut hints = self.closest_preceding(target, 3);
+        if hints.is_empty() {
+            return Body::Refused {
+                reason: "no route".into(),
+            };
+        }
+        let next = hints.remove(0);
+        let key = self.next_relay;
+        self.next_relay += 1;
+        self.relays.insert(
+            key,
+            Relay {
+                target,
+                origin,
+                token,
+                hops,
+                alternatives: hints,
+            },
+        );
+        self.forward(key, next, t);
+        Body::Ack
+    }
+
+    fn forward(&mut self, key: u64, to: PeerAddr, now_ms: u64) {
+        let Some(r) = self.relays.get(&key) else {
+            return;
+        };
+        let body = Body::Forward {
+            target: r.target.0,
+            origin: r.origin,
+            token: r.token,
+            hops: r.hops + 1,
+        };
+        self.request(to, body, Purpose::Relay(key), now_ms);
+    }
+
+    /// The next hop took the forward (`answered`) or did not; then the
+    /// next alternative gets it.
+    pub(crate) fn relay_settled(&mut self, key: u64, answered: bool, now_ms: u64) {
+        if answered {
+            self.relays.remove(&key);
+            return;
+        }
+        let next = self
+            .relays
+            .get_mut(&key)
+            .and_then(|r| (!r.alternatives.is_empty()).then(|| r.alternatives.remove(0)));
+        match next {
+            Some(to) => self.forward(key, to, now_ms),
+            None => {
+                self.relays.remove(&key);
+            }
+        }
+    }
+
+    /// The answer to one of our recursive lookups.
+    pub(crate) fn on_routed(&mut self, token: u64, peers: Vec<PeerAddr>, hops: u32, now_ms: u64) {
+        let found = self.ops.iter().find_map(|(id, op)| match &op.phase {
+            Phase::Route { token: Some(t), .. } if *t == token => Some(*id),
+            _ => None,
+        });
+        let Some(id) = found else { return };
+        let peers: Vec<PeerAddr> = crate::ops::dedup(peers);
+        if let Some(op) = self.ops.get_mut(&id) {
+            op.hops = hops;
+            op.step_deadline = None;
+        }
+        if peers.is_empty() {
+            self.recursion_stalled(id, now_ms);
+        } else {
+            self.route_done(id, peers, now_ms);
+        }
+    }
+
+    /// No answer came back: carry on iteratively from our own table.
+    pub(crate) fn recursion_stalled(&mut self, id: OpId, now_ms: u64) {
+        let Some(op) = self.ops.get_mut(&id) else {
+            return;
+        };
+        op.step_deadline = None;
+        let Phase::Route { target, .. } = &op.phase else {
+            return;
+        };
+        let target = *target;
+        let fresh = self.closest_preceding(target, 8);
+        if let Some(Phase::Route {
+            recursive,
+            token,
+            tried,
+            candidates,
+            ..
+        }) = self.ops.get_mut(&id).map(|o| &mut o.phase)
+        {
+            *recursive = false;
+            *token = None;
+            tried.clear();
+            *candidates = fresh;
+        }
+        self.route_step(id, now_ms);
+    }
+}
