@@ -363,3 +363,65 @@ fn recursive_routing_finds_the_same_successors_and_survives_crashes() {
     assert_ring(&sim);
     ledger.check(&mut sim);
 }
+
+#[test]
+fn joins_hand_data_to_the_new_primaries() {
+    let mut sim = ring(10, 40);
+    let mut ledger = Ledger::new();
+    ledger.publish(&mut sim, 60);
+    for _ in 0..20 {
+        let i = sim.add_node();
+        let via = sim.random_live();
+        let op = sim.join(i, via);
+        assert_eq!(sim.wait(i, op, secs(30)), Some(Ok(Outcome::Joined)));
+    }
+    sim.run_for(secs(60));
+    assert_ring(&sim);
+    // Every record sits on its current primary and the two nodes after it.
+    let ring_order = sim.ring_order();
+    let live = sim.live();
+    for (aor, _) in &ledger.entries {
+        let key = Point::from(aor.resource_id());
+        let at = ring_order.partition_point(|p| Point(p.id.0) < key);
+        for d in 0..3 {
+            let holder = ring_order[(at + d) % ring_order.len()];
+            let i = *live.iter().find(|&&i| sim.addr(i).id == holder.id).unwrap();
+            let held = sim.node(i).unwrap().store().fetch(aor, sim.now());
+            assert!(
+                held.is_ok(),
+                "{aor} missing on replica {d} (LSP_SIM_SEED={})",
+                sim.seed()
+            );
+        }
+    }
+    ledger.check(&mut sim);
+}
+
+#[test]
+fn a_full_store_is_a_typed_error() {
+    use lsp_core::Error;
+    use lsp_core::store::StoreLimits;
+
+    let mut cfg = SimConfig::new(seed(11));
+    let mut limits = StoreLimits::default();
+    limits.max_records = 2;
+    cfg.chord.limits = limits;
+    let mut sim = Sim::new(cfg);
+    sim.converged_ring(3);
+    sim.run_for(secs(5));
+    let ledger = Ledger::new();
+    let mut outcomes = Vec::new();
+    for n in 0..4 {
+        let (_, rec) = ledger.record(n, sim.now());
+        let op = sim.publish(0, rec);
+        outcomes.push(sim.wait(0, op, secs(30)));
+    }
+    // Three nodes, three copies each, two records per node.
+    assert!(matches!(outcomes[0], Some(Ok(Outcome::Published(_)))));
+    assert!(matches!(outcomes[1], Some(Ok(Outcome::Published(_)))));
+    assert!(
+        matches!(outcomes[2], Some(Err(Error::StoreFull(_)))),
+        "{:?}",
+        outcomes[2]
+    );
+}
