@@ -1,2 +1,26 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
+
+mod quic;
+mod tls;
+
+pub use quic::{QuicTransport, TransportConfig};
+pub use tls::ALPN;
+
+/// Setting up a transport failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The node's certificate could not be made.
+    #[error("certificate: {0}")]
+    Certificate(String),
+    /// The TLS configuration was refused.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The UDP socket could not be bound.
+    #[error("bind: {0}")]
+    Bind(std::io::Error),
+    /// A setting is out of range.
+    #[error("configuration: {0}")]
+    Config(String),
+}

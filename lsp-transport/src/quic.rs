@@ -1,0 +1,339 @@
+//! The QUIC transport: one endpoint per node, a cache of connections keyed
+//! by Node-ID, one unidirectional stream per frame.
+//!
+//! A frame on the wire is a 4-byte big-endian length and the frame. The
+//! receiver reads the length first and stops a stream that announces more
+//! than the limit, so an oversized frame costs it nothing and the connection
+//! carries on. Received frames go through one bounded queue; when it is
+//! full, readers wait, streams stay unread, and QUIC flow control slows the
+//! senders down.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use lsp_core::{Identity, Incoming, NodeId, PeerAddr, Transport};
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use quinn::{Connection, Endpoint, VarInt};
+use tokio::sync::{Mutex, mpsc};
+
+use crate::Error;
+use crate::tls::{self, Credentials};
+
+/// Settings of a [`QuicTransport`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct TransportConfig {
+    /// Largest frame sent or accepted.
+    pub max_frame_len: usize,
+    /// Frames received but not yet taken by `recv`.
+    pub incoming_queue: usize,
+    /// Streams a peer may have open towards us at once, per connection.
+    pub max_streams_per_connection: u32,
+    /// Connections kept open at once.
+    pub max_connections: usize,
+    /// Longest a connect plus write, or a read of one frame, may take.
+    pub request_timeout: Duration,
+    /// A connection with no traffic for this long is closed.
+    pub idle_timeout: Duration,
+    /// Keep-alive pings on open connections, under the idle timeout.
+    pub keep_alive: Duration,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        Self {
+            max_frame_len: 64 * 1024,
+            incoming_queue: 1024,
+            max_streams_per_connection: 64,
+            max_connections: 1024,
+            request_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(60),
+            keep_alive: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Application close codes.
+const CLOSE_SHUTDOWN: u32 = 0;
+const STOP_TOO_LARGE: u32 = 1;
+
+/// A [`Transport`] over QUIC with Node-ID-bound TLS identities.
+#[derive(Debug, Clone)]
+pub struct QuicTransport {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    endpoint: Endpoint,
+    local: PeerAddr,
+    cfg: TransportConfig,
+    creds: Credentials,
+    transport: Arc<quinn::TransportConfig>,
+    conns: Mutex<HashMap<NodeId, Connection>>,
+    tx: mpsc::Sender<Incoming>,
+    rx: Mutex<mpsc::Receiver<Incoming>>,
+    closed: tokio::sync::watch::Sender<bool>,
+}
+
+impl QuicTransport {
+    /// Listens on `listen` (port 0 picks one) as `identity`. Needs a tokio
+    /// runtime.
+    pub fn bind(
+        identity: &Identity,
+        listen: SocketAddr,
+        cfg: TransportConfig,
+    ) -> Result<Self, Error> {
+        let creds = Credentials::new(identity)?;
+        let mut transport = quinn::TransportConfig::default();
+        transport
+            .max_concurrent_uni_streams(VarInt::from_u32(cfg.max_streams_per_connection))
+            .max_concurrent_bidi_streams(VarInt::from_u32(0))
+            .max_idle_timeout(Some(
+                cfg.idle_timeout
+                    .try_into()
+                    .map_err(|_| Error::Config("idle_timeout out of range".into()))?,
+            ))
+            .keep_alive_interval(Some(cfg.keep_alive));
+        let transport = Arc::new(transport);
+        let server_crypto = QuicServerConfig::try_from(tls::server_config(&creds)?)
+            .map_err(|e| Error::Tls(e.to_string()))?;
+        let mut server = quinn::ServerConfig::with_crypto(Arc::new(server_crypto));
+        server.transport_config(transport.clone());
+        let endpoint = Endpoint::server(server, listen).map_err(Error::Bind)?;
+        let addr = endpoint.local_addr().map_err(Error::Bind)?;
+        let (tx, rx) = mpsc::channel(cfg.incoming_queue.max(1));
+        let inner = Arc::new(Inner {
+            endpoint,
+            local: PeerAddr {
+                id: identity.node_id(),
+                addr,
+            },
+            cfg,
+            creds,
+            transport,
+            conns: Mutex::new(HashMap::new()),
+            tx,
+            rx: Mutex::new(rx),
+            closed: tokio::sync::watch::Sender::new(false),
+        });
+        tokio::spawn(accept_loop(inner.clone()));
+        Ok(Self { inner })
+    }
+
+    /// Open connections, for status pages.
+    pub async fn connections(&self) -> usize {
+        self.inner.conns.lock().await.len()
+    }
+}
+
+async fn accept_loop(inner: Arc<Inner>) {
+    let mut closed = inner.closed.subscribe();
+    loop {
+        let incoming = tokio::select! {
+            i = inner.endpoint.accept() => i,
+            _ = closed.changed() => None,
+        };
+        let Some(incoming) = incoming else { return };
+        let inner = inner.clone();
+        tokio::spawn(async move {
+            let conn = match tokio::time::timeout(inner.cfg.request_timeout, incoming).await {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => {
+                    tracing::debug!("incoming connection failed: {e}");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let Some(peer) = peer_id(&conn) else {
+                conn.close(VarInt::from_u32(CLOSE_SHUTDOWN), b"no identity");
+                return;
+            };
+            inner.remember(peer, conn.clone()).await;
+            read_frames(inner, conn, peer).await;
+        });
+    }
+}
+
+fn peer_id(conn: &Connection) -> Option<NodeId> {
+    let any = conn.peer_identity()?;
+    let certs = any
+        .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+        .ok()?;
+    tls::node_id_of(certs.first()?).ok()
+}
+
+/// Reads frames from every stream the peer opens on `conn` until it closes.
+async fn read_frames(inner: Arc<Inner>, conn: Connection, peer: NodeId) {
+    loop {
+        let mut stream = match conn.accept_uni().await {
+            Ok(s) => s,
+            Err(_) => break,
+        };
+        let inner = inner.clone();
+        let from_addr = conn.remote_address();
+        tokio::spawn(async move {
+            let max = inner.cfg.max_frame_len;
+            let read = async {
+                let mut len = [0u8; 4];
+                stream.read_exact(&mut len).await.ok()?;
+                let len = u32::from_be_bytes(len) as usize;
+                if len > max {
+                    tracing::debug!("{peer}: frame of {len} bytes refused");
+                    let _ = stream.stop(VarInt::from_u32(STOP_TOO_LARGE));
+                    return None;
+                }
+                let mut frame = vec![0u8; len];
+                stream.read_exact(&mut frame).await.ok()?;
+                Some(frame)
+            };
+            let Ok(Some(frame)) = tokio::time::timeout(inner.cfg.request_timeout, read).await
+            else {
+                return;
+            };
+            let incoming = Incoming {
+                from: peer,
+                from_addr,
+                frame,
+            };
+            // A full queue makes this reader wait: backpressure.
+            let _ = inner.tx.send(incoming).await;
+        });
+    }
+    let mut conns = inner.conns.lock().await;
+    if conns
+        .get(&peer)
+        .is_some_and(|c| c.stable_id() == conn.stable_id())
+    {
+        conns.remove(&peer);
+    }
+}
+
+impl Inner {
+    async fn remember(&self, peer: NodeId, conn: Connection) {
+        let mut conns = self.conns.lock().await;
+        if conns.len() >= self.cfg.max_connections && !conns.contains_key(&peer) {
+            // Make room: drop a connection, which reconnects on demand.
+            if let Some(victim) = conns.keys().next().copied()
+                && let Some(c) = conns.remove(&victim)
+            {
+                c.close(VarInt::from_u32(CLOSE_SHUTDOWN), b"too many connections");
+            }
+        }
+        conns.insert(peer, conn);
+    }
+
+    async fn connection(self: &Arc<Self>, to: PeerAddr) -> Result<Connection, lsp_core::Error> {
+        if let Some(c) = self.conns.lock().await.get(&to.id)
+            && c.close_reason().is_none()
+        {
+            return Ok(c.clone());
+        }
+        let (crypto, found) = tls::client_config(&self.creds, to.id)
+            .map_err(|_| lsp_core::Error::Unreachable(to.id))?;
+        let crypto =
+            QuicClientConfig::try_from(crypto).map_err(|_| lsp_core::Error::Unreachable(to.id))?;
+        let mut client = quinn::ClientConfig::new(Arc::new(crypto));
+        client.transport_config(self.transport.clone());
+        let connecting = self
+            .endpoint
+            .connect_with(client, to.addr, "lsp.invalid")
+            .map_err(|_| lsp_core::Error::Unreachable(to.id))?;
+        let conn = match connecting.await {
+            Ok(c) => c,
+            Err(_) => {
+                let found = *found
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                return Err(match found {
+                    Some(found) if found != to.id => lsp_core::Error::PeerIdMismatch {
+                        expected: to.id,
+                        found,
+                    },
+                    _ => lsp_core::Error::Unreachable(to.id),
+                });
+            }
+        };
+        self.remember(to.id, conn.clone()).await;
+        tokio::spawn(read_frames(self.clone(), conn.clone(), to.id));
+        Ok(conn)
+    }
+
+    async fn forget(&self, peer: NodeId) {
+        self.conns.lock().await.remove(&peer);
+    }
+}
+
+async fn write_frame(conn: &Connection, frame: &[u8]) -> Result<(), ()> {
+    let mut stream = conn.open_uni().await.map_err(|_| ())?;
+    let len = u32::try_from(frame.len()).map_err(|_| ())?;
+    stream.write_all(&len.to_be_bytes()).await.map_err(|_| ())?;
+    stream.write_all(frame).await.map_err(|_| ())?;
+    stream.finish().map_err(|_| ())
+}
+
+#[async_trait]
+impl Transport for QuicTransport {
+    fn local(&self) -> PeerAddr {
+        self.inner.local
+    }
+
+    fn max_frame_len(&self) -> usize {
+        self.inner.cfg.max_frame_len
+    }
+
+    async fn send(&self, to: PeerAddr, frame: Vec<u8>) -> Result<(), lsp_core::Error> {
+        let limit = self.inner.cfg.max_frame_len;
+        if frame.len() > limit {
+            return Err(lsp_core::Error::FrameTooLarge {
+                size: frame.len(),
+                limit,
+            });
+        }
+        if *self.inner.closed.borrow() {
+            return Err(lsp_core::Error::Closed);
+        }
+        let inner = &self.inner;
+        let attempt = async {
+            // A cached connection may have died quietly: one fresh retry.
+            for _ in 0..2 {
+                let conn = inner.connection(to).await?;
+                if write_frame(&conn, &frame).await.is_ok() {
+                    return Ok(());
+                }
+                inner.forget(to.id).await;
+            }
+            Err(lsp_core::Error::Unreachable(to.id))
+        };
+        match tokio::time::timeout(inner.cfg.request_timeout, attempt).await {
+            Ok(r) => r,
+            Err(_) => Err(lsp_core::Error::Timeout),
+        }
+    }
+
+    async fn recv(&self) -> Result<Incoming, lsp_core::Error> {
+        let mut rx = self.inner.rx.lock().await;
+        let mut closed = self.inner.closed.subscribe();
+        if *closed.borrow() {
+            return Err(lsp_core::Error::Closed);
+        }
+        tokio::select! {
+            m = rx.recv() => m.ok_or(lsp_core::Error::Closed),
+            _ = closed.changed() => Err(lsp_core::Error::Closed),
+        }
+    }
+
+    async fn close(&self) {
+        if self.inner.closed.send_replace(true) {
+            return;
+        }
+        self.inner
+            .endpoint
+            .close(VarInt::from_u32(CLOSE_SHUTDOWN), b"shutdown");
+        self.inner.conns.lock().await.clear();
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.inner.endpoint.wait_idle()).await;
+    }
+}

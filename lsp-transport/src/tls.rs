@@ -1,0 +1,250 @@
+//! TLS identities bound to Node-IDs.
+//!
+//! Each node presents a self-signed certificate carrying its ed25519 key.
+//! No CA and no system roots are involved: a peer is who its key says, and
+//! its Node-ID is `blake3(key)`. A client states the Node-ID it means to
+//! reach and the handshake fails unless the server's key hashes to it; a
+//! server requires a client certificate and learns the client's Node-ID
+//! from it. The TLS 1.3 handshake signature proves possession of the key.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use lsp_core::{Identity, NodeId, PublicKey};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+
+use crate::Error;
+
+/// The protocol's ALPN identifier.
+pub const ALPN: &[u8] = b"lsp/1";
+
+/// DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410); the 32-byte
+/// key follows.
+const ED25519_SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
+
+/// DER prefix of an Ed25519 PKCS#8 v1 private key (RFC 8410); the 32-byte
+/// seed follows.
+const ED25519_PKCS8_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+/// A node's certificate and key, ready for rustls.
+#[derive(Debug)]
+pub(crate) struct Credentials {
+    pub cert: CertificateDer<'static>,
+    key: Vec<u8>,
+}
+
+impl Credentials {
+    /// A self-signed certificate for `identity`'s key.
+    pub fn new(identity: &Identity) -> Result<Self, Error> {
+        let mut key = ED25519_PKCS8_PREFIX.to_vec();
+        key.extend_from_slice(&identity.secret_bytes());
+        let pkcs8 = PrivatePkcs8KeyDer::from(key.clone());
+        let pair =
+            rcgen::KeyPair::try_from(&pkcs8).map_err(|e| Error::Certificate(e.to_string()))?;
+        let params = rcgen::CertificateParams::new(vec!["lsp.invalid".to_string()])
+            .map_err(|e| Error::Certificate(e.to_string()))?;
+        let cert = params
+            .self_signed(&pair)
+            .map_err(|e| Error::Certificate(e.to_string()))?;
+        Ok(Self {
+            cert: cert.der().clone(),
+            key,
+        })
+    }
+
+    pub fn key(&self) -> PrivateKeyDer<'static> {
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key.clone()))
+    }
+}
+
+/// The Node-ID a certificate proves: `blake3` of its Ed25519 key.
+pub(crate) fn node_id_of(cert: &CertificateDer<'_>) -> Result<NodeId, rustls::Error> {
+    let parsed = webpki::EndEntityCert::try_from(cert)
+        .map_err(|e| rustls::Error::General(format!("bad certificate: {e:?}")))?;
+    let spki = parsed.subject_public_key_info();
+    let spki = spki.as_ref();
+    match spki.strip_prefix(&ED25519_SPKI_PREFIX[..]) {
+        Some(key) if key.len() == 32 => {
+            let mut k = [0u8; 32];
+            k.copy_from_slice(key);
+            Ok(PublicKey(k).node_id())
+        }
+        _ => Err(rustls::Error::General(
+            "certificate key is not Ed25519".into(),
+        )),
+    }
+}
+
+fn algorithms(provider: &CryptoProvider) -> WebPkiSupportedAlgorithms {
+    provider.signature_verification_algorithms
+}
+
+/// Checks a server against the Node-ID the client meant to reach, and
+/// records the Node-ID it found, so a mismatch can be reported exactly.
+#[derive(Debug)]
+pub(crate) struct ExpectNode {
+    pub expected: NodeId,
+    pub found: FoundNode,
+    pub algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ExpectNode {
+    pub fn new(expected: NodeId, provider: &CryptoProvider) -> Self {
+        Self {
+            expected,
+            found: Arc::default(),
+            algorithms: algorithms(provider),
+        }
+    }
+}
+
+impl ServerCertVerifier for ExpectNode {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let id = node_id_of(end_entity)?;
+        *self.found.lock().unwrap_or_else(PoisonError::into_inner) = Some(id);
+        if id != self.expected {
+            return Err(rustls::Error::General(format!(
+                "peer is {id}, expected {}",
+                self.expected
+            )));
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("TLS 1.2 is not used".into()))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        vec![SignatureScheme::ED25519]
+    }
+}
+
+/// Accepts any client that proves an Ed25519 key; its Node-ID is the hash.
+#[derive(Debug)]
+pub(crate) struct AnyNode {
+    pub algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ClientCertVerifier for AnyNode {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        node_id_of(end_entity)?;
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("TLS 1.2 is not used".into()))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        vec![SignatureScheme::ED25519]
+    }
+}
+
+/// The crypto provider: ring, as the design asks (aws-lc builds slowly).
+pub(crate) fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The server side of a node's TLS.
+pub(crate) fn server_config(creds: &Credentials) -> Result<rustls::ServerConfig, Error> {
+    let provider = provider();
+    let verifier = Arc::new(AnyNode {
+        algorithms: algorithms(&provider),
+    });
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| Error::Tls(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![creds.cert.clone()], creds.key())
+        .map_err(|e| Error::Tls(e.to_string()))?;
+    cfg.alpn_protocols = vec![ALPN.to_vec()];
+    Ok(cfg)
+}
+
+/// Where a client verifier leaves the Node-ID it found.
+pub(crate) type FoundNode = Arc<Mutex<Option<NodeId>>>;
+
+/// The client side, for one connection to the holder of `expected`.
+pub(crate) fn client_config(
+    creds: &Credentials,
+    expected: NodeId,
+) -> Result<(rustls::ClientConfig, FoundNode), Error> {
+    let provider = provider();
+    let verifier = ExpectNode::new(expected, &provider);
+    let found = verifier.found.clone();
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| Error::Tls(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_client_auth_cert(vec![creds.cert.clone()], creds.key())
+        .map_err(|e| Error::Tls(e.to_string()))?;
+    cfg.alpn_protocols = vec![ALPN.to_vec()];
+    Ok((cfg, found))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_proves_the_node_id() {
+        let id = Identity::from_secret_bytes([3; 32]);
+        let creds = Credentials::new(&id).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(node_id_of(&creds.cert).ok(), Some(id.node_id()));
+        // Any other bytes are no certificate.
+        assert!(node_id_of(&CertificateDer::from(vec![0x30, 0x03, 1, 2, 3])).is_err());
+    }
+}

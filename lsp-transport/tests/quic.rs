@@ -1,0 +1,128 @@
+//! Real QUIC on 127.0.0.1: identities, limits, garbage and restarts.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use lsp_core::{Error, Identity, NodeId, PeerAddr, Transport};
+use lsp_transport::{QuicTransport, TransportConfig};
+
+fn node(seed: u8) -> (Identity, QuicTransport) {
+    node_with(seed, TransportConfig::default())
+}
+
+fn node_with(seed: u8, cfg: TransportConfig) -> (Identity, QuicTransport) {
+    let id = Identity::from_secret_bytes([seed; 32]);
+    let t = QuicTransport::bind(&id, "127.0.0.1:0".parse().unwrap(), cfg).unwrap();
+    (id, t)
+}
+
+async fn recv(t: &QuicTransport) -> lsp_core::Incoming {
+    tokio::time::timeout(Duration::from_secs(5), t.recv())
+        .await
+        .expect("a frame within 5 s")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn frames_flow_both_ways_from_proven_node_ids() {
+    let (ia, a) = node(1);
+    let (ib, b) = node(2);
+    a.send(b.local(), b"ping".to_vec()).await.unwrap();
+    let got = recv(&b).await;
+    assert_eq!(got.from, ia.node_id());
+    assert_eq!(got.frame, b"ping");
+    // The answer reuses the connection a opened.
+    b.send(a.local(), b"pong".to_vec()).await.unwrap();
+    let got = recv(&a).await;
+    assert_eq!(got.from, ib.node_id());
+    assert_eq!(got.frame, b"pong");
+    for i in 0..200u32 {
+        a.send(b.local(), i.to_be_bytes().to_vec()).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    for _ in 0..200 {
+        seen.push(u32::from_be_bytes(recv(&b).await.frame.try_into().unwrap()));
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (0..200).collect::<Vec<_>>());
+    a.close().await;
+    b.close().await;
+    assert_eq!(a.recv().await, Err(Error::Closed));
+}
+
+#[tokio::test]
+async fn a_peer_with_another_key_is_refused() {
+    let (_, a) = node(3);
+    let (ib, b) = node(4);
+    let impostor = PeerAddr {
+        id: NodeId([0xee; 32]),
+        addr: b.local().addr,
+    };
+    let err = a.send(impostor, b"secret".to_vec()).await.unwrap_err();
+    assert_eq!(
+        err,
+        Error::PeerIdMismatch {
+            expected: NodeId([0xee; 32]),
+            found: ib.node_id()
+        }
+    );
+    // Nothing reached b, and the right Node-ID still works.
+    a.send(b.local(), b"hello".to_vec()).await.unwrap();
+    assert_eq!(recv(&b).await.frame, b"hello");
+}
+
+#[tokio::test]
+async fn oversized_frames_are_refused_and_the_connection_survives() {
+    let mut big = TransportConfig::default();
+    big.max_frame_len = 1 << 20;
+    let (_, a) = node_with(5, big);
+    let (_, b) = node(6);
+    // Our own limit is checked before anything is sent.
+    let err = b.send(a.local(), vec![0; 64 * 1024 + 1]).await.unwrap_err();
+    assert!(matches!(err, Error::FrameTooLarge { .. }));
+    // A peer with a larger limit sends 200 KiB: b stops that stream unread.
+    let _ = a.send(b.local(), vec![7; 200 * 1024]).await;
+    a.send(b.local(), b"small".to_vec()).await.unwrap();
+    let got = recv(&b).await;
+    assert_eq!(got.frame, b"small");
+    assert_eq!(b.connections().await, 1);
+}
+
+#[tokio::test]
+async fn random_datagrams_do_not_disturb_a_node() {
+    let (_, a) = node(7);
+    let (_, b) = node(8);
+    a.send(b.local(), b"before".to_vec()).await.unwrap();
+    assert_eq!(recv(&b).await.frame, b"before");
+    let junk = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..2000usize {
+        let len = 1 + (i * 37) % 1400;
+        let datagram: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        junk.send_to(&datagram, b.local().addr).unwrap();
+    }
+    a.send(b.local(), b"after".to_vec()).await.unwrap();
+    assert_eq!(recv(&b).await.frame, b"after");
+}
+
+#[tokio::test]
+async fn a_restarted_peer_is_reached_again() {
+    let (_, a) = node(9);
+    let (ib, b) = node(10);
+    let at = b.local();
+    a.send(at, b"one".to_vec()).await.unwrap();
+    assert_eq!(recv(&b).await.frame, b"one");
+    b.close().await;
+    drop(b);
+    assert!(a.send(at, b"lost".to_vec()).await.is_err());
+    let b2 = QuicTransport::bind(&ib, at.addr, TransportConfig::default()).unwrap();
+    a.send(at, b"two".to_vec()).await.unwrap();
+    assert_eq!(recv(&b2).await.frame, b"two");
+}
