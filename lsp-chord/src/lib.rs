@@ -12,5 +12,9 @@ pub mod wire;
 
 pub use config::{Config, Routing};
 pub use node::{Chord, Counters, Event, FINGERS, NodeState, OpId, Outcome, Status, Transmit};
+#[cfg(feature = "runtime")]
+mod runtime;
+#[cfg(feature = "runtime")]
+pub use runtime::ChordNode;
 #[cfg(feature = "sim")]
 pub mod sim;

@@ -48,6 +48,8 @@ pub enum Outcome {
     Published(Published),
     /// The live bindings of the AOR queried, highest q first.
     Bindings(Vec<Binding>),
+    /// The verified records of the AOR fetched.
+    Records(Vec<SignedRecord>),
     /// The peers responsible for the key, and the hops it took.
     Lookup(Lookup),
     /// The node has handed over its data and left.
@@ -319,6 +321,12 @@ impl Chord {
     /// Reads the live bindings of an AOR from the nodes responsible for it.
     pub fn query(&mut self, aor: Aor, now: UnixTime) -> OpId {
         self.start_data_op(crate::ops::Then::Query(Box::new(aor)), now)
+    }
+
+    /// Reads the signed records of an AOR, verified, from the nodes
+    /// responsible for it.
+    pub fn fetch(&mut self, aor: Aor, now: UnixTime) -> OpId {
+        self.start_data_op(crate::ops::Then::Fetch(Box::new(aor)), now)
     }
 
     /// Finds the nodes responsible for a point of the ring.

@@ -29,6 +29,7 @@ pub(crate) enum Then {
     Merge,
     Publish(Box<SignedRecord>),
     Query(Box<Aor>),
+    Fetch(Box<Aor>),
 }
 
 #[derive(Debug)]
@@ -62,6 +63,8 @@ pub(crate) enum Phase {
         peers: Vec<PeerAddr>,
         next: usize,
         answered: usize,
+        /// Answer with the verified records rather than their bindings.
+        records: bool,
     },
     /// A lookup checks that the successor it found answers and still
     /// owns the target; a dead one is skipped, a newer predecessor taken.
@@ -143,7 +146,7 @@ impl Chord {
         }
         let target = match &then {
             Then::Publish(r) => Point::from(r.record.aor.resource_id()),
-            Then::Query(a) => Point::from(a.resource_id()),
+            Then::Query(a) | Then::Fetch(a) => Point::from(a.resource_id()),
             _ => Point(self.me.id.0),
         };
         self.start_route(target, then, None, now)
@@ -159,7 +162,10 @@ impl Chord {
         now: UnixTime,
     ) -> OpId {
         let t = now.as_millis();
-        let user = matches!(then, Then::Lookup | Then::Publish(_) | Then::Query(_));
+        let user = matches!(
+            then,
+            Then::Lookup | Then::Publish(_) | Then::Query(_) | Then::Fetch(_)
+        );
         let candidates = match bootstrap {
             Some(b) => b,
             None => match self.responsible_for(target) {
@@ -445,6 +451,7 @@ impl Chord {
         let Phase::Route { then, target, .. } = old else {
             return;
         };
+        let want_records = matches!(then, Then::Fetch(_));
         let k = self.cfg.k();
         match then {
             Then::Lookup => {
@@ -508,14 +515,16 @@ impl Chord {
                     self.send_store(id, p, now_ms);
                 }
             }
-            Then::Query(aor) => {
+            Then::Query(aor) | Then::Fetch(aor) => {
                 let first = peers[0];
+                let records = want_records;
                 if let Some(op) = self.ops.get_mut(&id) {
                     op.phase = Phase::Fetch {
                         aor,
                         peers,
                         next: 1,
                         answered: 0,
+                        records,
                     };
                 }
                 self.send_fetch(id, first, now_ms);
@@ -608,6 +617,7 @@ impl Chord {
             peers,
             next,
             answered,
+            records: want_records,
         }) = self.ops.get_mut(&id).map(|o| &mut o.phase)
         else {
             return;
@@ -622,6 +632,11 @@ impl Chord {
                     r.record.aor == **aor && r.verify().is_ok() && policy.authorize(r, &[]).is_ok()
                 })
                 .collect();
+            if !valid.is_empty() && *want_records {
+                let valid = valid.into_iter().cloned().collect();
+                self.end_op(id, Ok(Outcome::Records(valid)));
+                return;
+            }
             if !valid.is_empty() {
                 let bindings = lsp_core::live_bindings(valid.iter().map(|r| &r.record), now);
                 self.end_op(id, Ok(Outcome::Bindings(bindings)));
