@@ -1,0 +1,136 @@
+//! One Chord node over QUIC, driven by lines on stdin: the building block of
+//! the multi-process test, and a way to poke at a ring by hand.
+//!
+//! ```text
+//! ring-node --seed 1 --listen 127.0.0.1:0 [--bootstrap <node-id-hex>@<addr>]
+//! ```
+//! Commands: `join`, `publish <aor> <contact>`, `query <aor>`,
+//! `lookup <aor>`, `status`, `leave`. Each answers one line.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lsp_chord::{ChordNode, Config};
+use lsp_core::{Aor, Binding, Identity, LocationService, NodeId, PeerAddr, Record, UnixTime};
+use lsp_transport::{QuicTransport, TransportConfig};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+fn fail(msg: String) -> ! {
+    eprintln!("ring-node: {msg}");
+    std::process::exit(2);
+}
+
+#[tokio::main]
+async fn main() {
+    let mut seed = 0u8;
+    let mut listen = "127.0.0.1:0".to_string();
+    let mut bootstrap = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || {
+            args.next()
+                .unwrap_or_else(|| fail(format!("{a} needs a value")))
+        };
+        match a.as_str() {
+            "--seed" => {
+                seed = val()
+                    .parse()
+                    .unwrap_or_else(|e| fail(format!("--seed: {e}")))
+            }
+            "--listen" => listen = val(),
+            "--bootstrap" => {
+                let v = val();
+                let (id, addr) = v
+                    .split_once('@')
+                    .unwrap_or_else(|| fail("--bootstrap wants <node-id>@<addr>".into()));
+                let id =
+                    NodeId::from_hex(id).unwrap_or_else(|| fail("--bootstrap: bad node id".into()));
+                let addr = addr
+                    .parse()
+                    .unwrap_or_else(|e| fail(format!("--bootstrap: {e}")));
+                bootstrap = Some(PeerAddr { id, addr });
+            }
+            other => fail(format!("unknown argument {other}")),
+        }
+    }
+    let identity = Identity::from_secret_bytes([seed; 32]);
+    let listen = listen
+        .parse()
+        .unwrap_or_else(|e| fail(format!("--listen: {e}")));
+    let transport = QuicTransport::bind(&identity, listen, TransportConfig::default())
+        .unwrap_or_else(|e| fail(e.to_string()));
+    let mut cfg = Config::default().seed(u64::from(seed));
+    cfg.stabilize_interval = Duration::from_millis(200);
+    cfg.fix_fingers_interval = Duration::from_millis(200);
+    cfg.check_predecessor_interval = Duration::from_millis(500);
+    cfg.request_timeout = Duration::from_millis(300);
+    let node = ChordNode::spawn(Arc::new(transport), cfg);
+    let me = node.local();
+    println!("node {} {}", me.id, me.addr);
+    let publisher = Identity::from_secret_bytes([200; 32]);
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let answer = match words.as_slice() {
+            ["join"] => match node.join(&bootstrap.into_iter().collect::<Vec<_>>()).await {
+                Ok(()) => "joined".to_string(),
+                Err(e) => format!("error {e}"),
+            },
+            ["publish", aor, contact] => match Aor::parse(aor) {
+                Ok(aor) => {
+                    let rec = Record {
+                        aor,
+                        version: Record::next_version(None),
+                        bindings: vec![Binding::new(
+                            *contact,
+                            UnixTime::now() + Duration::from_secs(600),
+                            "ring-node",
+                            1,
+                        )],
+                    }
+                    .sign(&publisher);
+                    match node.publish(rec).await {
+                        Ok(p) => format!("published {}", p.replicas),
+                        Err(e) => format!("error {e}"),
+                    }
+                }
+                Err(e) => format!("error {e}"),
+            },
+            ["query", aor] => match Aor::parse(aor) {
+                Ok(aor) => match node.query(&aor).await {
+                    Ok(b) => {
+                        let c: Vec<String> = b.into_iter().map(|b| b.contact).collect();
+                        format!("contacts {}", c.join(" "))
+                    }
+                    Err(e) => format!("error {e}"),
+                },
+                Err(e) => format!("error {e}"),
+            },
+            ["lookup", aor] => match Aor::parse(aor) {
+                Ok(aor) => match node.lookup(aor.resource_id()).await {
+                    Ok(l) => {
+                        let p: Vec<String> = l.peers.iter().map(|p| p.id.to_string()).collect();
+                        format!("peers {} hops {}", p.join(" "), l.hops)
+                    }
+                    Err(e) => format!("error {e}"),
+                },
+                Err(e) => format!("error {e}"),
+            },
+            ["status"] => match node.status().await {
+                Ok(s) => format!(
+                    "status successors {} predecessor {} estimate {:.1}",
+                    s.successors.len(),
+                    s.predecessor.is_some(),
+                    s.estimated_size
+                ),
+                Err(e) => format!("error {e}"),
+            },
+            ["leave"] => match node.leave().await {
+                Ok(()) => "left".to_string(),
+                Err(e) => format!("error {e}"),
+            },
+            _ => format!("error unknown command {line:?}"),
+        };
+        println!("{answer}");
+    }
+}
