@@ -565,7 +565,7 @@ impl Chord {
     /// `on_failure`) when too many are pending.
     pub(crate) fn request(&mut self, to: PeerAddr, body: Body, purpose: Purpose, now_ms: u64) {
         if self.pending.len() >= self.cfg.max_pending_requests {
-            self.on_overload(to, purpose, now_ms);
+            self.on_overload(purpose);
             return;
         }
         let id = self.next_id;
@@ -593,13 +593,15 @@ impl Chord {
         self.send_raw(to, frame);
     }
 
-    fn on_overload(&mut self, to: PeerAddr, purpose: Purpose, now_ms: u64) {
-        if let Purpose::Op(op) = purpose {
-            self.ops.remove(&op);
-            self.finish(op, Err(Error::Overloaded("requests")));
-        } else {
-            // Upkeep retries on its own schedule.
-            let _ = (to, now_ms);
+    /// A request could not be sent: too many are pending. Upkeep retries
+    /// on its own schedule; an operation fails; a relayed lookup is dropped.
+    fn on_overload(&mut self, purpose: Purpose) {
+        match purpose {
+            Purpose::Op(op) => self.end_op(op, Err(Error::Overloaded("requests"))),
+            Purpose::Relay(key) => {
+                self.relays.remove(&key);
+            }
+            _ => {}
         }
     }
 

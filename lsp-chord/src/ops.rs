@@ -1,9 +1,10 @@
-//! Operations: iterative lookups and what follows them (join, finger
-//! refresh, store, fetch), and graceful leave.
+//! Operations: lookups and what follows them (join, finger refresh, store,
+//! fetch), and graceful leave.
 //!
-//! Lookups are iterative: the originator asks one peer at a time and keeps
-//! the candidates, so it routes around a dead peer itself and counts every
-//! hop. See `docs/architecture.md` for the measured comparison.
+//! Lookups are iterative by default: the originator asks one peer at a time
+//! and keeps the candidates, so it routes around a dead peer itself and
+//! counts every hop (`recursive.rs` holds the alternative). See
+//! `docs/architecture.md` for the measured comparison.
 
 use lsp_core::{Aor, Error, Lookup, NodeId, Peer, PeerAddr, Published, SignedRecord, UnixTime};
 
@@ -114,11 +115,13 @@ fn peer(p: &PeerAddr) -> Peer {
 }
 
 impl Chord {
-    fn add_op(&mut self, phase: Phase, now_ms: u64) -> Option<OpId> {
+    /// Registers an operation; `Err` carries the id of one that failed at
+    /// once because too many are in flight.
+    fn add_op(&mut self, phase: Phase, now_ms: u64) -> Result<OpId, OpId> {
         let id = self.new_op_id();
         if self.ops.len() >= self.cfg.max_operations {
             self.finish(id, Err(Error::Overloaded("operations")));
-            return None;
+            return Err(id);
         }
         let deadline = now_ms + ms(self.cfg.operation_timeout);
         self.ops.insert(
@@ -130,7 +133,7 @@ impl Chord {
                 phase,
             },
         );
-        Some(id)
+        Ok(id)
     }
 
     pub(crate) fn start_join(&mut self, bootstrap: Vec<PeerAddr>, now: UnixTime) -> OpId {
@@ -183,8 +186,9 @@ impl Chord {
             recursive: self.cfg.routing == crate::Routing::Recursive && user,
             token: None,
         };
-        let Some(id) = self.add_op(phase, t) else {
-            return self.new_op_id();
+        let id = match self.add_op(phase, t) {
+            Ok(id) => id,
+            Err(failed) => return failed,
         };
         self.route_step(id, t);
         id
@@ -671,8 +675,9 @@ impl Chord {
             }
             NodeState::Left => return self.fail_now(Error::Closed),
         }
-        let Some(id) = self.add_op(Phase::Leave { in_flight: 0 }, t) else {
-            return self.new_op_id();
+        let id = match self.add_op(Phase::Leave { in_flight: 0 }, t) {
+            Ok(id) => id,
+            Err(failed) => return failed,
         };
         let Some(succ) = self.succs.first().copied() else {
             self.end_op(id, Ok(Outcome::Left));

@@ -425,3 +425,38 @@ fn a_full_store_is_a_typed_error() {
         outcomes[2]
     );
 }
+
+#[test]
+fn operations_beyond_the_bound_fail_with_overloaded() {
+    use lsp_core::Error;
+
+    let mut cfg = SimConfig::new(seed(12));
+    cfg.chord.max_operations = 2;
+    let mut sim = Sim::new(cfg);
+    sim.converged_ring(20);
+    sim.run_for(secs(5));
+    let ledger = Ledger::new();
+    let ops: Vec<_> = (0..5)
+        .map(|n| {
+            let (_, rec) = ledger.record(n, sim.now());
+            sim.publish(0, rec)
+        })
+        .collect();
+    let outcomes: Vec<_> = ops
+        .into_iter()
+        .map(|op| sim.wait(0, op, secs(30)))
+        .collect();
+    let overloaded = outcomes
+        .iter()
+        .filter(|o| matches!(o, Some(Err(Error::Overloaded(_)))))
+        .count();
+    let published = outcomes
+        .iter()
+        .filter(|o| matches!(o, Some(Ok(Outcome::Published(_)))))
+        .count();
+    // Two slots; upkeep (a finger refresh) may hold one of them.
+    assert!(
+        published + overloaded == 5 && overloaded >= 3,
+        "{outcomes:?}"
+    );
+}
