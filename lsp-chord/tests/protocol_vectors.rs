@@ -1,0 +1,182 @@
+//! The test vectors of `docs/protocol.md`: every hex frame there decodes to
+//! the message named beside it, and encoding that message gives the frame.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use lsp_chord::wire::{Body, Message, StoreOutcome};
+use lsp_core::{Aor, Binding, Identity, NodeId, PeerAddr, QValue, Record, SignedRecord, UnixTime};
+
+const DOC: &str = include_str!("../../docs/protocol.md");
+
+fn peer(n: u8, addr: &str) -> PeerAddr {
+    PeerAddr {
+        id: NodeId([n; 32]),
+        addr: addr.parse().unwrap(),
+    }
+}
+
+/// The record of the vectors: fixed key, fixed fields, so a fixed signature.
+fn record() -> SignedRecord {
+    let mut b = Binding::new(
+        "sip:alice@192.0.2.4:5060",
+        UnixTime(1_750_000_000_000) + Duration::from_secs(3600),
+        "a84b4c76e66710",
+        314_159,
+    );
+    b.q = QValue::from_thousandths(700).unwrap();
+    b.instance = Some("<urn:uuid:00000000-0000-1000-8000-000A95A0E128>".into());
+    b.reg_id = Some(1);
+    Record {
+        aor: Aor::parse("sip:alice@example.com").unwrap(),
+        version: 1_750_000_000_000,
+        bindings: vec![b],
+    }
+    .sign(&Identity::from_secret_bytes([1; 32]))
+}
+
+fn vectors() -> Vec<(&'static str, Message)> {
+    let m = |id, body| Message { id, body };
+    vec![
+        ("ping", m(7, Body::Ping)),
+        ("ack", m(7, Body::Ack)),
+        (
+            "find-successor",
+            m(300, Body::FindSuccessor { target: [0xab; 32] }),
+        ),
+        (
+            "successors",
+            m(
+                300,
+                Body::Successors {
+                    peers: vec![peer(1, "192.0.2.1:7000"), peer(2, "[2001:db8::2]:7001")],
+                },
+            ),
+        ),
+        (
+            "neighbours",
+            m(
+                5,
+                Body::Neighbours {
+                    predecessor: Some(peer(3, "192.0.2.3:7000")),
+                    successors: vec![peer(4, "192.0.2.4:7000")],
+                },
+            ),
+        ),
+        (
+            "fetch",
+            m(
+                9,
+                Body::Fetch {
+                    aor: Aor::parse("sip:alice@example.com").unwrap(),
+                },
+            ),
+        ),
+        (
+            "store",
+            m(
+                10,
+                Body::Store {
+                    records: vec![record()],
+                },
+            ),
+        ),
+        (
+            "stored",
+            m(
+                10,
+                Body::Stored {
+                    outcomes: vec![
+                        StoreOutcome::Stored,
+                        StoreOutcome::Replay {
+                            stored: 5,
+                            offered: 4,
+                        },
+                    ],
+                },
+            ),
+        ),
+        (
+            "refused",
+            m(
+                11,
+                Body::Refused {
+                    reason: "not in the ring".into(),
+                },
+            ),
+        ),
+    ]
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `name` -> hex, from lines "vector <name>:" followed by indented hex lines.
+fn doc_vectors() -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut current: Option<(String, Vec<u8>)> = None;
+    for line in DOC.lines() {
+        if let Some(name) = line
+            .strip_prefix("vector ")
+            .and_then(|l| l.strip_suffix(':'))
+        {
+            out.extend(current.take());
+            current = Some((name.to_string(), Vec::new()));
+        } else if let Some((_, bytes)) = current.as_mut() {
+            if line.starts_with("    ") && !line.trim().is_empty() {
+                for h in line.split_whitespace() {
+                    bytes.push(u8::from_str_radix(h, 16).unwrap());
+                }
+            } else if !line.trim().is_empty() {
+                out.extend(current.take());
+            }
+        }
+    }
+    out.extend(current);
+    out
+}
+
+#[test]
+fn print_vectors_for_the_document() {
+    // `cargo test -p lsp-chord --test protocol_vectors -- --nocapture` prints them.
+    for (name, msg) in vectors() {
+        println!("vector {name}:");
+        for chunk in msg.encode().chunks(16) {
+            println!("    {}", hex(chunk));
+        }
+        println!();
+    }
+    println!("vector signed-record:");
+    for chunk in record().to_bytes().chunks(16) {
+        println!("    {}", hex(chunk));
+    }
+}
+
+#[test]
+fn the_document_vectors_match_the_code() {
+    let doc = doc_vectors();
+    let mut checked = 0;
+    for (name, msg) in vectors() {
+        let (_, bytes) = doc
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("vector {name} missing from docs/protocol.md"));
+        assert_eq!(&msg.encode(), bytes, "vector {name}");
+        assert_eq!(Message::decode(bytes).unwrap(), msg, "vector {name}");
+        checked += 1;
+    }
+    let (_, rec) = doc.iter().find(|(n, _)| n == "signed-record").unwrap();
+    let decoded = SignedRecord::from_bytes(rec).unwrap();
+    decoded.verify().unwrap();
+    assert_eq!(decoded, record());
+    assert_eq!(
+        checked + 1,
+        doc.len(),
+        "every vector in the document is checked"
+    );
+}
