@@ -270,8 +270,11 @@ impl Inner {
 async fn write_frame(conn: &Connection, frame: &[u8]) -> Result<(), ()> {
     let mut stream = conn.open_uni().await.map_err(|_| ())?;
     let len = u32::try_from(frame.len()).map_err(|_| ())?;
-    stream.write_all(&len.to_be_bytes()).await.map_err(|_| ())?;
-    stream.write_all(frame).await.map_err(|_| ())?;
+    // One write, so the length and a small frame leave in one packet.
+    let mut buf = Vec::with_capacity(4 + frame.len());
+    buf.extend_from_slice(&len.to_be_bytes());
+    buf.extend_from_slice(frame);
+    stream.write_all(&buf).await.map_err(|_| ())?;
     stream.finish().map_err(|_| ())
 }
 
