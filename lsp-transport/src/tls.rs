@@ -82,6 +82,13 @@ pub(crate) fn node_id_of(cert: &CertificateDer<'_>) -> Result<NodeId, rustls::Er
     }
 }
 
+/// Both sides sign the handshake with the node key, so only Ed25519.
+const ONLY_ED25519: [SignatureScheme; 1] = [SignatureScheme::ED25519];
+
+fn no_tls12() -> Result<HandshakeSignatureValid, rustls::Error> {
+    Err(rustls::Error::General("TLS 1.2 is not used".into()))
+}
+
 fn algorithms(provider: &CryptoProvider) -> WebPkiSupportedAlgorithms {
     provider.signature_verification_algorithms
 }
@@ -131,7 +138,7 @@ impl ServerCertVerifier for ExpectNode {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("TLS 1.2 is not used".into()))
+        no_tls12()
     }
 
     fn verify_tls13_signature(
@@ -144,7 +151,7 @@ impl ServerCertVerifier for ExpectNode {
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        vec![SignatureScheme::ED25519]
+        ONLY_ED25519.to_vec()
     }
 }
 
@@ -175,7 +182,7 @@ impl ClientCertVerifier for AnyNode {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("TLS 1.2 is not used".into()))
+        no_tls12()
     }
 
     fn verify_tls13_signature(
@@ -188,7 +195,7 @@ impl ClientCertVerifier for AnyNode {
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        vec![SignatureScheme::ED25519]
+        ONLY_ED25519.to_vec()
     }
 }
 

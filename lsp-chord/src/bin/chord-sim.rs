@@ -353,6 +353,15 @@ fn upkeep(sim: &Sim) -> (u64, u64, u64) {
 }
 
 /// Time until `live` nodes are in the ring and the ring invariants hold.
+/// Upkeep per live node and minute since the counts `before`, over `secs`.
+fn fill_upkeep(row: &mut Row, sim: &Sim, before: (u64, u64, u64), secs: u64) {
+    let (m1, b1, r1) = upkeep(sim);
+    let per = |x: u64| x as f64 / sim.live().len().max(1) as f64 / (secs as f64 / 60.0);
+    row.maintenance_msgs_per_node_min = per(m1 - before.0);
+    row.maintenance_bytes_per_node_min = per(b1 - before.1);
+    row.replication_bytes_per_node_min = per(r1 - before.2);
+}
+
 fn reconverge(sim: &mut Sim, limit: Duration, live: usize) -> Option<f64> {
     let t = sim
         .run_until(limit, secs(1), |s| {
@@ -391,11 +400,7 @@ fn measure(sim: &mut Sim, a: &Args, d: u64, row: &mut Row) {
     }
     sim.run_for(secs(30));
     probe.harvest(sim, &ring);
-    let (m1, b1, r1) = upkeep(sim);
-    let per = |x: u64| x as f64 / sim.live().len().max(1) as f64 / ((d + 30) as f64 / 60.0);
-    row.maintenance_msgs_per_node_min = per(m1 - m0);
-    row.maintenance_bytes_per_node_min = per(b1 - b0);
-    row.replication_bytes_per_node_min = per(r1 - r0);
+    fill_upkeep(row, sim, (m0, b0, r0), d + 30);
     probe.fill(row);
 }
 
@@ -466,13 +471,7 @@ fn run(n: usize, scenario: &str, a: &Args) -> Row {
             sim.run_for(secs(30));
             let ring = sim.ring_order();
             probe.harvest(&mut sim, &ring);
-            let (m1, b1, r1) = upkeep(&sim);
-            let per = |x: u64| {
-                x as f64 / sim.live().len().max(1) as f64 / ((a.churn_secs + 30) as f64 / 60.0)
-            };
-            row.maintenance_msgs_per_node_min = per(m1 - m0);
-            row.maintenance_bytes_per_node_min = per(b1 - b0);
-            row.replication_bytes_per_node_min = per(r1 - r0);
+            fill_upkeep(&mut row, &sim, (m0, b0, r0), a.churn_secs + 30);
             probe.fill(&mut row);
             row.crashed = churn.crashed;
             row.joined = churn.joined;
