@@ -1,2 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
+
+pub mod digest;
+pub mod message;
+pub mod registrar;
+pub mod server;
+pub mod service;

@@ -1,0 +1,431 @@
+//! The request handler: registrar and redirect server over any
+//! [`LocationService`]. It holds no registration state of its own: each
+//! REGISTER becomes one signed publish, each INVITE one query.
+
+use std::fmt::{self, Debug};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use ezk_sip_types::{Method, Name};
+use lsp_core::{
+    Aor, Binding, Clock, Error as LsError, Identity, LocationService, Record, SystemClock, UnixTime,
+};
+use tokio::sync::Mutex;
+
+use crate::digest::{CredentialStore, DigestAuth, Verdict};
+use crate::message::{PATH, Request, Response};
+use crate::registrar::{self, ExpiryLimits, RegisterOp};
+
+/// Option tags this server implements.
+const SUPPORTED: &[&str] = &["path", "outbound"];
+const ALLOW: &str = "INVITE, ACK, CANCEL, OPTIONS, REGISTER";
+/// Stripes of the per-AOR lock that serializes read-modify-publish.
+const LOCK_STRIPES: usize = 256;
+/// Most Contacts a 302 lists.
+const MAX_REDIRECT_CONTACTS: usize = 16;
+
+/// How a [`SipService`] behaves.
+#[derive(Clone)]
+pub struct SipConfig {
+    identity: Arc<Identity>,
+    domains: Vec<String>,
+    registrar: bool,
+    redirect: bool,
+    limits: ExpiryLimits,
+    max_contacts: usize,
+    auth: Option<Arc<DigestAuth>>,
+    unauthenticated: bool,
+    clock: Arc<dyn Clock>,
+    server: String,
+}
+
+impl Debug for SipConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SipConfig")
+            .field("publisher", &self.identity.node_id())
+            .field("domains", &self.domains)
+            .field("registrar", &self.registrar)
+            .field("redirect", &self.redirect)
+            .field("limits", &self.limits)
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SipConfig {
+    /// A registrar and redirect server that signs its publishes with
+    /// `identity` (the domain key that the access policy trusts). Add the
+    /// served domains and either credentials or
+    /// [`allow_unauthenticated`](Self::allow_unauthenticated).
+    pub fn new(identity: Arc<Identity>) -> Self {
+        Self {
+            identity,
+            domains: Vec::new(),
+            registrar: true,
+            redirect: true,
+            limits: ExpiryLimits::default(),
+            max_contacts: 16,
+            auth: None,
+            unauthenticated: false,
+            clock: Arc::new(SystemClock),
+            server: "lsp-sip-adapter".into(),
+        }
+    }
+
+    /// Serves `domain`: REGISTERs for its AORs are accepted, and the
+    /// redirect server answers for it. With no domain, the registrar refuses
+    /// everything and the redirect server answers for any domain.
+    pub fn serve_domain(mut self, domain: &str) -> Self {
+        self.domains.push(domain.to_ascii_lowercase());
+        self
+    }
+
+    /// Checks REGISTERs with digest authentication against `credentials`.
+    pub fn credentials(mut self, credentials: Arc<dyn CredentialStore>) -> Self {
+        self.auth = Some(Arc::new(DigestAuth::new(credentials)));
+        self
+    }
+
+    /// Uses a configured [`DigestAuth`] (shared secret, lifetime, algorithms).
+    pub fn digest(mut self, auth: Arc<DigestAuth>) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// Accepts REGISTERs with no authentication. Only for closed networks
+    /// and tests: anyone can then move anyone's calls.
+    pub fn allow_unauthenticated(mut self) -> Self {
+        self.unauthenticated = true;
+        self
+    }
+
+    /// Turns the registrar on or off.
+    pub fn registrar(mut self, on: bool) -> Self {
+        self.registrar = on;
+        self
+    }
+
+    /// Turns the redirect server on or off.
+    pub fn redirect(mut self, on: bool) -> Self {
+        self.redirect = on;
+        self
+    }
+
+    /// Sets the expiry limits.
+    pub fn expiry(mut self, limits: ExpiryLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets the most Contacts one REGISTER may carry.
+    pub fn max_contacts(mut self, n: usize) -> Self {
+        self.max_contacts = n.max(1);
+        self
+    }
+
+    /// Uses `clock` instead of the system clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn serves(&self, host: &str) -> bool {
+        self.domains.iter().any(|d| d.eq_ignore_ascii_case(host))
+    }
+}
+
+/// Errors in setting up the SIP side.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A registrar serving a domain with neither credentials nor an explicit
+    /// opt-out of authentication.
+    #[error("a registrar that serves a domain needs credentials or allow_unauthenticated()")]
+    NoCredentials,
+    /// A listener could not bind.
+    #[error("cannot bind {addr}: {reason}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        reason: String,
+    },
+}
+
+/// The registrar and redirect server, independent of sockets.
+pub struct SipService {
+    service: Arc<dyn LocationService>,
+    config: SipConfig,
+    locks: Box<[Mutex<()>]>,
+}
+
+impl Debug for SipService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SipService")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SipService {
+    /// A handler over `service`.
+    pub fn new(service: Arc<dyn LocationService>, config: SipConfig) -> Result<Self, ConfigError> {
+        if config.registrar
+            && !config.domains.is_empty()
+            && config.auth.is_none()
+            && !config.unauthenticated
+        {
+            return Err(ConfigError::NoCredentials);
+        }
+        Ok(Self {
+            service,
+            config,
+            locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+        })
+    }
+
+    /// The response to `request`, or `None` for a request that gets none
+    /// (ACK). `source` is where it came from.
+    pub async fn handle(&self, request: &Request, source: SocketAddr) -> Option<Response> {
+        let mut request = request.clone();
+        request.echo.stamp_source(source);
+        let method = &request.method;
+        let response = if *method == Method::ACK {
+            return None;
+        } else if *method == Method::REGISTER {
+            if self.config.registrar {
+                self.register(&request).await
+            } else {
+                not_allowed(&request)
+            }
+        } else if *method == Method::OPTIONS {
+            self.options(&request)
+        } else if *method == Method::CANCEL {
+            request.response(481, "Call/Transaction Does Not Exist")
+        } else if self.config.redirect {
+            self.redirect(&request).await
+        } else {
+            not_allowed(&request)
+        };
+        let response = if response.code > 100 {
+            response.with_to_tag(to_tag(&request))
+        } else {
+            response
+        };
+        Some(response.with_header("Server", self.config.server.clone()))
+    }
+
+    fn options(&self, request: &Request) -> Response {
+        request
+            .response(200, "OK")
+            .with_header("Allow", ALLOW)
+            .with_header("Accept", "application/sdp")
+            .with_header("Supported", SUPPORTED.join(", "))
+    }
+
+    async fn register(&self, request: &Request) -> Response {
+        let now = self.config.clock.now();
+        if !self.config.serves(&host_of(&request.uri)) {
+            return request.response(404, "Domain not served here");
+        }
+        let unsupported: Vec<String> = request
+            .header_values(&Name::REQUIRE)
+            .flat_map(|v| v.split(','))
+            .map(|o| o.trim().to_owned())
+            .filter(|o| !o.is_empty() && !SUPPORTED.iter().any(|s| s.eq_ignore_ascii_case(o)))
+            .collect();
+        if !unsupported.is_empty() {
+            return request
+                .response(420, "Bad Extension")
+                .with_header("Unsupported", unsupported.join(", "));
+        }
+        let aor = match Aor::parse(&request.to_uri) {
+            Ok(aor) => aor,
+            Err(e) => return request.response(400, format!("Invalid To AOR ({e})")),
+        };
+        if !self.config.serves(aor.host()) {
+            return request.response(403, "AOR outside the served domains");
+        }
+        if let Some(auth) = &self.config.auth {
+            let realm = aor.host().to_owned();
+            match auth.verify(request, &realm, now) {
+                Verdict::Authenticated(user) => {
+                    if aor.user() != Some(user.as_str()) {
+                        return request.response(403, "User may not register this AOR");
+                    }
+                }
+                Verdict::Challenge { stale } => {
+                    let mut r = request.response(401, "Unauthorized");
+                    for c in auth.challenges(&realm, stale, now) {
+                        r = r.with_header("WWW-Authenticate", c);
+                    }
+                    return r;
+                }
+                Verdict::Refused(reason) => return request.response(403, reason),
+                Verdict::Malformed => return request.response(400, "Malformed Authorization"),
+            }
+        }
+        let op = match registrar::register_op(
+            request,
+            self.config.limits,
+            self.config.max_contacts,
+            now,
+        ) {
+            Ok(op) => op,
+            Err(r) => {
+                let resp = request.response(r.code, r.reason);
+                return if r.code == 423 {
+                    resp.with_header("Min-Expires", self.config.limits.min.to_string())
+                } else {
+                    resp
+                };
+            }
+        };
+
+        let stripe = aor.resource_id().as_bytes()[0] as usize % self.locks.len();
+        let _guard = self.locks[stripe].lock().await;
+        let (previous, current) = match self.own_bindings(&aor, now).await {
+            Ok(found) => found,
+            Err(e) => return service_error(request, &e),
+        };
+        let bindings = match registrar::apply(&current, &op, &request.call_id, request.cseq) {
+            Ok(b) => b,
+            Err(r) => return request.response(r.code, r.reason),
+        };
+        if op != RegisterOp::Fetch {
+            let mut record = Record::new(aor.clone(), Record::next_version(previous));
+            record.bindings = bindings.clone();
+            if let Err(e) = self
+                .service
+                .publish(record.sign(&self.config.identity))
+                .await
+            {
+                return service_error(request, &e);
+            }
+        }
+        self.ok_with_bindings(request, &bindings, now)
+    }
+
+    /// This registrar's live bindings of `aor` and the version they carry.
+    async fn own_bindings(
+        &self,
+        aor: &Aor,
+        now: UnixTime,
+    ) -> Result<(Option<u64>, Vec<Binding>), LsError> {
+        let key = self.config.identity.public_key();
+        let records = match self.service.fetch(aor).await {
+            Ok(r) => r,
+            Err(LsError::NotFound(_)) => return Ok((None, Vec::new())),
+            Err(e) => return Err(e),
+        };
+        let own = records
+            .into_iter()
+            .filter(|r| r.publisher == key && r.verify().is_ok())
+            .max_by_key(|r| r.record.version);
+        Ok(match own {
+            None => (None, Vec::new()),
+            Some(r) => {
+                let version = r.record.version;
+                let live = r
+                    .record
+                    .bindings
+                    .into_iter()
+                    .filter(|b| b.is_live(now))
+                    .collect();
+                (Some(version), live)
+            }
+        })
+    }
+
+    fn ok_with_bindings(&self, request: &Request, bindings: &[Binding], now: UnixTime) -> Response {
+        let mut sorted = bindings.to_vec();
+        lsp_core::sort_contacts(&mut sorted);
+        let mut r = request.response(200, "OK");
+        for b in &sorted {
+            r = r.with_header("Contact", registrar::contact_value(b, now));
+        }
+        if request.lists_option(&Name::SUPPORTED, "path") {
+            for p in request.header_values(&PATH) {
+                r = r.with_header("Path", p.to_owned());
+            }
+        }
+        if sorted.iter().any(|b| b.reg_id.is_some()) {
+            r = r.with_header("Require", "outbound");
+        }
+        let date = SystemTime::UNIX_EPOCH + Duration::from_millis(now.as_millis());
+        r.with_header("Date", httpdate::fmt_http_date(date))
+    }
+
+    async fn redirect(&self, request: &Request) -> Response {
+        if request.to_tag.is_some() {
+            return request.response(481, "Call/Transaction Does Not Exist");
+        }
+        if request.max_forwards == 0 {
+            return request.response(483, "Too Many Hops");
+        }
+        let Ok(aor) = Aor::parse(&request.uri_text) else {
+            return request.response(404, "Not Found (not an AOR)");
+        };
+        if !self.config.domains.is_empty() && !self.config.serves(aor.host()) {
+            return request.response(404, "Domain not served here");
+        }
+        let now = self.config.clock.now();
+        match self.service.query(&aor).await {
+            Err(LsError::NotFound(_)) => request.response(404, "Not Found"),
+            Err(e) => service_error(request, &e),
+            Ok(bindings) => {
+                let live: Vec<&Binding> = bindings.iter().filter(|b| b.is_live(now)).collect();
+                if live.is_empty() {
+                    return request.response(480, "Temporarily Unavailable");
+                }
+                let mut r = request.response(302, "Moved Temporarily");
+                for b in live.into_iter().take(MAX_REDIRECT_CONTACTS) {
+                    r = r.with_header("Contact", registrar::contact_value(b, now));
+                }
+                r
+            }
+        }
+    }
+}
+
+fn host_of(uri: &ezk_sip_types::uri::SipUri) -> String {
+    match &uri.host_port.host {
+        ezk_sip_types::host::Host::Name(n) => n.to_ascii_lowercase(),
+        ezk_sip_types::host::Host::IP4(ip) => ip.to_string(),
+        ezk_sip_types::host::Host::IP6(ip) => format!("[{ip}]"),
+    }
+}
+
+/// A To tag that is the same for every retransmission of one request.
+pub(crate) fn to_tag(request: &Request) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(request.call_id.as_bytes());
+    h.update(request.from_tag.as_deref().unwrap_or("").as_bytes());
+    h.update(&request.cseq.to_be_bytes());
+    h.finalize().to_hex()[..16].to_owned()
+}
+
+fn not_allowed(request: &Request) -> Response {
+    request
+        .response(405, "Method Not Allowed")
+        .with_header("Allow", ALLOW)
+}
+
+fn service_error(request: &Request, e: &LsError) -> Response {
+    match e {
+        LsError::Unauthorized(_) | LsError::WrongKey { .. } => {
+            request.response(403, "Location Service refused this registrar's key")
+        }
+        LsError::StoreFull(_) | LsError::Overloaded(_) => request
+            .response(503, "Location Service full")
+            .with_header("Retry-After", "60"),
+        LsError::Timeout | LsError::Unreachable(_) | LsError::Closed => request
+            .response(503, "Location Service unavailable")
+            .with_header("Retry-After", "5"),
+        LsError::Replay { .. } => request
+            .response(500, "Concurrent update, retry")
+            .with_header("Retry-After", "1"),
+        _ => request.response(500, "Location Service error"),
+    }
+}
