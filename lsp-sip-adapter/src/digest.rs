@@ -216,6 +216,11 @@ impl DigestAuth {
         self
     }
 
+    /// Whether the credential store knows `username` in `realm`.
+    pub fn knows(&self, username: &str, realm: &str) -> bool {
+        self.credentials.lookup(username, realm).is_some()
+    }
+
     /// `WWW-Authenticate` values for a 401, one per algorithm.
     pub fn challenges(&self, realm: &str, stale: bool, now: UnixTime) -> Vec<String> {
         let nonce = self.fresh_nonce(realm, now.as_millis() / 1000);

@@ -357,6 +357,15 @@ impl SipService {
         r.with_header("Date", httpdate::fmt_http_date(date))
     }
 
+    fn knows(&self, aor: &Aor) -> bool {
+        match (&self.config.auth, aor.user()) {
+            (Some(auth), Some(user)) => {
+                self.config.serves(aor.host()) && auth.knows(user, aor.host())
+            }
+            _ => false,
+        }
+    }
+
     async fn redirect(&self, request: &Request) -> Response {
         if request.to_tag.is_some() {
             return request.response(481, "Call/Transaction Does Not Exist");
@@ -372,6 +381,10 @@ impl SipService {
         }
         let now = self.config.clock.now();
         match self.service.query(&aor).await {
+            // A user the domain knows is offline; anyone else does not exist.
+            Err(LsError::NotFound(_)) if self.knows(&aor) => {
+                request.response(480, "Temporarily Unavailable")
+            }
             Err(LsError::NotFound(_)) => request.response(404, "Not Found"),
             Err(e) => service_error(request, &e),
             Ok(bindings) => {

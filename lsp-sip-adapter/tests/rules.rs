@@ -1,0 +1,583 @@
+//! The registrar and redirect rules, one test each, through
+//! `SipService::handle` over the embedded store with a manual clock.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::executor::block_on;
+use lsp_core::{
+    Aor, Identity, LocalConfig, LocalLocationService, LocationService, ManualClock, UnixTime,
+};
+use lsp_sip_adapter::digest::{Algorithm, StaticCredentials, authorization};
+use lsp_sip_adapter::message::{self, Inbound, Request, Response};
+use lsp_sip_adapter::service::{ConfigError, SipConfig, SipService};
+
+const SOURCE: &str = "192.0.2.4:5060";
+
+struct Rig {
+    sip: SipService,
+    store: Arc<LocalLocationService>,
+    clock: Arc<ManualClock>,
+    identity: Arc<Identity>,
+}
+
+fn rig(auth: bool) -> Rig {
+    let clock = Arc::new(ManualClock::new(UnixTime::from_secs(1_800_000_000)));
+    let store = Arc::new(LocalLocationService::new(
+        LocalConfig::default().clock(clock.clone()),
+    ));
+    let identity = Arc::new(Identity::from_secret_bytes([7; 32]));
+    let mut config = SipConfig::new(identity.clone())
+        .serve_domain("example.com")
+        .clock(clock.clone());
+    config = if auth {
+        config.credentials(Arc::new(StaticCredentials::new().with_password(
+            "alice",
+            "example.com",
+            "secret",
+        )))
+    } else {
+        config.allow_unauthenticated()
+    };
+    Rig {
+        sip: SipService::new(store.clone(), config).expect("config"),
+        store,
+        clock,
+        identity,
+    }
+}
+
+fn parse(text: &str) -> Request {
+    match message::parse(text.as_bytes()) {
+        Ok(Inbound::Request(r)) => *r,
+        other => panic!("not a request: {other:?}"),
+    }
+}
+
+fn register(call_id: &str, cseq: u32, extra: &str) -> String {
+    format!(
+        "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.4:5060;branch=z9hG4bK{call_id}{cseq}\r\n\
+         Max-Forwards: 70\r\nTo: <sip:alice@example.com>\r\nFrom: <sip:alice@example.com>;tag=a1\r\n\
+         Call-ID: {call_id}\r\nCSeq: {cseq} REGISTER\r\n{extra}Content-Length: 0\r\n\r\n"
+    )
+}
+
+fn invite(uri: &str, extra: &str) -> String {
+    format!(
+        "INVITE {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bKinv\r\n\
+         To: <{uri}>\r\nFrom: <sip:bob@example.net>;tag=b1\r\nCall-ID: inv-1\r\nCSeq: 1 INVITE\r\n\
+         {extra}Content-Length: 0\r\n\r\n"
+    )
+}
+
+fn send(rig: &Rig, text: &str) -> Response {
+    let source: SocketAddr = SOURCE.parse().expect("addr");
+    block_on(rig.sip.handle(&parse(text), source)).expect("a response")
+}
+
+fn contacts(r: &Response) -> Vec<String> {
+    r.header_values("Contact").map(str::to_owned).collect()
+}
+
+fn alice() -> Aor {
+    Aor::parse("sip:alice@example.com").expect("aor")
+}
+
+#[test]
+fn register_answers_every_binding_with_expires_q_and_date() {
+    let rig = rig(false);
+    let r = send(
+        &rig,
+        &register(
+            "c1",
+            1,
+            "Contact: <sip:alice@192.0.2.4:5060>;q=0.5;expires=600, <sip:alice@198.51.100.9;transport=tcp>;q=0.9\r\n\
+             m: <sip:alice@[2001:db8::9]:5070>;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-000A95A0E128>\";reg-id=1\r\n\
+             Expires: 1200\r\n",
+        ),
+    );
+    assert_eq!(r.code, 200, "{}", r.reason());
+    assert_eq!(
+        contacts(&r),
+        vec![
+            "<sip:alice@[2001:db8::9]:5070>;expires=1200;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-000A95A0E128>\";reg-id=1",
+            "<sip:alice@198.51.100.9;transport=tcp>;expires=1200;q=0.9",
+            "<sip:alice@192.0.2.4:5060>;expires=600;q=0.5",
+        ]
+    );
+    assert!(
+        r.header_values("Date")
+            .next()
+            .is_some_and(|d| d.ends_with("GMT"))
+    );
+    assert_eq!(r.header_values("Require").next(), Some("outbound"));
+    let bytes = String::from_utf8(r.to_bytes()).expect("utf8");
+    assert!(bytes.contains(";received=192.0.2.4"), "{bytes}");
+    assert!(
+        bytes.contains("To: <sip:alice@example.com>;tag="),
+        "{bytes}"
+    );
+}
+
+#[test]
+fn register_is_one_publish_signed_by_the_domain_key() {
+    let rig = rig(false);
+    send(
+        &rig,
+        &register("c1", 1, "Contact: <sip:alice@192.0.2.4>\r\n"),
+    );
+    send(
+        &rig,
+        &register("c1", 2, "Contact: <sip:alice@192.0.2.5>\r\n"),
+    );
+    let records = block_on(rig.store.fetch(&alice())).expect("stored");
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].publisher, rig.identity.public_key());
+    assert!(records[0].verify().is_ok());
+    assert_eq!(records[0].record.bindings.len(), 2);
+}
+
+#[test]
+fn expires_default_and_clamp() {
+    let rig = rig(false);
+    let r = send(
+        &rig,
+        &register("c1", 1, "Contact: <sip:alice@192.0.2.4>\r\n"),
+    );
+    assert_eq!(contacts(&r), vec!["<sip:alice@192.0.2.4>;expires=3600"]);
+    let r = send(
+        &rig,
+        &register(
+            "c1",
+            2,
+            "Contact: <sip:alice@192.0.2.4>\r\nExpires: 99999999999999\r\n",
+        ),
+    );
+    assert_eq!(contacts(&r), vec!["<sip:alice@192.0.2.4>;expires=3600"]);
+}
+
+#[test]
+fn too_brief_gets_423_with_min_expires() {
+    let rig = rig(false);
+    let r = send(
+        &rig,
+        &register("c1", 1, "Contact: <sip:alice@192.0.2.4>;expires=30\r\n"),
+    );
+    assert_eq!(r.code, 423);
+    assert_eq!(r.header_values("Min-Expires").next(), Some("60"));
+    assert!(block_on(rig.store.query(&alice())).is_err());
+}
+
+#[test]
+fn refresh_extends_and_expires_zero_removes_one() {
+    let rig = rig(false);
+    send(
+        &rig,
+        &register(
+            "c1",
+            1,
+            "Contact: <sip:alice@192.0.2.4>, <sip:alice@192.0.2.5>\r\nExpires: 600\r\n",
+        ),
+    );
+    rig.clock.advance(Duration::from_secs(500));
+    let r = send(
+        &rig,
+        &register("c1", 2, "Contact: <sip:alice@192.0.2.4>;expires=600\r\n"),
+    );
+    assert_eq!(
+        contacts(&r),
+        vec![
+            "<sip:alice@192.0.2.4>;expires=600",
+            "<sip:alice@192.0.2.5>;expires=100"
+        ]
+    );
+    let r = send(
+        &rig,
+        &register("c1", 3, "Contact: <sip:alice@192.0.2.5>;expires=0\r\n"),
+    );
+    assert_eq!(contacts(&r), vec!["<sip:alice@192.0.2.4>;expires=600"]);
+}
+
+#[test]
+fn star_with_expires_zero_removes_all_and_other_uses_get_400() {
+    let rig = rig(false);
+    send(
+        &rig,
+        &register(
+            "c1",
+            1,
+            "Contact: <sip:alice@192.0.2.4>, <sip:alice@192.0.2.5>\r\n",
+        ),
+    );
+    let r = send(&rig, &register("c1", 2, "Contact: *\r\nExpires: 600\r\n"));
+    assert_eq!(r.code, 400, "{}", r.reason());
+    let r = send(
+        &rig,
+        &register(
+            "c1",
+            3,
+            "Contact: *\r\nContact: <sip:alice@192.0.2.6>\r\nExpires: 0\r\n",
+        ),
+    );
+    assert_eq!(r.code, 400);
+    let r = send(&rig, &register("c1", 4, "Contact: *\r\n"));
+    assert_eq!(r.code, 400);
+    assert_eq!(block_on(rig.store.query(&alice())).expect("kept").len(), 2);
+    let r = send(&rig, &register("c1", 5, "Contact: *\r\nExpires: 0\r\n"));
+    assert_eq!(r.code, 200);
+    assert!(contacts(&r).is_empty());
+    assert_eq!(block_on(rig.store.query(&alice())), Ok(Vec::new()));
+}
+
+#[test]
+fn out_of_order_cseq_does_not_overwrite() {
+    let rig = rig(false);
+    send(
+        &rig,
+        &register("c1", 5, "Contact: <sip:alice@192.0.2.4>;expires=900\r\n"),
+    );
+    let r = send(
+        &rig,
+        &register("c1", 4, "Contact: <sip:alice@192.0.2.4>;expires=120\r\n"),
+    );
+    assert_eq!(r.code, 400);
+    assert_eq!(r.reason(), "Out-of-order CSeq");
+    let r = send(
+        &rig,
+        &register("c1", 5, "Contact: <sip:alice@192.0.2.4>;expires=0\r\n"),
+    );
+    assert_eq!(r.code, 400, "the same CSeq is not newer either");
+    let kept = block_on(rig.store.query(&alice())).expect("kept");
+    assert_eq!(kept[0].cseq, 5);
+    // Another Call-ID (the UA rebooted) may update whatever its CSeq.
+    let r = send(
+        &rig,
+        &register("c2", 1, "Contact: <sip:alice@192.0.2.4>;expires=120\r\n"),
+    );
+    assert_eq!(contacts(&r), vec!["<sip:alice@192.0.2.4>;expires=120"]);
+}
+
+#[test]
+fn instance_and_reg_id_replace_the_flow_not_the_contact() {
+    let rig = rig(false);
+    let inst = "+sip.instance=\"<urn:uuid:1>\";reg-id=1";
+    send(
+        &rig,
+        &register(
+            "c1",
+            1,
+            &format!("Contact: <sip:alice@192.0.2.4>;{inst}\r\n"),
+        ),
+    );
+    let r = send(
+        &rig,
+        &register(
+            "c1",
+            2,
+            &format!("Contact: <sip:alice@203.0.113.7:40000>;{inst}\r\n"),
+        ),
+    );
+    assert_eq!(contacts(&r).len(), 1);
+    assert!(contacts(&r)[0].starts_with("<sip:alice@203.0.113.7:40000>"));
+    let r = send(
+        &rig,
+        &register(
+            "c1",
+            3,
+            "Contact: <sip:alice@192.0.2.4>;+sip.instance=\"<urn:uuid:1>\";reg-id=2\r\n",
+        ),
+    );
+    assert_eq!(contacts(&r).len(), 2, "another reg-id is another flow");
+}
+
+#[test]
+fn path_is_stored_and_echoed_when_supported() {
+    let rig = rig(false);
+    let r = send(
+        &rig,
+        &register(
+            "c1",
+            1,
+            "Contact: <sip:alice@192.0.2.4>\r\nPath: <sip:edge1.example.com;lr>, <sip:edge2.example.com;lr>\r\nSupported: path\r\n",
+        ),
+    );
+    assert_eq!(
+        r.header_values("Path").collect::<Vec<_>>(),
+        vec!["<sip:edge1.example.com;lr>, <sip:edge2.example.com;lr>"]
+    );
+    let stored = block_on(rig.store.query(&alice())).expect("stored");
+    assert_eq!(
+        stored[0].path,
+        vec!["<sip:edge1.example.com;lr>", "<sip:edge2.example.com;lr>"]
+    );
+}
+
+#[test]
+fn foreign_domains_are_refused() {
+    let rig = rig(false);
+    let other_ruri = register("c1", 1, "Contact: <sip:alice@192.0.2.4>\r\n")
+        .replace("REGISTER sip:example.com", "REGISTER sip:example.org");
+    assert_eq!(send(&rig, &other_ruri).code, 404);
+    let other_to = register("c1", 2, "Contact: <sip:alice@192.0.2.4>\r\n")
+        .replace("To: <sip:alice@example.com>", "To: <sip:alice@example.org>");
+    assert_eq!(send(&rig, &other_to).code, 403);
+    let unknown_ext = register(
+        "c1",
+        3,
+        "Contact: <sip:alice@192.0.2.4>\r\nRequire: foo\r\n",
+    );
+    let r = send(&rig, &unknown_ext);
+    assert_eq!(r.code, 420);
+    assert_eq!(r.header_values("Unsupported").next(), Some("foo"));
+}
+
+fn challenge_nonce(r: &Response, alg: &str) -> String {
+    let c = r
+        .header_values("WWW-Authenticate")
+        .find(|c| c.contains(&format!("algorithm={alg},")))
+        .expect("challenge");
+    let start = c.find("nonce=\"").expect("nonce") + 7;
+    c[start..start + c[start..].find('"').expect("quote")].to_owned()
+}
+
+#[test]
+fn digest_sha256_and_md5_challenge_then_success() {
+    let rig = rig(true);
+    let plain = register("c1", 1, "Contact: <sip:alice@192.0.2.4>\r\n");
+    let r = send(&rig, &plain);
+    assert_eq!(r.code, 401);
+    let challenges: Vec<_> = r.header_values("WWW-Authenticate").collect();
+    assert_eq!(challenges.len(), 2);
+    assert!(
+        challenges[0].contains("algorithm=SHA-256"),
+        "SHA-256 is preferred"
+    );
+    assert!(challenges[1].contains("algorithm=MD5"));
+    for (i, (alg, token)) in [(Algorithm::Sha256, "SHA-256"), (Algorithm::Md5, "MD5")]
+        .into_iter()
+        .enumerate()
+    {
+        let cseq = 2 + i as u32 * 2;
+        let r = send(
+            &rig,
+            &register("c1", cseq, "Contact: <sip:alice@192.0.2.4>\r\n"),
+        );
+        let nonce = challenge_nonce(&r, token);
+        let auth = authorization(
+            alg,
+            "alice",
+            "secret",
+            "example.com",
+            &nonce,
+            "REGISTER",
+            "sip:example.com",
+            1,
+            "abc",
+        );
+        let r = send(
+            &rig,
+            &register(
+                "c1",
+                cseq + 1,
+                &format!("Contact: <sip:alice@192.0.2.4>\r\nAuthorization: {auth}\r\n"),
+            ),
+        );
+        assert_eq!(r.code, 200, "{token}: {}", r.reason());
+    }
+}
+
+#[test]
+fn digest_refuses_wrong_password_replay_other_user_and_stale_nonce() {
+    let rig = rig(true);
+    let r = send(
+        &rig,
+        &register("c1", 1, "Contact: <sip:alice@192.0.2.4>\r\n"),
+    );
+    let nonce = challenge_nonce(&r, "SHA-256");
+    let with = |cseq: u32, auth: &str| {
+        register(
+            "c1",
+            cseq,
+            &format!("Contact: <sip:alice@192.0.2.4>\r\nAuthorization: {auth}\r\n"),
+        )
+    };
+    let wrong = authorization(
+        Algorithm::Sha256,
+        "alice",
+        "guess",
+        "example.com",
+        &nonce,
+        "REGISTER",
+        "sip:example.com",
+        1,
+        "x",
+    );
+    assert_eq!(send(&rig, &with(2, &wrong)).code, 403);
+    let good = authorization(
+        Algorithm::Sha256,
+        "alice",
+        "secret",
+        "example.com",
+        &nonce,
+        "REGISTER",
+        "sip:example.com",
+        1,
+        "x",
+    );
+    assert_eq!(send(&rig, &with(3, &good)).code, 200);
+    assert_eq!(
+        send(&rig, &with(4, &good)).code,
+        403,
+        "nonce count 1 again is a replay"
+    );
+    let next = authorization(
+        Algorithm::Sha256,
+        "alice",
+        "secret",
+        "example.com",
+        &nonce,
+        "REGISTER",
+        "sip:example.com",
+        2,
+        "x",
+    );
+    assert_eq!(send(&rig, &with(5, &next)).code, 200);
+
+    let as_bob = with(6, &next.replace("nc=00000002", "nc=00000003"))
+        .replace("To: <sip:alice@example.com>", "To: <sip:bob@example.com>");
+    assert_eq!(send(&rig, &as_bob).code, 403, "alice may not register bob");
+
+    rig.clock.advance(Duration::from_secs(301));
+    let late = authorization(
+        Algorithm::Sha256,
+        "alice",
+        "secret",
+        "example.com",
+        &nonce,
+        "REGISTER",
+        "sip:example.com",
+        9,
+        "x",
+    );
+    let r = send(&rig, &with(7, &late));
+    assert_eq!(r.code, 401);
+    assert!(
+        r.header_values("WWW-Authenticate")
+            .all(|c| c.contains("stale=true"))
+    );
+    let forged = good.replace(&nonce[..16], "0000000000000001");
+    assert_eq!(
+        send(&rig, &with(8, &forged)).code,
+        401,
+        "a forged nonce gets a fresh challenge"
+    );
+}
+
+#[test]
+fn a_domain_registrar_needs_credentials_by_default() {
+    let store = Arc::new(LocalLocationService::new(LocalConfig::default()));
+    let config =
+        SipConfig::new(Arc::new(Identity::from_secret_bytes([1; 32]))).serve_domain("example.com");
+    assert!(matches!(
+        SipService::new(store, config),
+        Err(ConfigError::NoCredentials)
+    ));
+}
+
+#[test]
+fn redirect_302_lists_live_contacts_by_q() {
+    let rig = rig(false);
+    send(
+        &rig,
+        &register(
+            "c1",
+            1,
+            "Contact: <sip:alice@192.0.2.4>;q=0.2, <sip:alice@192.0.2.5>;q=0.8\r\nExpires: 600\r\n",
+        ),
+    );
+    rig.clock.advance(Duration::from_secs(100));
+    let r = send(
+        &rig,
+        &invite("sip:alice@example.com", "Max-Forwards: 70\r\n"),
+    );
+    assert_eq!(r.code, 302);
+    assert_eq!(
+        contacts(&r),
+        vec![
+            "<sip:alice@192.0.2.5>;expires=500;q=0.8",
+            "<sip:alice@192.0.2.4>;expires=500;q=0.2"
+        ]
+    );
+    assert!(
+        String::from_utf8(r.to_bytes())
+            .expect("utf8")
+            .contains("To: <sip:alice@example.com>;tag=")
+    );
+}
+
+#[test]
+fn redirect_unknown_404_lapsed_480_hops_483() {
+    let rig = rig(false);
+    assert_eq!(send(&rig, &invite("sip:nobody@example.com", "")).code, 404);
+    send(
+        &rig,
+        &register("c1", 1, "Contact: <sip:alice@192.0.2.4>;expires=60\r\n"),
+    );
+    send(&rig, &register("c1", 2, "Contact: *\r\nExpires: 0\r\n"));
+    assert_eq!(
+        send(&rig, &invite("sip:alice@example.com", "")).code,
+        480,
+        "unregistered"
+    );
+    assert_eq!(
+        send(
+            &rig,
+            &invite("sip:alice@example.com", "Max-Forwards: 0\r\n")
+        )
+        .code,
+        483
+    );
+    assert_eq!(
+        send(&rig, &invite("sip:alice@example.org", "")).code,
+        404,
+        "foreign domain"
+    );
+}
+
+#[test]
+fn redirect_knows_the_domain_users() {
+    let rig = rig(true);
+    assert_eq!(
+        send(&rig, &invite("sip:alice@example.com", "")).code,
+        480,
+        "known, offline"
+    );
+    assert_eq!(send(&rig, &invite("sip:nobody@example.com", "")).code, 404);
+}
+
+#[test]
+fn options_ack_cancel_and_in_dialog() {
+    let rig = rig(false);
+    let options = invite("sip:alice@example.com", "").replace("INVITE", "OPTIONS");
+    let r = send(&rig, &options);
+    assert_eq!(r.code, 200);
+    assert!(
+        r.header_values("Allow")
+            .next()
+            .is_some_and(|a| a.contains("REGISTER"))
+    );
+    let ack = invite("sip:alice@example.com", "").replace("INVITE", "ACK");
+    let source: SocketAddr = SOURCE.parse().expect("addr");
+    assert!(
+        block_on(rig.sip.handle(&parse(&ack), source)).is_none(),
+        "ACK is absorbed"
+    );
+    let cancel = invite("sip:alice@example.com", "").replace("INVITE", "CANCEL");
+    assert_eq!(send(&rig, &cancel).code, 481, "no INVITE to cancel");
+    let in_dialog = invite("sip:alice@example.com", "").replace(
+        "To: <sip:alice@example.com>",
+        "To: <sip:alice@example.com>;tag=x",
+    );
+    assert_eq!(send(&rig, &in_dialog).code, 481);
+}
