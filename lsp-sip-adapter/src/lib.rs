@@ -2,7 +2,9 @@
 #![deny(missing_docs)]
 
 pub mod digest;
+pub mod hybrid;
 pub mod message;
 pub mod registrar;
 pub mod server;
 pub mod service;
+pub mod ua;

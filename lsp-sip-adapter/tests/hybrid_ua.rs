@@ -1,0 +1,144 @@
+//! Hybrid mode and UA self-registration over the embedded store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use lsp_core::{
+    Aor, Binding, Error, FirstComeFirstServed, Identity, LocalConfig, LocalLocationService,
+    LocationService, Lookup, Published, Record, ResourceId, SignedRecord, UnixTime,
+};
+use lsp_sip_adapter::hybrid::{HybridService, QueryOrder};
+use lsp_sip_adapter::ua::{SelfBinding, SelfRegistration};
+
+/// A half that has failed: every call errors, as a crashed overlay would.
+#[derive(Debug)]
+struct Down;
+
+#[async_trait]
+impl LocationService for Down {
+    async fn publish(&self, _: SignedRecord) -> Result<Published, Error> {
+        Err(Error::Closed)
+    }
+    async fn query(&self, _: &Aor) -> Result<Vec<Binding>, Error> {
+        Err(Error::Closed)
+    }
+    async fn fetch(&self, _: &Aor) -> Result<Vec<SignedRecord>, Error> {
+        Err(Error::Closed)
+    }
+    async fn lookup(&self, _: ResourceId) -> Result<Lookup, Error> {
+        Err(Error::Closed)
+    }
+}
+
+fn store() -> Arc<LocalLocationService> {
+    Arc::new(LocalLocationService::new(LocalConfig::default()))
+}
+
+fn record(contact: &str, key: &Identity) -> SignedRecord {
+    let aor = Aor::parse("sip:alice@example.com").expect("aor");
+    let mut r = Record::new(aor, Record::next_version(None));
+    r.bindings.push(Binding::new(
+        contact,
+        UnixTime::now() + Duration::from_secs(600),
+        "c",
+        1,
+    ));
+    r.sign(key)
+}
+
+fn alice() -> Aor {
+    Aor::parse("sip:alice@example.com").expect("aor")
+}
+
+#[tokio::test]
+async fn hybrid_publishes_to_both_and_queries_in_order() {
+    let (local, p2p) = (store(), store());
+    let hybrid = HybridService::new(local.clone(), p2p.clone(), QueryOrder::LocalFirst);
+    let key = Identity::from_secret_bytes([1; 32]);
+    hybrid
+        .publish(record("sip:alice@192.0.2.1", &key))
+        .await
+        .expect("published");
+    assert_eq!(local.query(&alice()).await.expect("local").len(), 1);
+    assert_eq!(p2p.query(&alice()).await.expect("p2p").len(), 1);
+
+    // Different views in each half: the order decides who answers.
+    let other = Identity::from_secret_bytes([2; 32]);
+    p2p.publish(record("sip:alice@203.0.113.5", &other))
+        .await
+        .expect("p2p only");
+    let local_first = hybrid.query(&alice()).await.expect("found");
+    assert_eq!(local_first.len(), 1);
+    let p2p_first = HybridService::new(local.clone(), p2p.clone(), QueryOrder::P2pFirst);
+    assert_eq!(p2p_first.query(&alice()).await.expect("found").len(), 2);
+    assert_eq!(p2p_first.fetch(&alice()).await.expect("merged").len(), 2);
+}
+
+#[tokio::test]
+async fn each_half_works_when_the_other_fails() {
+    let key = Identity::from_secret_bytes([1; 32]);
+    let local = store();
+    let no_p2p = HybridService::new(local.clone(), Arc::new(Down), QueryOrder::P2pFirst);
+    no_p2p
+        .publish(record("sip:alice@192.0.2.1", &key))
+        .await
+        .expect("local half stores it");
+    assert_eq!(no_p2p.query(&alice()).await.expect("from local").len(), 1);
+
+    let p2p = store();
+    let no_local = HybridService::new(Arc::new(Down), p2p.clone(), QueryOrder::LocalFirst);
+    no_local
+        .publish(record("sip:alice@192.0.2.2", &key))
+        .await
+        .expect("p2p half stores it");
+    assert_eq!(no_local.query(&alice()).await.expect("from p2p").len(), 1);
+    let nobody = Aor::parse("sip:nobody@example.com").expect("aor");
+    assert!(matches!(
+        no_local.query(&nobody).await,
+        Err(Error::NotFound(_))
+    ));
+
+    let neither = HybridService::new(Arc::new(Down), Arc::new(Down), QueryOrder::LocalFirst);
+    assert!(
+        neither
+            .publish(record("sip:a@192.0.2.3", &key))
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn a_ua_registers_itself_refreshes_and_leaves() {
+    let service: Arc<LocalLocationService> = Arc::new(LocalLocationService::new(
+        LocalConfig::default().policy(FirstComeFirstServed),
+    ));
+    let me = Arc::new(Identity::from_secret_bytes([9; 32]));
+    let spec =
+        SelfBinding::new(alice(), "sip:alice@192.0.2.50:5062").lifetime(Duration::from_secs(2));
+    let ua = SelfRegistration::start(service.clone(), me, spec)
+        .await
+        .expect("registered");
+    let first = ua.resolve(&alice()).await.expect("resolves");
+    assert_eq!(first[0].contact, "sip:alice@192.0.2.50:5062");
+
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let later = ua
+        .resolve(&alice())
+        .await
+        .expect("still live after its lifetime");
+    assert_eq!(later.len(), 1);
+    assert!(later[0].expires_at > first[0].expires_at, "refreshed");
+
+    // First come, first served: another key cannot take the AOR meanwhile.
+    let thief = Identity::from_secret_bytes([10; 32]);
+    assert!(matches!(
+        service
+            .publish(record("sip:mallory@198.51.100.1", &thief))
+            .await,
+        Err(Error::Unauthorized(_))
+    ));
+
+    ua.stop().await.expect("removed");
+    assert_eq!(service.query(&alice()).await, Ok(Vec::new()));
+}
