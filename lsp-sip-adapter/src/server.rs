@@ -17,7 +17,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::debug;
 
-use crate::message::{self, Inbound, MAX_MESSAGE_LEN, Request};
+use crate::message::{self, Inbound, MAX_MESSAGE_LEN, Request, Response};
 use crate::service::{ConfigError, SipService};
 
 /// RFC 3261 timer T1, T2 and the transaction lifetime 64*T1.
@@ -253,11 +253,13 @@ impl Core {
             Step::Resend(bytes) => reply.send(bytes).await,
             Step::New => {
                 let Ok(permit) = self.permits.clone().try_acquire_owned() else {
-                    let busy = request
+                    let busy: Bytes = request
                         .response(503, "Service Unavailable")
-                        .with_header("Retry-After", "1");
-                    self.complete(&request, &busy.to_bytes().into());
-                    reply.send(busy.to_bytes().into()).await;
+                        .with_header("Retry-After", "1")
+                        .to_bytes()
+                        .into();
+                    self.complete(&request, &busy);
+                    reply.send(busy).await;
                     return;
                 };
                 let core = self.clone();
@@ -332,11 +334,8 @@ impl Core {
         let invite = request.method == Method::INVITE;
         let key = TxKey::of(&request, &request.method);
         if invite && self.is_cancelled(&key) {
-            let mut echo = request.echo.clone();
-            echo.stamp_source(source);
-            response = crate::message::Response::new(487, "Request Terminated", echo)
-                .with_to_tag(crate::service::to_tag(&request))
-                .with_header("Server", "lsp-sip-adapter");
+            response = local_response(&request, source, 487, "Request Terminated")
+                .with_to_tag(crate::service::to_tag(&request));
         }
         let bytes: Bytes = response.to_bytes().into();
         self.complete(&request, &bytes);
@@ -422,11 +421,14 @@ fn insert(
 }
 
 /// A bare response made by the transaction layer itself.
-fn stamp(request: &Request, source: SocketAddr, code: u16, reason: &str) -> Bytes {
+fn local_response(request: &Request, source: SocketAddr, code: u16, reason: &str) -> Response {
     let mut echo = request.echo.clone();
     echo.stamp_source(source);
-    crate::message::Response::new(code, reason, echo)
-        .with_header("Server", "lsp-sip-adapter")
+    Response::new(code, reason, echo).with_header("Server", "lsp-sip-adapter")
+}
+
+fn stamp(request: &Request, source: SocketAddr, code: u16, reason: &str) -> Bytes {
+    local_response(request, source, code, reason)
         .to_bytes()
         .into()
 }

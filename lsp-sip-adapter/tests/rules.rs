@@ -332,6 +332,21 @@ fn foreign_domains_are_refused() {
     assert_eq!(r.header_values("Unsupported").next(), Some("foo"));
 }
 
+/// Alice's answer to a REGISTER challenge for `sip:example.com`.
+fn alice_auth(alg: Algorithm, password: &str, nonce: &str, nc: u32, cnonce: &str) -> String {
+    authorization(
+        alg,
+        "alice",
+        password,
+        "example.com",
+        nonce,
+        "REGISTER",
+        "sip:example.com",
+        nc,
+        cnonce,
+    )
+}
+
 fn challenge_nonce(r: &Response, alg: &str) -> String {
     let c = r
         .header_values("WWW-Authenticate")
@@ -364,17 +379,7 @@ fn digest_sha256_and_md5_challenge_then_success() {
             &register("c1", cseq, "Contact: <sip:alice@192.0.2.4>\r\n"),
         );
         let nonce = challenge_nonce(&r, token);
-        let auth = authorization(
-            alg,
-            "alice",
-            "secret",
-            "example.com",
-            &nonce,
-            "REGISTER",
-            "sip:example.com",
-            1,
-            "abc",
-        );
+        let auth = alice_auth(alg, "secret", &nonce, 1, "abc");
         let r = send(
             &rig,
             &register(
@@ -402,46 +407,16 @@ fn digest_refuses_wrong_password_replay_other_user_and_stale_nonce() {
             &format!("Contact: <sip:alice@192.0.2.4>\r\nAuthorization: {auth}\r\n"),
         )
     };
-    let wrong = authorization(
-        Algorithm::Sha256,
-        "alice",
-        "guess",
-        "example.com",
-        &nonce,
-        "REGISTER",
-        "sip:example.com",
-        1,
-        "x",
-    );
+    let wrong = alice_auth(Algorithm::Sha256, "guess", &nonce, 1, "x");
     assert_eq!(send(&rig, &with(2, &wrong)).code, 403);
-    let good = authorization(
-        Algorithm::Sha256,
-        "alice",
-        "secret",
-        "example.com",
-        &nonce,
-        "REGISTER",
-        "sip:example.com",
-        1,
-        "x",
-    );
+    let good = alice_auth(Algorithm::Sha256, "secret", &nonce, 1, "x");
     assert_eq!(send(&rig, &with(3, &good)).code, 200);
     assert_eq!(
         send(&rig, &with(4, &good)).code,
         403,
         "nonce count 1 again is a replay"
     );
-    let next = authorization(
-        Algorithm::Sha256,
-        "alice",
-        "secret",
-        "example.com",
-        &nonce,
-        "REGISTER",
-        "sip:example.com",
-        2,
-        "x",
-    );
+    let next = alice_auth(Algorithm::Sha256, "secret", &nonce, 2, "x");
     assert_eq!(send(&rig, &with(5, &next)).code, 200);
 
     let as_bob = with(6, &next.replace("nc=00000002", "nc=00000003"))
@@ -449,17 +424,7 @@ fn digest_refuses_wrong_password_replay_other_user_and_stale_nonce() {
     assert_eq!(send(&rig, &as_bob).code, 403, "alice may not register bob");
 
     rig.clock.advance(Duration::from_secs(301));
-    let late = authorization(
-        Algorithm::Sha256,
-        "alice",
-        "secret",
-        "example.com",
-        &nonce,
-        "REGISTER",
-        "sip:example.com",
-        9,
-        "x",
-    );
+    let late = alice_auth(Algorithm::Sha256, "secret", &nonce, 9, "x");
     let r = send(&rig, &with(7, &late));
     assert_eq!(r.code, 401);
     assert!(
