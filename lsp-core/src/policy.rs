@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use crate::{Error, PublicKey, SignedRecord};
 
@@ -45,10 +46,12 @@ impl AccessPolicy for FirstComeFirstServed {
 }
 
 /// Domain trust anchors: the registrar keys authorized for each domain. An
-/// AOR whose host is not a configured domain is refused.
+/// AOR whose host is not a configured domain is refused, unless
+/// [`DomainTrustAnchors::otherwise`] names a policy for those.
 #[derive(Debug, Default, Clone)]
 pub struct DomainTrustAnchors {
     anchors: HashMap<String, HashSet<PublicKey>>,
+    others: Option<Arc<dyn AccessPolicy>>,
 }
 
 impl DomainTrustAnchors {
@@ -66,6 +69,14 @@ impl DomainTrustAnchors {
         self
     }
 
+    /// Judges AORs of unanchored domains by `policy` instead of refusing
+    /// them: a hybrid ring where registrars own their domains and UAs
+    /// self-register anywhere else (`FirstComeFirstServed`).
+    pub fn otherwise(mut self, policy: impl AccessPolicy + 'static) -> Self {
+        self.others = Some(Arc::new(policy));
+        self
+    }
+
     /// The keys trusted for `domain`.
     pub fn keys_for(&self, domain: &str) -> impl Iterator<Item = &PublicKey> {
         self.anchors
@@ -76,15 +87,16 @@ impl DomainTrustAnchors {
 }
 
 impl AccessPolicy for DomainTrustAnchors {
-    fn authorize(&self, record: &SignedRecord, _: &[PublicKey]) -> Result<(), Error> {
+    fn authorize(&self, record: &SignedRecord, owners: &[PublicKey]) -> Result<(), Error> {
         let host = record.record.aor.host();
-        match self.anchors.get(host) {
-            Some(keys) if keys.contains(&record.publisher) => Ok(()),
-            Some(_) => Err(Error::Unauthorized(format!(
+        match (self.anchors.get(host), &self.others) {
+            (Some(keys), _) if keys.contains(&record.publisher) => Ok(()),
+            (Some(_), _) => Err(Error::Unauthorized(format!(
                 "key {} is not a trust anchor of {host}",
                 record.publisher
             ))),
-            None => Err(Error::Unauthorized(format!(
+            (None, Some(others)) => others.authorize(record, owners),
+            (None, None) => Err(Error::Unauthorized(format!(
                 "no trust anchor for domain {host}"
             ))),
         }

@@ -305,6 +305,28 @@ fn domain_trust_anchors_admit_only_the_domains_registrars() {
 }
 
 #[test]
+fn anchored_domains_with_a_fallback_for_other_hosts() {
+    let (registrar, ua, mallory) = (key(1), key(2), key(3));
+    let policy = DomainTrustAnchors::new()
+        .trust("example.com", registrar.public_key())
+        .otherwise(FirstComeFirstServed);
+    let (_, s) = service(LocalConfig::default().policy(policy));
+    let b = || vec![binding("sip:x@1", T0 + secs(30), 1000)];
+    // The anchored domain stays the registrar's, even for a first writer.
+    let err = s
+        .publish_sync(&signed(&ua, "sip:alice@example.com", 1, b()))
+        .unwrap_err();
+    assert!(matches!(&err, Error::Unauthorized(m) if m.contains("not a trust anchor")));
+    // Any other host is first come, first served.
+    s.publish_sync(&signed(&ua, "sip:carol@p2p.example", 1, b()))
+        .unwrap();
+    let err = s
+        .publish_sync(&signed(&mallory, "sip:carol@p2p.example", 2, b()))
+        .unwrap_err();
+    assert!(matches!(&err, Error::Unauthorized(m) if m.contains("owned by another key")));
+}
+
+#[test]
 fn open_policy_admits_anyone() {
     let (_, s) = service(LocalConfig::default().policy(OpenPolicy));
     for n in 1..5 {
