@@ -1,39 +1,17 @@
-//! Quickstart: the Location Service end to end on the embedded store.
-//!
-//! A registrar publishes signed bindings for its domain, a UA registers
-//! itself with no server, a proxy queries both, forgeries and replays bounce,
-//! bindings expire, and the store survives a restart.
+//! Part 1, the embedded store: a registrar publishes signed bindings for its
+//! domain, a UA registers itself with no server, a proxy queries both,
+//! forgeries and replays bounce, bindings expire, and the store survives a
+//! restart.
 
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use lsp_core::{
-    AccessPolicy, Aor, Binding, DomainTrustAnchors, Error, FirstComeFirstServed, Identity,
-    LocalConfig, LocalLocationService, LocationService, ManualClock, PublicKey, QValue, Record,
-    SignedRecord, UnixTime,
+    Aor, Binding, DomainTrustAnchors, Error, FirstComeFirstServed, Identity, LocalConfig,
+    LocalLocationService, LocationService, ManualClock, QValue, Record, UnixTime,
 };
 
-/// Domain AORs need the registrar's key; any other AOR is first come, first served.
-#[derive(Debug)]
-struct QuickstartPolicy {
-    domains: DomainTrustAnchors,
-    served: &'static str,
-}
-
-impl AccessPolicy for QuickstartPolicy {
-    fn authorize(&self, record: &SignedRecord, owners: &[PublicKey]) -> Result<(), Error> {
-        if record.record.aor.host() == self.served {
-            self.domains.authorize(record, owners)
-        } else {
-            FirstComeFirstServed.authorize(record, owners)
-        }
-    }
-}
-
-fn step(text: &str) {
-    println!("\n== {text}");
-}
+use crate::{refused, step};
 
 fn show(service: &LocalLocationService, aor: &Aor, now: UnixTime) -> Result<(), Error> {
     match service.query_sync(aor) {
@@ -50,21 +28,19 @@ fn show(service: &LocalLocationService, aor: &Aor, now: UnixTime) -> Result<(), 
     Ok(())
 }
 
-async fn run() -> Result<(), Error> {
+pub async fn run() -> Result<(), Error> {
     let dir = std::env::temp_dir().join(format!("lsp-quickstart-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| Error::Storage(e.to_string()))?;
     let path = dir.join("location.redb");
 
     let registrar = Identity::generate()?;
     let clock = Arc::new(ManualClock::new(UnixTime::now()));
+    // Domain AORs need the registrar's key; any other is first come, first served.
     let config = || {
-        let domains = DomainTrustAnchors::new().trust("example.com", registrar.public_key());
-        LocalConfig::default()
-            .policy(QuickstartPolicy {
-                domains,
-                served: "example.com",
-            })
-            .clock(clock.clone())
+        let policy = DomainTrustAnchors::new()
+            .trust("example.com", registrar.public_key())
+            .otherwise(FirstComeFirstServed);
+        LocalConfig::default().policy(policy).clock(clock.clone())
     };
     let service = LocalLocationService::open(&path, config())?;
     let now = || lsp_core::Clock::now(&*clock);
@@ -173,24 +149,5 @@ async fn run() -> Result<(), Error> {
     );
 
     let _ = std::fs::remove_dir_all(&dir);
-    println!("\nquickstart: OK");
     Ok(())
-}
-
-/// The refusal, or an error if the write was wrongly accepted.
-fn refused<T>(r: Result<T, Error>) -> Result<String, Error> {
-    match r {
-        Ok(_) => Err(Error::Unauthorized("a bad write was accepted".into())),
-        Err(e) => Ok(format!("refused: {e}")),
-    }
-}
-
-fn main() -> ExitCode {
-    match futures::executor::block_on(run()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("quickstart failed: {e}");
-            ExitCode::FAILURE
-        }
-    }
 }

@@ -1,0 +1,333 @@
+//! Part 2, the overlay: five Chord nodes over QUIC on 127.0.0.1, a SIP
+//! registrar on node 1, a redirect server on node 4, and a UA that registers
+//! itself on the ring with no server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lsp_chord::{ChordNode, Config};
+use lsp_core::{
+    Aor, Binding, DomainTrustAnchors, FirstComeFirstServed, Identity, LocationService, NodeId,
+    Record, UnixTime,
+};
+use lsp_sip_adapter::digest::{Algorithm, StaticCredentials, authorization};
+use lsp_sip_adapter::server::{SipListen, SipServer};
+use lsp_sip_adapter::service::{SipConfig, SipService};
+use lsp_sip_adapter::ua::{SelfBinding, SelfRegistration};
+use lsp_transport::{QuicTransport, TransportConfig};
+use tokio::net::UdpSocket;
+
+use crate::sip_ua::{exchange, param};
+use crate::{BoxError, refused, step};
+
+const NODES: usize = 5;
+
+fn short(id: &NodeId) -> String {
+    id.to_string()[..8].to_string()
+}
+
+/// Short timers so the ring settles in a second or two, not a minute.
+fn node_config(seed: usize, domain_key: &Identity) -> Config {
+    let policy = DomainTrustAnchors::new()
+        .trust("example.com", domain_key.public_key())
+        .otherwise(FirstComeFirstServed);
+    let mut cfg = Config::default().seed(seed as u64).policy(Arc::new(policy));
+    cfg.stabilize_interval = Duration::from_millis(200);
+    cfg.fix_fingers_interval = Duration::from_millis(100);
+    cfg.check_predecessor_interval = Duration::from_millis(500);
+    cfg
+}
+
+/// Waits until every node's successor and predecessor are its ring neighbours.
+async fn settle(nodes: &[ChordNode]) -> Result<(), BoxError> {
+    let mut ids: Vec<NodeId> = nodes.iter().map(|n| n.local().id).collect();
+    ids.sort();
+    let position = |id: NodeId| ids.iter().position(|x| *x == id).unwrap_or(0);
+    for _ in 0..150 {
+        let mut settled = true;
+        for n in nodes {
+            let s = n.status().await?;
+            let i = position(s.me.id);
+            let next = ids[(i + 1) % ids.len()];
+            let prev = ids[(i + ids.len() - 1) % ids.len()];
+            settled &= s.successors.first().map(|p| p.id) == Some(next)
+                && s.predecessor.map(|p| p.id) == Some(prev);
+        }
+        if settled {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err("the ring did not settle in 15 s".into())
+}
+
+async fn print_ring(nodes: &[ChordNode]) -> Result<(), BoxError> {
+    let mut rows = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        rows.push((n.local().id, i + 1, n.status().await?));
+    }
+    rows.sort_by_key(|r| r.0);
+    println!("   ring order (clockwise by Node-ID):");
+    for (id, name, s) in &rows {
+        let succ = s
+            .successors
+            .first()
+            .map(|p| short(&p.id))
+            .unwrap_or_default();
+        let pred = s.predecessor.map(|p| short(&p.id)).unwrap_or_default();
+        println!(
+            "   node {name} {}… at {}  pred {pred}…  succ {succ}…  fingers {}  size estimate {:.1}",
+            short(id),
+            s.me.addr,
+            s.fingers.len(),
+            s.estimated_size
+        );
+    }
+    Ok(())
+}
+
+/// Which node answers for `aor`, seen from every node, with the hops it took.
+async fn print_lookups(nodes: &[ChordNode], aor: &Aor) -> Result<(), BoxError> {
+    let name = |id: NodeId| {
+        nodes
+            .iter()
+            .position(|n| n.local().id == id)
+            .map_or("?".to_string(), |i| (i + 1).to_string())
+    };
+    for (i, n) in nodes.iter().enumerate() {
+        let l = n.lookup(aor.resource_id()).await?;
+        let replicas: Vec<String> = l.peers.iter().map(|p| name(p.id)).collect();
+        println!(
+            "   lookup {aor} from node {}: stored on nodes [{}], {} hop(s)",
+            i + 1,
+            replicas.join(", "),
+            l.hops
+        );
+    }
+    Ok(())
+}
+
+pub async fn run() -> Result<(), BoxError> {
+    step("Five nodes start on 127.0.0.1, each with its own key, and join over QUIC");
+    let domain_key = Arc::new(Identity::generate()?);
+    let mut nodes = Vec::new();
+    for i in 0..NODES {
+        let key = Identity::generate()?;
+        let transport =
+            QuicTransport::bind(&key, "127.0.0.1:0".parse()?, TransportConfig::default())?;
+        let node = ChordNode::spawn(Arc::new(transport), node_config(i, &domain_key));
+        println!(
+            "   node {} Node-ID {}… QUIC {}",
+            i + 1,
+            short(&node.local().id),
+            node.local().addr
+        );
+        nodes.push(node);
+    }
+    nodes[0].join(&[]).await?;
+    for n in &nodes[1..] {
+        n.join(&[nodes[0].local()]).await?;
+    }
+    settle(&nodes).await?;
+    print_ring(&nodes).await?;
+
+    step("Node 1 runs a SIP registrar for example.com, node 4 a redirect server");
+    let users = StaticCredentials::new().with_password("alice", "example.com", "wonderland");
+    let registrar = SipService::new(
+        Arc::new(nodes[0].clone()),
+        SipConfig::new(domain_key.clone())
+            .serve_domain("example.com")
+            .credentials(Arc::new(users)),
+    )?;
+    let redirect = SipService::new(
+        Arc::new(nodes[3].clone()),
+        SipConfig::new(domain_key.clone()).registrar(false),
+    )?;
+    let udp = |_| SipListen {
+        udp: vec!["127.0.0.1:0".parse().expect("literal address")],
+        ..SipListen::default()
+    };
+    let registrar = SipServer::bind(Arc::new(registrar), &udp(())).await?;
+    let redirect = SipServer::bind(Arc::new(redirect), &udp(())).await?;
+    let registrar_at = registrar.udp_addrs()[0];
+    let redirect_at = redirect.udp_addrs()[0];
+    println!("   registrar on udp {registrar_at}, redirect server on udp {redirect_at}");
+
+    step("Alice's phone sends REGISTER over UDP to node 1 (digest authentication)");
+    let phone = UdpSocket::bind("127.0.0.1:0").await?;
+    let phone_at = phone.local_addr()?;
+    let alice_contact = format!("sip:alice@{phone_at}");
+    register_alice(&phone, registrar_at, &alice_contact).await?;
+
+    step("Bob's phone sends INVITE for alice to node 4's redirect server");
+    let bob = UdpSocket::bind("127.0.0.1:0").await?;
+    let moved_to = invite_alice(&bob, redirect_at).await?;
+    if !moved_to.contains(&alice_contact) {
+        return Err(format!("302 names {moved_to}, not {alice_contact}").into());
+    }
+    let alice = Aor::parse("sip:alice@example.com")?;
+    print_lookups(&nodes, &alice).await?;
+
+    step("Carol's UA registers itself on the ring through node 2 (pure P2P, no server)");
+    let carol_key = Arc::new(Identity::generate()?);
+    let carol = Aor::parse("sip:carol@p2p.example.net")?;
+    let carol_contact = "sip:carol@127.0.0.1:5077";
+    let me = SelfBinding::new(carol.clone(), carol_contact).lifetime(Duration::from_secs(300));
+    let registration =
+        SelfRegistration::start(Arc::new(nodes[1].clone()), carol_key.clone(), me).await?;
+    println!("   carol signed and published her own binding with her key");
+    let found = nodes[4].query(&carol).await?;
+    let contacts: Vec<&str> = found.iter().map(|b| b.contact.as_str()).collect();
+    println!("   node 5 resolves {carol} -> {}", contacts.join(", "));
+    if contacts != [carol_contact] {
+        return Err("node 5 did not resolve carol".into());
+    }
+    print_lookups(&nodes, &carol).await?;
+
+    step("Nobody else can take carol's name or alice's domain on any node");
+    let mallory = Identity::generate()?;
+    let squat = Record {
+        aor: carol.clone(),
+        version: Record::next_version(None),
+        bindings: vec![Binding::new(
+            "sip:mallory@203.0.113.66",
+            UnixTime::now() + Duration::from_secs(300),
+            "squat",
+            1,
+        )],
+    }
+    .sign(&mallory);
+    println!(
+        "   mallory writes carol via node 3:  {}",
+        refused(nodes[2].publish(squat).await)?
+    );
+    let hijack = Record {
+        aor: alice.clone(),
+        version: Record::next_version(None),
+        bindings: vec![],
+    }
+    .sign(&mallory);
+    println!(
+        "   mallory writes alice via node 5:  {}",
+        refused(nodes[4].publish(hijack).await)?
+    );
+
+    step("Carol goes offline; her binding is removed from the ring");
+    registration.stop().await?;
+    let left = nodes[3].query(&carol).await?;
+    println!("   node 4 resolves {carol} -> {} contact(s)", left.len());
+    if !left.is_empty() {
+        return Err("carol's binding outlived her".into());
+    }
+
+    step("What each node holds after the run");
+    for (i, n) in nodes.iter().enumerate() {
+        let s = n.status().await?;
+        println!(
+            "   node {}: {} record(s) for {} AOR(s), {} messages sent, size estimate {:.1}",
+            i + 1,
+            s.store.records,
+            s.store.aors,
+            s.counters.messages_sent,
+            s.estimated_size
+        );
+    }
+    registrar.shutdown().await;
+    redirect.shutdown().await;
+    Ok(())
+}
+
+/// REGISTER, 401 with a challenge, REGISTER with credentials, 200.
+async fn register_alice(
+    phone: &UdpSocket,
+    registrar: SocketAddr,
+    contact: &str,
+) -> Result<(), BoxError> {
+    let me = phone.local_addr()?;
+    let request = |cseq: u32, auth: Option<String>| {
+        let auth = auth
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        format!(
+            "REGISTER sip:example.com SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {me};branch=z9hG4bK-qs-reg{cseq};rport\r\n\
+             Max-Forwards: 70\r\n\
+             To: <sip:alice@example.com>\r\n\
+             From: <sip:alice@example.com>;tag=qs-alice\r\n\
+             Call-ID: qs-register@{me}\r\n\
+             CSeq: {cseq} REGISTER\r\n\
+             Contact: <{contact}>\r\n\
+             Expires: 600\r\n\
+             {auth}Content-Length: 0\r\n\r\n"
+        )
+    };
+    println!("   -> REGISTER sip:example.com  Contact: <{contact}>");
+    let challenge = exchange(phone, registrar, &request(1, None)).await?;
+    println!("   <- {}", challenge.status_line());
+    let offer = challenge
+        .headers("WWW-Authenticate")
+        .find(|v| param(v, "algorithm") == Some("SHA-256"))
+        .ok_or("no SHA-256 challenge")?;
+    let nonce = param(offer, "nonce").ok_or("a challenge without a nonce")?;
+    let answer = authorization(
+        Algorithm::Sha256,
+        "alice",
+        "wonderland",
+        "example.com",
+        nonce,
+        "REGISTER",
+        "sip:example.com",
+        1,
+        "qs-cnonce",
+    );
+    println!("   -> REGISTER again with Authorization: Digest algorithm=SHA-256 …");
+    let ok = exchange(phone, registrar, &request(2, Some(answer))).await?;
+    println!("   <- {}", ok.status_line());
+    if ok.code != 200 {
+        return Err(format!("REGISTER got {}", ok.status_line()).into());
+    }
+    for c in ok.headers("Contact") {
+        println!("      Contact: {c}");
+    }
+    Ok(())
+}
+
+/// INVITE, 302 with alice's Contact, ACK. Returns the 302's Contact.
+async fn invite_alice(bob: &UdpSocket, redirect: SocketAddr) -> Result<String, BoxError> {
+    let me = bob.local_addr()?;
+    let via = format!("SIP/2.0/UDP {me};branch=z9hG4bK-qs-inv1;rport");
+    let common = |to: &str| {
+        format!(
+            "Via: {via}\r\nMax-Forwards: 70\r\nTo: {to}\r\n\
+             From: <sip:bob@example.net>;tag=qs-bob\r\nCall-ID: qs-invite@{me}\r\n"
+        )
+    };
+    let invite = format!(
+        "INVITE sip:alice@example.com SIP/2.0\r\n{}CSeq: 1 INVITE\r\n\
+         Contact: <sip:bob@{me}>\r\nContent-Length: 0\r\n\r\n",
+        common("<sip:alice@example.com>")
+    );
+    println!("   -> INVITE sip:alice@example.com");
+    let moved = exchange(bob, redirect, &invite).await?;
+    println!("   <- {}", moved.status_line());
+    if moved.code != 302 {
+        return Err(format!("INVITE got {}", moved.status_line()).into());
+    }
+    let contact = moved
+        .headers("Contact")
+        .next()
+        .ok_or("302 without Contact")?
+        .to_string();
+    println!("      Contact: {contact}");
+    // The ACK for a non-2xx final response reuses the INVITE's branch and
+    // carries the response's To tag (RFC 3261 17.1.1.3).
+    let to = moved.headers("To").next().ok_or("302 without To")?;
+    let ack = format!(
+        "ACK sip:alice@example.com SIP/2.0\r\n{}CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
+        common(to)
+    );
+    bob.send_to(ack.as_bytes(), redirect).await?;
+    println!("   -> ACK");
+    Ok(contact)
+}
