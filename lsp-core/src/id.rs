@@ -25,15 +25,7 @@ macro_rules! ring_id {
 
             /// Parses 64 hex digits.
             pub fn from_hex(s: &str) -> Option<Self> {
-                let s = s.as_bytes();
-                if s.len() != 64 {
-                    return None;
-                }
-                let mut out = [0u8; 32];
-                for (i, pair) in s.chunks_exact(2).enumerate() {
-                    out[i] = (hex_val(pair[0])? << 4) | hex_val(pair[1])?;
-                }
-                Some(Self(out))
+                decode_hex32(s).map(Self)
             }
         }
 
@@ -79,6 +71,19 @@ impl From<NodeId> for ResourceId {
     fn from(id: NodeId) -> Self {
         Self(id.0)
     }
+}
+
+/// 64 hex digits as 32 bytes.
+pub(crate) fn decode_hex32(s: &str) -> Option<[u8; 32]> {
+    let s = s.as_bytes();
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in s.chunks_exact(2).enumerate() {
+        out[i] = (hex_val(pair[0])? << 4) | hex_val(pair[1])?;
+    }
+    Some(out)
 }
 
 fn hex_val(c: u8) -> Option<u8> {

@@ -12,6 +12,12 @@ use crate::{Error, NodeId};
 pub struct PublicKey(pub [u8; 32]);
 
 impl PublicKey {
+    /// Parses 64 hex digits, as [`fmt::Display`] writes them. Whether they
+    /// are a valid curve point is checked when the key verifies.
+    pub fn from_hex(s: &str) -> Option<Self> {
+        crate::id::decode_hex32(s).map(Self)
+    }
+
     /// The Node-ID of whoever holds the matching secret key.
     pub fn node_id(&self) -> NodeId {
         NodeId(*blake3::hash(&self.0).as_bytes())
@@ -172,6 +178,14 @@ mod tests {
             Identity::generate().unwrap().node_id(),
             Identity::generate().unwrap().node_id()
         );
+    }
+
+    #[test]
+    fn public_key_hex_round_trip() {
+        let key = Identity::from_secret_bytes([9; 32]).public_key();
+        assert_eq!(PublicKey::from_hex(&key.to_string()), Some(key));
+        assert_eq!(PublicKey::from_hex("abc"), None);
+        assert_eq!(PublicKey::from_hex(&"g".repeat(64)), None);
     }
 
     #[test]
