@@ -712,7 +712,7 @@ impl Chord {
                 Body::Ack
             }
             Body::Store { records } => Body::Stored {
-                outcomes: records.iter().map(|r| self.store_local(r, now)).collect(),
+                outcomes: self.store_and_spread(Some(from), &records, now),
             },
             Body::Forward {
                 target,

@@ -542,8 +542,9 @@ impl Chord {
         };
         let record = (**record).clone();
         if to.id == self.me.id {
-            let outcome = self.store_local(&record, UnixTime(now_ms));
-            self.store_answered(id, Some(outcome), now_ms);
+            let outcome =
+                self.store_and_spread(None, std::slice::from_ref(&record), UnixTime(now_ms));
+            self.store_answered(id, outcome.into_iter().next(), now_ms);
         } else {
             let body = Body::Store {
                 records: vec![record],

@@ -1,5 +1,6 @@
-//! Keeping k copies: hand-off to a new predecessor, and pushes to new
-//! replica holders when the predecessor or the first k-1 successors change.
+//! Keeping k copies: hand-off to a new predecessor, pushes to new replica
+//! holders when the predecessor or the first k-1 successors change, and a
+//! primary's push of every record it takes to its own k-1 successors.
 //!
 //! A node is the primary of the Resource-IDs in `(predecessor, itself]` and
 //! pushes those records to its first k-1 successors. Pushes are `Store`
@@ -13,6 +14,7 @@ use crate::node::{Chord, Purpose};
 use crate::ops::batches;
 use crate::ring::Point;
 use crate::wire::Body;
+use crate::wire::StoreOutcome;
 
 impl Chord {
     pub(crate) fn sync_replicas(&mut self, now: UnixTime) {
@@ -82,6 +84,61 @@ impl Chord {
                 self.request(to, Body::Store { records: batch }, Purpose::Replicate, t);
             }
         }
+    }
+
+    /// Stores `records` here and passes on the ones that changed: to this
+    /// node's k-1 successors those it is the primary of, and to its
+    /// predecessor those a successor handed it that belong further back.
+    ///
+    /// The first covers a publisher whose peer list came from a node whose
+    /// successor list was still short. The second covers a hand-off that
+    /// arrives after a newer node joined just before this one. A copy that
+    /// is already held answers `Unchanged` and goes no further, so neither
+    /// loops.
+    pub(crate) fn store_and_spread(
+        &mut self,
+        from: Option<PeerAddr>,
+        records: &[SignedRecord],
+        now: UnixTime,
+    ) -> Vec<StoreOutcome> {
+        let outcomes: Vec<StoreOutcome> =
+            records.iter().map(|r| self.store_local(r, now)).collect();
+        let Some(pred) = self.pred else {
+            return outcomes;
+        };
+        let (p, me) = (Point(pred.id.0), Point(self.me.id.0));
+        let from_successor = from.is_some_and(|f| self.succs.iter().any(|s| s.id == f.id));
+        let mut forward: Vec<SignedRecord> = Vec::new();
+        let mut back: Vec<SignedRecord> = Vec::new();
+        for (r, o) in records.iter().zip(&outcomes) {
+            if !matches!(o, StoreOutcome::Stored | StoreOutcome::Removed) {
+                continue;
+            }
+            if Point::from(r.record.aor.resource_id()).in_open_closed(p, me) {
+                forward.push(r.clone());
+            } else if from_successor && pred.id != self.me.id {
+                back.push(r.clone());
+            }
+        }
+        let t = now.as_millis();
+        if !forward.is_empty() {
+            let succs: Vec<PeerAddr> = self
+                .succs
+                .iter()
+                .take(self.cfg.k() - 1)
+                .filter(|s| s.id != self.me.id)
+                .copied()
+                .collect();
+            for to in succs {
+                for batch in batches(forward.clone()) {
+                    self.request(to, Body::Store { records: batch }, Purpose::Replicate, t);
+                }
+            }
+        }
+        for batch in batches(back) {
+            self.request(pred, Body::Store { records: batch }, Purpose::Replicate, t);
+        }
+        outcomes
     }
 
     /// The records held for Resource-IDs in `(from, to]`.

@@ -460,3 +460,45 @@ fn operations_beyond_the_bound_fail_with_overloaded() {
         "{outcomes:?}"
     );
 }
+
+#[test]
+fn a_primary_fills_in_replicas_a_publisher_missed() {
+    let mut sim = ring(12, 10);
+    let aor = Aor::parse("sip:dora@example.com").unwrap();
+    let record = Record {
+        aor: aor.clone(),
+        version: 1,
+        bindings: vec![Binding::new(
+            "sip:dora@192.0.2.7",
+            sim.now() + secs(600),
+            "c",
+            1,
+        )],
+    }
+    .sign(&Identity::from_secret_bytes([12; 32]));
+    // A publisher whose peer list held only the primary stores it there alone.
+    let key = Point::from(aor.resource_id());
+    let ring_order = sim.ring_order();
+    let at = ring_order.partition_point(|p| Point(p.id.0) < key);
+    let index_of = |p: lsp_core::PeerAddr| sim.live().into_iter().find(|&i| sim.addr(i).id == p.id);
+    let holders: Vec<usize> = (0..3)
+        .map(|d| index_of(ring_order[(at + d) % ring_order.len()]).unwrap())
+        .collect();
+    let outsider = sim
+        .live()
+        .into_iter()
+        .find(|i| !holders.contains(i))
+        .unwrap();
+    let store = lsp_chord::wire::Message {
+        id: 99,
+        body: lsp_chord::wire::Body::Store {
+            records: vec![record],
+        },
+    };
+    sim.inject(outsider, holders[0], store.encode());
+    sim.run_for(secs(2));
+    for (d, &i) in holders.iter().enumerate() {
+        let held = sim.node(i).unwrap().store().fetch(&aor, sim.now());
+        assert!(held.is_ok(), "replica {d} lacks the record");
+    }
+}
