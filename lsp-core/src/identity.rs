@@ -130,6 +130,19 @@ impl Identity {
         self.key.to_bytes()
     }
 
+    /// The secret seed as 64 hex digits: the key file format of `lsp-node`.
+    pub fn secret_hex(&self) -> String {
+        self.secret_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Reads [`Identity::secret_hex`]'s form.
+    pub fn from_secret_hex(s: &str) -> Option<Self> {
+        crate::id::decode_hex32(s).map(Self::from_secret_bytes)
+    }
+
     /// The public half.
     pub fn public_key(&self) -> PublicKey {
         PublicKey(self.key.verifying_key().to_bytes())
@@ -185,6 +198,9 @@ mod tests {
         let key = Identity::from_secret_bytes([9; 32]).public_key();
         assert_eq!(PublicKey::from_hex(&key.to_string()), Some(key));
         assert_eq!(PublicKey::from_hex("abc"), None);
+        let id = Identity::from_secret_bytes([9; 32]);
+        let back = Identity::from_secret_hex(&id.secret_hex()).unwrap();
+        assert_eq!(back.public_key(), key);
         assert_eq!(PublicKey::from_hex(&"g".repeat(64)), None);
     }
 

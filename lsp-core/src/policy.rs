@@ -16,6 +16,13 @@ pub trait AccessPolicy: Send + Sync + Debug {
     fn authorize(&self, record: &SignedRecord, owners: &[PublicKey]) -> Result<(), Error>;
 }
 
+/// A shared policy, so one instance can guard several stores.
+impl<P: AccessPolicy + ?Sized> AccessPolicy for Arc<P> {
+    fn authorize(&self, record: &SignedRecord, owners: &[PublicKey]) -> Result<(), Error> {
+        (**self).authorize(record, owners)
+    }
+}
+
 /// Anyone may write anything. For tests and closed deployments only.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct OpenPolicy;
