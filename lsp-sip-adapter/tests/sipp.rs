@@ -2,15 +2,24 @@
 //! `sip-tester`) over real UDP and TCP sockets, with the scenarios in
 //! `tests/sipp/`.
 
-use std::net::{SocketAddr, UdpSocket};
+#[path = "support/sipp_run.rs"]
+mod sipp_run;
+
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 
 use lsp_core::{Aor, Identity, LocalConfig, LocalLocationService, LocationService};
 use lsp_sip_adapter::digest::{Algorithm, DigestAuth, StaticCredentials};
 use lsp_sip_adapter::server::{SipListen, SipServer};
 use lsp_sip_adapter::service::{SipConfig, SipService};
+
+async fn sipp(scenario: &str, user: &str, target: SocketAddr, transport: &str) {
+    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "sipp", scenario]
+        .iter()
+        .collect();
+    sipp_run::sipp(&path, user, "secret", target, transport).await;
+}
 
 struct Fixture {
     store: Arc<LocalLocationService>,
@@ -41,92 +50,6 @@ async fn start() -> Fixture {
         .await
         .expect("bind");
     Fixture { store, server }
-}
-
-fn free_port() -> u16 {
-    let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    let port = s.local_addr().expect("addr").port();
-    drop(s);
-    port
-}
-
-/// Runs one scenario as `user` over `transport` ("u1" or "t1") and asserts
-/// that sipp reports success.
-async fn sipp(scenario: &str, user: &str, target: SocketAddr, transport: &str) {
-    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "sipp", scenario]
-        .iter()
-        .collect();
-    let dir = tempfile_dir();
-    let port = free_port().to_string();
-    let target = target.to_string();
-    let user = user.to_owned();
-    let args = vec![
-        target,
-        "-sf".into(),
-        path.to_string_lossy().into_owned(),
-        "-m".into(),
-        "1".into(),
-        "-s".into(),
-        user.clone(),
-        "-au".into(),
-        user,
-        "-ap".into(),
-        "secret".into(),
-        // The digest uri must be the Request-URI; sipp's default is its peer.
-        "-auth_uri".into(),
-        "example.com".into(),
-        "-i".into(),
-        "127.0.0.1".into(),
-        "-p".into(),
-        port,
-        "-t".into(),
-        transport.into(),
-        "-timeout".into(),
-        "15s".into(),
-        "-timeout_error".into(),
-        "-nostdin".into(),
-        "-trace_err".into(),
-        "-trace_msg".into(),
-    ];
-    let out = tokio::task::spawn_blocking({
-        let dir = dir.clone();
-        move || {
-            Command::new("sipp")
-                .args(&args)
-                .current_dir(&dir)
-                .output()
-                .expect("sipp runs (install the Debian package sip-tester)")
-        }
-    })
-    .await
-    .expect("join");
-    if !out.status.success() {
-        let mut logs = String::new();
-        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            logs += &format!("--- {}\n", e.path().display());
-            logs += &std::fs::read_to_string(e.path()).unwrap_or_default();
-        }
-        panic!(
-            "sipp {scenario} over {transport} failed: {:?}\n{}\n{}\n{logs}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn tempfile_dir() -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("lsp-sipp-{}-{}", std::process::id(), rand_suffix()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-fn rand_suffix() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::Relaxed)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
