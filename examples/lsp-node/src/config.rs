@@ -1,0 +1,473 @@
+//! The TOML configuration: what an operator writes, checked into what the
+//! node runs with. Every error names the field at fault.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lsp_core::store::StoreLimits;
+use lsp_core::{NodeId, PeerAddr, PublicKey};
+use serde::Deserialize;
+
+/// A configuration that cannot run, with the field that is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown field or a value of the wrong type.
+    #[error("{path}: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, which names the key and the line.
+        message: String,
+    },
+    /// A value that parses but cannot be used.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The dotted path of the field.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// The node's ed25519 secret key, created (mode 0600) on first run.
+    pub identity_file: PathBuf,
+    /// QUIC listen address.
+    pub listen: SocketAddr,
+    /// Peers to join through, as `<node-id>@<address>`; none starts a ring.
+    #[serde(default)]
+    pub bootstrap: Vec<String>,
+    /// Nodes that hold each record.
+    #[serde(default = "default_replication")]
+    pub replication: usize,
+    /// Store limits.
+    #[serde(default)]
+    pub storage: StorageConfig,
+    /// Ring upkeep timers.
+    #[serde(default)]
+    pub timers: TimersConfig,
+    /// Who may write which AOR.
+    pub policy: PolicyConfig,
+    /// The HTTP status endpoint.
+    #[serde(default)]
+    pub status: StatusConfig,
+    /// SIP registrar and redirect server, if any.
+    pub sip: Option<SipSection>,
+}
+
+fn default_replication() -> usize {
+    3
+}
+
+/// `[storage]`: what one node agrees to hold.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Most records.
+    pub max_records: Option<usize>,
+    /// Most bytes of records.
+    pub max_bytes: Option<usize>,
+    /// Most bindings in one record.
+    pub max_bindings: Option<usize>,
+    /// Longest binding lifetime accepted, in seconds.
+    pub max_ttl_secs: Option<u64>,
+}
+
+/// `[timers]`: how often the ring is kept up, in milliseconds. Shorter
+/// heals faster and costs more messages.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimersConfig {
+    /// Stabilize with the successor.
+    pub stabilize_ms: Option<u64>,
+    /// Refresh one finger.
+    pub fix_fingers_ms: Option<u64>,
+    /// Ping the predecessor.
+    pub check_predecessor_ms: Option<u64>,
+    /// Wait for one answer before retrying.
+    pub request_timeout_ms: Option<u64>,
+}
+
+impl TimersConfig {
+    fn check(&self) -> Result<(), ConfigError> {
+        let fields = [
+            ("timers.stabilize_ms", self.stabilize_ms),
+            ("timers.fix_fingers_ms", self.fix_fingers_ms),
+            ("timers.check_predecessor_ms", self.check_predecessor_ms),
+            ("timers.request_timeout_ms", self.request_timeout_ms),
+        ];
+        for (field, value) in fields {
+            if let Some(ms) = value
+                && !(10..=3_600_000).contains(&ms)
+            {
+                return Err(invalid(field, "must be between 10 and 3600000 ms"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies the timers that are set to `config`.
+    pub fn apply(&self, config: &mut lsp_chord::Config) {
+        let set = |slot: &mut Duration, ms: Option<u64>| {
+            if let Some(ms) = ms {
+                *slot = Duration::from_millis(ms);
+            }
+        };
+        set(&mut config.stabilize_interval, self.stabilize_ms);
+        set(&mut config.fix_fingers_interval, self.fix_fingers_ms);
+        set(
+            &mut config.check_predecessor_interval,
+            self.check_predecessor_ms,
+        );
+        set(&mut config.request_timeout, self.request_timeout_ms);
+    }
+}
+
+/// `[policy]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// `anchors`, `first-come` or `open`.
+    pub mode: PolicyMode,
+    /// For `anchors`: what AORs of other domains get.
+    #[serde(default)]
+    pub unanchored: Unanchored,
+    /// For `anchors`: the registrar keys of each domain.
+    #[serde(default)]
+    pub anchors: Vec<AnchorConfig>,
+}
+
+/// The access policies a node can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PolicyMode {
+    /// Domain trust anchors.
+    Anchors,
+    /// First come, first served (pure P2P).
+    FirstCome,
+    /// Anyone writes anything (closed networks and tests).
+    Open,
+}
+
+/// What `anchors` does with an AOR whose domain has no anchor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Unanchored {
+    /// Refuse it.
+    #[default]
+    Refuse,
+    /// First come, first served: UAs may self-register there.
+    FirstCome,
+}
+
+/// `[[policy.anchors]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnchorConfig {
+    /// The domain.
+    pub domain: String,
+    /// A registrar public key for it, 64 hex digits.
+    pub key: String,
+}
+
+/// `[status]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusConfig {
+    /// Where the HTTP status endpoint listens; loopback only unless
+    /// `allow_remote`.
+    #[serde(default = "default_status")]
+    pub listen: Option<SocketAddr>,
+    /// Lets the endpoint listen on a non-loopback address.
+    #[serde(default)]
+    pub allow_remote: bool,
+}
+
+impl Default for StatusConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_status(),
+            allow_remote: false,
+        }
+    }
+}
+
+fn default_status() -> Option<SocketAddr> {
+    Some(SocketAddr::from(([127, 0, 0, 1], 8080)))
+}
+
+/// `[sip]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipSection {
+    /// UDP listen addresses.
+    #[serde(default)]
+    pub udp: Vec<SocketAddr>,
+    /// TCP listen addresses.
+    #[serde(default)]
+    pub tcp: Vec<SocketAddr>,
+    /// Served domains.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// Runs the registrar.
+    #[serde(default = "yes")]
+    pub registrar: bool,
+    /// Runs the redirect server.
+    #[serde(default = "yes")]
+    pub redirect: bool,
+    /// The domain key the registrar signs with, created on first run.
+    pub domain_key_file: Option<PathBuf>,
+    /// `ring` (P2P only, no local state) or `hybrid` (a local store too).
+    #[serde(default)]
+    pub store: SipStore,
+    /// For `hybrid`: keep the local registrations on disk here.
+    pub local_db: Option<PathBuf>,
+    /// Digest algorithms offered, in order (`SHA-256`, `MD5`).
+    #[serde(default = "default_algorithms")]
+    pub digest_algorithms: Vec<String>,
+    /// Accept REGISTER with no authentication (closed networks only).
+    #[serde(default)]
+    pub allow_unauthenticated: bool,
+    /// Users and passwords; the realm is the first served domain unless given.
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_algorithms() -> Vec<String> {
+    vec!["SHA-256".into(), "MD5".into()]
+}
+
+/// Where the SIP side keeps registrations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SipStore {
+    /// On the ring only.
+    #[default]
+    Ring,
+    /// In a local store and on the ring.
+    Hybrid,
+}
+
+/// `[[sip.users]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// Digest username.
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// Realm, if not the first served domain.
+    pub realm: Option<String>,
+}
+
+impl NodeConfig {
+    /// Reads and checks `path`. Relative paths inside are taken from the
+    /// file's directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config: Self = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.identity_file = base.join(&config.identity_file);
+        if let Some(sip) = &mut config.sip {
+            sip.domain_key_file = sip.domain_key_file.as_ref().map(|p| base.join(p));
+            sip.local_db = sip.local_db.as_ref().map(|p| base.join(p));
+        }
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        self.bootstrap_peers()?;
+        if !(1..=16).contains(&self.replication) {
+            return Err(invalid("replication", "must be between 1 and 16"));
+        }
+        self.timers.check()?;
+        self.policy.check()?;
+        if let Some(at) = self.status.listen
+            && !at.ip().is_loopback()
+            && !self.status.allow_remote
+        {
+            return Err(invalid(
+                "status.listen",
+                format!(
+                    "{at} is not a loopback address; set status.allow_remote = true to expose it"
+                ),
+            ));
+        }
+        if let Some(sip) = &self.sip {
+            sip.check(&self.policy)?;
+        }
+        Ok(())
+    }
+
+    /// The bootstrap peers, parsed.
+    pub fn bootstrap_peers(&self) -> Result<Vec<PeerAddr>, ConfigError> {
+        self.bootstrap
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let field = format!("bootstrap[{i}]");
+                let (id, addr) = text
+                    .split_once('@')
+                    .ok_or_else(|| invalid(&field, "expected <node-id>@<address>"))?;
+                let id = NodeId::from_hex(id)
+                    .ok_or_else(|| invalid(&field, "the Node-ID is not 64 hex digits"))?;
+                let addr = addr
+                    .parse()
+                    .map_err(|e| invalid(&field, format!("address {addr:?}: {e}")))?;
+                Ok(PeerAddr { id, addr })
+            })
+            .collect()
+    }
+
+    /// The store limits: the defaults, with what `[storage]` sets.
+    pub fn store_limits(&self) -> StoreLimits {
+        let mut limits = StoreLimits::default();
+        let s = &self.storage;
+        if let Some(n) = s.max_records {
+            limits.max_records = n;
+        }
+        if let Some(n) = s.max_bytes {
+            limits.max_bytes = n;
+        }
+        if let Some(n) = s.max_bindings {
+            limits.max_bindings = n;
+        }
+        if let Some(n) = s.max_ttl_secs {
+            limits.max_ttl = Duration::from_secs(n);
+        }
+        limits
+    }
+}
+
+impl PolicyConfig {
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.mode != PolicyMode::Anchors && !self.anchors.is_empty() {
+            return Err(invalid(
+                "policy.anchors",
+                "trust anchors are only used with mode = \"anchors\"",
+            ));
+        }
+        for (i, a) in self.anchors.iter().enumerate() {
+            if a.domain.is_empty() || a.domain.contains(['@', ':', '/', ' ']) {
+                return Err(invalid(
+                    format!("policy.anchors[{i}].domain"),
+                    format!("{:?} is not a domain name", a.domain),
+                ));
+            }
+            if PublicKey::from_hex(&a.key).is_none() {
+                return Err(invalid(
+                    format!("policy.anchors[{i}].key"),
+                    "expected an ed25519 public key as 64 hex digits",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The keys anchored for `domain`.
+    pub fn anchors_for<'a>(&'a self, domain: &'a str) -> impl Iterator<Item = PublicKey> + 'a {
+        self.anchors
+            .iter()
+            .filter(move |a| a.domain.eq_ignore_ascii_case(domain))
+            .filter_map(|a| PublicKey::from_hex(&a.key))
+    }
+}
+
+impl SipSection {
+    fn check(&self, policy: &PolicyConfig) -> Result<(), ConfigError> {
+        if self.udp.is_empty() && self.tcp.is_empty() {
+            return Err(invalid("sip", "give at least one of sip.udp and sip.tcp"));
+        }
+        if !self.registrar && !self.redirect {
+            return Err(invalid(
+                "sip.registrar",
+                "the registrar and the redirect server are both off",
+            ));
+        }
+        if self.registrar {
+            if self.domains.is_empty() {
+                return Err(invalid(
+                    "sip.domains",
+                    "a registrar needs at least one served domain",
+                ));
+            }
+            if self.domain_key_file.is_none() {
+                return Err(invalid(
+                    "sip.domain_key_file",
+                    "a registrar needs the key it signs registrations with",
+                ));
+            }
+            if self.users.is_empty() && !self.allow_unauthenticated {
+                return Err(invalid(
+                    "sip.users",
+                    "a registrar needs users, or allow_unauthenticated = true",
+                ));
+            }
+            if policy.mode == PolicyMode::Anchors {
+                for (i, d) in self.domains.iter().enumerate() {
+                    if policy.anchors_for(d).next().is_none() {
+                        return Err(invalid(
+                            format!("sip.domains[{i}]"),
+                            format!(
+                                "{d} has no entry in policy.anchors, so the ring would refuse its registrations"
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        if self.store == SipStore::Ring && self.local_db.is_some() {
+            return Err(invalid("sip.local_db", "only used with store = \"hybrid\""));
+        }
+        for (i, a) in self.digest_algorithms.iter().enumerate() {
+            if !matches!(a.as_str(), "SHA-256" | "MD5") {
+                return Err(invalid(
+                    format!("sip.digest_algorithms[{i}]"),
+                    format!("{a:?} is neither \"SHA-256\" nor \"MD5\""),
+                ));
+            }
+        }
+        if self.digest_algorithms.is_empty() {
+            return Err(invalid("sip.digest_algorithms", "name at least one"));
+        }
+        for (i, u) in self.users.iter().enumerate() {
+            if u.username.is_empty() || u.password.is_empty() {
+                return Err(invalid(
+                    format!("sip.users[{i}]"),
+                    "username and password must not be empty",
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,325 @@
+//! `lsp-node`: the Location Service daemon. One Chord node over QUIC, with
+//! an optional SIP registrar and redirect server and an HTTP status
+//! endpoint. `lsp-node run --config node.toml`; see `docs/operations.md`.
+
+mod config;
+mod keyfile;
+mod status;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use lsp_chord::ChordNode;
+use lsp_core::{
+    AccessPolicy, DomainTrustAnchors, FirstComeFirstServed, Identity, LocalConfig,
+    LocalLocationService, LocationService, OpenPolicy,
+};
+use lsp_sip_adapter::digest::{Algorithm, DigestAuth, StaticCredentials};
+use lsp_sip_adapter::hybrid::{HybridService, QueryOrder};
+use lsp_sip_adapter::server::{SipListen, SipServer};
+use lsp_sip_adapter::service::{SipConfig, SipService};
+use lsp_transport::{QuicTransport, TransportConfig};
+use serde_json::json;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::config::{NodeConfig, PolicyConfig, PolicyMode, SipSection, SipStore, Unanchored};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lsp-node",
+    version,
+    about = "Peer-to-peer Location Service node for SIP"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the node until SIGINT or SIGTERM, then leaves the ring.
+    Run {
+        /// The TOML configuration file.
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Checks a configuration file and exits.
+    Check {
+        /// The TOML configuration file.
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Creates a key file (mode 0600) if there is none, and prints its
+    /// Node-ID and public key: a node's bootstrap address or a domain's
+    /// trust anchor.
+    Keygen {
+        /// Where the key lives.
+        path: PathBuf,
+    },
+}
+
+/// A startup failure, printed as `lsp-node: <message>`.
+type Fail = String;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check { config } => NodeConfig::load(&config)
+            .map(|_| println!("{}: OK", config.display()))
+            .map_err(|e| e.to_string()),
+        Command::Keygen { path } => keyfile::load_or_create(&path, "key").map(|(id, created)| {
+            let verb = if created { "created" } else { "read" };
+            println!("{verb} {}", path.display());
+            println!("node-id {}", id.node_id());
+            println!("public-key {}", id.public_key());
+        }),
+        Command::Run { config } => run(config),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lsp-node: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(path: PathBuf) -> Result<(), Fail> {
+    let config = NodeConfig::load(&path).map_err(|e| e.to_string())?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    tokio::runtime::Runtime::new()
+        .map_err(|e| format!("starting the runtime: {e}"))?
+        .block_on(daemon(config))
+}
+
+fn build_policy(p: &PolicyConfig) -> Arc<dyn AccessPolicy> {
+    match p.mode {
+        PolicyMode::Open => Arc::new(OpenPolicy),
+        PolicyMode::FirstCome => Arc::new(FirstComeFirstServed),
+        PolicyMode::Anchors => {
+            let mut anchors = DomainTrustAnchors::new();
+            for a in &p.anchors {
+                if let Some(key) = lsp_core::PublicKey::from_hex(&a.key) {
+                    anchors = anchors.trust(&a.domain, key);
+                }
+            }
+            match p.unanchored {
+                Unanchored::Refuse => Arc::new(anchors),
+                Unanchored::FirstCome => Arc::new(anchors.otherwise(FirstComeFirstServed)),
+            }
+        }
+    }
+}
+
+async fn daemon(config: NodeConfig) -> Result<(), Fail> {
+    let started = Instant::now();
+    let (identity, created) = keyfile::load_or_create(&config.identity_file, "identity_file")?;
+    if created {
+        println!("created identity {}", config.identity_file.display());
+    }
+    let policy = build_policy(&config.policy);
+    let transport = QuicTransport::bind(&identity, config.listen, TransportConfig::default())
+        .map_err(|e| format!("listen: {}: {e}", config.listen))?;
+    let mut chord = lsp_chord::Config::default().policy(policy.clone());
+    chord.replicas = config.replication;
+    chord.successors = chord.successors.max(config.replication);
+    chord.limits = config.store_limits();
+    config.timers.apply(&mut chord);
+    let node = ChordNode::spawn(Arc::new(transport), chord);
+    println!("lsp-node {} quic {}", node.local().id, node.local().addr);
+
+    let sip = match &config.sip {
+        Some(section) => Some(start_sip(section, &config, &node, policy).await?),
+        None => None,
+    };
+    let sip_info = sip.as_ref().map(|s| {
+        json!({
+            "udp": s.udp_addrs().iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            "tcp": s.tcp_addrs().iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            "domains": config.sip.as_ref().map(|c| c.domains.clone()),
+        })
+    });
+
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let http = match config.status.listen {
+        Some(at) => {
+            let listener = tokio::net::TcpListener::bind(at)
+                .await
+                .map_err(|e| format!("status.listen: {at}: {e}"))?;
+            let bound = listener.local_addr().map_err(|e| e.to_string())?;
+            println!("status {}", status::url(bound));
+            let source = Arc::new(status::StatusSource {
+                node: node.clone(),
+                started,
+                sip: sip_info,
+            });
+            Some(tokio::spawn(status::serve(listener, source, async {
+                let _ = http_stopped.await;
+            })))
+        }
+        None => None,
+    };
+
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let bootstrap = config.bootstrap_peers().map_err(|e| e.to_string())?;
+    tokio::select! {
+        () = join(&node, &bootstrap) => {
+            println!("ready");
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+
+    println!("shutting down: handing records to the successor");
+    if let Some(sip) = sip {
+        sip.shutdown().await;
+    }
+    match tokio::time::timeout(Duration::from_secs(10), node.leave()).await {
+        Ok(Ok(())) => println!("left the ring"),
+        Ok(Err(e)) => println!("leave failed: {e}"),
+        Err(_) => println!("leave timed out"),
+    }
+    let _ = stop_http.send(());
+    if let Some(http) = http {
+        let _ = http.await;
+    }
+    Ok(())
+}
+
+/// Joins through the bootstrap peers, or starts a ring with none; retries
+/// with backoff while no peer answers.
+async fn join(node: &ChordNode, bootstrap: &[lsp_core::PeerAddr]) {
+    let mut wait = Duration::from_millis(500);
+    loop {
+        match node.join(bootstrap).await {
+            Ok(()) if bootstrap.is_empty() => {
+                println!("started a new ring");
+                return;
+            }
+            Ok(()) => {
+                println!("joined the ring");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "join failed; retrying in {wait:?}");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+async fn start_sip(
+    section: &SipSection,
+    config: &NodeConfig,
+    node: &ChordNode,
+    policy: Arc<dyn AccessPolicy>,
+) -> Result<SipServer, Fail> {
+    let domain_key = match &section.domain_key_file {
+        Some(path) => {
+            let (key, created) = keyfile::load_or_create(path, "sip.domain_key_file")?;
+            if created {
+                println!(
+                    "created domain key {} (public key {})",
+                    path.display(),
+                    key.public_key()
+                );
+            }
+            key
+        }
+        // A redirect server signs nothing; any key will do.
+        None => Identity::generate().map_err(|e| e.to_string())?,
+    };
+    if section.registrar && config.policy.mode == PolicyMode::Anchors {
+        for d in &section.domains {
+            if !config
+                .policy
+                .anchors_for(d)
+                .any(|k| k == domain_key.public_key())
+            {
+                return Err(format!(
+                    "sip.domain_key_file: key {} is not in policy.anchors for {d}",
+                    domain_key.public_key()
+                ));
+            }
+        }
+    }
+    let service: Arc<dyn LocationService> = match section.store {
+        SipStore::Ring => Arc::new(node.clone()),
+        SipStore::Hybrid => {
+            let local_config = LocalConfig::default()
+                .policy(policy)
+                .limits(config.store_limits());
+            let local = match &section.local_db {
+                Some(path) => LocalLocationService::open(path, local_config)
+                    .map_err(|e| format!("sip.local_db: {}: {e}", path.display()))?,
+                None => LocalLocationService::new(local_config),
+            };
+            Arc::new(HybridService::new(
+                Arc::new(local),
+                Arc::new(node.clone()),
+                QueryOrder::LocalFirst,
+            ))
+        }
+    };
+    let mut sip = SipConfig::new(Arc::new(domain_key))
+        .registrar(section.registrar)
+        .redirect(section.redirect);
+    for d in &section.domains {
+        sip = sip.serve_domain(d);
+    }
+    if !section.users.is_empty() {
+        let mut users = StaticCredentials::new();
+        for u in &section.users {
+            let realm = u
+                .realm
+                .as_deref()
+                .or(section.domains.first().map(String::as_str))
+                .unwrap_or_default();
+            users = users.with_password(&u.username, realm, &u.password);
+        }
+        let algorithms = section
+            .digest_algorithms
+            .iter()
+            .map(|a| match a.as_str() {
+                "MD5" => Algorithm::Md5,
+                _ => Algorithm::Sha256,
+            })
+            .collect();
+        sip = sip.digest(Arc::new(
+            DigestAuth::new(Arc::new(users)).with_algorithms(algorithms),
+        ));
+    }
+    if section.allow_unauthenticated {
+        sip = sip.allow_unauthenticated();
+    }
+    let service = SipService::new(service, sip).map_err(|e| format!("sip: {e}"))?;
+    let listen = SipListen {
+        udp: section.udp.clone(),
+        tcp: section.tcp.clone(),
+        ..SipListen::default()
+    };
+    let server = SipServer::bind(Arc::new(service), &listen)
+        .await
+        .map_err(|e| format!("sip.udp/sip.tcp: {e}"))?;
+    for a in server.udp_addrs() {
+        println!("sip udp {a}");
+    }
+    for a in server.tcp_addrs() {
+        println!("sip tcp {a}");
+    }
+    Ok(server)
+}

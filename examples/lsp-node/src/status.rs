@@ -1,0 +1,313 @@
+//! The HTTP status endpoint: `/status` (JSON), `/metrics` (Prometheus text
+//! format) and `/` (an HTML page drawing this node's view of the ring).
+//! Each request reads one fresh snapshot from the node.
+
+use std::fmt::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use lsp_chord::{ChordNode, Status};
+use lsp_core::{NodeId, PeerAddr};
+use serde_json::{Value, json};
+
+/// What the endpoint reports on besides the node itself.
+#[derive(Debug)]
+pub struct StatusSource {
+    /// The node.
+    pub node: ChordNode,
+    /// When the daemon started.
+    pub started: Instant,
+    /// SIP listen addresses and served domains, if SIP is on.
+    pub sip: Option<Value>,
+}
+
+/// The router for the three pages.
+pub fn router(source: Arc<StatusSource>) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/status", get(status_json))
+        .route("/metrics", get(metrics))
+        .with_state(source)
+}
+
+async fn snapshot(source: &StatusSource) -> Result<Status, Response> {
+    source.node.status().await.map_err(|e| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("node unavailable: {e}\n"),
+        )
+            .into_response()
+    })
+}
+
+fn peer(p: &PeerAddr) -> Value {
+    json!({ "id": p.id.to_string(), "addr": p.addr.to_string() })
+}
+
+/// The JSON document of `/status`.
+pub fn status_document(s: &Status, source: &StatusSource) -> Value {
+    let c = &s.counters;
+    json!({
+        "node_id": s.me.id.to_string(),
+        "addr": s.me.addr.to_string(),
+        "state": format!("{:?}", s.state),
+        "uptime_secs": source.started.elapsed().as_secs(),
+        "predecessor": s.predecessor.as_ref().map(peer),
+        "successors": s.successors.iter().map(peer).collect::<Vec<_>>(),
+        "fingers": s.fingers.iter().map(peer).collect::<Vec<_>>(),
+        "store": { "aors": s.store.aors, "records": s.store.records, "bytes": s.store.bytes },
+        "estimated_size": s.estimated_size,
+        "counters": {
+            "messages_sent": c.messages_sent,
+            "bytes_sent": c.bytes_sent,
+            "messages_received": c.messages_received,
+            "bytes_received": c.bytes_received,
+            "maintenance_messages": c.maintenance_messages,
+            "maintenance_bytes": c.maintenance_bytes,
+            "replication_messages": c.replication_messages,
+            "replication_bytes": c.replication_bytes,
+            "malformed": c.malformed,
+            "unanswered": c.unanswered,
+        },
+        "sip": source.sip,
+    })
+}
+
+async fn status_json(State(source): State<Arc<StatusSource>>) -> Response {
+    match snapshot(&source).await {
+        Ok(s) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            status_document(&s, &source).to_string(),
+        )
+            .into_response(),
+        Err(r) => r,
+    }
+}
+
+fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: f64) {
+    let _ = write!(
+        out,
+        "# HELP lsp_{name} {help}\n# TYPE lsp_{name} {kind}\nlsp_{name} {value}\n"
+    );
+}
+
+async fn metrics(State(source): State<Arc<StatusSource>>) -> Response {
+    let s = match snapshot(&source).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let c = &s.counters;
+    let mut out = String::new();
+    let gauges: [(&str, &str, f64); 7] = [
+        (
+            "estimated_size",
+            "Estimated number of nodes in the ring.",
+            s.estimated_size,
+        ),
+        (
+            "successors",
+            "Entries in the successor list.",
+            s.successors.len() as f64,
+        ),
+        ("fingers", "Distinct fingers.", s.fingers.len() as f64),
+        (
+            "has_predecessor",
+            "1 when a predecessor is known.",
+            f64::from(u8::from(s.predecessor.is_some())),
+        ),
+        (
+            "store_aors",
+            "AORs stored on this node.",
+            s.store.aors as f64,
+        ),
+        (
+            "store_records",
+            "Records stored on this node.",
+            s.store.records as f64,
+        ),
+        (
+            "store_bytes",
+            "Bytes of records stored on this node.",
+            s.store.bytes as f64,
+        ),
+    ];
+    for (name, help, v) in gauges {
+        metric(&mut out, name, "gauge", help, v);
+    }
+    let counters: [(&str, &str, u64); 10] = [
+        (
+            "messages_sent_total",
+            "Overlay messages sent.",
+            c.messages_sent,
+        ),
+        ("bytes_sent_total", "Overlay bytes sent.", c.bytes_sent),
+        (
+            "messages_received_total",
+            "Overlay messages received.",
+            c.messages_received,
+        ),
+        (
+            "bytes_received_total",
+            "Overlay bytes received.",
+            c.bytes_received,
+        ),
+        (
+            "maintenance_messages_total",
+            "Ring upkeep messages sent.",
+            c.maintenance_messages,
+        ),
+        (
+            "maintenance_bytes_total",
+            "Ring upkeep bytes sent.",
+            c.maintenance_bytes,
+        ),
+        (
+            "replication_messages_total",
+            "Replication messages sent.",
+            c.replication_messages,
+        ),
+        (
+            "replication_bytes_total",
+            "Replication bytes sent.",
+            c.replication_bytes,
+        ),
+        (
+            "malformed_total",
+            "Frames that failed to decode.",
+            c.malformed,
+        ),
+        ("unanswered_total", "Requests that timed out.", c.unanswered),
+    ];
+    for (name, help, v) in counters {
+        metric(&mut out, name, "counter", help, v as f64);
+    }
+    metric(
+        &mut out,
+        "uptime_seconds",
+        "gauge",
+        "Seconds since the daemon started.",
+        source.started.elapsed().as_secs_f64(),
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+/// Where `id` sits on a circle of radius `r` around (`c`, `c`), clockwise
+/// from the top.
+fn on_circle(id: &NodeId, c: f64, r: f64) -> (f64, f64) {
+    let turn = id.prefix_u64() as f64 / 2f64.powi(64);
+    let angle = turn * std::f64::consts::TAU;
+    (c + r * angle.sin(), c - r * angle.cos())
+}
+
+fn short(id: &NodeId) -> String {
+    id.to_string()[..8].to_string()
+}
+
+/// The HTML page: the ring with this node, its predecessor, successors and
+/// fingers placed by Node-ID, then the same as a table.
+pub fn ring_page(s: &Status) -> String {
+    let (c, r) = (220.0, 170.0);
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"440\" height=\"440\">\
+         <circle cx=\"{c}\" cy=\"{c}\" r=\"{r}\" fill=\"none\" stroke=\"#999\"/>"
+    );
+    let (mx, my) = on_circle(&s.me.id, c, r);
+    for f in &s.fingers {
+        let (x, y) = on_circle(&f.id, c, r);
+        let _ = write!(
+            svg,
+            "<line x1=\"{mx:.1}\" y1=\"{my:.1}\" x2=\"{x:.1}\" y2=\"{y:.1}\" stroke=\"#8ab\" stroke-dasharray=\"4\"/>"
+        );
+    }
+    let mut dot = |p: &PeerAddr, colour: &str, label: &str| {
+        let (x, y) = on_circle(&p.id, c, r);
+        let (lx, ly) = on_circle(&p.id, c, r + 28.0);
+        let _ = write!(
+            svg,
+            "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"7\" fill=\"{colour}\"><title>{label} {}</title></circle>\
+             <text x=\"{lx:.1}\" y=\"{ly:.1}\" font-size=\"11\" text-anchor=\"middle\">{}</text>",
+            p.id,
+            short(&p.id)
+        );
+    };
+    for f in &s.fingers {
+        dot(f, "#4a7", "finger");
+    }
+    for p in &s.successors {
+        dot(p, "#36c", "successor");
+    }
+    if let Some(p) = &s.predecessor {
+        dot(p, "#e80", "predecessor");
+    }
+    dot(&s.me, "#d22", "this node");
+    svg.push_str("</svg>");
+
+    let mut rows = String::new();
+    let mut row = |role: &str, p: &PeerAddr| {
+        let _ = write!(
+            rows,
+            "<tr><td>{role}</td><td><code>{}</code></td><td>{}</td></tr>",
+            p.id, p.addr
+        );
+    };
+    row("this node", &s.me);
+    if let Some(p) = &s.predecessor {
+        row("predecessor", p);
+    }
+    for p in &s.successors {
+        row("successor", p);
+    }
+    for p in &s.fingers {
+        row("finger", p);
+    }
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"5\">\
+         <title>lsp-node {}</title></head><body style=\"font-family:sans-serif\">\
+         <h1>lsp-node {}…</h1><p>state {:?} · size estimate {:.1} · {} record(s) for {} AOR(s) · \
+         <a href=\"/status\">JSON</a> · <a href=\"/metrics\">metrics</a></p>{svg}\
+         <p><span style=\"color:#d22\">●</span> this node \
+         <span style=\"color:#e80\">●</span> predecessor \
+         <span style=\"color:#36c\">●</span> successors \
+         <span style=\"color:#4a7\">●</span> fingers</p>\
+         <table border=\"1\" cellpadding=\"4\" style=\"border-collapse:collapse\">{rows}</table></body></html>",
+        short(&s.me.id),
+        short(&s.me.id),
+        s.state,
+        s.estimated_size,
+        s.store.records,
+        s.store.aors,
+    )
+}
+
+async fn page(State(source): State<Arc<StatusSource>>) -> Response {
+    match snapshot(&source).await {
+        Ok(s) => (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            ring_page(&s),
+        )
+            .into_response(),
+        Err(r) => r,
+    }
+}
+
+/// Serves the endpoint on `listener` until `stop` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    source: Arc<StatusSource>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(source))
+        .with_graceful_shutdown(stop)
+        .await
+}
+
+/// The address the status endpoint is bound to, for the startup line.
+pub fn url(addr: SocketAddr) -> String {
+    format!("http://{addr}/")
+}

@@ -1,0 +1,396 @@
+//! Four `lsp-node` processes from TOML configs on loopback: alice registers
+//! with sipp at one node's registrar, another node's redirect server answers
+//! an INVITE with 302, a node holding her record gets SIGTERM, and the data
+//! and the status endpoints show the ring without it.
+#![allow(clippy::unwrap_used)]
+
+#[path = "../../../lsp-sip-adapter/tests/support/sipp_run.rs"]
+mod sipp_run;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_lsp-node");
+
+struct Daemon {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+    node_id: String,
+    quic: String,
+    status: SocketAddr,
+    sip_udp: Option<SocketAddr>,
+}
+
+impl Daemon {
+    fn start(config: &Path) -> Daemon {
+        let log = std::fs::File::create(config.with_extension("log")).unwrap();
+        let mut child = Command::new(BIN)
+            .args(["run", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut d = Daemon {
+            child,
+            lines,
+            seen: Vec::new(),
+            node_id: String::new(),
+            quic: String::new(),
+            status: "0.0.0.0:0".parse().unwrap(),
+            sip_udp: None,
+        };
+        d.wait_for("ready");
+        for line in d.seen.clone() {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words.as_slice() {
+                ["lsp-node", id, "quic", addr] => {
+                    d.node_id = id.to_string();
+                    d.quic = addr.to_string();
+                }
+                ["status", url] => {
+                    d.status = url
+                        .trim_start_matches("http://")
+                        .trim_end_matches('/')
+                        .parse()
+                        .unwrap()
+                }
+                ["sip", "udp", addr] => d.sip_udp = Some(addr.parse().unwrap()),
+                _ => {}
+            }
+        }
+        d
+    }
+
+    fn wait_for(&mut self, wanted: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.seen.iter().any(|l| l == wanted) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => panic!("no {wanted:?} line; saw {:?}", self.seen),
+            }
+        }
+    }
+
+    fn bootstrap(&self) -> String {
+        format!("{}@{}", self.node_id, self.quic)
+    }
+
+    fn status(&self) -> Value {
+        let (code, body) = http_get(self.status, "/status");
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    fn terminate(&mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                self.seen.extend(self.lines.try_iter());
+                return status;
+            }
+            assert!(Instant::now() < deadline, "no exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 GET; the status code and the body.
+fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let code = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (code, body.to_string())
+}
+
+fn keygen(path: &Path) -> String {
+    let out = Command::new(BIN).arg("keygen").arg(path).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text.lines().find(|l| l.starts_with("public-key ")).unwrap();
+    line["public-key ".len()..].to_string()
+}
+
+fn write_config(
+    dir: &Path,
+    name: &str,
+    bootstrap: Option<&str>,
+    extra: &str,
+    anchor: &str,
+) -> PathBuf {
+    let bootstrap = bootstrap
+        .map(|b| format!("bootstrap = [\"{b}\"]\n"))
+        .unwrap_or_default();
+    let text = format!(
+        "identity_file = \"{name}.key\"\nlisten = \"127.0.0.1:0\"\n{bootstrap}replication = 3\n\n\
+         [timers]\nstabilize_ms = 200\nfix_fingers_ms = 200\ncheck_predecessor_ms = 300\nrequest_timeout_ms = 300\n\n\
+         [policy]\nmode = \"anchors\"\nunanchored = \"first-come\"\n\
+         [[policy.anchors]]\ndomain = \"example.com\"\nkey = \"{anchor}\"\n\n\
+         [status]\nlisten = \"127.0.0.1:0\"\n\n{extra}"
+    );
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn ids(v: &Value, field: &str) -> Vec<String> {
+    v[field]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Every node's successor and predecessor are its neighbours in Node-ID order.
+fn settled(nodes: &[&Daemon]) -> bool {
+    let mut order: Vec<&str> = nodes.iter().map(|d| d.node_id.as_str()).collect();
+    order.sort();
+    let n = order.len();
+    nodes.iter().all(|d| {
+        let s = d.status();
+        let i = order.iter().position(|x| *x == d.node_id).unwrap();
+        ids(&s, "successors").first().map(String::as_str) == Some(order[(i + 1) % n])
+            && s["predecessor"]["id"].as_str() == Some(order[(i + n - 1) % n])
+    })
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A scenario of the adapter's sipp tests, over UDP, password "secret".
+async fn sipp(name: &str, user: &str, target: SocketAddr) {
+    let path: PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "..",
+        "..",
+        "lsp-sip-adapter",
+        "tests",
+        "sipp",
+        name,
+    ]
+    .iter()
+    .collect();
+    sipp_run::sipp(&path, user, "secret", target, "u1").await;
+}
+
+fn records(d: &Daemon) -> u64 {
+    d.status()["store"]["records"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_redirect_and_survive_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let anchor = keygen(&dir.path().join("domain.key"));
+    let registrar_sip = "[sip]\nudp = [\"127.0.0.1:0\"]\ndomains = [\"example.com\"]\n\
+        domain_key_file = \"domain.key\"\n# sipp answers MD5 only.\ndigest_algorithms = [\"MD5\"]\n\
+        [[sip.users]]\nusername = \"alice\"\npassword = \"secret\"\n";
+    let redirect_sip =
+        "[sip]\nudp = [\"127.0.0.1:0\"]\ndomains = [\"example.com\"]\nregistrar = false\n";
+    let a = Daemon::start(&write_config(dir.path(), "a", None, registrar_sip, &anchor));
+    let boot = a.bootstrap();
+    let b = Daemon::start(&write_config(
+        dir.path(),
+        "b",
+        Some(&boot),
+        redirect_sip,
+        &anchor,
+    ));
+    let mut c = Daemon::start(&write_config(dir.path(), "c", Some(&boot), "", &anchor));
+    let mut d = Daemon::start(&write_config(dir.path(), "d", Some(&boot), "", &anchor));
+
+    // Keys were created on first run, readable by the owner only.
+    for name in ["a.key", "b.key", "c.key", "d.key", "domain.key"] {
+        let mode = std::fs::metadata(dir.path().join(name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}");
+    }
+    wait_until("four nodes in one ring", || settled(&[&a, &b, &c, &d]));
+
+    // alice registers at a; b's redirect server sends callers to her.
+    sipp("register.xml", "alice", a.sip_udp.unwrap()).await;
+    let redirect = b.sip_udp.unwrap();
+    sipp("invite-302.xml", "caller", redirect).await;
+    sipp("invite-404.xml", "caller", redirect).await;
+
+    // Stop a node that holds alice's record (k = 3 of 4, so c or d does).
+    wait_until("alice's record on three nodes", || {
+        [&a, &b, &c, &d].iter().map(|n| records(n)).sum::<u64>() >= 3
+    });
+    let (victim, rest) = if records(&c) > 0 {
+        (&mut c, [&a, &b, &d])
+    } else {
+        (&mut d, [&a, &b, &c])
+    };
+    let gone = victim.node_id.clone();
+    let before = rest[0].status();
+    let status = victim.terminate();
+    assert!(status.success(), "exit after SIGTERM: {status:?}");
+    assert!(
+        victim.seen.iter().any(|l| l == "left the ring"),
+        "{:?}",
+        victim.seen
+    );
+
+    // The status endpoints report the smaller ring.
+    wait_until("three nodes in one ring", || settled(&rest));
+    wait_until("the stopped node gone from every view", || {
+        rest.iter().all(|n| {
+            let s = n.status();
+            !ids(&s, "successors").contains(&gone)
+                && !ids(&s, "fingers").contains(&gone)
+                && s["predecessor"]["id"].as_str() != Some(gone.as_str())
+        })
+    });
+    assert_ne!(before["successors"], rest[0].status()["successors"]);
+    // Every remaining node holds alice again, and b still redirects to her.
+    wait_until("alice's record on all three", || {
+        rest.iter().all(|n| records(n) >= 1)
+    });
+    sipp("invite-302.xml", "caller", redirect).await;
+
+    // The other two pages.
+    let (code, metrics) = http_get(a.status, "/metrics");
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("# TYPE lsp_estimated_size gauge"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("lsp_store_records "), "{metrics}");
+    let (code, page) = http_get(a.status, "/");
+    assert_eq!(code, 200);
+    assert!(page.contains("<svg") && page.contains(&a.node_id), "{page}");
+}
+
+fn check(dir: &Path, text: &str) -> (bool, String) {
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn config_errors_name_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = "identity_file = \"n.key\"\nlisten = \"127.0.0.1:0\"\n";
+    let cases = [
+        (
+            "bootstrap = [\"nope\"]\n[policy]\nmode = \"open\"\n",
+            "bootstrap[0]",
+        ),
+        ("[policy]\nmode = \"firstcome\"\n", "mode"),
+        (
+            "replication = 0\n[policy]\nmode = \"open\"\n",
+            "replication",
+        ),
+        (
+            "[policy]\nmode = \"open\"\n[status]\nlisten = \"0.0.0.0:80\"\n",
+            "status.listen",
+        ),
+        (
+            "[policy]\nmode = \"anchors\"\n[[policy.anchors]]\ndomain = \"example.com\"\nkey = \"12\"\n",
+            "policy.anchors[0].key",
+        ),
+        (
+            "[policy]\nmode = \"open\"\n[sip]\nudp = [\"127.0.0.1:0\"]\ndomains = [\"example.com\"]\n\
+             domain_key_file = \"d.key\"\n",
+            "sip.users",
+        ),
+        (
+            "[policy]\nmode = \"open\"\n[timers]\nstabilize_ms = 0\n",
+            "timers.stabilize_ms",
+        ),
+        (
+            "[policy]\nmode = \"open\"\nlisten_port = 3\n",
+            "listen_port",
+        ),
+    ];
+    for (extra, field) in cases {
+        let (ok, err) = check(dir.path(), &format!("{base}{extra}"));
+        assert!(!ok, "{extra} was accepted");
+        assert!(err.contains(field), "{extra}: {err}");
+    }
+    let (ok, err) = check(dir.path(), &format!("{base}[policy]\nmode = \"open\"\n"));
+    assert!(ok, "{err}");
+}
+
+#[test]
+fn a_key_others_can_read_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("n.key");
+    keygen(&key);
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = dir.path().join("n.toml");
+    std::fs::write(
+        &config,
+        "identity_file = \"n.key\"\nlisten = \"127.0.0.1:0\"\n[policy]\nmode = \"open\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("identity_file") && err.contains("chmod 600"),
+        "{err}"
+    );
+}
