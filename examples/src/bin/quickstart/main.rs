@@ -7,12 +7,9 @@
 
 mod embedded;
 mod ring;
-mod sip_ua;
 
 use std::process::ExitCode;
 use std::time::Instant;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 fn step(text: &str) {
     println!("\n== {text}");

@@ -2,65 +2,27 @@
 //! registrar on node 1, a redirect server on node 4, and a UA that registers
 //! itself on the ring with no server.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lsp_chord::{ChordNode, Config};
+use lsp_chord::ChordNode;
 use lsp_core::{
     Aor, Binding, DomainTrustAnchors, FirstComeFirstServed, Identity, LocationService, NodeId,
     Record, UnixTime,
 };
-use lsp_sip_adapter::digest::{Algorithm, StaticCredentials, authorization};
+use lsp_sip_adapter::digest::StaticCredentials;
 use lsp_sip_adapter::server::{SipListen, SipServer};
 use lsp_sip_adapter::service::{SipConfig, SipService};
 use lsp_sip_adapter::ua::{SelfBinding, SelfRegistration};
-use lsp_transport::{QuicTransport, TransportConfig};
 use tokio::net::UdpSocket;
 
-use crate::sip_ua::{exchange, param};
-use crate::{BoxError, refused, step};
+use examples::BoxError;
+use examples::local_ring::{settle, short, spawn_node};
+use examples::sip_ua::{ALICE, invite, register};
+
+use crate::{refused, step};
 
 const NODES: usize = 5;
-
-fn short(id: &NodeId) -> String {
-    id.to_string()[..8].to_string()
-}
-
-/// Short timers so the ring settles in a second or two, not a minute.
-fn node_config(seed: usize, domain_key: &Identity) -> Config {
-    let policy = DomainTrustAnchors::new()
-        .trust("example.com", domain_key.public_key())
-        .otherwise(FirstComeFirstServed);
-    let mut cfg = Config::default().seed(seed as u64).policy(Arc::new(policy));
-    cfg.stabilize_interval = Duration::from_millis(200);
-    cfg.fix_fingers_interval = Duration::from_millis(100);
-    cfg.check_predecessor_interval = Duration::from_millis(500);
-    cfg
-}
-
-/// Waits until every node's successor and predecessor are its ring neighbours.
-async fn settle(nodes: &[ChordNode]) -> Result<(), BoxError> {
-    let mut ids: Vec<NodeId> = nodes.iter().map(|n| n.local().id).collect();
-    ids.sort();
-    let position = |id: NodeId| ids.iter().position(|x| *x == id).unwrap_or(0);
-    for _ in 0..150 {
-        let mut settled = true;
-        for n in nodes {
-            let s = n.status().await?;
-            let i = position(s.me.id);
-            let next = ids[(i + 1) % ids.len()];
-            let prev = ids[(i + ids.len() - 1) % ids.len()];
-            settled &= s.successors.first().map(|p| p.id) == Some(next)
-                && s.predecessor.map(|p| p.id) == Some(prev);
-        }
-        if settled {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Err("the ring did not settle in 15 s".into())
-}
 
 async fn print_ring(nodes: &[ChordNode]) -> Result<(), BoxError> {
     let mut rows = Vec::new();
@@ -111,12 +73,15 @@ async fn print_lookups(nodes: &[ChordNode], aor: &Aor) -> Result<(), BoxError> {
 pub async fn run() -> Result<(), BoxError> {
     step("Five nodes start on 127.0.0.1, each with its own key, and join over QUIC");
     let domain_key = Arc::new(Identity::generate()?);
+    // Registrars own example.com; anyone may self-register elsewhere.
+    let policy = Arc::new(
+        DomainTrustAnchors::new()
+            .trust("example.com", domain_key.public_key())
+            .otherwise(FirstComeFirstServed),
+    );
     let mut nodes = Vec::new();
     for i in 0..NODES {
-        let key = Identity::generate()?;
-        let transport =
-            QuicTransport::bind(&key, "127.0.0.1:0".parse()?, TransportConfig::default())?;
-        let node = ChordNode::spawn(Arc::new(transport), node_config(i, &domain_key));
+        let node = spawn_node(i as u64, policy.clone())?;
         println!(
             "   node {} Node-ID {}… QUIC {}",
             i + 1,
@@ -133,7 +98,7 @@ pub async fn run() -> Result<(), BoxError> {
     print_ring(&nodes).await?;
 
     step("Node 1 runs a SIP registrar for example.com, node 4 a redirect server");
-    let users = StaticCredentials::new().with_password("alice", "example.com", "wonderland");
+    let users = StaticCredentials::new().with_password(ALICE.user, ALICE.domain, ALICE.password);
     let registrar = SipService::new(
         Arc::new(nodes[0].clone()),
         SipConfig::new(domain_key.clone())
@@ -158,11 +123,11 @@ pub async fn run() -> Result<(), BoxError> {
     let phone = UdpSocket::bind("127.0.0.1:0").await?;
     let phone_at = phone.local_addr()?;
     let alice_contact = format!("sip:alice@{phone_at}");
-    register_alice(&phone, registrar_at, &alice_contact).await?;
+    register(&phone, registrar_at, &ALICE, &alice_contact).await?;
 
     step("Bob's phone sends INVITE for alice to node 4's redirect server");
     let bob = UdpSocket::bind("127.0.0.1:0").await?;
-    let moved_to = invite_alice(&bob, redirect_at).await?;
+    let moved_to = invite(&bob, redirect_at, "sip:alice@example.com").await?;
     if !moved_to.contains(&alice_contact) {
         return Err(format!("302 names {moved_to}, not {alice_contact}").into());
     }
@@ -236,98 +201,4 @@ pub async fn run() -> Result<(), BoxError> {
     registrar.shutdown().await;
     redirect.shutdown().await;
     Ok(())
-}
-
-/// REGISTER, 401 with a challenge, REGISTER with credentials, 200.
-async fn register_alice(
-    phone: &UdpSocket,
-    registrar: SocketAddr,
-    contact: &str,
-) -> Result<(), BoxError> {
-    let me = phone.local_addr()?;
-    let request = |cseq: u32, auth: Option<String>| {
-        let auth = auth
-            .map(|a| format!("Authorization: {a}\r\n"))
-            .unwrap_or_default();
-        format!(
-            "REGISTER sip:example.com SIP/2.0\r\n\
-             Via: SIP/2.0/UDP {me};branch=z9hG4bK-qs-reg{cseq};rport\r\n\
-             Max-Forwards: 70\r\n\
-             To: <sip:alice@example.com>\r\n\
-             From: <sip:alice@example.com>;tag=qs-alice\r\n\
-             Call-ID: qs-register@{me}\r\n\
-             CSeq: {cseq} REGISTER\r\n\
-             Contact: <{contact}>\r\n\
-             Expires: 600\r\n\
-             {auth}Content-Length: 0\r\n\r\n"
-        )
-    };
-    println!("   -> REGISTER sip:example.com  Contact: <{contact}>");
-    let challenge = exchange(phone, registrar, &request(1, None)).await?;
-    println!("   <- {}", challenge.status_line());
-    let offer = challenge
-        .headers("WWW-Authenticate")
-        .find(|v| param(v, "algorithm") == Some("SHA-256"))
-        .ok_or("no SHA-256 challenge")?;
-    let nonce = param(offer, "nonce").ok_or("a challenge without a nonce")?;
-    let answer = authorization(
-        Algorithm::Sha256,
-        "alice",
-        "wonderland",
-        "example.com",
-        nonce,
-        "REGISTER",
-        "sip:example.com",
-        1,
-        "qs-cnonce",
-    );
-    println!("   -> REGISTER again with Authorization: Digest algorithm=SHA-256 …");
-    let ok = exchange(phone, registrar, &request(2, Some(answer))).await?;
-    println!("   <- {}", ok.status_line());
-    if ok.code != 200 {
-        return Err(format!("REGISTER got {}", ok.status_line()).into());
-    }
-    for c in ok.headers("Contact") {
-        println!("      Contact: {c}");
-    }
-    Ok(())
-}
-
-/// INVITE, 302 with alice's Contact, ACK. Returns the 302's Contact.
-async fn invite_alice(bob: &UdpSocket, redirect: SocketAddr) -> Result<String, BoxError> {
-    let me = bob.local_addr()?;
-    let via = format!("SIP/2.0/UDP {me};branch=z9hG4bK-qs-inv1;rport");
-    let common = |to: &str| {
-        format!(
-            "Via: {via}\r\nMax-Forwards: 70\r\nTo: {to}\r\n\
-             From: <sip:bob@example.net>;tag=qs-bob\r\nCall-ID: qs-invite@{me}\r\n"
-        )
-    };
-    let invite = format!(
-        "INVITE sip:alice@example.com SIP/2.0\r\n{}CSeq: 1 INVITE\r\n\
-         Contact: <sip:bob@{me}>\r\nContent-Length: 0\r\n\r\n",
-        common("<sip:alice@example.com>")
-    );
-    println!("   -> INVITE sip:alice@example.com");
-    let moved = exchange(bob, redirect, &invite).await?;
-    println!("   <- {}", moved.status_line());
-    if moved.code != 302 {
-        return Err(format!("INVITE got {}", moved.status_line()).into());
-    }
-    let contact = moved
-        .headers("Contact")
-        .next()
-        .ok_or("302 without Contact")?
-        .to_string();
-    println!("      Contact: {contact}");
-    // The ACK for a non-2xx final response reuses the INVITE's branch and
-    // carries the response's To tag (RFC 3261 17.1.1.3).
-    let to = moved.headers("To").next().ok_or("302 without To")?;
-    let ack = format!(
-        "ACK sip:alice@example.com SIP/2.0\r\n{}CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
-        common(to)
-    );
-    bob.send_to(ack.as_bytes(), redirect).await?;
-    println!("   -> ACK");
-    Ok(contact)
 }

@@ -1,0 +1,66 @@
+//! A UA that registers itself with no server at all (pure P2P) and looks up
+//! the peer it calls, to send its INVITE straight there.
+//!
+//! ```text
+//! ua-p2p [--bootstrap <node-id>@<addr>] [--call <aor>]
+//! ```
+//! Without `--bootstrap` it starts a small ring on 127.0.0.1 and a second
+//! UA, bob, to call.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use examples::BoxError;
+use examples::local_ring::{ring_from_args, spawn_node};
+use lsp_core::{Aor, FirstComeFirstServed, Identity, LocationService};
+use lsp_sip_adapter::ua::{SelfBinding, SelfRegistration};
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    // Pure P2P: the first key to publish an AOR owns it while it lives.
+    let policy = Arc::new(FirstComeFirstServed);
+    let (ring, bootstrap) = ring_from_args(policy.clone()).await?;
+
+    // The UA runs its own node; a real UA keeps its key in a file.
+    let node = spawn_node(7, policy)?;
+    node.join(&bootstrap).await?;
+    println!("== the UA's node {} joined", node.local().id);
+    let key = Arc::new(Identity::generate()?);
+    let me = Aor::parse("sip:ua-demo@p2p.example.net")?;
+    let binding = SelfBinding::new(me.clone(), "sip:ua-demo@127.0.0.1:5062")
+        .lifetime(Duration::from_secs(300));
+    let registration = SelfRegistration::start(Arc::new(node.clone()), key, binding).await?;
+    println!("== registered {me} with its own signature; refreshed every 200 s");
+
+    // In the demo, bob is another UA on another node.
+    let callee = match std::env::args().skip_while(|a| a != "--call").nth(1) {
+        Some(aor) => Aor::parse(&aor)?,
+        None => {
+            let bob = Aor::parse("sip:bob@p2p.example.net")?;
+            let host = ring.get(1).ok_or("--call is needed with --bootstrap")?;
+            let spec = SelfBinding::new(bob.clone(), "sip:bob@127.0.0.1:5064");
+            let _ = SelfRegistration::start(
+                Arc::new(host.clone()),
+                Arc::new(Identity::generate()?),
+                spec,
+            )
+            .await?;
+            bob
+        }
+    };
+    let found = registration.resolve(&callee).await?;
+    let route = node.lookup(callee.resource_id()).await?;
+    let best = found
+        .first()
+        .ok_or(format!("{callee} has no live contact"))?;
+    println!(
+        "== {callee}: INVITE goes straight to {} (q={}; lookup took {} hop(s))",
+        best.contact, best.q, route.hops
+    );
+
+    registration.stop().await?;
+    println!("== unregistered {me}; leaving");
+    node.leave().await?;
+    println!("ua-p2p: OK");
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! Chord nodes over real QUIC on 127.0.0.1, with timers short enough that
+//! a small ring settles in a second or two.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lsp_chord::{ChordNode, Config};
+use lsp_core::{AccessPolicy, Identity, NodeId, PeerAddr};
+use lsp_transport::{QuicTransport, TransportConfig};
+
+use crate::BoxError;
+
+/// The first 8 hex digits of an id, for printing.
+pub fn short(id: &NodeId) -> String {
+    id.to_string()[..8].to_string()
+}
+
+/// Default settings with short upkeep timers.
+pub fn fast_config(seed: u64, policy: Arc<dyn AccessPolicy>) -> Config {
+    let mut cfg = Config::default().seed(seed).policy(policy);
+    cfg.stabilize_interval = Duration::from_millis(200);
+    cfg.fix_fingers_interval = Duration::from_millis(100);
+    cfg.check_predecessor_interval = Duration::from_millis(500);
+    cfg
+}
+
+/// A node with a fresh key on a QUIC socket of 127.0.0.1; idle until it joins.
+pub fn spawn_node(seed: u64, policy: Arc<dyn AccessPolicy>) -> Result<ChordNode, BoxError> {
+    let key = Identity::generate()?;
+    let transport = QuicTransport::bind(&key, "127.0.0.1:0".parse()?, TransportConfig::default())?;
+    Ok(ChordNode::spawn(
+        Arc::new(transport),
+        fast_config(seed, policy),
+    ))
+}
+
+/// `n` nodes joined into one ring and settled.
+pub async fn start_ring(
+    n: usize,
+    policy: Arc<dyn AccessPolicy>,
+) -> Result<Vec<ChordNode>, BoxError> {
+    let nodes = (0..n)
+        .map(|i| spawn_node(i as u64, policy.clone()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let first: Vec<PeerAddr> = match nodes.first() {
+        Some(f) => {
+            f.join(&[]).await?;
+            vec![f.local()]
+        }
+        None => return Ok(nodes),
+    };
+    for n in &nodes[1..] {
+        n.join(&first).await?;
+    }
+    settle(&nodes).await?;
+    Ok(nodes)
+}
+
+/// Waits until every node's successor and predecessor are its ring neighbours.
+pub async fn settle(nodes: &[ChordNode]) -> Result<(), BoxError> {
+    let mut ids: Vec<NodeId> = nodes.iter().map(|n| n.local().id).collect();
+    ids.sort();
+    let position = |id: NodeId| ids.iter().position(|x| *x == id).unwrap_or(0);
+    for _ in 0..150 {
+        let mut settled = true;
+        for n in nodes {
+            let s = n.status().await?;
+            let i = position(s.me.id);
+            let next = ids[(i + 1) % ids.len()];
+            let prev = ids[(i + ids.len() - 1) % ids.len()];
+            settled &= s.successors.first().map(|p| p.id) == Some(next)
+                && s.predecessor.map(|p| p.id) == Some(prev);
+        }
+        if settled {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err("the ring did not settle in 15 s".into())
+}
+
+/// The ring an example joins: the peer named by `--bootstrap
+/// <node-id>@<addr>` on the command line, or else a ring of three nodes
+/// started here. Returns the local nodes (to keep them running) and the
+/// bootstrap peers.
+pub async fn ring_from_args(
+    policy: Arc<dyn AccessPolicy>,
+) -> Result<(Vec<ChordNode>, Vec<PeerAddr>), BoxError> {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--bootstrap") {
+        let text = args
+            .get(i + 1)
+            .ok_or("--bootstrap needs <node-id>@<addr>")?;
+        let (id, addr) = text
+            .split_once('@')
+            .ok_or("--bootstrap wants <node-id>@<addr>")?;
+        let id = NodeId::from_hex(id).ok_or("--bootstrap: the Node-ID is not 64 hex digits")?;
+        let peer = PeerAddr {
+            id,
+            addr: addr.parse()?,
+        };
+        println!("   joining the ring at {peer:?}");
+        return Ok((Vec::new(), vec![peer]));
+    }
+    let ring = start_ring(3, policy).await?;
+    println!(
+        "   started a ring of {} nodes on 127.0.0.1 to join",
+        ring.len()
+    );
+    let boot = vec![ring[0].local()];
+    Ok((ring, boot))
+}
