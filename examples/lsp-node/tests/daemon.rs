@@ -371,6 +371,20 @@ fn config_errors_name_the_field() {
 }
 
 #[test]
+fn the_example_config_is_valid() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/node.example.toml");
+    let out = Command::new(BIN)
+        .args(["check", "--config", path])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn a_key_others_can_read_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("n.key");
