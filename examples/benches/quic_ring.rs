@@ -22,6 +22,7 @@ struct Args {
     secs: f64,
     concurrency: usize,
     json: String,
+    svg_dir: String,
 }
 
 fn parse_args() -> Args {
@@ -30,6 +31,7 @@ fn parse_args() -> Args {
         secs: 5.0,
         concurrency: 32,
         json: "target/lsp-bench/quic_ring.json".into(),
+        svg_dir: "target/lsp-bench".into(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -39,6 +41,7 @@ fn parse_args() -> Args {
             ("--secs", Some(v)) => a.secs = v.parse().unwrap_or(a.secs),
             ("--concurrency", Some(v)) => a.concurrency = v.parse().unwrap_or(a.concurrency),
             ("--json", Some(v)) => a.json = v,
+            ("--svg-dir", Some(v)) => a.svg_dir = v,
             // cargo bench passes --bench; ignore it and anything unknown.
             _ => {}
         }
@@ -52,6 +55,9 @@ struct Dist {
     p50_us: f64,
     p99_us: f64,
     mean_us: f64,
+    /// Every sample, for the plots.
+    #[serde(skip)]
+    samples_us: Vec<f64>,
 }
 
 fn dist(mut v: Vec<Duration>) -> Dist {
@@ -66,6 +72,7 @@ fn dist(mut v: Vec<Duration>) -> Dist {
         p50_us: at(0.5),
         p99_us: at(0.99),
         mean_us: v.iter().map(|d| us(*d)).sum::<f64>() / v.len().max(1) as f64,
+        samples_us: v.iter().map(|d| us(*d)).collect(),
     }
 }
 
@@ -389,6 +396,9 @@ async fn main() {
         "RTT ratio (ours / bare quinn, p50): {:.2}",
         report.rtt_ratio_p50
     );
+    if let Err(e) = plot(&a.svg_dir, &report) {
+        eprintln!("writing plots to {}: {e}", a.svg_dir);
+    }
     if let Some(dir) = std::path::Path::new(&a.json).parent() {
         let _ = std::fs::create_dir_all(dir);
     }
@@ -400,4 +410,33 @@ async fn main() {
         }
         Err(e) => eprintln!("{e}"),
     }
+}
+
+/// The distributions behind the table: one-hop round trips, ours against
+/// bare quinn, and publish and query latency on the ring.
+fn plot(dir: &str, r: &Report) -> std::io::Result<()> {
+    use lsp_plot::{Chart, cdf};
+    std::fs::create_dir_all(dir)?;
+    let rtt = Chart::new("One-hop round trip on 127.0.0.1, 64-byte payload")
+        .x_log()
+        .legend_low()
+        .x_label("round trip (µs, log scale)")
+        .y_label("fraction at or below")
+        .line("lsp-transport", cdf(&r.rtt_ours.samples_us))
+        .line(
+            "bare quinn bi-stream echo",
+            cdf(&r.rtt_bare_quinn.samples_us),
+        );
+    std::fs::write(format!("{dir}/quic-rtt.svg"), rtt.to_svg())?;
+    let ring = Chart::new(&format!(
+        "16-node ring over QUIC, {} operations in flight",
+        r.concurrency
+    ))
+    .x_log()
+    .legend_low()
+    .x_label("latency (µs, log scale)")
+    .y_label("fraction at or below")
+    .line("publish", cdf(&r.publish.samples_us))
+    .line("query", cdf(&r.query.samples_us));
+    std::fs::write(format!("{dir}/quic-ring-latency.svg"), ring.to_svg())
 }

@@ -19,7 +19,7 @@ use serde::Serialize;
 
 const USAGE: &str = "chord-sim [--nodes 1000,10000] [--scenarios stable,churn,partition] \
 [--routing iterative|recursive] [--seed N] [--aors N] [--lookups-per-sec N] [--measure-secs N] [--churn-secs N] \
-[--json PATH] [--csv PATH]";
+[--json PATH] [--csv PATH] [--svg-dir DIR]";
 
 #[derive(Debug, Clone)]
 struct Args {
@@ -33,6 +33,7 @@ struct Args {
     routing: Routing,
     json: PathBuf,
     csv: PathBuf,
+    svg_dir: PathBuf,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -47,6 +48,7 @@ fn parse_args() -> Result<Args, String> {
         routing: Routing::Iterative,
         json: "target/lsp-bench/chord-sim.json".into(),
         csv: "target/lsp-bench/chord-sim.csv".into(),
+        svg_dir: "target/lsp-bench".into(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -74,6 +76,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--json" => a.json = val()?.into(),
             "--csv" => a.csv = val()?.into(),
+            "--svg-dir" => a.svg_dir = val()?.into(),
             "--help" | "-h" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -120,6 +123,9 @@ struct Row {
     virtual_secs: f64,
     wall_secs: f64,
     peak_rss_mib: f64,
+    /// Every lookup's latency, for the plot.
+    #[serde(skip)]
+    latency_ms: Vec<u64>,
 }
 
 /// `LSP_SIM_VERBOSE=1` prints every failed operation.
@@ -229,6 +235,7 @@ impl Probe {
         row.hops_p99 = pct(&hops, 0.99) as u32;
         row.latency_p50_ms = pct(&self.latency, 0.5);
         row.latency_p99_ms = pct(&self.latency, 0.99);
+        row.latency_ms = self.latency.clone();
     }
 }
 
@@ -557,11 +564,58 @@ fn main() {
             rows.push(r);
         }
     }
-    if let Err(e) = write(&a, &rows) {
+    if let Err(e) = write(&a, &rows).and_then(|()| plot(&a, &rows)) {
         eprintln!("writing results: {e}");
         std::process::exit(1);
     }
-    println!("results: {} and {}", a.json.display(), a.csv.display());
+    println!(
+        "results: {}, {} and {}/chord-{{hops,latency}}.svg",
+        a.json.display(),
+        a.csv.display(),
+        a.svg_dir.display()
+    );
+}
+
+/// Hops against N per scenario, with the 0.5·log2(N) + 0.5 bound, and the
+/// distribution of lookup latency per size and scenario.
+fn plot(a: &Args, rows: &[Row]) -> std::io::Result<()> {
+    use lsp_plot::{Chart, cdf};
+    std::fs::create_dir_all(&a.svg_dir)?;
+    let mut hops = Chart::new("Chord lookup hops against ring size")
+        .x_log()
+        .x_label("nodes (N)")
+        .y_label("hops per lookup")
+        .legend_low();
+    for s in &a.scenarios {
+        let line = |f: fn(&Row) -> f64| -> Vec<(f64, f64)> {
+            rows.iter()
+                .filter(|r| &r.scenario == s)
+                .map(|r| (r.nodes as f64, f(r)))
+                .collect()
+        };
+        hops = hops.line(&format!("mean, {s}"), line(|r| r.hops_mean));
+        if s == "stable" {
+            hops = hops.line("p99, stable", line(|r| f64::from(r.hops_p99)));
+        }
+    }
+    let bound: Vec<(f64, f64)> = a
+        .nodes
+        .iter()
+        .map(|&n| (n as f64, 0.5 * (n as f64).log2() + 0.5))
+        .collect();
+    hops = hops.dashed("bound 0.5·log2(N) + 0.5", bound);
+    std::fs::write(a.svg_dir.join("chord-hops.svg"), hops.to_svg())?;
+
+    let mut latency = Chart::new("Chord lookup latency (one-way delay 10-90 ms)")
+        .x_log()
+        .legend_low()
+        .x_label("lookup latency (ms, log scale)")
+        .y_label("fraction of lookups at or below");
+    for r in rows.iter().filter(|r| !r.latency_ms.is_empty()) {
+        let samples: Vec<f64> = r.latency_ms.iter().map(|&v| v as f64).collect();
+        latency = latency.line(&format!("{} nodes, {}", r.nodes, r.scenario), cdf(&samples));
+    }
+    std::fs::write(a.svg_dir.join("chord-latency.svg"), latency.to_svg())
 }
 
 fn write(a: &Args, rows: &[Row]) -> std::io::Result<()> {
