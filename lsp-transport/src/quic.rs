@@ -10,14 +10,13 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use lsp_core::{Identity, Incoming, NodeId, PeerAddr, Transport};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
-use quinn::{Connection, Endpoint, VarInt};
-use tokio::sync::{Mutex, mpsc};
+use quinn::{Connection, Endpoint, RecvStream, VarInt};
 
 use crate::Error;
 use crate::tls::{self, Credentials};
@@ -73,9 +72,10 @@ struct Inner {
     cfg: TransportConfig,
     creds: Credentials,
     transport: Arc<quinn::TransportConfig>,
+    /// Never held across an await.
     conns: Mutex<HashMap<NodeId, Connection>>,
-    tx: mpsc::Sender<Incoming>,
-    rx: Mutex<mpsc::Receiver<Incoming>>,
+    tx: async_channel::Sender<Incoming>,
+    rx: async_channel::Receiver<Incoming>,
     closed: tokio::sync::watch::Sender<bool>,
 }
 
@@ -105,7 +105,7 @@ impl QuicTransport {
         server.transport_config(transport.clone());
         let endpoint = Endpoint::server(server, listen).map_err(Error::Bind)?;
         let addr = endpoint.local_addr().map_err(Error::Bind)?;
-        let (tx, rx) = mpsc::channel(cfg.incoming_queue.max(1));
+        let (tx, rx) = async_channel::bounded(cfg.incoming_queue.max(1));
         let inner = Arc::new(Inner {
             endpoint,
             local: PeerAddr {
@@ -117,7 +117,7 @@ impl QuicTransport {
             transport,
             conns: Mutex::new(HashMap::new()),
             tx,
-            rx: Mutex::new(rx),
+            rx,
             closed: tokio::sync::watch::Sender::new(false),
         });
         tokio::spawn(accept_loop(inner.clone()));
@@ -126,7 +126,7 @@ impl QuicTransport {
 
     /// Open connections, for status pages.
     pub async fn connections(&self) -> usize {
-        self.inner.conns.lock().await.len()
+        self.inner.conns().len()
     }
 }
 
@@ -152,7 +152,7 @@ async fn accept_loop(inner: Arc<Inner>) {
                 conn.close(VarInt::from_u32(CLOSE_SHUTDOWN), b"no identity");
                 return;
             };
-            inner.remember(peer, conn.clone()).await;
+            inner.remember(peer, conn.clone());
             read_frames(inner, conn, peer).await;
         });
     }
@@ -169,41 +169,43 @@ fn peer_id(conn: &Connection) -> Option<NodeId> {
 /// Reads frames from every stream the peer opens on `conn` until it closes.
 async fn read_frames(inner: Arc<Inner>, conn: Connection, peer: NodeId) {
     loop {
-        let mut stream = match conn.accept_uni().await {
+        let stream = match conn.accept_uni().await {
             Ok(s) => s,
             Err(_) => break,
         };
-        let inner = inner.clone();
         let from_addr = conn.remote_address();
-        tokio::spawn(async move {
-            let max = inner.cfg.max_frame_len;
-            let read = async {
-                let mut len = [0u8; 4];
-                stream.read_exact(&mut len).await.ok()?;
-                let len = u32::from_be_bytes(len) as usize;
-                if len > max {
-                    tracing::debug!("{peer}: frame of {len} bytes refused");
-                    let _ = stream.stop(VarInt::from_u32(STOP_TOO_LARGE));
-                    return None;
-                }
-                let mut frame = vec![0u8; len];
-                stream.read_exact(&mut frame).await.ok()?;
-                Some(frame)
-            };
-            let Ok(Some(frame)) = tokio::time::timeout(inner.cfg.request_timeout, read).await
-            else {
-                return;
-            };
-            let incoming = Incoming {
-                from: peer,
-                from_addr,
-                frame,
-            };
-            // A full queue makes this reader wait: backpressure.
-            let _ = inner.tx.send(incoming).await;
-        });
+        let read = tokio::time::timeout(
+            inner.cfg.request_timeout,
+            read_frame(stream, inner.cfg.max_frame_len, peer),
+        );
+        let mut read = Box::pin(read);
+        // A small frame has usually arrived whole with its stream: take it
+        // here, and leave only slow streams to a task of their own.
+        let ready = tokio::select! {
+            biased;
+            r = &mut read => Some(r),
+            () = std::future::ready(()) => None,
+        };
+        let deliver = move |r: Result<Option<Vec<u8>>, _>, inner: Arc<Inner>| async move {
+            if let Ok(Some(frame)) = r {
+                let incoming = Incoming {
+                    from: peer,
+                    from_addr,
+                    frame,
+                };
+                // A full queue makes this reader wait: backpressure.
+                let _ = inner.tx.send(incoming).await;
+            }
+        };
+        match ready {
+            Some(r) => deliver(r, inner.clone()).await,
+            None => {
+                let inner = inner.clone();
+                tokio::spawn(async move { deliver(read.await, inner).await });
+            }
+        }
     }
-    let mut conns = inner.conns.lock().await;
+    let mut conns = inner.conns();
     if conns
         .get(&peer)
         .is_some_and(|c| c.stable_id() == conn.stable_id())
@@ -212,9 +214,29 @@ async fn read_frames(inner: Arc<Inner>, conn: Connection, peer: NodeId) {
     }
 }
 
+/// One length-prefixed frame; `None` when the stream fails or announces
+/// more than `max` bytes (then it is stopped unread).
+async fn read_frame(mut stream: RecvStream, max: usize, peer: NodeId) -> Option<Vec<u8>> {
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).await.ok()?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > max {
+        tracing::debug!("{peer}: frame of {len} bytes refused");
+        let _ = stream.stop(VarInt::from_u32(STOP_TOO_LARGE));
+        return None;
+    }
+    let mut frame = vec![0u8; len];
+    stream.read_exact(&mut frame).await.ok()?;
+    Some(frame)
+}
+
 impl Inner {
-    async fn remember(&self, peer: NodeId, conn: Connection) {
-        let mut conns = self.conns.lock().await;
+    fn conns(&self) -> std::sync::MutexGuard<'_, HashMap<NodeId, Connection>> {
+        self.conns.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn remember(&self, peer: NodeId, conn: Connection) {
+        let mut conns = self.conns();
         if conns.len() >= self.cfg.max_connections && !conns.contains_key(&peer) {
             // Make room: drop a connection, which reconnects on demand.
             if let Some(victim) = conns.keys().next().copied()
@@ -227,7 +249,7 @@ impl Inner {
     }
 
     async fn connection(self: &Arc<Self>, to: PeerAddr) -> Result<Connection, lsp_core::Error> {
-        if let Some(c) = self.conns.lock().await.get(&to.id)
+        if let Some(c) = self.conns().get(&to.id)
             && c.close_reason().is_none()
         {
             return Ok(c.clone());
@@ -257,13 +279,13 @@ impl Inner {
                 });
             }
         };
-        self.remember(to.id, conn.clone()).await;
+        self.remember(to.id, conn.clone());
         tokio::spawn(read_frames(self.clone(), conn.clone(), to.id));
         Ok(conn)
     }
 
-    async fn forget(&self, peer: NodeId) {
-        self.conns.lock().await.remove(&peer);
+    fn forget(&self, peer: NodeId) {
+        self.conns().remove(&peer);
     }
 }
 
@@ -307,7 +329,7 @@ impl Transport for QuicTransport {
                 if write_frame(&conn, &frame).await.is_ok() {
                     return Ok(());
                 }
-                inner.forget(to.id).await;
+                inner.forget(to.id);
             }
             Err(lsp_core::Error::Unreachable(to.id))
         };
@@ -318,15 +340,12 @@ impl Transport for QuicTransport {
     }
 
     async fn recv(&self) -> Result<Incoming, lsp_core::Error> {
-        let mut rx = self.inner.rx.lock().await;
-        let mut closed = self.inner.closed.subscribe();
-        if *closed.borrow() {
-            return Err(lsp_core::Error::Closed);
-        }
-        tokio::select! {
-            m = rx.recv() => m.ok_or(lsp_core::Error::Closed),
-            _ = closed.changed() => Err(lsp_core::Error::Closed),
-        }
+        // `close` closes the queue, which ends every waiting `recv`.
+        self.inner
+            .rx
+            .recv()
+            .await
+            .map_err(|_| lsp_core::Error::Closed)
     }
 
     async fn close(&self) {
@@ -336,7 +355,8 @@ impl Transport for QuicTransport {
         self.inner
             .endpoint
             .close(VarInt::from_u32(CLOSE_SHUTDOWN), b"shutdown");
-        self.inner.conns.lock().await.clear();
+        self.inner.rx.close();
+        self.inner.conns().clear();
         let _ = tokio::time::timeout(Duration::from_secs(2), self.inner.endpoint.wait_idle()).await;
     }
 }
