@@ -611,7 +611,11 @@ fn plot(a: &Args, rows: &[Row]) -> std::io::Result<()> {
         .legend_low()
         .x_label("lookup latency (ms, log scale)")
         .y_label("fraction of lookups at or below");
-    for r in rows.iter().filter(|r| !r.latency_ms.is_empty()) {
+    // The partition run's lookups look like the stable run's; leave them out.
+    for r in rows
+        .iter()
+        .filter(|r| !r.latency_ms.is_empty() && r.scenario != "partition")
+    {
         let samples: Vec<f64> = r.latency_ms.iter().map(|&v| v as f64).collect();
         latency = latency.line(&format!("{} nodes, {}", r.nodes, r.scenario), cdf(&samples));
     }
