@@ -369,6 +369,26 @@ fn fill_upkeep(row: &mut Row, sim: &Sim, before: (u64, u64, u64), secs: u64) {
     row.replication_bytes_per_node_min = per(r1 - before.2);
 }
 
+/// Every node whose successor or predecessor is not its ring neighbour, by
+/// position in ring order.
+fn print_wrong_neighbours(sim: &Sim) {
+    let ring = sim.ring_order();
+    let pos = |id: NodeId| ring.iter().position(|p| p.id == id);
+    for i in sim.live() {
+        let Some(c) = sim.node(i) else { continue };
+        let Some(me) = pos(sim.addr(i).id) else {
+            continue;
+        };
+        let succ = c.successors().first().and_then(|p| pos(p.id));
+        let pred = c.predecessor().and_then(|p| pos(p.id));
+        let n = ring.len();
+        if succ != Some((me + 1) % n) || pred != Some((me + n - 1) % n) {
+            let list: Vec<Option<usize>> = c.successors().iter().map(|p| pos(p.id)).collect();
+            eprintln!("  at {me}: pred {pred:?}, successors {list:?}");
+        }
+    }
+}
+
 fn reconverge(sim: &mut Sim, limit: Duration, live: usize) -> Option<f64> {
     let t = sim
         .run_until(limit, secs(1), |s| {
@@ -381,6 +401,9 @@ fn reconverge(sim: &mut Sim, limit: Duration, live: usize) -> Option<f64> {
             sim.live().len(),
             sim.check_ring()
         );
+        if verbose() {
+            print_wrong_neighbours(sim);
+        }
     }
     t
 }
