@@ -384,7 +384,15 @@ fn print_wrong_neighbours(sim: &Sim) {
         let n = ring.len();
         if succ != Some((me + 1) % n) || pred != Some((me + n - 1) % n) {
             let list: Vec<Option<usize>> = c.successors().iter().map(|p| pos(p.id)).collect();
-            eprintln!("  at {me}: pred {pred:?}, successors {list:?}");
+            let succ_pred = c
+                .successors()
+                .first()
+                .and_then(|s| sim.live().into_iter().find(|&j| sim.addr(j).id == s.id))
+                .and_then(|j| sim.node(j)?.predecessor())
+                .and_then(|p| pos(p.id));
+            eprintln!(
+                "  at {me}: pred {pred:?}, successors {list:?}, successor's pred {succ_pred:?}"
+            );
         }
     }
 }
