@@ -699,7 +699,10 @@ impl Chord {
                 self.rectify(from, now.as_millis());
                 Body::Ack
             }
-            Body::Ping => Body::Ack,
+            Body::Ping => {
+                self.consider_successor(from, now.as_millis());
+                Body::Ack
+            }
             Body::StabilizeHint => {
                 self.timers.stabilize = self.timers.stabilize.min(now.as_millis());
                 Body::Ack

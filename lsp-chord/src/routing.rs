@@ -169,6 +169,29 @@ impl Chord {
         }
     }
 
+    /// A live peer that pings us (its predecessor check, or a probe) and
+    /// lies between us and our successor is a closer successor: take it.
+    /// This is how a node whose successor pointer skipped part of the ring
+    /// (after a partition heals) learns of the node it skipped, which
+    /// pings it as its predecessor; stabilize alone would walk back one
+    /// node per round.
+    pub(crate) fn consider_successor(&mut self, p: PeerAddr, now_ms: u64) {
+        if self.state != crate::NodeState::Joined || p.id == self.me.id {
+            return;
+        }
+        let Some(first) = self.succs.first() else {
+            return;
+        };
+        if !pt(&p).in_open(pt(&self.me), pt(first)) {
+            return;
+        }
+        self.succs.retain(|q| q.id != p.id);
+        self.succs.insert(0, p);
+        self.succs.truncate(self.cfg.r());
+        self.routing_changed = true;
+        self.timers.stabilize = now_ms;
+    }
+
     /// Rectify: `n` says it may be our predecessor.
     pub(crate) fn rectify(&mut self, n: PeerAddr, now_ms: u64) {
         if self.state != crate::NodeState::Joined {
@@ -280,5 +303,45 @@ impl Chord {
             return (self.succs.len() + 1) as f64;
         }
         gaps as f64 / arc
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lsp_core::{NodeId, PeerAddr, UnixTime};
+
+    use crate::wire::{Body, Message};
+    use crate::{Chord, Config, NodeState};
+
+    fn peer(b: u8) -> PeerAddr {
+        PeerAddr {
+            id: NodeId([b; 32]),
+            addr: format!("192.0.2.{b}:7000").parse().expect("addr"),
+        }
+    }
+
+    /// After a partition heals, a node's successor can skip part of the
+    /// ring. The skipped node's predecessor check reaches it, and it must
+    /// take that node as its successor at once.
+    #[test]
+    fn a_ping_from_a_skipped_node_makes_it_the_successor() {
+        let (a, b, c) = (peer(0x10), peer(0x20), peer(0x90));
+        let mut node = Chord::new(a, Config::default());
+        node.state = NodeState::Joined;
+        node.succs = vec![c];
+        node.pred = Some(c);
+        let ping = Message {
+            id: 1,
+            body: Body::Ping,
+        }
+        .encode();
+        node.handle_message(b, &ping, UnixTime(1_000))
+            .expect("ping");
+        assert_eq!(node.successors().first(), Some(&b));
+        assert_eq!(node.successors().get(1), Some(&c));
+        // A ping from a node outside (a, successor) changes nothing.
+        node.handle_message(c, &ping, UnixTime(1_001))
+            .expect("ping");
+        assert_eq!(node.successors().first(), Some(&b));
     }
 }
