@@ -181,6 +181,8 @@ pub struct Chord {
     pub(crate) next_finger: usize,
     /// Fingers left to fix quickly after joining.
     pub(crate) fast_fingers: usize,
+    /// Immediate re-stabilizes left after joining (see `on_neighbours`).
+    pub(crate) fast_stabilize: usize,
     pub(crate) store: RecordStore,
     pub(crate) next_id: u64,
     pub(crate) pending: BTreeMap<u64, Pending>,
@@ -223,6 +225,7 @@ impl Chord {
             fingers: vec![None; FINGERS],
             next_finger: 0,
             fast_fingers: 0,
+            fast_stabilize: 0,
             store,
             next_id,
             pending: BTreeMap::new(),
@@ -522,6 +525,7 @@ impl Chord {
         self.timers.stabilize = t;
         self.timers.fix_fingers = t;
         self.fast_fingers = FINGERS;
+        self.fast_stabilize = 4 * self.cfg.r();
         self.timers.check_predecessor = t + self.jitter(self.cfg.check_predecessor_interval);
         self.timers.probe = t + self.jitter(self.cfg.check_predecessor_interval);
         self.timers.purge = t + self.jitter(self.cfg.purge_interval);
@@ -774,6 +778,7 @@ impl Chord {
         self.pred = pred;
         self.routing_changed = true;
         self.fast_fingers = 0;
+        self.fast_stabilize = 0;
         self.timers.stabilize = now.as_millis() + self.jitter(self.cfg.stabilize_interval);
         self.timers.fix_fingers = now.as_millis() + self.jitter(self.cfg.fix_fingers_interval);
         for (slot, f) in self.fingers.iter_mut().zip(fingers) {

@@ -162,6 +162,15 @@ impl Chord {
             self.succs = list;
             self.routing_changed = true;
         }
+        if adopted && self.fast_stabilize > 0 {
+            // A node that joined with a far successor (its lookup ran while
+            // the ring was young) would walk back one node per round: ask
+            // the closer successor now. Only after joining: during a
+            // partition's merge, immediate rounds slowed the heal (63 s to
+            // 1,018 s at 10,000 nodes).
+            self.fast_stabilize -= 1;
+            self.timers.stabilize = now_ms;
+        }
         // Rectify the successor unless it already names us.
         if adopted || predecessor.is_none_or(|p| p.id != self.me.id) {
             let first = self.succs[0];
@@ -343,5 +352,26 @@ mod tests {
         node.handle_message(c, &ping, UnixTime(1_001))
             .expect("ping");
         assert_eq!(node.successors().first(), Some(&b));
+    }
+
+    /// A node that joined with a far successor adopts each closer
+    /// predecessor it learns of and asks that one at once, instead of one
+    /// step per stabilize round.
+    #[test]
+    fn adopting_a_closer_successor_stabilizes_again_at_once() {
+        let (a, b, c) = (peer(0x10), peer(0x20), peer(0x90));
+        let mut node = Chord::new(a, Config::default());
+        node.become_joined(vec![c], UnixTime(0));
+        node.timers.stabilize = 60_000;
+        node.timers.fix_fingers = 60_000;
+        node.timers.check_predecessor = 60_000;
+        node.timers.purge = 60_000;
+        let answer = Body::Neighbours {
+            predecessor: Some(b),
+            successors: vec![],
+        };
+        node.on_neighbours(c, answer, 1_000);
+        assert_eq!(node.successors(), &[b, c]);
+        assert!(node.poll_timeout().is_some_and(|t| t.as_millis() <= 1_000));
     }
 }
