@@ -487,18 +487,8 @@ impl Chord {
             }
             Then::Merge => {
                 self.ops.remove(&id);
-                let me = Point(self.me.id.0);
                 if let Some(p) = peers.into_iter().find(|p| p.id != self.me.id) {
-                    let closer = self
-                        .succs
-                        .first()
-                        .is_none_or(|s| Point(p.id.0).in_open(me, Point(s.id.0)));
-                    if closer {
-                        self.succs.insert(0, p);
-                        self.succs.truncate(self.cfg.r());
-                        self.routing_changed = true;
-                        self.timers.stabilize = now_ms;
-                    }
+                    self.adopt_if_closer(p, now_ms);
                 }
             }
             Then::Publish(record) => {

@@ -185,20 +185,26 @@ impl Chord {
     /// pings it as its predecessor; stabilize alone would walk back one
     /// node per round.
     pub(crate) fn consider_successor(&mut self, p: PeerAddr, now_ms: u64) {
-        if self.state != crate::NodeState::Joined || p.id == self.me.id {
-            return;
+        if self.state == crate::NodeState::Joined && !self.succs.is_empty() {
+            self.adopt_if_closer(p, now_ms);
         }
-        let Some(first) = self.succs.first() else {
-            return;
-        };
-        if !pt(&p).in_open(pt(&self.me), pt(first)) {
-            return;
+    }
+
+    /// Makes `p` the first successor if it lies in `(me, successor)` (or
+    /// there is none), and stabilizes with it at once.
+    pub(crate) fn adopt_if_closer(&mut self, p: PeerAddr, now_ms: u64) {
+        let closer = p.id != self.me.id
+            && self
+                .succs
+                .first()
+                .is_none_or(|s| pt(&p).in_open(pt(&self.me), pt(s)));
+        if closer {
+            self.succs.retain(|q| q.id != p.id);
+            self.succs.insert(0, p);
+            self.succs.truncate(self.cfg.r());
+            self.routing_changed = true;
+            self.timers.stabilize = now_ms;
         }
-        self.succs.retain(|q| q.id != p.id);
-        self.succs.insert(0, p);
-        self.succs.truncate(self.cfg.r());
-        self.routing_changed = true;
-        self.timers.stabilize = now_ms;
     }
 
     /// Rectify: `n` says it may be our predecessor.

@@ -155,7 +155,7 @@ async fn daemon(config: NodeConfig) -> Result<(), Fail> {
                 .await
                 .map_err(|e| format!("status.listen: {at}: {e}"))?;
             let bound = listener.local_addr().map_err(|e| e.to_string())?;
-            println!("status {}", status::url(bound));
+            println!("status http://{bound}/");
             let source = Arc::new(status::StatusSource {
                 node: node.clone(),
                 started,

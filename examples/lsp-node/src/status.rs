@@ -3,7 +3,6 @@
 //! Each request reads one fresh snapshot from the node.
 
 use std::fmt::Write;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -305,9 +304,4 @@ pub async fn serve(
     axum::serve(listener, router(source))
         .with_graceful_shutdown(stop)
         .await
-}
-
-/// The address the status endpoint is bound to, for the startup line.
-pub fn url(addr: SocketAddr) -> String {
-    format!("http://{addr}/")
 }
