@@ -140,15 +140,24 @@ fn workload(n: usize, len: usize, zipf: Option<&Zipf>) -> Arc<Vec<Aor>> {
     Arc::new(keys.map(aor).collect())
 }
 
+/// How a run asks.
+#[derive(Clone, Copy, PartialEq)]
+enum Ask {
+    /// One `query_sync` per AOR.
+    One,
+    /// Parse the AOR from text first, as a proxy does with a Request-URI.
+    Parse,
+    /// `query_many_sync` on runs of this many AORs.
+    Many(usize),
+}
+
 /// Queries the workload for `secs` on `threads` threads; returns ops/s.
-/// With `parse`, each query first parses the AOR from text, as a proxy does
-/// with a Request-URI.
 fn query_rate(
     s: &Arc<LocalLocationService>,
     work: &Arc<Vec<Aor>>,
     threads: usize,
     secs: f64,
-    parse: bool,
+    ask: Ask,
 ) -> f64 {
     let handles: Vec<_> = (0..threads)
         .map(|t| {
@@ -156,19 +165,28 @@ fn query_rate(
             std::thread::spawn(move || {
                 let start = Instant::now();
                 let mut ops = 0u64;
+                let step = match ask {
+                    Ask::Many(n) => n,
+                    _ => 1,
+                };
                 let mut at = t * work.len() / 2;
                 while start.elapsed().as_secs_f64() < secs {
-                    for _ in 0..1024 {
-                        at = (at + 1) % work.len();
-                        let found = if parse {
-                            s.query_sync(&Aor::parse(work[at].as_str()).unwrap())
-                                .unwrap()
-                        } else {
-                            s.query_sync(&work[at]).unwrap()
-                        };
-                        assert_eq!(found.len(), 1);
+                    for _ in 0..1024 / step {
+                        at = (at + step) % (work.len() - step);
+                        match ask {
+                            Ask::One => assert_eq!(s.query_sync(&work[at]).unwrap().len(), 1),
+                            Ask::Parse => {
+                                let aor = Aor::parse(work[at].as_str()).unwrap();
+                                assert_eq!(s.query_sync(&aor).unwrap().len(), 1);
+                            }
+                            Ask::Many(_) => {
+                                for found in s.query_many_sync(&work[at..at + step]) {
+                                    assert_eq!(found.unwrap().len(), 1);
+                                }
+                            }
+                        }
                     }
-                    ops += 1024;
+                    ops += (1024 / step * step) as u64;
                 }
                 ops as f64 / start.elapsed().as_secs_f64()
             })
@@ -223,14 +241,17 @@ fn main() {
     drop(updates);
 
     let uniform = workload(a.n, 1 << 18, None);
-    let q1 = query_rate(&service, &uniform, 1, a.secs, false);
-    let q2 = query_rate(&service, &uniform, 2, a.secs, false);
-    let p1 = query_rate(&service, &uniform, 1, a.secs, true);
-    let p2 = query_rate(&service, &uniform, 2, a.secs, true);
+    let q1 = query_rate(&service, &uniform, 1, a.secs, Ask::One);
+    let q2 = query_rate(&service, &uniform, 2, a.secs, Ask::One);
+    let m1 = query_rate(&service, &uniform, 1, a.secs, Ask::Many(16));
+    let m2 = query_rate(&service, &uniform, 2, a.secs, Ask::Many(16));
+    let p1 = query_rate(&service, &uniform, 1, a.secs, Ask::Parse);
+    let p2 = query_rate(&service, &uniform, 2, a.secs, Ask::Parse);
     drop(uniform);
     let skewed = workload(a.n, 1 << 18, Some(&Zipf::new(a.n)));
-    let z1 = query_rate(&service, &skewed, 1, a.secs, false);
-    let z2 = query_rate(&service, &skewed, 2, a.secs, false);
+    let z1 = query_rate(&service, &skewed, 1, a.secs, Ask::One);
+    let z2 = query_rate(&service, &skewed, 2, a.secs, Ask::One);
+    let zm1 = query_rate(&service, &skewed, 1, a.secs, Ask::Many(16));
 
     // The same query through the async trait, on one thread.
     let trait_rate = {
@@ -287,6 +308,16 @@ fn main() {
             q2,
         ),
         (
+            "uniform_query_many_1_thread",
+            "query_many (runs of 16), uniform, 1 thread, ops/s",
+            m1,
+        ),
+        (
+            "uniform_query_many_2_threads",
+            "query_many (runs of 16), uniform, 2 threads, ops/s",
+            m2,
+        ),
+        (
             "uniform_parse_query_1_thread",
             "parse AOR + query, uniform, 1 thread, ops/s",
             p1,
@@ -305,6 +336,11 @@ fn main() {
             "zipf_query_2_threads",
             "query hit, Zipf 0.99 keys, 2 threads, ops/s",
             z2,
+        ),
+        (
+            "zipf_query_many_1_thread",
+            "query_many (runs of 16), Zipf, 1 thread, ops/s",
+            zm1,
         ),
         (
             "zipf_trait_query_1_thread",

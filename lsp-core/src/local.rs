@@ -126,6 +126,11 @@ impl LocalLocationService {
         self.store.query(aor, self.config.clock.now())
     }
 
+    /// [`LocationService::query_many`] without a future.
+    pub fn query_many_sync(&self, aors: &[Aor]) -> Vec<Result<Vec<Binding>, Error>> {
+        self.store.query_many(aors, self.config.clock.now())
+    }
+
     /// [`LocationService::fetch`] without a future.
     pub fn fetch_sync(&self, aor: &Aor) -> Result<Vec<SignedRecord>, Error> {
         self.store.fetch(aor, self.config.clock.now())
@@ -189,6 +194,10 @@ impl LocationService for LocalLocationService {
 
     async fn query(&self, aor: &Aor) -> Result<Vec<Binding>, Error> {
         self.query_sync(aor)
+    }
+
+    async fn query_many(&self, aors: &[Aor]) -> Vec<Result<Vec<Binding>, Error>> {
+        self.query_many_sync(aors)
     }
 
     async fn fetch(&self, aor: &Aor) -> Result<Vec<SignedRecord>, Error> {

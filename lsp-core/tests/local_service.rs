@@ -146,6 +146,41 @@ fn known_aor_without_live_binding_is_empty_not_missing() {
 }
 
 #[test]
+fn query_many_answers_each_aor_as_query_does() {
+    let (clock, s) = service(LocalConfig::default());
+    // More AORs than one read-ahead run, with lapsed and unknown ones mixed in.
+    let mut asked = Vec::new();
+    for i in 0..40u64 {
+        let text = format!("sip:user{i}@example.com");
+        if i % 5 != 4 {
+            let lapses = T0 + secs(if i % 3 == 0 { 5 } else { 60 });
+            let contact = format!("sip:u{i}@10.0.0.{i}");
+            s.publish_sync(&signed(
+                &key(1),
+                &text,
+                1,
+                vec![binding(&contact, lapses, 1000)],
+            ))
+            .unwrap();
+        }
+        asked.push(aor(&text));
+    }
+    clock.set(T0 + secs(5));
+    let one_by_one: Vec<_> = asked.iter().map(|a| s.query_sync(a)).collect();
+    assert_eq!(s.query_many_sync(&asked), one_by_one);
+    assert_eq!(block_on(s.query_many(&asked)), one_by_one);
+    let found = one_by_one
+        .iter()
+        .filter(|r| matches!(r, Ok(b) if !b.is_empty()));
+    let missing = one_by_one
+        .iter()
+        .filter(|r| matches!(r, Err(Error::NotFound(_))));
+    // 8 never published, 11 lapsed: both are unknown.
+    assert_eq!((found.count(), missing.count()), (21, 19));
+    assert!(s.query_many_sync(&[]).is_empty());
+}
+
+#[test]
 fn contacts_come_highest_q_first_across_publishers() {
     let (_, s) = service(LocalConfig::default());
     s.publish_sync(&signed(
