@@ -1,7 +1,10 @@
 //! Signed records: encoding round trips, and every tampering is caught.
 #![allow(clippy::unwrap_used)]
 
-use lsp_core::{Aor, Binding, Error, Identity, PublicKey, QValue, Record, SignedRecord, UnixTime};
+use lsp_core::store::{RecordStore, StoreLimits};
+use lsp_core::{
+    Aor, Binding, Error, Identity, OpenPolicy, PublicKey, QValue, Record, SignedRecord, UnixTime,
+};
 use proptest::prelude::*;
 
 fn binding() -> impl Strategy<Value = Binding> {
@@ -105,6 +108,27 @@ proptest! {
         if let Ok(decoded) = SignedRecord::from_bytes(&bytes) {
             prop_assert!(decoded.verify().is_err());
         }
+    }
+
+    #[test]
+    fn a_store_answers_with_the_bindings_it_was_given(rec in record(), seed in any::<[u8; 32]>()) {
+        // The store reads bindings in place with its own decoder; it must
+        // agree with the serde decoding field for field.
+        let now = UnixTime(1_700_000_000_000);
+        let mut rec = rec;
+        for b in &mut rec.bindings {
+            b.expires_at = UnixTime(now.0 + 1 + b.expires_at.0 % 86_000_000);
+        }
+        let store = RecordStore::new(StoreLimits::default());
+        store
+            .publish(&rec.clone().sign(&Identity::from_secret_bytes(seed)), &OpenPolicy, now, |_| Ok(()))
+            .unwrap();
+        let expected = if rec.bindings.is_empty() {
+            Err(Error::NotFound(rec.aor.clone()))
+        } else {
+            Ok(lsp_core::live_bindings([&rec], now))
+        };
+        prop_assert_eq!(store.query(&rec.aor, now), expected);
     }
 
     #[test]

@@ -248,4 +248,25 @@ mod tests {
         assert_eq!(slots(&entry).count(), 1);
         assert!(scan(&bytes[..bytes.len() - 1], &mut |_| {}).is_err());
     }
+
+    #[test]
+    fn damaged_records_are_errors_not_panics() {
+        let id = Identity::from_secret_bytes([4; 32]);
+        let mut rec = Record::new(Aor::parse("sip:bob@example.com").unwrap(), 9);
+        let mut b = Binding::new("sip:bob@10.0.0.9", UnixTime(7000), "call", 3);
+        b.path = vec!["<sip:edge>".into()];
+        rec.bindings = vec![b];
+        let bytes = rec.sign(&id).to_bytes();
+        for len in 0..bytes.len() {
+            assert!(scan(&bytes[..len], &mut |_| {}).is_err(), "prefix {len}");
+        }
+        // Every single-byte change either still reads or is an error.
+        for at in 0..bytes.len() {
+            for value in [0x00, 0x01, 0x7f, 0x80, 0xff] {
+                let mut bad = bytes.clone();
+                bad[at] = value;
+                let _ = scan(&bad, &mut |_| {});
+            }
+        }
+    }
 }
