@@ -147,7 +147,7 @@ enum Ask {
     One,
     /// Parse the AOR from text first, as a proxy does with a Request-URI.
     Parse,
-    /// `query_many_sync` on runs of this many AORs.
+    /// `query_iter` on runs of this many AORs.
     Many(usize),
 }
 
@@ -180,7 +180,7 @@ fn query_rate(
                                 assert_eq!(s.query_sync(&aor).unwrap().len(), 1);
                             }
                             Ask::Many(_) => {
-                                for found in s.query_many_sync(&work[at..at + step]) {
+                                for found in s.query_iter(&work[at..at + step]) {
                                     assert_eq!(found.unwrap().len(), 1);
                                 }
                             }
@@ -308,13 +308,13 @@ fn main() {
             q2,
         ),
         (
-            "uniform_query_many_1_thread",
-            "query_many (runs of 16), uniform, 1 thread, ops/s",
+            "uniform_query_iter_1_thread",
+            "query_iter (runs of 16), uniform, 1 thread, ops/s",
             m1,
         ),
         (
-            "uniform_query_many_2_threads",
-            "query_many (runs of 16), uniform, 2 threads, ops/s",
+            "uniform_query_iter_2_threads",
+            "query_iter (runs of 16), uniform, 2 threads, ops/s",
             m2,
         ),
         (
@@ -338,8 +338,8 @@ fn main() {
             z2,
         ),
         (
-            "zipf_query_many_1_thread",
-            "query_many (runs of 16), Zipf, 1 thread, ops/s",
+            "zipf_query_iter_1_thread",
+            "query_iter (runs of 16), Zipf, 1 thread, ops/s",
             zm1,
         ),
         (

@@ -168,6 +168,7 @@ fn query_many_answers_each_aor_as_query_does() {
     clock.set(T0 + secs(5));
     let one_by_one: Vec<_> = asked.iter().map(|a| s.query_sync(a)).collect();
     assert_eq!(s.query_many_sync(&asked), one_by_one);
+    assert_eq!(s.query_iter(&asked).collect::<Vec<_>>(), one_by_one);
     assert_eq!(block_on(s.query_many(&asked)), one_by_one);
     let found = one_by_one
         .iter()
