@@ -195,6 +195,34 @@ fn query_rate(
     handles.into_iter().map(|h| h.join().unwrap()).sum()
 }
 
+/// Nanoseconds per read when each read's address comes from the one before,
+/// over a random cycle through `bytes` of memory: the floor under a query
+/// on a store larger than the caches, which makes two or three such reads.
+fn dependent_read_ns(bytes: usize) -> f64 {
+    const LINE: usize = 16; // u32s per 64-byte cache line
+    let lines = bytes / 64;
+    // Sattolo's shuffle: one cycle through every line.
+    let mut next_line: Vec<u32> = (0..lines as u32).collect();
+    let mut rng = 42;
+    for i in (1..lines).rev() {
+        let j = (next(&mut rng) % i as u64) as usize;
+        next_line.swap(i, j);
+    }
+    let mut memory = vec![0u32; lines * LINE];
+    for (i, n) in next_line.iter().enumerate() {
+        memory[i * LINE] = *n;
+    }
+    drop(next_line);
+    let steps = 2_000_000;
+    let mut at = 0u32;
+    let start = Instant::now();
+    for _ in 0..steps {
+        at = memory[at as usize * LINE];
+    }
+    std::hint::black_box(at);
+    start.elapsed().as_nanos() as f64 / steps as f64
+}
+
 fn main() {
     let a = args();
     let now = UnixTime::now();
@@ -285,6 +313,8 @@ fn main() {
     };
 
     let resident_per = (rss_after.saturating_sub(rss_before)) as f64 / a.n as f64;
+    // As large as the store's resident memory, and measured after it.
+    let chase_ns = dependent_read_ns(rss_after.saturating_sub(rss_before).max(1 << 20));
     let rows = [
         ("bindings", "bindings", a.n as f64),
         (
@@ -356,6 +386,11 @@ fn main() {
             "resident_bytes_per_binding",
             "resident bytes per binding",
             resident_per,
+        ),
+        (
+            "dependent_read_ns",
+            "dependent random read over as much memory, ns",
+            chase_ns,
         ),
         (
             "packed_bytes_per_binding",
