@@ -141,7 +141,8 @@ impl LocalLocationService {
         &'a self,
         aors: &'a [Aor],
     ) -> impl Iterator<Item = Result<Vec<Binding>, Error>> + 'a {
-        self.store.query_iter(aors, self.config.clock.now())
+        let clock = &*self.config.clock;
+        self.store.query_iter(aors, move || clock.now())
     }
 
     /// [`LocationService::fetch`] without a future.

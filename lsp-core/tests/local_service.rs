@@ -179,6 +179,15 @@ fn query_many_answers_each_aor_as_query_does() {
     // 8 never published, 11 lapsed: both are unknown.
     assert_eq!((found.count(), missing.count()), (21, 19));
     assert!(s.query_many_sync(&[]).is_empty());
+
+    // An iterator held across an expiry answers by the time of each answer.
+    let mut answers = s.query_iter(&asked);
+    let first = answers.next().unwrap();
+    assert_eq!(first, Err(Error::NotFound(asked[0].clone())));
+    let second = answers.next().unwrap().unwrap();
+    assert_eq!(second.len(), 1);
+    clock.set(T0 + secs(60));
+    assert!(answers.all(|a| matches!(a, Err(Error::NotFound(_)))));
 }
 
 #[test]

@@ -299,14 +299,17 @@ impl RecordStore {
     /// answers them, so that those waits overlap instead of adding up.
     /// Taking each answer before the next keeps few allocations alive at
     /// once, which the allocator's per-thread caches serve fastest.
+    ///
+    /// `now` is read for each answer, so that an iterator held a while never
+    /// answers with a binding that lapsed meanwhile.
     pub fn query_iter<'a>(
         &'a self,
         aors: &'a [Aor],
-        now: UnixTime,
+        now: impl Fn() -> UnixTime + Copy + 'a,
     ) -> impl Iterator<Item = Result<Vec<Binding>, Error>> + 'a {
         aors.chunks(WARM_AHEAD).flat_map(move |run| {
             self.warm(run);
-            run.iter().map(move |aor| self.query(aor, now))
+            run.iter().map(move |aor| self.query(aor, now()))
         })
     }
 
