@@ -1,4 +1,5 @@
-//! Keeping k copies: hand-off to a new predecessor, pushes to new replica
+//! Keeping k copies: hand-off to a new predecessor (and, on learning the
+//! first one, of what was handed here too early), pushes to new replica
 //! holders when the predecessor or the first k-1 successors change, and a
 //! primary's push of every record it takes to its own k-1 successors.
 //!
@@ -70,6 +71,14 @@ impl Chord {
                 for s in &succs {
                     out.push((*s, grown.clone()));
                 }
+            }
+        } else if old_pred.is_none() && pred.id != self.me.id {
+            // A hand-off that reached this node before it knew its
+            // predecessor may hold records of nodes that joined before it
+            // meanwhile: pass back what lies before the predecessor.
+            let before = self.records_in(me, p, now);
+            if !before.is_empty() {
+                out.push((pred, before));
             }
         }
         if !new_succs.is_empty() {
