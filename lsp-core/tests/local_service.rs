@@ -597,6 +597,58 @@ fn record_store_lists_live_records_by_resource_id() {
 }
 
 #[test]
+fn record_store_digests_agree_only_on_equal_live_records() {
+    use lsp_core::store::RecordStore;
+    let one = RecordStore::with_shards(StoreLimits::default(), 1);
+    let other = RecordStore::new(StoreLimits::default());
+    let a = signed(
+        &key(1),
+        "sip:a@x.org",
+        1,
+        vec![binding("sip:a@1.2.3.4", T0 + secs(60), 500)],
+    );
+    let b = signed(
+        &key(1),
+        "sip:b@x.org",
+        1,
+        vec![binding("sip:b@1.2.3.4", T0 + secs(5), 500)],
+    );
+    let all = |_| true;
+    assert_eq!(one.digest_where(T0, all), [0; 32]);
+    // Same records, stored in another order and another shard layout.
+    for r in [&a, &b] {
+        one.publish(r, &OpenPolicy, T0, |_| Ok(())).unwrap();
+    }
+    other.publish(&b, &OpenPolicy, T0, |_| Ok(())).unwrap();
+    assert_ne!(one.digest_where(T0, all), other.digest_where(T0, all));
+    other.publish(&a, &OpenPolicy, T0, |_| Ok(())).unwrap();
+    assert_eq!(one.digest_where(T0, all), other.digest_where(T0, all));
+    assert_ne!(one.digest_where(T0, all), [0; 32]);
+    // Only the wanted Resource-IDs count.
+    let rid_a = a.record.aor.resource_id();
+    let fresh = RecordStore::new(StoreLimits::default());
+    fresh.publish(&a, &OpenPolicy, T0, |_| Ok(())).unwrap();
+    assert_eq!(
+        one.digest_where(T0, |rid| rid == rid_a),
+        fresh.digest_where(T0, all)
+    );
+    // A newer version changes the digest.
+    let a2 = signed(
+        &key(1),
+        "sip:a@x.org",
+        2,
+        vec![binding("sip:a@1.2.3.4", T0 + secs(60), 500)],
+    );
+    other.publish(&a2, &OpenPolicy, T0, |_| Ok(())).unwrap();
+    assert_ne!(one.digest_where(T0, all), other.digest_where(T0, all));
+    // Once b's binding lapses, it no longer counts.
+    assert_eq!(
+        one.digest_where(T0 + secs(6), all),
+        fresh.digest_where(T0 + secs(6), all)
+    );
+}
+
+#[test]
 fn live_bindings_merges_and_orders_like_a_query() {
     let r1 = Record {
         aor: aor("sip:a@x.org"),

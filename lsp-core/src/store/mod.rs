@@ -481,6 +481,41 @@ impl RecordStore {
         out
     }
 
+    /// A summary of the records whose Resource-ID `wanted` accepts: the
+    /// XOR of the BLAKE3 hashes of the encoded records that still hold a
+    /// binding live at `now`. Two stores that hold the same such records
+    /// give the same digest, whatever their order; Chord replicas compare
+    /// digests to find out whether they differ. Records that only guard
+    /// against replays are left out: how long a store keeps those depends
+    /// on which versions it saw.
+    pub fn digest_where(
+        &self,
+        now: UnixTime,
+        mut wanted: impl FnMut(ResourceId) -> bool,
+    ) -> [u8; 32] {
+        let mut digest = [0u8; 32];
+        for lock in self.shards.iter() {
+            let shard = lock.read().unwrap_or_else(PoisonError::into_inner);
+            for e in shard.table.iter().filter(|e| entry::keep_until(e) > now) {
+                if !wanted(ResourceId::hash(entry::aor_bytes(e))) {
+                    continue;
+                }
+                for slot in entry::slots(e).filter(|s| s.keep_until > now) {
+                    let mut live = false;
+                    if entry::scan(slot.bytes, &mut |b| live |= b.expires_at() > now).is_ok()
+                        && live
+                    {
+                        let hash = blake3::hash(slot.bytes);
+                        for (d, h) in digest.iter_mut().zip(hash.as_bytes()) {
+                            *d ^= h;
+                        }
+                    }
+                }
+            }
+        }
+        digest
+    }
+
     fn shard_of(&self, rid: ResourceId) -> usize {
         // Bytes 0..8 choose the bucket; byte 8 chooses the shard, independently.
         usize::from(rid.0[8]) & (self.shards.len() - 1)
