@@ -41,6 +41,10 @@ pub struct Config {
     pub operation_timeout: Duration,
     /// Period of reclaiming expired records.
     pub purge_interval: Duration,
+    /// Period of comparing, by digest, the records this node is primary for
+    /// with its first k-1 successors' copies, and with one farther
+    /// successor in turn, which may hold copies left behind by joins.
+    pub repair_interval: Duration,
     /// Most operations in flight; more fail with `Error::Overloaded`.
     pub max_operations: usize,
     /// Most requests awaiting a response; more fail with `Error::Overloaded`.
@@ -67,6 +71,7 @@ impl Default for Config {
             request_attempts: 3,
             operation_timeout: Duration::from_secs(30),
             purge_interval: Duration::from_secs(30),
+            repair_interval: Duration::from_secs(30),
             max_operations: 1024,
             max_pending_requests: 4096,
             limits: StoreLimits::default(),

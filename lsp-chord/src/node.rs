@@ -137,6 +137,11 @@ pub(crate) enum Purpose {
     CheckPredecessor,
     Hint,
     Replicate,
+    /// A digest of the primary range; `near` for a replica holder, whose
+    /// mismatch this node answers by pushing the range.
+    Repair {
+        near: bool,
+    },
     /// A ping to a peer dropped earlier; the count of probes so far.
     Probe(u32),
     /// A recursive lookup passed on for another node.
@@ -163,6 +168,7 @@ pub(crate) struct Timers {
     pub check_predecessor: u64,
     pub probe: u64,
     pub purge: u64,
+    pub repair: u64,
 }
 
 /// A Chord node as a deterministic state machine, in the shape of
@@ -203,6 +209,11 @@ pub struct Chord {
     pub(crate) routing_changed: bool,
     /// Predecessor and first k-1 successors when replicas were last synced.
     pub(crate) replica_view: (Option<PeerAddr>, Vec<NodeId>),
+    /// Which farther successor the next repair round asks.
+    pub(crate) repair_turn: usize,
+    /// Digests answered since the last repair round; bounded, since each
+    /// costs a pass over the store.
+    pub(crate) digests_served: usize,
 }
 
 pub(crate) fn ms(d: Duration) -> u64 {
@@ -241,6 +252,8 @@ impl Chord {
             relays: BTreeMap::new(),
             next_relay: 0,
             replica_view: (None, Vec::new()),
+            repair_turn: 0,
+            digests_served: 0,
         }
     }
 
@@ -480,7 +493,8 @@ impl Chord {
                 t.stabilize
                     .min(t.fix_fingers)
                     .min(t.check_predecessor)
-                    .min(t.purge),
+                    .min(t.purge)
+                    .min(t.repair),
             );
         }
         let op_due = self
@@ -529,6 +543,7 @@ impl Chord {
         self.timers.check_predecessor = t + self.jitter(self.cfg.check_predecessor_interval);
         self.timers.probe = t + self.jitter(self.cfg.check_predecessor_interval);
         self.timers.purge = t + self.jitter(self.cfg.purge_interval);
+        self.timers.repair = t + self.jitter(self.cfg.repair_interval);
     }
 
     fn run_periodic(&mut self, now: UnixTime) {
@@ -562,6 +577,11 @@ impl Chord {
         if self.timers.purge <= t {
             self.timers.purge = t + self.jitter(self.cfg.purge_interval);
             self.store.purge_shard(0, now, |_| {});
+        }
+        if self.timers.repair <= t {
+            self.timers.repair = t + self.jitter(self.cfg.repair_interval);
+            self.digests_served = 0;
+            self.start_repair(now);
         }
     }
 
@@ -662,6 +682,11 @@ impl Chord {
             | Purpose::Replicate
             | Purpose::Answer => {}
             Purpose::Relay(key) => self.relay_settled(key, true, now_ms),
+            Purpose::Repair { near } => {
+                if near && body == (Body::Digested { matched: false }) {
+                    self.push_primary_range(p.to, UnixTime(now_ms));
+                }
+            }
             Purpose::Op(op) => self.on_op_response(op, p.to, body, now_ms),
         }
     }
@@ -674,7 +699,7 @@ impl Chord {
                 self.timers.stabilize = now_ms;
             }
             Purpose::Notify | Purpose::CheckPredecessor => self.forget(to.id),
-            Purpose::Hint | Purpose::Replicate | Purpose::Answer => {}
+            Purpose::Hint | Purpose::Replicate | Purpose::Answer | Purpose::Repair { .. } => {}
             Purpose::Relay(key) => {
                 self.forget(to.id);
                 self.relay_settled(key, false, now_ms);
@@ -731,6 +756,10 @@ impl Chord {
                 self.on_routed(token, peers, hops, now.as_millis());
                 Body::Ack
             }
+            Body::Digest {
+                from: start,
+                digest,
+            } => self.serve_digest(from, Point(start), digest, now),
             Body::Fetch { aor } => Body::Records {
                 records: self.store.fetch(&aor, now).unwrap_or_default(),
             },

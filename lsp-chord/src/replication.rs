@@ -17,6 +17,10 @@ use crate::ring::Point;
 use crate::wire::Body;
 use crate::wire::StoreOutcome;
 
+/// Digests a node answers per repair round, per successor-list slot: each
+/// costs a pass over its store. Honest peers send about k a round.
+const DIGESTS_PER_ROUND: usize = 4;
+
 impl Chord {
     pub(crate) fn sync_replicas(&mut self, now: UnixTime) {
         let k1 = self.cfg.k() - 1;
@@ -148,6 +152,84 @@ impl Chord {
             self.request(pred, Body::Store { records: batch }, Purpose::Replicate, t);
         }
         outcomes
+    }
+
+    /// A repair round: sends the digest of this node's primary range to its
+    /// first k-1 successors, which should hold the same records, and to one
+    /// farther successor in turn, which may hold copies that joins left
+    /// behind it.
+    pub(crate) fn start_repair(&mut self, now: UnixTime) {
+        let Some(pred) = self.pred.filter(|p| p.id != self.me.id) else {
+            return;
+        };
+        let (p, me) = (Point(pred.id.0), Point(self.me.id.0));
+        let digest = self
+            .store
+            .digest_where(now, |rid| Point::from(rid).in_open_closed(p, me));
+        let mut others: Vec<PeerAddr> = Vec::new();
+        for s in &self.succs {
+            if s.id != self.me.id && !others.iter().any(|o| o.id == s.id) {
+                others.push(*s);
+            }
+        }
+        let k1 = (self.cfg.k() - 1).min(others.len());
+        let mut asked: Vec<(PeerAddr, bool)> = others[..k1].iter().map(|s| (*s, true)).collect();
+        if others.len() > k1 {
+            let far = k1 + self.repair_turn % (others.len() - k1);
+            self.repair_turn = self.repair_turn.wrapping_add(1);
+            asked.push((others[far], false));
+        }
+        let t = now.as_millis();
+        for (to, near) in asked {
+            let body = Body::Digest {
+                from: pred.id.0,
+                digest,
+            };
+            self.request(to, body, Purpose::Repair { near }, t);
+        }
+    }
+
+    /// Answers a `Digest` of `(start, asker]`. On a mismatch this node
+    /// sends its own records of the range to its predecessor, never to the
+    /// asker: the asker can claim any range, and the predecessor is the
+    /// node a hand-off would go to anyway. From there the records travel
+    /// back hop by hop (see `store_and_spread`) until one holds them.
+    pub(crate) fn serve_digest(
+        &mut self,
+        asker: PeerAddr,
+        start: Point,
+        digest: [u8; 32],
+        now: UnixTime,
+    ) -> Body {
+        if self.digests_served >= DIGESTS_PER_ROUND * self.cfg.r() {
+            return Body::Refused {
+                reason: "too many digests this round".into(),
+            };
+        }
+        self.digests_served += 1;
+        let end = Point(asker.id.0);
+        let mine = self
+            .store
+            .digest_where(now, |rid| Point::from(rid).in_open_closed(start, end));
+        let matched = mine == digest;
+        if let Some(pred) = self.pred.filter(|p| p.id != self.me.id && !matched) {
+            let t = now.as_millis();
+            for batch in batches(self.records_in(start, end, now)) {
+                self.request(pred, Body::Store { records: batch }, Purpose::Replicate, t);
+            }
+        }
+        Body::Digested { matched }
+    }
+
+    /// Sends every record this node is primary for to `to`, a replica
+    /// holder whose digest differed.
+    pub(crate) fn push_primary_range(&mut self, to: PeerAddr, now: UnixTime) {
+        let Some(pred) = self.pred else { return };
+        let records = self.records_in(Point(pred.id.0), Point(self.me.id.0), now);
+        let t = now.as_millis();
+        for batch in batches(records) {
+            self.request(to, Body::Store { records: batch }, Purpose::Replicate, t);
+        }
     }
 
     /// The records held for Resource-IDs in `(from, to]`.

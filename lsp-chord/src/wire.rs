@@ -126,6 +126,21 @@ pub enum Body {
         /// Hops the lookup took.
         hops: u32,
     },
+    /// Request (repair): the sender's records for Resource-IDs in
+    /// `(from, sender]` hash to `digest` (see `RecordStore::digest_where`).
+    /// Answered by `Digested`. A responder whose own digest differs passes
+    /// its records of the range back to its predecessor.
+    Digest {
+        /// The start of the range, excluded: the sender's predecessor.
+        from: [u8; 32],
+        /// XOR of the BLAKE3 hashes of the live records in the range.
+        digest: [u8; 32],
+    },
+    /// Response to `Digest`.
+    Digested {
+        /// The responder holds the same live records in the range.
+        matched: bool,
+    },
 }
 
 /// What a storing node did with one record.
@@ -262,6 +277,7 @@ impl Message {
                 | Body::StabilizeHint
                 | Body::Forward { .. }
                 | Body::Routed { .. }
+                | Body::Digest { .. }
         )
     }
 }
@@ -373,6 +389,9 @@ mod tests {
                 peers,
                 hops
             }),
+            (any::<[u8; 32]>(), any::<[u8; 32]>())
+                .prop_map(|(from, digest)| Body::Digest { from, digest }),
+            any::<bool>().prop_map(|matched| Body::Digested { matched }),
         ]
     }
 
@@ -439,7 +458,7 @@ mod tests {
             buf.extend((0..len).map(|_| rng.random::<u8>()));
             if i % 2 == 0 && buf.len() > 2 {
                 buf[0] = PROTOCOL_VERSION;
-                buf[2] = rng.random_range(0..16);
+                buf[2] = rng.random_range(0..19);
             }
             if let Ok(msg) = Message::decode(&buf) {
                 decoded += 1;

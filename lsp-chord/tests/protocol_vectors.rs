@@ -97,6 +97,17 @@ fn vectors() -> Vec<(&'static str, Message)> {
             ),
         ),
         (
+            "digest",
+            m(
+                12,
+                Body::Digest {
+                    from: [0x03; 32],
+                    digest: [0x5a; 32],
+                },
+            ),
+        ),
+        ("digested", m(12, Body::Digested { matched: false })),
+        (
             "refused",
             m(
                 11,

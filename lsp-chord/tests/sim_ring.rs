@@ -514,3 +514,58 @@ fn a_primary_fills_in_replicas_a_publisher_missed() {
         assert!(held.is_ok(), "replica {d} lacks the record");
     }
 }
+
+#[test]
+fn repair_brings_stray_copies_back_to_the_replicas() {
+    let mut sim = ring(13, 30);
+    let ledger = Ledger::new();
+    let ring_order = sim.ring_order();
+    let n = ring_order.len();
+    let index_of = |sim: &Sim, p: lsp_core::PeerAddr| {
+        sim.live()
+            .into_iter()
+            .find(|&i| sim.addr(i).id == p.id)
+            .unwrap()
+    };
+    // One record only on the primary's second successor (a replica), one
+    // only on its fourth (past the replicas, as joins in front leave them).
+    // Each is stored by a node far from the holder, so nothing spreads it.
+    let mut cases = Vec::new();
+    for (n_rec, distance) in [(0, 2), (1, 4)] {
+        let (aor, record) = ledger.record(n_rec, sim.now());
+        let key = Point::from(aor.resource_id());
+        let at = ring_order.partition_point(|p| Point(p.id.0) < key);
+        let at_distance = |d: usize| index_of(&sim, ring_order[(at + d) % n]);
+        let (holder, stranger) = (at_distance(distance), at_distance(distance + 15));
+        let replicas = [at_distance(0), at_distance(1), at_distance(2)];
+        let store = lsp_chord::wire::Message {
+            id: 99 + n_rec as u64,
+            body: lsp_chord::wire::Body::Store {
+                records: vec![record],
+            },
+        };
+        sim.inject(stranger, holder, store.encode());
+        cases.push((aor, replicas, holder));
+    }
+    sim.run_for(secs(2));
+    let holds =
+        |sim: &Sim, i: usize, aor: &Aor| sim.node(i).unwrap().store().fetch(aor, sim.now()).is_ok();
+    for (aor, replicas, holder) in &cases {
+        assert!(holds(&sim, *holder, aor));
+        assert!(
+            !holds(&sim, replicas[0], aor),
+            "{aor} spread without repair"
+        );
+    }
+    // Far successors are asked one per round: 8 - 2 of them.
+    sim.run_for(secs(8 * 30));
+    for (aor, replicas, _) in &cases {
+        for (d, &i) in replicas.iter().enumerate() {
+            assert!(
+                holds(&sim, i, aor),
+                "{aor} missing on replica {d} (LSP_SIM_SEED={})",
+                sim.seed()
+            );
+        }
+    }
+}
