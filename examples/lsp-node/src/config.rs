@@ -105,6 +105,8 @@ pub struct TimersConfig {
     pub check_predecessor_ms: Option<u64>,
     /// Wait for one answer before retrying.
     pub request_timeout_ms: Option<u64>,
+    /// Compare the records this node is primary for with its replicas.
+    pub repair_ms: Option<u64>,
 }
 
 impl TimersConfig {
@@ -114,6 +116,7 @@ impl TimersConfig {
             ("timers.fix_fingers_ms", self.fix_fingers_ms),
             ("timers.check_predecessor_ms", self.check_predecessor_ms),
             ("timers.request_timeout_ms", self.request_timeout_ms),
+            ("timers.repair_ms", self.repair_ms),
         ];
         for (field, value) in fields {
             if let Some(ms) = value
@@ -139,6 +142,7 @@ impl TimersConfig {
             self.check_predecessor_ms,
         );
         set(&mut config.request_timeout, self.request_timeout_ms);
+        set(&mut config.repair_interval, self.repair_ms);
     }
 }
 
