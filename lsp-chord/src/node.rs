@@ -214,6 +214,8 @@ pub struct Chord {
     /// Digests answered since the last repair round; bounded, since each
     /// costs a pass over the store.
     pub(crate) digests_served: usize,
+    /// Ranges pushed back on a mismatched digest since the last round.
+    pub(crate) repair_pushes: usize,
 }
 
 pub(crate) fn ms(d: Duration) -> u64 {
@@ -254,6 +256,7 @@ impl Chord {
             replica_view: (None, Vec::new()),
             repair_turn: 0,
             digests_served: 0,
+            repair_pushes: 0,
         }
     }
 
@@ -581,6 +584,7 @@ impl Chord {
         if self.timers.repair <= t {
             self.timers.repair = t + self.jitter(self.cfg.repair_interval);
             self.digests_served = 0;
+            self.repair_pushes = 0;
             self.start_repair(now);
         }
     }

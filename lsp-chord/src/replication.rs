@@ -17,10 +17,6 @@ use crate::ring::Point;
 use crate::wire::Body;
 use crate::wire::StoreOutcome;
 
-/// Digests a node answers per repair round, per successor-list slot: each
-/// costs a pass over its store. Honest peers send about k a round.
-const DIGESTS_PER_ROUND: usize = 4;
-
 impl Chord {
     pub(crate) fn sync_replicas(&mut self, now: UnixTime) {
         let k1 = self.cfg.k() - 1;
@@ -201,7 +197,9 @@ impl Chord {
         digest: [u8; 32],
         now: UnixTime,
     ) -> Body {
-        if self.digests_served >= DIGESTS_PER_ROUND * self.cfg.r() {
+        // Honest peers send at most r a round: k-1 from the predecessors this
+        // node is a replica for, the rest from farther ones, one each.
+        if self.digests_served >= self.cfg.r() + self.cfg.k() {
             return Body::Refused {
                 reason: "too many digests this round".into(),
             };
@@ -212,7 +210,10 @@ impl Chord {
             .store
             .digest_where(now, |rid| Point::from(rid).in_open_closed(start, end));
         let matched = mine == digest;
-        if let Some(pred) = self.pred.filter(|p| p.id != self.me.id && !matched) {
+        // Each push may be the whole store: a few a round, whoever asks.
+        let may_push = !matched && self.repair_pushes < self.cfg.k();
+        if let Some(pred) = self.pred.filter(|p| p.id != self.me.id && may_push) {
+            self.repair_pushes += 1;
             let t = now.as_millis();
             for batch in batches(self.records_in(start, end, now)) {
                 self.request(pred, Body::Store { records: batch }, Purpose::Replicate, t);
@@ -239,5 +240,88 @@ impl Chord {
             .into_iter()
             .map(|(_, r)| r)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use lsp_core::{Aor, Binding, Identity, NodeId, Record};
+
+    use super::*;
+    use crate::Config;
+    use crate::node::NodeState;
+    use crate::wire::Message;
+
+    fn peer(b: u8) -> PeerAddr {
+        PeerAddr {
+            id: NodeId([b; 32]),
+            addr: format!("192.0.2.{b}:7000").parse().expect("addr"),
+        }
+    }
+
+    /// The `Store` requests sent since the last call, by destination.
+    fn pushes(node: &mut Chord) -> Vec<NodeId> {
+        std::iter::from_fn(|| node.poll_transmit())
+            .filter(|t| {
+                matches!(
+                    Message::decode(&t.frame).map(|m| m.body),
+                    Ok(Body::Store { .. })
+                )
+            })
+            .map(|t| t.to.id)
+            .collect()
+    }
+
+    /// A `Digest` claiming any range gets an answer, but never records,
+    /// and only a bounded number of answers and pushes a round.
+    #[test]
+    fn digests_are_answered_within_bounds_and_push_only_to_the_predecessor() {
+        let (me, pred, succ, asker) = (peer(0x80), peer(0x40), peer(0xc0), peer(0x10));
+        let now = UnixTime(1_750_000_000_000);
+        let mut node = Chord::new(me, Config::default());
+        node.state = NodeState::Joined;
+        node.pred = Some(pred);
+        node.succs = vec![succ];
+        let publisher = Identity::from_secret_bytes([9; 32]);
+        for n in 0..20 {
+            let aor = Aor::parse(&format!("sip:u{n}@example.com")).expect("aor");
+            let binding = Binding::new("sip:u@192.0.2.9", now + Duration::from_secs(600), "c", 1);
+            let record = Record {
+                aor,
+                version: 1,
+                bindings: vec![binding],
+            }
+            .sign(&publisher);
+            assert_eq!(node.store_local(&record, now), StoreOutcome::Stored);
+        }
+        let everything = Point(asker.id.0);
+        let ask = |node: &mut Chord, digest| node.serve_digest(asker, everything, digest, now);
+        let held = node.store.digest_where(now, |rid| {
+            Point::from(rid).in_open_closed(everything, everything)
+        });
+
+        assert_eq!(ask(&mut node, held), Body::Digested { matched: true });
+        assert_eq!(pushes(&mut node), vec![]);
+        let mut answers = vec![];
+        for _ in 0..30 {
+            answers.push(ask(&mut node, [0; 32]));
+        }
+        let k = node.cfg.k();
+        let r = node.cfg.r();
+        let unmatched = answers
+            .iter()
+            .filter(|a| **a == Body::Digested { matched: false })
+            .count();
+        assert_eq!(unmatched, r + k - 1, "{answers:?}");
+        assert!(
+            answers[unmatched..]
+                .iter()
+                .all(|a| matches!(a, Body::Refused { .. }))
+        );
+        // The records went back to the predecessor k times (one batch each),
+        // never to the asker.
+        assert_eq!(pushes(&mut node), vec![pred.id; k]);
     }
 }
