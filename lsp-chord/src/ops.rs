@@ -296,14 +296,19 @@ impl Chord {
                         .into_iter()
                         .filter(|p| !dead.contains(&p.id))
                         .collect();
-                    // The responder's first live successor is past the
-                    // target: it owns the target, whatever the responder
-                    // itself still believes.
-                    if let Some(s) = live.first()
-                        && target.in_open_closed(Point(from.id.0), Point(s.id.0))
-                    {
-                        self.route_done(id, live, now_ms);
-                        return;
+                    // The first live successor past the target owns it,
+                    // whatever the responder itself still believes. It need
+                    // not be the first one: after a crash, nodes the list
+                    // names between the responder and the target may be
+                    // known dead here.
+                    let mut before = Point(from.id.0);
+                    for (i, s) in live.iter().enumerate() {
+                        if target.in_open_closed(before, Point(s.id.0)) {
+                            let owners = live[i..].to_vec();
+                            self.route_done(id, owners, now_ms);
+                            return;
+                        }
+                        before = Point(s.id.0);
                     }
                     for p in live {
                         let closer = Point(p.id.0).in_open(Point(from.id.0), target);
@@ -795,4 +800,108 @@ pub(crate) fn batches(records: Vec<SignedRecord>) -> Vec<Vec<SignedRecord>> {
         out.push(cur);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use lsp_core::NodeId;
+
+    use super::*;
+    use crate::Config;
+    use crate::node::NodeState;
+    use crate::wire::Message;
+
+    fn peer(b: u8) -> PeerAddr {
+        PeerAddr {
+            id: NodeId([b; 32]),
+            addr: format!("192.0.2.{b}:7000").parse().expect("addr"),
+        }
+    }
+
+    /// The one request the node just sent: to whom, its id and body.
+    fn sent(node: &mut Chord) -> (NodeId, u64, Body) {
+        let t = node.poll_transmit().expect("a request");
+        assert!(node.poll_transmit().is_none(), "one request at a time");
+        let m = Message::decode(&t.frame).expect("frame");
+        (t.to.id, m.id, m.body)
+    }
+
+    fn answer(node: &mut Chord, from: u8, id: u64, body: Body) {
+        let frame = Message { id, body }.encode();
+        node.handle_message(peer(from), &frame, UnixTime(1_000))
+            .expect("answer");
+    }
+
+    /// After a crash, the successor list a lookup reads can name a live
+    /// node before the target, then dead ones, then the owner. The owner is
+    /// the first live node past the target, not only when it comes first.
+    #[test]
+    fn a_lookup_skips_dead_successors_to_the_owner() {
+        let now = UnixTime(1_000);
+        let mut node = Chord::new(peer(0x10), Config::default());
+        node.state = NodeState::Joined;
+        node.succs = vec![peer(0x20)];
+        node.pred = Some(peer(0xf0));
+        node.lookup(Point([0x70; 32]), now);
+
+        let (to, id, _) = sent(&mut node);
+        assert_eq!(to, peer(0x20).id);
+        answer(
+            &mut node,
+            0x20,
+            id,
+            Body::Closer {
+                peers: vec![peer(0x64), peer(0x60)],
+            },
+        );
+        let (to, id, _) = sent(&mut node);
+        assert_eq!(to, peer(0x64).id);
+        answer(
+            &mut node,
+            0x64,
+            id,
+            Body::Closer {
+                peers: vec![peer(0x68)],
+            },
+        );
+        // 0x68 has crashed.
+        let (to, _, _) = sent(&mut node);
+        assert_eq!(to, peer(0x68).id);
+        node.handle_unreachable(peer(0x68).id, now);
+        let (to, id, body) = sent(&mut node);
+        assert_eq!((to, body), (peer(0x64).id, Body::GetNeighbours));
+        answer(
+            &mut node,
+            0x64,
+            id,
+            Body::Neighbours {
+                predecessor: Some(peer(0x60)),
+                successors: vec![peer(0x68)],
+            },
+        );
+        let (to, id, _) = sent(&mut node);
+        assert_eq!(to, peer(0x60).id);
+        answer(
+            &mut node,
+            0x60,
+            id,
+            Body::Closer {
+                peers: vec![peer(0x64)],
+            },
+        );
+        let (to, id, body) = sent(&mut node);
+        assert_eq!((to, body), (peer(0x60).id, Body::GetNeighbours));
+        answer(
+            &mut node,
+            0x60,
+            id,
+            Body::Neighbours {
+                predecessor: Some(peer(0x20)),
+                successors: vec![peer(0x64), peer(0x68), peer(0x80), peer(0x90)],
+            },
+        );
+        // Found: 0x80 owns 0x70; the lookup now confirms it with 0x80.
+        let (to, _, body) = sent(&mut node);
+        assert_eq!((to, body), (peer(0x80).id, Body::GetNeighbours));
+    }
 }
