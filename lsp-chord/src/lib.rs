@@ -18,3 +18,16 @@ mod runtime;
 pub use runtime::ChordNode;
 #[cfg(feature = "sim")]
 pub mod sim;
+
+#[cfg(test)]
+mod test_peers {
+    use lsp_core::{NodeId, PeerAddr};
+
+    /// A peer whose Node-ID is 32 bytes of `b`, at 192.0.2.`b`.
+    pub(crate) fn peer(b: u8) -> PeerAddr {
+        PeerAddr {
+            id: NodeId([b; 32]),
+            addr: format!("192.0.2.{b}:7000").parse().expect("addr"),
+        }
+    }
+}

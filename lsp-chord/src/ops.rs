@@ -804,19 +804,13 @@ pub(crate) fn batches(records: Vec<SignedRecord>) -> Vec<Vec<SignedRecord>> {
 
 #[cfg(test)]
 mod tests {
+    use crate::test_peers::peer;
     use lsp_core::NodeId;
 
     use super::*;
     use crate::Config;
     use crate::node::NodeState;
     use crate::wire::Message;
-
-    fn peer(b: u8) -> PeerAddr {
-        PeerAddr {
-            id: NodeId([b; 32]),
-            addr: format!("192.0.2.{b}:7000").parse().expect("addr"),
-        }
-    }
 
     /// The one request the node just sent: to whom, its id and body.
     fn sent(node: &mut Chord) -> (NodeId, u64, Body) {

@@ -245,6 +245,7 @@ impl Chord {
 
 #[cfg(test)]
 mod tests {
+    use crate::test_peers::peer;
     use std::time::Duration;
 
     use lsp_core::{Aor, Binding, Identity, NodeId, Record};
@@ -253,13 +254,6 @@ mod tests {
     use crate::Config;
     use crate::node::NodeState;
     use crate::wire::Message;
-
-    fn peer(b: u8) -> PeerAddr {
-        PeerAddr {
-            id: NodeId([b; 32]),
-            addr: format!("192.0.2.{b}:7000").parse().expect("addr"),
-        }
-    }
 
     /// The `Store` requests sent since the last call, by destination.
     fn pushes(node: &mut Chord) -> Vec<NodeId> {

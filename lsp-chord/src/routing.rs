@@ -323,17 +323,11 @@ impl Chord {
 
 #[cfg(test)]
 mod tests {
-    use lsp_core::{NodeId, PeerAddr, UnixTime};
+    use crate::test_peers::peer;
+    use lsp_core::UnixTime;
 
     use crate::wire::{Body, Message};
     use crate::{Chord, Config, NodeState};
-
-    fn peer(b: u8) -> PeerAddr {
-        PeerAddr {
-            id: NodeId([b; 32]),
-            addr: format!("192.0.2.{b}:7000").parse().expect("addr"),
-        }
-    }
 
     /// After a partition heals, a node's successor can skip part of the
     /// ring. The skipped node's predecessor check reaches it, and it must

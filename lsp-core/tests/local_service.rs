@@ -565,11 +565,8 @@ fn a_restarted_service_keeps_live_records_and_drops_lapsed_ones() {
     assert_eq!(s.stats().aors, 2);
 }
 
-#[test]
-fn record_store_lists_live_records_by_resource_id() {
-    use lsp_core::store::RecordStore;
-    let store = RecordStore::with_shards(StoreLimits::default(), 1);
-    assert_eq!(store.shard_count(), 1);
+/// Two records of one publisher: a lives 60 s, b 5 s.
+fn a_and_b() -> (SignedRecord, SignedRecord) {
     let a = signed(
         &key(1),
         "sip:a@x.org",
@@ -582,6 +579,15 @@ fn record_store_lists_live_records_by_resource_id() {
         1,
         vec![binding("sip:b@1.2.3.4", T0 + secs(5), 500)],
     );
+    (a, b)
+}
+
+#[test]
+fn record_store_lists_live_records_by_resource_id() {
+    use lsp_core::store::RecordStore;
+    let store = RecordStore::with_shards(StoreLimits::default(), 1);
+    assert_eq!(store.shard_count(), 1);
+    let (a, b) = a_and_b();
     for r in [&a, &b] {
         store.publish(r, &OpenPolicy, T0, |_| Ok(())).unwrap();
     }
@@ -601,18 +607,7 @@ fn record_store_digests_agree_only_on_equal_live_records() {
     use lsp_core::store::RecordStore;
     let one = RecordStore::with_shards(StoreLimits::default(), 1);
     let other = RecordStore::new(StoreLimits::default());
-    let a = signed(
-        &key(1),
-        "sip:a@x.org",
-        1,
-        vec![binding("sip:a@1.2.3.4", T0 + secs(60), 500)],
-    );
-    let b = signed(
-        &key(1),
-        "sip:b@x.org",
-        1,
-        vec![binding("sip:b@1.2.3.4", T0 + secs(5), 500)],
-    );
+    let (a, b) = a_and_b();
     let all = |_| true;
     assert_eq!(one.digest_where(T0, all), [0; 32]);
     // Same records, stored in another order and another shard layout.
