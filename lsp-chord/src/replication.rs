@@ -89,9 +89,7 @@ impl Chord {
         }
         let t = now.as_millis();
         for (to, records) in out {
-            for batch in batches(records) {
-                self.request(to, Body::Store { records: batch }, Purpose::Replicate, t);
-            }
+            self.push(to, records, t);
         }
     }
 
@@ -139,14 +137,10 @@ impl Chord {
                 .copied()
                 .collect();
             for to in succs {
-                for batch in batches(forward.clone()) {
-                    self.request(to, Body::Store { records: batch }, Purpose::Replicate, t);
-                }
+                self.push(to, forward.clone(), t);
             }
         }
-        for batch in batches(back) {
-            self.request(pred, Body::Store { records: batch }, Purpose::Replicate, t);
-        }
+        self.push(pred, back, t);
         outcomes
     }
 
@@ -214,10 +208,8 @@ impl Chord {
         let may_push = !matched && self.repair_pushes < self.cfg.k();
         if let Some(pred) = self.pred.filter(|p| p.id != self.me.id && may_push) {
             self.repair_pushes += 1;
-            let t = now.as_millis();
-            for batch in batches(self.records_in(start, end, now)) {
-                self.request(pred, Body::Store { records: batch }, Purpose::Replicate, t);
-            }
+            let records = self.records_in(start, end, now);
+            self.push(pred, records, now.as_millis());
         }
         Body::Digested { matched }
     }
@@ -227,9 +219,18 @@ impl Chord {
     pub(crate) fn push_primary_range(&mut self, to: PeerAddr, now: UnixTime) {
         let Some(pred) = self.pred else { return };
         let records = self.records_in(Point(pred.id.0), Point(self.me.id.0), now);
-        let t = now.as_millis();
+        self.push(to, records, now.as_millis());
+    }
+
+    /// Sends `records` to `to` in `Store` batches (none when empty).
+    fn push(&mut self, to: PeerAddr, records: Vec<SignedRecord>, now_ms: u64) {
         for batch in batches(records) {
-            self.request(to, Body::Store { records: batch }, Purpose::Replicate, t);
+            self.request(
+                to,
+                Body::Store { records: batch },
+                Purpose::Replicate,
+                now_ms,
+            );
         }
     }
 
