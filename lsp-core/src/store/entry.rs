@@ -23,6 +23,8 @@ use crate::{Binding, PublicKey, QValue, UnixTime};
 
 const HEAD: usize = 8;
 const REC_HEAD: usize = 12;
+/// Publisher key and signature, raw at the end of each encoded record.
+const TAIL: usize = 32 + 64;
 
 /// One record's slot in an entry.
 #[derive(Debug, Clone, Copy)]
@@ -53,6 +55,12 @@ pub(crate) fn slots(entry: &[u8]) -> impl Iterator<Item = Slot<'_>> {
 /// The canonical AOR text the entry's records are for.
 pub(crate) fn aor_bytes(entry: &[u8]) -> &[u8] {
     slots(entry).next().map_or(&[], |s| leading_str(s.bytes))
+}
+
+/// The bytes of `entry` a query reads: all but the publisher key and
+/// signature that end its last record (a one-record entry's last 96 bytes).
+pub(crate) fn query_part(entry: &[u8]) -> &[u8] {
+    &entry[..entry.len().saturating_sub(TAIL)]
 }
 
 /// Packs slots into a new entry.
@@ -157,7 +165,7 @@ pub(crate) fn scan<'a>(
     let version = RecordSeed { f }.deserialize(&mut de)?;
     // The key and signature are fixed-size raw bytes: no need to decode them.
     let tail = de.finalize()?;
-    if tail.len() != 32 + 64 {
+    if tail.len() != TAIL {
         return Err(postcard::Error::DeserializeUnexpectedEnd);
     }
     Ok(Meta { version, tail })
@@ -182,7 +190,9 @@ impl<'a> Visitor<'a> for RecordSeed<'_, 'a> {
     }
     fn visit_seq<A: SeqAccess<'a>>(self, mut seq: A) -> Result<u64, A::Error> {
         let missing = || serde::de::Error::custom("truncated record");
-        let _aor: &'a str = seq.next_element()?.ok_or_else(missing)?;
+        // Read as bytes: the AOR was checked when stored, and a query has
+        // no use for it as text.
+        let _aor: &'a [u8] = seq.next_element()?.ok_or_else(missing)?;
         let version: u64 = seq.next_element()?.ok_or_else(missing)?;
         seq.next_element_seed(EachBinding { f: self.f })?
             .ok_or_else(missing)?;

@@ -313,8 +313,9 @@ impl RecordStore {
         })
     }
 
-    /// Reads one byte per cache line of each AOR's entry, so that the lines
-    /// are in cache when the queries decode them.
+    /// Reads one byte per cache line of the part of each AOR's entry that a
+    /// query reads, so that the lines are in cache when the queries decode
+    /// them.
     fn warm(&self, aors: &[Aor]) {
         let mut sink = 0u8;
         for aor in aors {
@@ -323,7 +324,10 @@ impl RecordStore {
             // The first entry with a matching tag is nearly always the one;
             // a wrong guess costs only a wasted read.
             if let Some(e) = shard.table.find(rid.prefix_u64(), |_| true) {
-                sink ^= e.iter().step_by(64).fold(0, |a, b| a ^ b);
+                sink ^= entry::query_part(e)
+                    .iter()
+                    .step_by(64)
+                    .fold(0, |a, b| a ^ b);
             }
         }
         std::hint::black_box(sink);
@@ -401,6 +405,7 @@ impl RecordStore {
     #[cfg(feature = "disk")]
     pub(crate) fn restore(&self, packed: Box<[u8]>, now: UnixTime) -> bool {
         if entry::keep_until(&packed) <= now
+            || std::str::from_utf8(entry::aor_bytes(&packed)).is_err()
             || entry::slots(&packed).any(|s| entry::scan(s.bytes, &mut |_| {}).is_err())
         {
             return false;
@@ -542,4 +547,32 @@ fn hash_of(entry: &[u8]) -> u64 {
 /// means memory or disk corruption.
 fn corrupt(e: postcard::Error) -> Error {
     Error::Storage(format!("corrupt stored record: {e}"))
+}
+
+#[cfg(all(test, feature = "disk"))]
+mod tests {
+    use super::*;
+    use crate::{Identity, Record};
+
+    #[test]
+    fn restore_refuses_an_entry_whose_aor_is_not_text() {
+        let mut rec = Record::new(Aor::parse("sip:carol@example.com").unwrap(), 1);
+        rec.bindings = vec![Binding::new("sip:carol@10.0.0.3", UnixTime(9000), "c", 1)];
+        let bytes = rec.sign(&Identity::from_secret_bytes([5; 32])).to_bytes();
+        let slot = Slot {
+            keep_until: UnixTime(9000),
+            bytes: &bytes,
+        };
+        let good = entry::pack([slot]);
+        // The AOR text starts after the entry head, the record head and its
+        // one-byte length.
+        let mut bad = good.clone();
+        bad[8 + 12 + 1] = 0xff;
+
+        let store = RecordStore::new(StoreLimits::default());
+        assert!(!store.restore(bad, UnixTime(1000)));
+        assert_eq!(store.stats().aors, 0);
+        assert!(store.restore(good, UnixTime(1000)));
+        assert_eq!(store.stats().aors, 1);
+    }
 }
