@@ -483,8 +483,35 @@ fn concurrent_writers_and_readers() {
             })
         })
         .collect();
+    // Bursts that repeat AORs and span shards, read while the writers write.
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (s, done) = (s.clone(), done.clone());
+            std::thread::spawn(move || {
+                let hot = aor("sip:hot@example.com");
+                let mut asked = vec![hot.clone(), hot.clone()];
+                asked.extend((0..30).map(|i| aor(&format!("sip:t{}u{i}@example.com", i % 4))));
+                asked.push(hot);
+                let mut bursts = 0;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) || bursts == 0 {
+                    for answer in s.query_iter(&asked) {
+                        match answer {
+                            Ok(b) => assert!(b.iter().all(|b| b.contact.ends_with("@1"))),
+                            Err(e) => assert!(matches!(e, Error::NotFound(_)), "{e}"),
+                        }
+                    }
+                    bursts += 1;
+                }
+            })
+        })
+        .collect();
     for t in threads {
         t.join().unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        r.join().unwrap();
     }
     assert_eq!(s.stats().aors, 1201);
     assert_eq!(s.stats().records, 1204);

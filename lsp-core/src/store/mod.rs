@@ -315,21 +315,51 @@ impl RecordStore {
 
     /// Reads one byte per cache line of the part of each AOR's entry that a
     /// query reads, so that the lines are in cache when the queries decode
-    /// them.
+    /// them. `aors` holds at most [`WARM_AHEAD`] AORs.
+    ///
+    /// Every shard the run touches is locked once, before any entry is read:
+    /// taking a lock is an atomic read-modify-write, which on x86 waits for
+    /// all earlier reads, so a lock taken between two AORs would make the
+    /// second wait for the first's cache misses. The entries are found first
+    /// and read after, so that the misses of each pass overlap. Holding
+    /// several read locks cannot deadlock: they are taken in shard order,
+    /// and no other path holds more than one lock.
     fn warm(&self, aors: &[Aor]) {
-        let mut sink = 0u8;
-        for aor in aors {
+        let mut shards: Vec<usize> = aors
+            .iter()
+            .map(|a| self.shard_of(a.resource_id()))
+            .collect();
+        shards.sort_unstable();
+        shards.dedup();
+        // Shard index -> its guard, without a search that would mispredict.
+        let mut guard_of = [0u8; 256];
+        let mut guards = Vec::with_capacity(shards.len());
+        for (n, &i) in shards.iter().enumerate() {
+            guard_of[i] = n as u8; // at most 256 shards
+            guards.push(
+                self.shards[i]
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner),
+            );
+        }
+        let mut found: [&[u8]; WARM_AHEAD] = [&[]; WARM_AHEAD];
+        for (slot, aor) in found.iter_mut().zip(aors) {
             let rid = aor.resource_id();
-            let shard = self.read(rid);
+            let Some(shard) = guards.get(usize::from(guard_of[self.shard_of(rid)])) else {
+                continue;
+            };
             // The first entry with a matching tag is nearly always the one;
             // a wrong guess costs only a wasted read.
             if let Some(e) = shard.table.find(rid.prefix_u64(), |_| true) {
-                sink ^= entry::query_part(e)
-                    .iter()
-                    .step_by(64)
-                    .fold(0, |a, b| a ^ b);
+                *slot = e;
             }
         }
+        let sink = found.iter().fold(0u8, |acc, e| {
+            entry::query_part(e)
+                .iter()
+                .step_by(64)
+                .fold(acc, |a, b| a ^ b)
+        });
         std::hint::black_box(sink);
     }
 
