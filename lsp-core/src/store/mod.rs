@@ -6,15 +6,15 @@
 //! reclaimed a shard at a time by [`RecordStore::purge_shard`].
 
 pub(crate) mod entry;
+mod table;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use hashbrown::HashTable;
-
 use crate::{AccessPolicy, Aor, Binding, Error, PublicKey, ResourceId, SignedRecord, UnixTime};
 use entry::Slot;
+use table::Table;
 
 const SHARDS: usize = 64;
 
@@ -83,7 +83,7 @@ pub struct StoreStats {
 
 #[derive(Debug, Default)]
 struct Shard {
-    table: HashTable<Box<[u8]>>,
+    table: Table,
 }
 
 /// A sharded, bounded, soft-state store of signed records.
@@ -152,7 +152,7 @@ impl RecordStore {
         let old = shard
             .table
             .find(hash, |e| entry::aor_bytes(e) == aor.as_str().as_bytes());
-        let old = old.map(|e| &**e).unwrap_or_default();
+        let old = old.unwrap_or_default();
 
         // The live records of this AOR, and which of them is the publisher's.
         let mut live = Vec::new();
@@ -220,23 +220,16 @@ impl RecordStore {
         self.bytes.fetch_sub(old_len, Ordering::Relaxed);
 
         let aor_text = aor.as_str().as_bytes();
-        let slot = shard
-            .table
-            .find_entry(hash, |e| entry::aor_bytes(e) == aor_text);
-        Ok(match (change, slot) {
-            (Change::Stored(_, packed), Ok(mut e)) => {
-                *e.get_mut() = packed;
+        let same = |e: &[u8]| entry::aor_bytes(e) == aor_text;
+        Ok(match change {
+            Change::Stored(_, packed) => {
+                shard.table.insert(hash, packed, same);
                 Written::Stored
             }
-            (Change::Stored(_, packed), Err(_)) => {
-                shard.table.insert_unique(hash, packed, |e| hash_of(e));
-                Written::Stored
-            }
-            (_, Ok(e)) => {
-                e.remove();
+            Change::Removed(_) => {
+                shard.table.remove(hash, same);
                 Written::Removed
             }
-            _ => Written::Removed,
         })
     }
 
@@ -342,19 +335,24 @@ impl RecordStore {
                     .unwrap_or_else(PoisonError::into_inner),
             );
         }
+        let table_of = |aor: &Aor| {
+            let rid = aor.resource_id();
+            let shard = guards.get(usize::from(guard_of[self.shard_of(rid)]));
+            shard.map(|s| (&s.table, rid.prefix_u64()))
+        };
+        let mut sink = aors
+            .iter()
+            .filter_map(table_of)
+            .fold(0, |acc, (table, hash)| acc ^ table.touch(hash));
         let mut found: [&[u8]; WARM_AHEAD] = [&[]; WARM_AHEAD];
         for (slot, aor) in found.iter_mut().zip(aors) {
-            let rid = aor.resource_id();
-            let Some(shard) = guards.get(usize::from(guard_of[self.shard_of(rid)])) else {
-                continue;
-            };
-            // The first entry with a matching tag is nearly always the one;
-            // a wrong guess costs only a wasted read.
-            if let Some(e) = shard.table.find(rid.prefix_u64(), |_| true) {
+            // The first entry with this hash is nearly always the one; a
+            // wrong guess costs only a wasted read.
+            if let Some(e) = table_of(aor).and_then(|(table, hash)| table.find(hash, |_| true)) {
                 *slot = e;
             }
         }
-        let sink = found.iter().fold(0u8, |acc, e| {
+        sink ^= found.iter().fold(0u8, |acc, e| {
             // Every 64th byte, and the last: a range that does not start a
             // line ends in a line the steps skip.
             let part = entry::query_part(e);
@@ -362,7 +360,7 @@ impl RecordStore {
                 .step_by(64)
                 .chain(part.last())
                 .fold(acc, |a, b| a ^ b)
-        });
+        }) as u64;
         std::hint::black_box(sink);
     }
 
@@ -447,19 +445,17 @@ impl RecordStore {
         let hash = rid.prefix_u64();
         let mut shard = self.write(rid);
         let text = entry::aor_bytes(&packed).to_vec();
-        if let Ok(e) = shard
+        self.records
+            .fetch_add(entry::slots(&packed).count(), Ordering::Relaxed);
+        self.bytes.fetch_add(packed.len(), Ordering::Relaxed);
+        if let Some(old) = shard
             .table
-            .find_entry(hash, |e| entry::aor_bytes(e) == text.as_slice())
+            .insert(hash, packed, |e| entry::aor_bytes(e) == text.as_slice())
         {
-            let old = e.remove().0;
             self.records
                 .fetch_sub(entry::slots(&old).count(), Ordering::Relaxed);
             self.bytes.fetch_sub(old.len(), Ordering::Relaxed);
         }
-        self.records
-            .fetch_add(entry::slots(&packed).count(), Ordering::Relaxed);
-        self.bytes.fetch_add(packed.len(), Ordering::Relaxed);
-        shard.table.insert_unique(hash, packed, |e| hash_of(e));
         true
     }
 
@@ -570,10 +566,6 @@ impl RecordStore {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
     }
-}
-
-fn hash_of(entry: &[u8]) -> u64 {
-    ResourceId::hash(entry::aor_bytes(entry)).prefix_u64()
 }
 
 /// Entries are written only from checked records, so a decode failure here
