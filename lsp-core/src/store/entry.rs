@@ -260,6 +260,29 @@ mod tests {
     }
 
     #[test]
+    fn text_that_is_not_utf8_is_an_error() {
+        let mut rec = Record::new(Aor::parse("sip:dave@example.com").unwrap(), 1);
+        rec.bindings = vec![Binding::new(
+            "sip:dave@10.0.0.4",
+            UnixTime(7000),
+            "cid-é",
+            1,
+        )];
+        let bytes = rec.sign(&Identity::from_secret_bytes([6; 32])).to_bytes();
+        let mut seen = Vec::new();
+        scan(&bytes, &mut |v| seen.push(v.to_binding())).unwrap();
+        assert_eq!(seen[0].call_id, "cid-é");
+        for (at, bad) in [(bytes.len() - 96 - 4, 0xff), (bytes.len() - 96 - 3, 0x41)] {
+            // "é" is 0xc3 0xa9, just before the CSeq, the empty Path, the
+            // key and the signature: an invalid byte, then a lead byte
+            // followed by ASCII.
+            let mut damaged = bytes.clone();
+            damaged[at] = bad;
+            assert!(scan(&damaged, &mut |_| {}).is_err(), "byte {at}");
+        }
+    }
+
+    #[test]
     fn damaged_records_are_errors_not_panics() {
         let id = Identity::from_secret_bytes([4; 32]);
         let mut rec = Record::new(Aor::parse("sip:bob@example.com").unwrap(), 9);
