@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::store::{Change, RecordStore, StoreLimits, StoreStats, Written};
+use crate::store::{Change, Contacts, QueryBuf, RecordStore, StoreLimits, StoreStats, Written};
 use crate::{
     AccessPolicy, Aor, Binding, Clock, Error, LocationService, Lookup, NodeId, OpenPolicy, Peer,
     Published, ResourceId, SignedRecord, SystemClock, UnixTime,
@@ -143,6 +143,26 @@ impl LocalLocationService {
     ) -> impl Iterator<Item = Result<Vec<Binding>, Error>> + 'a {
         let clock = &*self.config.clock;
         self.store.query_iter(aors, move || clock.now())
+    }
+
+    /// [`LocationService::query`] answered into `buf`, borrowed: no
+    /// allocation once `buf` has grown (see [`QueryBuf`]). The service is
+    /// not locked while the answer is held.
+    pub fn query_into<'b>(&self, aor: &Aor, buf: &'b mut QueryBuf) -> Result<Contacts<'b>, Error> {
+        self.store.query_into(aor, self.config.clock.now(), buf)
+    }
+
+    /// [`LocalLocationService::query_iter`] answered into one buffer, as
+    /// [`LocalLocationService::query_into`] answers: `f` gets each AOR's
+    /// index in `aors` and its answer. The fastest way to ask many queries.
+    pub fn query_each(
+        &self,
+        aors: &[Aor],
+        buf: &mut QueryBuf,
+        f: impl FnMut(usize, Result<Contacts<'_>, Error>),
+    ) {
+        let clock = &*self.config.clock;
+        self.store.query_each(aors, || clock.now(), buf, f);
     }
 
     /// [`LocationService::fetch`] without a future.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::executor::block_on;
-use lsp_core::store::StoreLimits;
+use lsp_core::store::{QueryBuf, StoreLimits};
 use lsp_core::{
     Aor, Binding, DomainTrustAnchors, Error, FirstComeFirstServed, Identity, LocalConfig,
     LocalLocationService, LocationService, ManualClock, OpenPolicy, QValue, Record, SignedRecord,
@@ -170,6 +170,16 @@ fn query_many_answers_each_aor_as_query_does() {
     assert_eq!(s.query_many_sync(&asked), one_by_one);
     assert_eq!(s.query_iter(&asked).collect::<Vec<_>>(), one_by_one);
     assert_eq!(block_on(s.query_many(&asked)), one_by_one);
+    // Borrowed answers, all through one buffer: none carries over the last.
+    let mut buf = QueryBuf::new();
+    let mut borrowed = Vec::new();
+    s.query_each(&asked, &mut buf, |i, answer| {
+        borrowed.push((i, answer.map(|c| c.to_vec())));
+    });
+    assert_eq!(
+        borrowed,
+        one_by_one.iter().cloned().enumerate().collect::<Vec<_>>()
+    );
     let found = one_by_one
         .iter()
         .filter(|r| matches!(r, Ok(b) if !b.is_empty()));
@@ -188,6 +198,18 @@ fn query_many_answers_each_aor_as_query_does() {
     assert_eq!(second.len(), 1);
     clock.set(T0 + secs(60));
     assert!(answers.all(|a| matches!(a, Err(Error::NotFound(_)))));
+
+    clock.set(T0 + secs(5));
+    let mut lapsed = Vec::new();
+    s.query_each(&asked, &mut buf, |i, answer| {
+        if i == 1 {
+            assert_eq!(answer.unwrap().len(), 1);
+            clock.set(T0 + secs(60));
+        } else {
+            lapsed.push(matches!(answer, Err(Error::NotFound(_))));
+        }
+    });
+    assert!(lapsed.iter().all(|&l| l));
 }
 
 #[test]
@@ -218,6 +240,46 @@ fn contacts_come_highest_q_first_across_publishers() {
         s.fetch_sync(&aor("sip:carol@example.com")).unwrap().len(),
         2
     );
+
+    let carol = aor("sip:carol@example.com");
+    let mut buf = QueryBuf::new();
+    let held = s.query_into(&carol, &mut buf).unwrap();
+    assert_eq!(held.to_vec(), s.query_sync(&carol).unwrap());
+    let order: Vec<_> = held.iter().map(|b| b.contact()).collect();
+    assert_eq!(order, ["sip:top@1", "sip:mid@2", "sip:low@1"]);
+    // Holding an answer locks nothing: the same AOR can be written meanwhile.
+    s.publish_sync(&signed(&key(2), "sip:carol@example.com", 2, vec![]))
+        .unwrap();
+    assert_eq!(held.len(), 3);
+    assert_eq!(
+        held.get(1).unwrap().q(),
+        QValue::from_thousandths(500).unwrap()
+    );
+    assert_eq!(s.query_into(&carol, &mut buf).unwrap().len(), 2);
+}
+
+#[test]
+fn equal_q_is_ordered_by_latest_expiry_then_contact() {
+    let (_, s) = service(LocalConfig::default());
+    s.publish_sync(&signed(
+        &key(1),
+        "sip:dave@example.com",
+        1,
+        vec![
+            binding("sip:b@1", T0 + secs(60), 500),
+            binding("sip:c@1", T0 + secs(90), 500),
+            binding("sip:a@1", T0 + secs(60), 500),
+            binding("sip:z@1", T0 + secs(30), 1000),
+        ],
+    ))
+    .unwrap();
+    let order = ["sip:z@1", "sip:c@1", "sip:a@1", "sip:b@1"];
+    assert_eq!(contacts(&s, "sip:dave@example.com").unwrap(), order);
+    let mut buf = QueryBuf::new();
+    let held = s
+        .query_into(&aor("sip:dave@example.com"), &mut buf)
+        .unwrap();
+    assert_eq!(held.iter().map(|b| b.contact()).collect::<Vec<_>>(), order);
 }
 
 #[test]

@@ -120,9 +120,37 @@ pub(crate) struct BindingView<'a> {
     path: Vec<&'a str>,
 }
 
-impl BindingView<'_> {
+impl<'a> BindingView<'a> {
+    pub fn contact(&self) -> &'a str {
+        self.contact
+    }
+
     pub fn expires_at(&self) -> UnixTime {
         self.expires_at
+    }
+
+    pub fn q(&self) -> QValue {
+        self.q
+    }
+
+    pub fn instance(&self) -> Option<&'a str> {
+        self.instance
+    }
+
+    pub fn reg_id(&self) -> Option<u32> {
+        self.reg_id
+    }
+
+    pub fn call_id(&self) -> &'a str {
+        self.call_id
+    }
+
+    pub fn cseq(&self) -> u32 {
+        self.cseq
+    }
+
+    pub fn path(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.path.iter().copied()
     }
 
     pub fn to_binding(&self) -> Binding {

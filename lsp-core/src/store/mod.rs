@@ -5,6 +5,7 @@
 //! refuses replays, and never shows an expired binding. Expired state is
 //! reclaimed a shard at a time by [`RecordStore::purge_shard`].
 
+mod answer;
 pub(crate) mod entry;
 mod table;
 
@@ -13,6 +14,7 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use crate::{AccessPolicy, Aor, Binding, Error, PublicKey, ResourceId, SignedRecord, UnixTime};
+pub use answer::{BindingRef, Contacts, ContactsIter, QueryBuf};
 use entry::Slot;
 use table::Table;
 
@@ -282,6 +284,49 @@ impl RecordStore {
         })?;
         crate::record::sort_contacts(&mut out);
         Ok(out)
+    }
+
+    /// [`RecordStore::query`], answered into `buf` rather than new
+    /// allocations. The store is unlocked again before this returns, so the
+    /// caller may do anything, the store included, while it holds the answer.
+    pub fn query_into<'b>(
+        &self,
+        aor: &Aor,
+        now: UnixTime,
+        buf: &'b mut QueryBuf,
+    ) -> Result<Contacts<'b>, Error> {
+        buf.clear();
+        self.with_entry(aor, now, |entry| {
+            for slot in entry::slots(entry).filter(|s| s.keep_until > now) {
+                entry::scan(slot.bytes, &mut |b| {
+                    if b.expires_at() > now {
+                        buf.push(&b);
+                    }
+                })
+                .map_err(corrupt)?;
+            }
+            Ok(())
+        })?;
+        buf.sort();
+        Ok(buf.contacts())
+    }
+
+    /// [`RecordStore::query_iter`] answered into one buffer, as
+    /// [`RecordStore::query_into`] answers: `f` gets each AOR's index in
+    /// `aors` and its answer, in order. No lock is held while `f` runs.
+    pub fn query_each(
+        &self,
+        aors: &[Aor],
+        now: impl Fn() -> UnixTime,
+        buf: &mut QueryBuf,
+        mut f: impl FnMut(usize, Result<Contacts<'_>, Error>),
+    ) {
+        for (n, run) in aors.chunks(WARM_AHEAD).enumerate() {
+            self.warm(run);
+            for (i, aor) in run.iter().enumerate() {
+                f(n * WARM_AHEAD + i, self.query_into(aor, now(), buf));
+            }
+        }
     }
 
     /// [`RecordStore::query`] for each of `aors`, answers in order.
