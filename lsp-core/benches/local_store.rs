@@ -1,6 +1,9 @@
 //! Throughput and memory of `LocalLocationService` with a million bindings.
 //!
-//! `cargo bench -p lsp-core --bench local_store -- [--n N] [--secs S] [--json PATH]`
+//! `cargo bench -p lsp-core --bench local_store -- [--n N] [--secs S] [--rounds R] [--json PATH]`
+//!
+//! Each query mode runs for `S` seconds in all, in `R` slices that take
+//! turns with the other modes; it reports the median slice.
 //!
 //! Prints a table and writes the same figures as JSON. Publishing includes
 //! the ed25519 signature check, as it does in service.
@@ -10,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::executor::block_on;
-use lsp_core::store::StoreLimits;
+use lsp_core::store::{QueryBuf, StoreLimits};
 use lsp_core::{
     Aor, Binding, Identity, LocalConfig, LocalLocationService, LocationService, Record,
     SignedRecord, UnixTime,
@@ -19,6 +22,7 @@ use lsp_core::{
 struct Args {
     n: usize,
     secs: f64,
+    rounds: usize,
     json: String,
     disk_n: usize,
 }
@@ -27,6 +31,7 @@ fn args() -> Args {
     let mut a = Args {
         n: 1_000_000,
         secs: 3.0,
+        rounds: 5,
         json: concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../target/lsp-bench/local_store.json"
@@ -41,6 +46,7 @@ fn args() -> Args {
         match flag.as_str() {
             "--n" => a.n = val().parse().unwrap(),
             "--secs" => a.secs = val().parse().unwrap(),
+            "--rounds" => a.rounds = val().parse::<usize>().unwrap().max(1),
             "--json" => a.json = val(),
             "--disk-n" => a.disk_n = val().parse().unwrap(),
             _ => {} // cargo bench passes --bench
@@ -140,6 +146,12 @@ fn workload(n: usize, len: usize, zipf: Option<&Zipf>) -> Arc<Vec<Aor>> {
     Arc::new(keys.map(aor).collect())
 }
 
+fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
 /// How a run asks.
 #[derive(Clone, Copy, PartialEq)]
 enum Ask {
@@ -149,6 +161,10 @@ enum Ask {
     Parse,
     /// `query_iter` on runs of this many AORs.
     Many(usize),
+    /// One `query_into` per AOR, into one reused buffer.
+    Into,
+    /// `query_each` on runs of this many AORs, into one reused buffer.
+    Each(usize),
 }
 
 /// Queries the workload for `secs` on `threads` threads; returns ops/s.
@@ -166,9 +182,10 @@ fn query_rate(
                 let start = Instant::now();
                 let mut ops = 0u64;
                 let step = match ask {
-                    Ask::Many(n) => n,
+                    Ask::Many(n) | Ask::Each(n) => n,
                     _ => 1,
                 };
+                let mut buf = QueryBuf::new();
                 let mut at = t * work.len() / 2;
                 while start.elapsed().as_secs_f64() < secs {
                     for _ in 0..1024 / step {
@@ -183,6 +200,14 @@ fn query_rate(
                                 for found in s.query_iter(&work[at..at + step]) {
                                     assert_eq!(found.unwrap().len(), 1);
                                 }
+                            }
+                            Ask::Into => {
+                                assert_eq!(s.query_into(&work[at], &mut buf).unwrap().len(), 1);
+                            }
+                            Ask::Each(_) => {
+                                s.query_each(&work[at..at + step], &mut buf, |_, found| {
+                                    assert_eq!(found.unwrap().len(), 1);
+                                });
                             }
                         }
                     }
@@ -268,18 +293,46 @@ fn main() {
     let publish_rate = sample as f64 / start.elapsed().as_secs_f64();
     drop(updates);
 
+    // The query modes take turns in short slices, so that the host's drift
+    // during the run reaches them all alike; each figure is a median.
     let uniform = workload(a.n, 1 << 18, None);
-    let q1 = query_rate(&service, &uniform, 1, a.secs, Ask::One);
-    let q2 = query_rate(&service, &uniform, 2, a.secs, Ask::One);
-    let m1 = query_rate(&service, &uniform, 1, a.secs, Ask::Many(16));
-    let m2 = query_rate(&service, &uniform, 2, a.secs, Ask::Many(16));
-    let p1 = query_rate(&service, &uniform, 1, a.secs, Ask::Parse);
-    let p2 = query_rate(&service, &uniform, 2, a.secs, Ask::Parse);
-    drop(uniform);
     let skewed = workload(a.n, 1 << 18, Some(&Zipf::new(a.n)));
-    let z1 = query_rate(&service, &skewed, 1, a.secs, Ask::One);
-    let z2 = query_rate(&service, &skewed, 2, a.secs, Ask::One);
-    let zm1 = query_rate(&service, &skewed, 1, a.secs, Ask::Many(16));
+    let modes = [
+        (&uniform, 1, Ask::One),
+        (&uniform, 2, Ask::One),
+        (&uniform, 1, Ask::Many(16)),
+        (&uniform, 2, Ask::Many(16)),
+        (&uniform, 1, Ask::Into),
+        (&uniform, 1, Ask::Each(16)),
+        (&uniform, 2, Ask::Each(16)),
+        (&uniform, 1, Ask::Parse),
+        (&uniform, 2, Ask::Parse),
+        (&skewed, 1, Ask::One),
+        (&skewed, 2, Ask::One),
+        (&skewed, 1, Ask::Many(16)),
+        (&skewed, 1, Ask::Each(16)),
+    ];
+    let mut rates = vec![Vec::new(); modes.len()];
+    for _ in 0..a.rounds {
+        for (rate, (work, threads, ask)) in rates.iter_mut().zip(&modes) {
+            let secs = a.secs / a.rounds as f64;
+            rate.push(query_rate(&service, work, *threads, secs, *ask));
+        }
+    }
+    let median_of = |m: usize| median(&rates[m]);
+    // A median of per-round ratios: within a round the two ran seconds apart.
+    let ratio_of = |m: usize, base: usize| {
+        let ratios: Vec<f64> = rates[m]
+            .iter()
+            .zip(&rates[base])
+            .map(|(x, b)| x / b)
+            .collect();
+        median(&ratios)
+    };
+    let [q1, q2, m1, m2, b1, e1, e2, p1, p2, z1, z2, zm1, ze1] = std::array::from_fn(median_of);
+    let (into_vs_query, each_vs_iter, zipf_each_vs_iter) =
+        (ratio_of(4, 0), ratio_of(5, 2), ratio_of(12, 11));
+    drop(uniform);
 
     // The same query through the async trait, on one thread.
     let trait_rate = {
@@ -348,6 +401,21 @@ fn main() {
             m2,
         ),
         (
+            "uniform_query_into_1_thread",
+            "query_into (borrowed), uniform, 1 thread, ops/s",
+            b1,
+        ),
+        (
+            "uniform_query_each_1_thread",
+            "query_each (runs of 16), uniform, 1 thread, ops/s",
+            e1,
+        ),
+        (
+            "uniform_query_each_2_threads",
+            "query_each (runs of 16), uniform, 2 threads, ops/s",
+            e2,
+        ),
+        (
             "uniform_parse_query_1_thread",
             "parse AOR + query, uniform, 1 thread, ops/s",
             p1,
@@ -371,6 +439,26 @@ fn main() {
             "zipf_query_iter_1_thread",
             "query_iter (runs of 16), Zipf, 1 thread, ops/s",
             zm1,
+        ),
+        (
+            "zipf_query_each_1_thread",
+            "query_each (runs of 16), Zipf, 1 thread, ops/s",
+            ze1,
+        ),
+        (
+            "ratio_query_into_to_query",
+            "ratio, query_into / query, uniform, 1 thread",
+            into_vs_query,
+        ),
+        (
+            "ratio_query_each_to_query_iter",
+            "ratio, query_each / query_iter, uniform, 1 thread",
+            each_vs_iter,
+        ),
+        (
+            "ratio_zipf_query_each_to_query_iter",
+            "ratio, query_each / query_iter, Zipf, 1 thread",
+            zipf_each_vs_iter,
         ),
         (
             "zipf_trait_query_1_thread",
@@ -402,7 +490,11 @@ fn main() {
     println!("LocalLocationService, {} bindings, {cores} cores", a.n);
     let mut json = serde_json::Map::new();
     for (key, label, value) in rows {
-        println!("{label:<50} {value:>12.0}");
+        if label.starts_with("ratio") {
+            println!("{label:<50} {value:>12.2}");
+        } else {
+            println!("{label:<50} {value:>12.0}");
+        }
         json.insert(key.into(), serde_json::json!((value * 10.0).round() / 10.0));
     }
     if let Some(dir) = std::path::Path::new(&a.json).parent() {
