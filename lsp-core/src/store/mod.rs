@@ -363,27 +363,38 @@ impl RecordStore {
     /// several read locks cannot deadlock: they are taken in shard order,
     /// and no other path holds more than one lock.
     fn warm(&self, aors: &[Aor]) {
-        let mut shards: Vec<usize> = aors
-            .iter()
-            .map(|a| self.shard_of(a.resource_id()))
-            .collect();
-        shards.sort_unstable();
-        shards.dedup();
+        // The shards wanted, as a set of at most 256 bits: walking it visits
+        // them in order, with no sort and no allocation.
+        let mut wanted = [0u64; 4];
+        for a in aors {
+            let i = self.shard_of(a.resource_id());
+            wanted[i / 64] |= 1 << (i % 64);
+        }
         // Shard index -> its guard, without a search that would mispredict.
         let mut guard_of = [0u8; 256];
-        let mut guards = Vec::with_capacity(shards.len());
-        for (n, &i) in shards.iter().enumerate() {
-            guard_of[i] = n as u8; // at most 256 shards
-            guards.push(
-                self.shards[i]
-                    .read()
-                    .unwrap_or_else(PoisonError::into_inner),
-            );
+        let mut guards: [Option<RwLockReadGuard<'_, Shard>>; WARM_AHEAD] = Default::default();
+        let mut n = 0;
+        for (word, mut bits) in wanted.into_iter().enumerate() {
+            while bits != 0 {
+                let i = word * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if let Some(guard) = guards.get_mut(n) {
+                    guard_of[i] = n as u8; // n < WARM_AHEAD
+                    *guard = Some(
+                        self.shards[i]
+                            .read()
+                            .unwrap_or_else(PoisonError::into_inner),
+                    );
+                }
+                n += 1;
+            }
         }
         let table_of = |aor: &Aor| {
             let rid = aor.resource_id();
             let shard = guards.get(usize::from(guard_of[self.shard_of(rid)]));
-            shard.map(|s| (&s.table, rid.prefix_u64()))
+            shard
+                .and_then(Option::as_ref)
+                .map(|s| (&s.table, rid.prefix_u64()))
         };
         let mut sink = aors
             .iter()
