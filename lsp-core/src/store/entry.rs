@@ -106,22 +106,25 @@ fn leading_str(bytes: &[u8]) -> &[u8] {
     &[]
 }
 
-/// A binding borrowed from an encoded record.
+/// A binding borrowed from an encoded record. Its text is left as bytes:
+/// whoever reads it as text checks it, once for a whole answer, and a scan
+/// that only needs expiries or versions checks none.
 #[derive(Debug, Deserialize)]
 pub(crate) struct BindingView<'a> {
-    contact: &'a str,
+    contact: &'a [u8],
     expires_at: UnixTime,
     q: QValue,
-    instance: Option<&'a str>,
+    #[serde(borrow)]
+    instance: Option<&'a [u8]>,
     reg_id: Option<u32>,
-    call_id: &'a str,
+    call_id: &'a [u8],
     cseq: u32,
     #[serde(borrow)]
-    path: Vec<&'a str>,
+    path: Vec<&'a [u8]>,
 }
 
 impl<'a> BindingView<'a> {
-    pub fn contact(&self) -> &'a str {
+    pub fn contact(&self) -> &'a [u8] {
         self.contact
     }
 
@@ -133,7 +136,7 @@ impl<'a> BindingView<'a> {
         self.q
     }
 
-    pub fn instance(&self) -> Option<&'a str> {
+    pub fn instance(&self) -> Option<&'a [u8]> {
         self.instance
     }
 
@@ -141,7 +144,7 @@ impl<'a> BindingView<'a> {
         self.reg_id
     }
 
-    pub fn call_id(&self) -> &'a str {
+    pub fn call_id(&self) -> &'a [u8] {
         self.call_id
     }
 
@@ -149,21 +152,36 @@ impl<'a> BindingView<'a> {
         self.cseq
     }
 
-    pub fn path(&self) -> impl Iterator<Item = &'a str> + '_ {
+    pub fn path(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
         self.path.iter().copied()
     }
 
-    pub fn to_binding(&self) -> Binding {
-        Binding {
-            contact: self.contact.to_owned(),
+    /// An owned copy, or `None` if some text is not UTF-8.
+    pub fn to_binding(&self) -> Option<Binding> {
+        let text = |b: &[u8]| String::from_utf8(b.to_vec()).ok();
+        Some(Binding {
+            contact: text(self.contact)?,
             expires_at: self.expires_at,
             q: self.q,
-            instance: self.instance.map(str::to_owned),
+            instance: match self.instance {
+                Some(i) => Some(text(i)?),
+                None => None,
+            },
             reg_id: self.reg_id,
-            call_id: self.call_id.to_owned(),
+            call_id: text(self.call_id)?,
             cseq: self.cseq,
-            path: self.path.iter().map(|p| (*p).to_owned()).collect(),
-        }
+            path: self.path.iter().map(|p| text(p)).collect::<Option<_>>()?,
+        })
+    }
+
+    /// Whether all its text is UTF-8.
+    #[cfg(feature = "disk")]
+    pub fn is_text(&self) -> bool {
+        let ok = |b: &[u8]| std::str::from_utf8(b).is_ok();
+        ok(self.contact)
+            && self.instance.is_none_or(ok)
+            && ok(self.call_id)
+            && self.path.iter().all(|p| ok(p))
     }
 }
 
@@ -255,6 +273,7 @@ impl<'a> Visitor<'a> for EachBinding<'_, 'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::QueryBuf;
     use crate::{Aor, Identity, Record};
 
     #[test]
@@ -273,7 +292,7 @@ mod tests {
         let bytes = signed.to_bytes();
 
         let mut seen = Vec::new();
-        let meta = scan(&bytes, &mut |v| seen.push(v.to_binding())).unwrap();
+        let meta = scan(&bytes, &mut |v| seen.push(v.to_binding().unwrap())).unwrap();
         assert_eq!((meta.version, meta.publisher()), (42, id.public_key()));
         assert_eq!(seen, signed.record.bindings);
 
@@ -297,17 +316,35 @@ mod tests {
             1,
         )];
         let bytes = rec.sign(&Identity::from_secret_bytes([6; 32])).to_bytes();
-        let mut seen = Vec::new();
-        scan(&bytes, &mut |v| seen.push(v.to_binding())).unwrap();
-        assert_eq!(seen[0].call_id, "cid-é");
+        // As an owned binding, and through an answer buffer.
+        let read = |bytes: &[u8]| {
+            let (mut owned, mut buf) = (Vec::new(), QueryBuf::new());
+            buf.clear();
+            scan(bytes, &mut |v| {
+                owned.push(v.to_binding());
+                buf.push(&v);
+            })
+            .unwrap();
+            (owned, buf.finish().is_ok())
+        };
+        let (owned, checked) = read(&bytes);
+        assert_eq!(owned[0].as_ref().unwrap().call_id, "cid-é");
+        assert!(checked);
         for (at, bad) in [(bytes.len() - 96 - 4, 0xff), (bytes.len() - 96 - 3, 0x41)] {
             // "é" is 0xc3 0xa9, just before the CSeq, the empty Path, the
             // key and the signature: an invalid byte, then a lead byte
             // followed by ASCII.
             let mut damaged = bytes.clone();
             damaged[at] = bad;
-            assert!(scan(&damaged, &mut |_| {}).is_err(), "byte {at}");
+            assert_eq!(read(&damaged), (vec![None], false), "byte {at}");
         }
+        // A character split between the Contact and the Call-ID: each is
+        // invalid alone, though in the buffer they sit side by side.
+        let find = |text: &[u8]| bytes.windows(text.len()).position(|w| w == text).unwrap();
+        let mut split = bytes.clone();
+        split[find(b"10.0.0.4") + 7] = 0xc3;
+        split[find(b"cid-")] = 0xa9;
+        assert_eq!(read(&split), (vec![None], false));
     }
 
     #[test]

@@ -271,17 +271,24 @@ impl RecordStore {
     /// The live bindings of `aor`, highest q first, then latest expiry.
     pub fn query(&self, aor: &Aor, now: UnixTime) -> Result<Vec<Binding>, Error> {
         let mut out = Vec::new();
+        let mut text = true;
         self.with_entry(aor, now, |entry| {
             for slot in entry::slots(entry).filter(|s| s.keep_until > now) {
                 entry::scan(slot.bytes, &mut |b| {
                     if b.expires_at() > now {
-                        out.push(b.to_binding());
+                        match b.to_binding() {
+                            Some(b) => out.push(b),
+                            None => text = false,
+                        }
                     }
                 })
                 .map_err(corrupt)?;
             }
             Ok(())
         })?;
+        if !text {
+            return Err(not_text());
+        }
         crate::record::sort_contacts(&mut out);
         Ok(out)
     }
@@ -307,6 +314,7 @@ impl RecordStore {
             }
             Ok(())
         })?;
+        buf.finish().map_err(|()| not_text())?;
         buf.sort();
         Ok(buf.contacts())
     }
@@ -493,7 +501,10 @@ impl RecordStore {
     pub(crate) fn restore(&self, packed: Box<[u8]>, now: UnixTime) -> bool {
         if entry::keep_until(&packed) <= now
             || std::str::from_utf8(entry::aor_bytes(&packed)).is_err()
-            || entry::slots(&packed).any(|s| entry::scan(s.bytes, &mut |_| {}).is_err())
+            || entry::slots(&packed).any(|s| {
+                let mut text = true;
+                entry::scan(s.bytes, &mut |b| text &= b.is_text()).is_err() || !text
+            })
         {
             return false;
         }
@@ -628,6 +639,10 @@ impl RecordStore {
 /// means memory or disk corruption.
 fn corrupt(e: postcard::Error) -> Error {
     Error::Storage(format!("corrupt stored record: {e}"))
+}
+
+fn not_text() -> Error {
+    Error::Storage("corrupt stored record: text is not UTF-8".into())
 }
 
 #[cfg(all(test, feature = "disk"))]
