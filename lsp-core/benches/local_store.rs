@@ -298,23 +298,23 @@ fn main() {
     let uniform = workload(a.n, 1 << 18, None);
     let skewed = workload(a.n, 1 << 18, Some(&Zipf::new(a.n)));
     let modes = [
-        (&uniform, 1, Ask::One),
-        (&uniform, 2, Ask::One),
-        (&uniform, 1, Ask::Many(16)),
-        (&uniform, 2, Ask::Many(16)),
-        (&uniform, 1, Ask::Into),
-        (&uniform, 1, Ask::Each(16)),
-        (&uniform, 2, Ask::Each(16)),
-        (&uniform, 1, Ask::Parse),
-        (&uniform, 2, Ask::Parse),
-        (&skewed, 1, Ask::One),
-        (&skewed, 2, Ask::One),
-        (&skewed, 1, Ask::Many(16)),
-        (&skewed, 1, Ask::Each(16)),
+        ("query, uniform, 1 thread", &uniform, 1, Ask::One),
+        ("query, uniform, 2 threads", &uniform, 2, Ask::One),
+        ("query_iter, uniform, 1 thread", &uniform, 1, Ask::Many(16)),
+        ("query_iter, uniform, 2 threads", &uniform, 2, Ask::Many(16)),
+        ("query_into, uniform, 1 thread", &uniform, 1, Ask::Into),
+        ("query_each, uniform, 1 thread", &uniform, 1, Ask::Each(16)),
+        ("query_each, uniform, 2 threads", &uniform, 2, Ask::Each(16)),
+        ("parse + query, uniform, 1 thread", &uniform, 1, Ask::Parse),
+        ("parse + query, uniform, 2 threads", &uniform, 2, Ask::Parse),
+        ("query, Zipf, 1 thread", &skewed, 1, Ask::One),
+        ("query, Zipf, 2 threads", &skewed, 2, Ask::One),
+        ("query_iter, Zipf, 1 thread", &skewed, 1, Ask::Many(16)),
+        ("query_each, Zipf, 1 thread", &skewed, 1, Ask::Each(16)),
     ];
     let mut rates = vec![Vec::new(); modes.len()];
     for _ in 0..a.rounds {
-        for (rate, (work, threads, ask)) in rates.iter_mut().zip(&modes) {
+        for (rate, (_, work, threads, ask)) in rates.iter_mut().zip(&modes) {
             let secs = a.secs / a.rounds as f64;
             rate.push(query_rate(&service, work, *threads, secs, *ask));
         }
@@ -332,7 +332,6 @@ fn main() {
     let [q1, q2, m1, m2, b1, e1, e2, p1, p2, z1, z2, zm1, ze1] = std::array::from_fn(median_of);
     let (into_vs_query, each_vs_iter, zipf_each_vs_iter) =
         (ratio_of(4, 0), ratio_of(5, 2), ratio_of(12, 11));
-    drop(uniform);
 
     // The same query through the async trait, on one thread.
     let trait_rate = {
@@ -496,6 +495,13 @@ fn main() {
             println!("{label:<50} {value:>12.0}");
         }
         json.insert(key.into(), serde_json::json!((value * 10.0).round() / 10.0));
+    }
+    println!("\nslowest and fastest of {} slices, ops/s", a.rounds);
+    for ((name, ..), rate) in modes.iter().zip(&rates) {
+        let (lo, hi) = rate
+            .iter()
+            .fold((f64::MAX, 0.0f64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+        println!("  {name:<48} {lo:>12.0} {hi:>12.0}");
     }
     if let Some(dir) = std::path::Path::new(&a.json).parent() {
         let _ = std::fs::create_dir_all(dir);
