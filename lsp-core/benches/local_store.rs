@@ -489,12 +489,14 @@ fn main() {
     println!("LocalLocationService, {} bindings, {cores} cores", a.n);
     let mut json = serde_json::Map::new();
     for (key, label, value) in rows {
-        if label.starts_with("ratio") {
+        let rounded = if label.starts_with("ratio") {
             println!("{label:<50} {value:>12.2}");
+            (value * 100.0).round() / 100.0
         } else {
             println!("{label:<50} {value:>12.0}");
-        }
-        json.insert(key.into(), serde_json::json!((value * 10.0).round() / 10.0));
+            (value * 10.0).round() / 10.0
+        };
+        json.insert(key.into(), serde_json::json!(rounded));
     }
     println!("\nslowest and fastest of {} slices, ops/s", a.rounds);
     for ((name, ..), rate) in modes.iter().zip(&rates) {
