@@ -14,7 +14,8 @@ use super::entry::BindingView;
 use crate::{Binding, QValue, UnixTime};
 
 /// Reusable room for the answers of [`RecordStore::query_into`]. Once it has
-/// grown to the largest answer, a query allocates nothing.
+/// grown to the largest answer, a query allocates nothing. It keeps that
+/// size until dropped; the store's limits bound it.
 ///
 /// [`RecordStore::query_into`]: super::RecordStore::query_into
 #[derive(Debug, Default, Clone)]
@@ -50,8 +51,13 @@ impl QueryBuf {
     }
 
     pub(crate) fn clear(&mut self) {
-        self.raw = std::mem::take(&mut self.text).into_bytes();
+        // The text's allocation is in `text` after an answer, and in `raw`
+        // after a query that found nothing.
+        if self.raw.capacity() == 0 {
+            self.raw = std::mem::take(&mut self.text).into_bytes();
+        }
         self.raw.clear();
+        self.text.clear();
         self.rows.clear();
         self.paths.clear();
     }
@@ -277,5 +283,38 @@ impl PartialEq<Binding> for BindingRef<'_> {
             && self.call_id() == b.call_id
             && self.cseq() == b.cseq
             && self.path().eq(b.path.iter().map(String::as_str))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{RecordStore, StoreLimits};
+    use crate::{Aor, Identity, OpenPolicy, Record};
+
+    #[test]
+    fn the_buffer_keeps_its_allocation_across_hits_and_misses() {
+        let store = RecordStore::new(StoreLimits::default());
+        let aor = Aor::parse("sip:erin@example.com").unwrap();
+        let mut rec = Record::new(aor.clone(), 1);
+        rec.bindings = vec![Binding::new("sip:erin@10.0.0.5", UnixTime(9000), "c", 1)];
+        let signed = rec.sign(&Identity::from_secret_bytes([9; 32]));
+        store
+            .publish(&signed, &OpenPolicy, UnixTime(1000), |_| Ok(()))
+            .unwrap();
+        let missing = Aor::parse("sip:nobody@example.com").unwrap();
+
+        let mut buf = QueryBuf::new();
+        let first = store.query_into(&aor, UnixTime(1000), &mut buf).unwrap();
+        assert_eq!(first.get(0).unwrap().contact(), "sip:erin@10.0.0.5");
+        let at = buf.text.as_ptr();
+        assert!(
+            store
+                .query_into(&missing, UnixTime(1000), &mut buf)
+                .is_err()
+        );
+        let again = store.query_into(&aor, UnixTime(1000), &mut buf).unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(buf.text.as_ptr(), at);
     }
 }
