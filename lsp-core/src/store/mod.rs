@@ -651,7 +651,7 @@ mod tests {
     use crate::{Identity, Record};
 
     #[test]
-    fn restore_refuses_an_entry_whose_aor_is_not_text() {
+    fn restore_refuses_an_entry_whose_text_is_not_utf8() {
         let mut rec = Record::new(Aor::parse("sip:carol@example.com").unwrap(), 1);
         rec.bindings = vec![Binding::new("sip:carol@10.0.0.3", UnixTime(9000), "c", 1)];
         let bytes = rec.sign(&Identity::from_secret_bytes([5; 32])).to_bytes();
@@ -662,11 +662,15 @@ mod tests {
         let good = entry::pack([slot]);
         // The AOR text starts after the entry head, the record head and its
         // one-byte length.
-        let mut bad = good.clone();
-        bad[8 + 12 + 1] = 0xff;
+        let mut bad_aor = good.clone();
+        bad_aor[8 + 12 + 1] = 0xff;
+        let contact = good.windows(8).position(|w| w == b"10.0.0.3").unwrap();
+        let mut bad_contact = good.clone();
+        bad_contact[contact] = 0xff;
 
         let store = RecordStore::new(StoreLimits::default());
-        assert!(!store.restore(bad, UnixTime(1000)));
+        assert!(!store.restore(bad_aor, UnixTime(1000)));
+        assert!(!store.restore(bad_contact, UnixTime(1000)));
         assert_eq!(store.stats().aors, 0);
         assert!(store.restore(good, UnixTime(1000)));
         assert_eq!(store.stats().aors, 1);
