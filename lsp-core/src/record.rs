@@ -232,9 +232,21 @@ impl Record {
 /// latest expiry, then by Contact text.
 pub fn sort_contacts(bindings: &mut [Binding]) {
     if bindings.len() > 1 {
-        bindings
-            .sort_by(|a, b| (b.q, b.expires_at, &a.contact).cmp(&(a.q, a.expires_at, &b.contact)));
+        bindings.sort_by(|a, b| {
+            contact_order(
+                (a.q, a.expires_at, &a.contact),
+                (b.q, b.expires_at, &b.contact),
+            )
+        });
     }
+}
+
+/// The order of [`sort_contacts`], on a binding's q, expiry and Contact.
+pub(crate) fn contact_order(
+    a: (QValue, UnixTime, &str),
+    b: (QValue, UnixTime, &str),
+) -> std::cmp::Ordering {
+    (b.0, b.1, a.2).cmp(&(a.0, a.1, b.2))
 }
 
 /// The live bindings of `records`, merged and ordered by [`sort_contacts`].

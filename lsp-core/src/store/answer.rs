@@ -11,6 +11,7 @@
 use std::ops::Range;
 
 use super::entry::BindingView;
+use crate::record::contact_order;
 use crate::{Binding, QValue, UnixTime};
 
 /// Reusable room for the answers of [`RecordStore::query_into`]. Once it has
@@ -96,18 +97,18 @@ impl QueryBuf {
 
     pub(crate) fn push(&mut self, b: &BindingView<'_>) {
         let path_start = self.paths.len();
-        for p in b.path() {
+        for p in &b.path {
             let r = self.put(p);
             self.paths.push(r);
         }
         let row = Row {
-            contact: self.put(b.contact()),
-            expires_at: b.expires_at(),
-            q: b.q(),
-            instance: b.instance().map(|i| self.put(i)),
-            reg_id: b.reg_id(),
-            call_id: self.put(b.call_id()),
-            cseq: b.cseq(),
+            contact: self.put(b.contact),
+            expires_at: b.expires_at,
+            q: b.q,
+            instance: b.instance.map(|i| self.put(i)),
+            reg_id: b.reg_id,
+            call_id: self.put(b.call_id),
+            cseq: b.cseq,
             path: path_start..self.paths.len(),
         };
         self.rows.push(row);
@@ -119,9 +120,10 @@ impl QueryBuf {
             let text = &self.text;
             let contact = |r: &Row| text.get(r.contact.clone()).unwrap_or_default();
             self.rows.sort_by(|a, b| {
-                b.q.cmp(&a.q)
-                    .then(b.expires_at.cmp(&a.expires_at))
-                    .then_with(|| contact(a).cmp(contact(b)))
+                contact_order(
+                    (a.q, a.expires_at, contact(a)),
+                    (b.q, b.expires_at, contact(b)),
+                )
             });
         }
     }
@@ -270,19 +272,6 @@ impl<'b> BindingRef<'b> {
             cseq: self.cseq(),
             path: self.path().map(str::to_owned).collect(),
         }
-    }
-}
-
-impl PartialEq<Binding> for BindingRef<'_> {
-    fn eq(&self, b: &Binding) -> bool {
-        self.contact() == b.contact
-            && self.expires_at() == b.expires_at
-            && self.q() == b.q
-            && self.instance() == b.instance.as_deref()
-            && self.reg_id() == b.reg_id
-            && self.call_id() == b.call_id
-            && self.cseq() == b.cseq
-            && self.path().eq(b.path.iter().map(String::as_str))
     }
 }
 

@@ -111,51 +111,19 @@ fn leading_str(bytes: &[u8]) -> &[u8] {
 /// that only needs expiries or versions checks none.
 #[derive(Debug, Deserialize)]
 pub(crate) struct BindingView<'a> {
-    contact: &'a [u8],
-    expires_at: UnixTime,
-    q: QValue,
+    pub contact: &'a [u8],
+    pub expires_at: UnixTime,
+    pub q: QValue,
     #[serde(borrow)]
-    instance: Option<&'a [u8]>,
-    reg_id: Option<u32>,
-    call_id: &'a [u8],
-    cseq: u32,
+    pub instance: Option<&'a [u8]>,
+    pub reg_id: Option<u32>,
+    pub call_id: &'a [u8],
+    pub cseq: u32,
     #[serde(borrow)]
-    path: Vec<&'a [u8]>,
+    pub path: Vec<&'a [u8]>,
 }
 
-impl<'a> BindingView<'a> {
-    pub fn contact(&self) -> &'a [u8] {
-        self.contact
-    }
-
-    pub fn expires_at(&self) -> UnixTime {
-        self.expires_at
-    }
-
-    pub fn q(&self) -> QValue {
-        self.q
-    }
-
-    pub fn instance(&self) -> Option<&'a [u8]> {
-        self.instance
-    }
-
-    pub fn reg_id(&self) -> Option<u32> {
-        self.reg_id
-    }
-
-    pub fn call_id(&self) -> &'a [u8] {
-        self.call_id
-    }
-
-    pub fn cseq(&self) -> u32 {
-        self.cseq
-    }
-
-    pub fn path(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
-        self.path.iter().copied()
-    }
-
+impl BindingView<'_> {
     /// An owned copy, or `None` if some text is not UTF-8.
     pub fn to_binding(&self) -> Option<Binding> {
         let text = |b: &[u8]| String::from_utf8(b.to_vec()).ok();

@@ -273,18 +273,10 @@ impl RecordStore {
         let mut out = Vec::new();
         let mut text = true;
         self.with_entry(aor, now, |entry| {
-            for slot in entry::slots(entry).filter(|s| s.keep_until > now) {
-                entry::scan(slot.bytes, &mut |b| {
-                    if b.expires_at() > now {
-                        match b.to_binding() {
-                            Some(b) => out.push(b),
-                            None => text = false,
-                        }
-                    }
-                })
-                .map_err(corrupt)?;
-            }
-            Ok(())
+            each_live(entry, now, |b| match b.to_binding() {
+                Some(b) => out.push(b),
+                None => text = false,
+            })
         })?;
         if !text {
             return Err(not_text());
@@ -303,17 +295,7 @@ impl RecordStore {
         buf: &'b mut QueryBuf,
     ) -> Result<Contacts<'b>, Error> {
         buf.clear();
-        self.with_entry(aor, now, |entry| {
-            for slot in entry::slots(entry).filter(|s| s.keep_until > now) {
-                entry::scan(slot.bytes, &mut |b| {
-                    if b.expires_at() > now {
-                        buf.push(&b);
-                    }
-                })
-                .map_err(corrupt)?;
-            }
-            Ok(())
-        })?;
+        self.with_entry(aor, now, |entry| each_live(entry, now, |b| buf.push(b)))?;
         buf.finish().map_err(|()| not_text())?;
         buf.sort();
         Ok(buf.contacts())
@@ -603,8 +585,7 @@ impl RecordStore {
                 }
                 for slot in entry::slots(e).filter(|s| s.keep_until > now) {
                     let mut live = false;
-                    if entry::scan(slot.bytes, &mut |b| live |= b.expires_at() > now).is_ok()
-                        && live
+                    if entry::scan(slot.bytes, &mut |b| live |= b.expires_at > now).is_ok() && live
                     {
                         let hash = blake3::hash(slot.bytes);
                         for (d, h) in digest.iter_mut().zip(hash.as_bytes()) {
@@ -633,6 +614,23 @@ impl RecordStore {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Hands `f` each binding of `entry` that is live at `now`.
+fn each_live(
+    entry: &[u8],
+    now: UnixTime,
+    mut f: impl FnMut(&entry::BindingView<'_>),
+) -> Result<(), Error> {
+    for slot in entry::slots(entry).filter(|s| s.keep_until > now) {
+        entry::scan(slot.bytes, &mut |b| {
+            if b.expires_at > now {
+                f(&b);
+            }
+        })
+        .map_err(corrupt)?;
+    }
+    Ok(())
 }
 
 /// Entries are written only from checked records, so a decode failure here
