@@ -7,4 +7,5 @@ pub mod message;
 pub mod registrar;
 pub mod server;
 pub mod service;
+pub mod transaction;
 pub mod ua;

@@ -1,11 +1,16 @@
-//! UDP and TCP listeners, with the server transaction layer of RFC 3261
-//! section 17.2 that a stateless-over-state registrar still needs: a
-//! retransmitted request gets the same response, a 3xx to an INVITE is
-//! retransmitted over UDP until its ACK, and CANCEL finds its INVITE.
+//! UDP and TCP listeners over the server transaction layer of RFC 3261
+//! section 17.2 ([`crate::transaction`]): a retransmitted request gets the
+//! same response, a final non-2xx response to an INVITE is retransmitted
+//! over UDP until its ACK, and CANCEL finds its INVITE.
+//!
+//! Only the work of answering (the location-service call) holds one of the
+//! in-flight permits. Timers run in one task over one queue, and no task
+//! ever waits on a peer: UDP sends never block on a client, and a TCP
+//! connection whose queue fills up or whose writes stall is closed.
 
-use std::collections::{HashMap, VecDeque};
 use std::fmt::{self, Debug};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,39 +18,47 @@ use bytes::{Bytes, BytesMut};
 use ezk_sip_types::Method;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::debug;
 
 use crate::message::{self, Inbound, MAX_MESSAGE_LEN, Request, Response};
 use crate::service::{ConfigError, SipService};
-
-/// RFC 3261 timer T1, T2 and the transaction lifetime 64*T1.
-const T1: Duration = Duration::from_millis(500);
-const T2: Duration = Duration::from_secs(4);
-const TX_LIFETIME: Duration = Duration::from_secs(32);
+use crate::transaction::{TransactionLayer, TxConfig, TxKey, TxStats, Verdict};
 
 /// Limits of one [`SipServer`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SipLimits {
-    /// Transactions remembered at once; beyond it new requests get 503.
-    pub transactions: usize,
-    /// Requests handled at once.
+    /// Timers and state bounds of the transaction layer.
+    pub transactions: TxConfig,
+    /// Requests being answered at once; beyond it new requests get 503.
     pub in_flight: usize,
     /// TCP connections at once.
     pub tcp_connections: usize,
     /// A TCP connection with no traffic for this long is closed.
     pub tcp_idle: Duration,
+    /// Bytes queued toward one TCP connection; a connection that lets more
+    /// pile up (it does not read) is closed.
+    pub tcp_write_queue: usize,
+    /// A TCP write that makes no progress for this long closes the
+    /// connection.
+    pub tcp_write_timeout: Duration,
+    /// Requests of one TCP connection answered at once; the connection is
+    /// not read further until one finishes.
+    pub tcp_in_flight: usize,
 }
 
 impl Default for SipLimits {
     fn default() -> Self {
         Self {
-            transactions: 65_536,
+            transactions: TxConfig::default(),
             in_flight: 1024,
             tcp_connections: 1024,
             tcp_idle: Duration::from_secs(300),
+            tcp_write_queue: 256 * 1024,
+            tcp_write_timeout: Duration::from_secs(10),
+            tcp_in_flight: 32,
         }
     }
 }
@@ -65,6 +78,7 @@ pub struct SipListen {
 pub struct SipServer {
     udp: Vec<SocketAddr>,
     tcp: Vec<SocketAddr>,
+    core: Arc<Core>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -83,7 +97,11 @@ impl SipServer {
     pub async fn bind(service: Arc<SipService>, listen: &SipListen) -> Result<Self, ConfigError> {
         let core = Arc::new(Core {
             service,
-            table: Mutex::new(Table::default()),
+            txs: Mutex::new(Transactions {
+                layer: TransactionLayer::new(listen.limits.transactions),
+                wakes_at: None,
+            }),
+            timer: Notify::new(),
             permits: Arc::new(Semaphore::new(listen.limits.in_flight.max(1))),
             limits: listen.limits.clone(),
         });
@@ -91,8 +109,9 @@ impl SipServer {
         let mut server = SipServer {
             udp: Vec::new(),
             tcp: Vec::new(),
+            core: core.clone(),
             stop,
-            tasks: Vec::new(),
+            tasks: vec![tokio::spawn(timer_loop(core.clone(), stopped.clone()))],
         };
         let bind_err = |addr: SocketAddr| {
             move |e: std::io::Error| ConfigError::Bind {
@@ -135,6 +154,11 @@ impl SipServer {
         &self.tcp
     }
 
+    /// The transaction layer's counters.
+    pub fn stats(&self) -> TxStats {
+        self.core.lock().layer.stats()
+    }
+
     /// Stops listening and waits for the listeners to end.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
@@ -150,9 +174,17 @@ impl Drop for SipServer {
     }
 }
 
+struct Transactions {
+    layer: TransactionLayer<Reply>,
+    /// When the timer task is due to wake, so that only an earlier timer
+    /// needs to wake it.
+    wakes_at: Option<Instant>,
+}
+
 struct Core {
     service: Arc<SipService>,
-    table: Mutex<Table>,
+    txs: Mutex<Transactions>,
+    timer: Notify,
     permits: Arc<Semaphore>,
     limits: SipLimits,
 }
@@ -161,18 +193,20 @@ struct Core {
 #[derive(Clone)]
 enum Reply {
     Udp(Arc<UdpSocket>, SocketAddr),
-    Tcp(mpsc::Sender<Bytes>),
+    Tcp(TcpOut),
 }
 
 impl Reply {
-    async fn send(&self, bytes: Bytes) {
+    /// Sends without waiting: a full UDP buffer drops the datagram (the
+    /// client retransmits), a full TCP queue closes the connection.
+    fn send(&self, bytes: Bytes) {
         match self {
             Reply::Udp(socket, to) => {
-                let _ = socket.send_to(&bytes, to).await;
+                if let Err(e) = socket.try_send_to(&bytes, *to) {
+                    debug!(%to, error = %e, "a response was not sent");
+                }
             }
-            Reply::Tcp(tx) => {
-                let _ = tx.send(bytes).await;
-            }
+            Reply::Tcp(out) => out.send(bytes),
         }
     }
 
@@ -181,243 +215,178 @@ impl Reply {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct TxKey {
-    id: String,
-    sent_by: String,
-    method: String,
+/// The write side of one TCP connection: a queue bounded in bytes.
+#[derive(Clone)]
+struct TcpOut {
+    queue: mpsc::UnboundedSender<Bytes>,
+    queued: Arc<AtomicUsize>,
+    cap: usize,
+    kill: Arc<Notify>,
 }
 
-impl TxKey {
-    /// RFC 3261 17.2.3: branch and sent-by, with ACK matching its INVITE;
-    /// for pre-RFC 3261 branches, the dialog identifiers and CSeq.
-    fn of(request: &Request, method: &Method) -> Self {
-        let id = match &request.branch {
-            Some(b) if b.starts_with("z9hG4bK") => b.clone(),
-            _ => format!(
-                "{}|{}|{}|{}",
-                request.call_id,
-                request.from_tag.as_deref().unwrap_or(""),
-                request.cseq,
-                request.uri_text
-            ),
-        };
-        Self {
-            id,
-            sent_by: request.sent_by.to_ascii_lowercase(),
-            method: method.to_string(),
+impl TcpOut {
+    fn send(&self, bytes: Bytes) {
+        let len = bytes.len();
+        if self.queued.fetch_add(len, Ordering::AcqRel) + len > self.cap {
+            debug!("closing a TCP connection that does not read");
+            self.kill.notify_one();
+            return;
+        }
+        if self.queue.send(bytes).is_err() {
+            self.kill.notify_one();
         }
     }
-}
-
-#[derive(Default)]
-struct Tx {
-    response: Option<Bytes>,
-    cancelled: bool,
-    acked: bool,
-}
-
-#[derive(Default)]
-struct Table {
-    map: HashMap<TxKey, Tx>,
-    expiry: VecDeque<(Instant, TxKey)>,
-}
-
-impl Table {
-    fn purge(&mut self, now: Instant) {
-        while let Some((at, _)) = self.expiry.front() {
-            if *at > now {
-                break;
-            }
-            if let Some((_, key)) = self.expiry.pop_front() {
-                self.map.remove(&key);
-            }
-        }
-    }
-}
-
-enum Step {
-    /// A new transaction: handle the request.
-    New,
-    /// Send these bytes (a retransmitted request, or an answer made here).
-    Resend(Bytes),
-    /// Nothing to do.
-    Drop,
 }
 
 impl Core {
-    async fn dispatch(self: &Arc<Self>, request: Request, source: SocketAddr, reply: Reply) {
-        let step = self.classify(&request, source, reply.is_udp());
-        match step {
-            Step::Drop => {}
-            Step::Resend(bytes) => reply.send(bytes).await,
-            Step::New => {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Transactions> {
+        // A panic under the lock leaves the table as consistent as any
+        // single update does; keep serving.
+        self.txs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Handles one parsed request; `len` is its size on the wire.
+    fn dispatch(
+        self: &Arc<Self>,
+        request: Request,
+        len: usize,
+        source: SocketAddr,
+        reply: Reply,
+        hold: Option<OwnedSemaphorePermit>,
+    ) {
+        let now = Instant::now();
+        let ip = source.ip();
+        let reliable = !reply.is_udp();
+        if request.method == Method::ACK {
+            let invite = TxKey::of(&request, &Method::INVITE);
+            let proves = request.to_tag.as_deref() == Some(&*self.service.to_tag(&request));
+            self.lock().layer.on_ack(now, &invite, ip, len, proves);
+            return;
+        }
+        let key = TxKey::of(&request, &request.method);
+        let cancels =
+            (request.method == Method::CANCEL).then(|| TxKey::of(&request, &Method::INVITE));
+        let verdict = self.lock().layer.on_request(
+            key.clone(),
+            cancels.as_ref(),
+            ip,
+            len,
+            reliable,
+            reply.clone(),
+        );
+        match verdict {
+            Verdict::Absorb => {}
+            Verdict::Resend(bytes) => reply.send(bytes),
+            Verdict::Trying => reply.send(stamp(&request, source, 100, "Trying")),
+            Verdict::Busy(why) => {
+                debug!(%source, ?why, "refused a request");
+                reply.send(busy(&request, source));
+            }
+            Verdict::New {
+                cancels: Some(found),
+            } => {
+                let (code, reason) = if found {
+                    (200, "OK")
+                } else {
+                    (481, "Call/Transaction Does Not Exist")
+                };
+                let response = local_response(&request, source, code, reason)
+                    .with_to_tag(self.service.to_tag(&request));
+                self.finish(&key, code, response.to_bytes().into(), &reply);
+            }
+            Verdict::New { cancels: None } => {
                 let Ok(permit) = self.permits.clone().try_acquire_owned() else {
-                    let busy: Bytes = request
-                        .response(503, "Service Unavailable")
-                        .with_header("Retry-After", "1")
-                        .to_bytes()
-                        .into();
-                    self.complete(&request, &busy);
-                    reply.send(busy).await;
+                    self.lock().layer.abandon(&key);
+                    reply.send(busy(&request, source));
                     return;
                 };
                 let core = self.clone();
                 tokio::spawn(async move {
-                    let _permit = permit;
-                    core.run(request, source, reply).await;
+                    let answer = core.service.handle(&request, source).await;
+                    drop((permit, hold));
+                    let Some(mut response) = answer else {
+                        core.lock().layer.abandon(&key);
+                        return;
+                    };
+                    if request.method == Method::INVITE && core.lock().layer.is_cancelled(&key) {
+                        response = local_response(&request, source, 487, "Request Terminated")
+                            .with_to_tag(core.service.to_tag(&request));
+                    }
+                    core.finish(&key, response.code, response.to_bytes().into(), &reply);
                 });
             }
         }
     }
 
-    /// Matches a request against the transaction table.
-    fn classify(&self, request: &Request, source: SocketAddr, udp: bool) -> Step {
-        let now = Instant::now();
-        let Ok(mut table) = self.table.lock() else {
-            return Step::Drop;
+    /// Records the final response of `key` and sends it once; the layer
+    /// retransmits it as its timers say.
+    fn finish(&self, key: &TxKey, code: u16, bytes: Bytes, reply: &Reply) {
+        let wake = {
+            let mut txs = self.lock();
+            txs.layer.complete(Instant::now(), key, code, bytes.clone());
+            let next = txs.layer.poll_timeout();
+            next.is_some_and(|n| txs.wakes_at.is_none_or(|w| n < w))
         };
-        table.purge(now);
-        let method = &request.method;
-        if *method == Method::ACK {
-            if let Some(tx) = table.map.get_mut(&TxKey::of(request, &Method::INVITE)) {
-                tx.acked = true;
-            }
-            return Step::Drop;
+        if wake {
+            self.timer.notify_one();
         }
-        let key = TxKey::of(request, method);
-        if let Some(tx) = table.map.get(&key) {
-            return match &tx.response {
-                Some(bytes) => Step::Resend(bytes.clone()),
-                None if *method == Method::INVITE && udp => {
-                    Step::Resend(stamp(request, source, 100, "Trying"))
-                }
-                None => Step::Drop,
-            };
-        }
-        if *method == Method::CANCEL {
-            let invite = TxKey::of(request, &Method::INVITE);
-            let found = match table.map.get_mut(&invite) {
-                Some(tx) => {
-                    if tx.response.is_none() {
-                        tx.cancelled = true;
-                    }
-                    true
-                }
-                None => false,
-            };
-            let (code, reason) = if found {
-                (200, "OK")
-            } else {
-                (481, "Call/Transaction Does Not Exist")
-            };
-            let bytes = stamp(request, source, code, reason);
-            insert(
-                &mut table,
-                key,
-                Some(bytes.clone()),
-                self.limits.transactions,
-                now,
-            );
-            return Step::Resend(bytes);
-        }
-        if !insert(&mut table, key, None, self.limits.transactions, now) {
-            return Step::Resend(stamp(request, source, 503, "Service Unavailable"));
-        }
-        Step::New
+        reply.send(bytes);
     }
 
-    async fn run(self: Arc<Self>, request: Request, source: SocketAddr, reply: Reply) {
-        let Some(mut response) = self.service.handle(&request, source).await else {
-            return;
-        };
-        let invite = request.method == Method::INVITE;
-        let key = TxKey::of(&request, &request.method);
-        if invite && self.is_cancelled(&key) {
-            response = local_response(&request, source, 487, "Request Terminated")
-                .with_to_tag(crate::service::to_tag(&request));
-        }
-        let bytes: Bytes = response.to_bytes().into();
-        self.complete(&request, &bytes);
-        reply.send(bytes.clone()).await;
-        if invite && reply.is_udp() && response.code >= 300 {
-            // Timer G: repeat the final response until the ACK comes.
-            let mut wait = T1;
-            let deadline = Instant::now() + TX_LIFETIME;
-            while Instant::now() < deadline {
-                tokio::time::sleep(wait).await;
-                if self.is_acked(&key) {
-                    break;
-                }
-                reply.send(bytes.clone()).await;
-                wait = (wait * 2).min(T2);
-            }
-        }
-    }
-
-    fn complete(&self, request: &Request, bytes: &Bytes) {
-        if let Ok(mut table) = self.table.lock() {
-            let key = TxKey::of(request, &request.method);
-            if let Some(tx) = table.map.get_mut(&key) {
-                tx.response = Some(bytes.clone());
-            }
-        }
-    }
-
-    fn is_cancelled(&self, key: &TxKey) -> bool {
-        self.table
-            .lock()
-            .map(|t| t.map.get(key).is_some_and(|tx| tx.cancelled))
-            .unwrap_or(false)
-    }
-
-    fn is_acked(&self, key: &TxKey) -> bool {
-        self.table
-            .lock()
-            .map(|t| t.map.get(key).is_none_or(|tx| tx.acked))
-            .unwrap_or(true)
-    }
-
-    async fn on_bytes(self: &Arc<Self>, bytes: &[u8], source: SocketAddr, reply: Reply) {
+    /// Handles one message; `hold` is kept until its answer is made.
+    fn on_bytes(
+        self: &Arc<Self>,
+        bytes: &[u8],
+        source: SocketAddr,
+        reply: Reply,
+        hold: Option<OwnedSemaphorePermit>,
+    ) {
         match message::parse(bytes) {
-            Ok(Inbound::Request(request)) => self.dispatch(*request, source, reply).await,
+            Ok(Inbound::Request(request)) => {
+                self.dispatch(*request, bytes.len(), source, reply, hold)
+            }
             Ok(Inbound::Response) => debug!(%source, "dropped a response"),
             Ok(Inbound::KeepAlive) => {
                 if !reply.is_udp() {
-                    reply.send(Bytes::from_static(b"\r\n")).await;
+                    reply.send(Bytes::from_static(b"\r\n"));
                 }
             }
             Err(m) => {
                 debug!(%source, code = m.code, reason = %m.reason, "refused a message");
                 if let Some(r) = m.response(source) {
-                    reply
-                        .send(r.with_header("Server", "lsp-sip-adapter").to_bytes().into())
-                        .await;
+                    reply.send(r.with_header("Server", "lsp-sip-adapter").to_bytes().into());
                 }
             }
         }
     }
 }
 
-fn insert(
-    table: &mut Table,
-    key: TxKey,
-    response: Option<Bytes>,
-    cap: usize,
-    now: Instant,
-) -> bool {
-    if table.map.len() >= cap {
-        return false;
+/// Runs the transaction timers: one task, one queue.
+async fn timer_loop(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
+    let mut out = Vec::new();
+    loop {
+        let next = {
+            let mut txs = core.lock();
+            txs.layer.handle_timeout(Instant::now(), &mut out);
+            let next = txs.layer.poll_timeout();
+            txs.wakes_at = next;
+            next
+        };
+        for (reply, bytes) in out.drain(..) {
+            reply.send(bytes);
+        }
+        let sleep = async {
+            match next {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = sleep => {}
+            _ = core.timer.notified() => {}
+            _ = stop.changed() => return,
+        }
     }
-    table.expiry.push_back((now + TX_LIFETIME, key.clone()));
-    table.map.insert(
-        key,
-        Tx {
-            response,
-            ..Tx::default()
-        },
-    );
-    true
 }
 
 /// A bare response made by the transaction layer itself.
@@ -429,6 +398,13 @@ fn local_response(request: &Request, source: SocketAddr, code: u16, reason: &str
 
 fn stamp(request: &Request, source: SocketAddr, code: u16, reason: &str) -> Bytes {
     local_response(request, source, code, reason)
+        .to_bytes()
+        .into()
+}
+
+fn busy(request: &Request, source: SocketAddr) -> Bytes {
+    local_response(request, source, 503, "Service Unavailable")
+        .with_header("Retry-After", "1")
         .to_bytes()
         .into()
 }
@@ -448,8 +424,7 @@ async fn udp_loop(core: Arc<Core>, socket: Arc<UdpSocket>, mut stop: watch::Rece
             debug!(%source, "dropped an oversized datagram");
             continue;
         }
-        core.on_bytes(&buf[..n], source, Reply::Udp(socket.clone(), source))
-            .await;
+        core.on_bytes(&buf[..n], source, Reply::Udp(socket.clone(), source), None);
     }
 }
 
@@ -486,19 +461,49 @@ async fn tcp_conn(
     mut stop: watch::Receiver<bool>,
 ) {
     let (mut rd, mut wr) = stream.into_split();
-    let (tx, mut rx) = mpsc::channel::<Bytes>(64);
+    let (queue, mut rx) = mpsc::unbounded_channel::<Bytes>();
+    let out = TcpOut {
+        queue,
+        queued: Arc::new(AtomicUsize::new(0)),
+        cap: core.limits.tcp_write_queue,
+        kill: Arc::new(Notify::new()),
+    };
+    let (queued, kill, write_timeout) = (
+        out.queued.clone(),
+        out.kill.clone(),
+        core.limits.tcp_write_timeout,
+    );
+    let (finish, mut finished) = tokio::sync::oneshot::channel::<()>();
     let writer = tokio::spawn(async move {
-        while let Some(b) = rx.recv().await {
-            if wr.write_all(&b).await.is_err() {
-                break;
+        loop {
+            let b = tokio::select! {
+                biased;
+                b = rx.recv() => b,
+                _ = &mut finished => None,
+            };
+            let Some(b) = b else { break };
+            let written = tokio::time::timeout(write_timeout, wr.write_all(&b)).await;
+            queued.fetch_sub(b.len(), Ordering::AcqRel);
+            if !matches!(written, Ok(Ok(()))) {
+                debug!("closing a TCP connection whose writes stall");
+                kill.notify_one();
+                return;
             }
         }
         let _ = wr.shutdown().await;
     });
+    // Bounds this connection's share of the answering work: it is not read
+    // further while its requests are being answered.
+    let working = Arc::new(Semaphore::new(core.limits.tcp_in_flight.max(1)));
     let mut buf = BytesMut::with_capacity(4096);
+    let mut killed = false;
     'conn: loop {
         let read = tokio::select! {
             r = tokio::time::timeout(core.limits.tcp_idle, rd.read_buf(&mut buf)) => r,
+            _ = out.kill.notified() => {
+                killed = true;
+                break;
+            }
             _ = stop.changed() => break,
         };
         match read {
@@ -510,19 +515,32 @@ async fn tcp_conn(
                 Ok(None) => break,
                 Ok(Some(len)) => {
                     let frame = buf.split_to(len).freeze();
-                    core.on_bytes(&frame, source, Reply::Tcp(tx.clone())).await;
+                    let permit = tokio::select! {
+                        p = working.clone().acquire_owned() => p,
+                        _ = out.kill.notified() => {
+                            killed = true;
+                            break 'conn;
+                        }
+                    };
+                    let Ok(permit) = permit else { break 'conn };
+                    core.on_bytes(&frame, source, Reply::Tcp(out.clone()), Some(permit));
                 }
                 Err(m) => {
                     // The stream cannot be resynchronized: answer if we
                     // can, then close.
                     if let Some(r) = m.response(source) {
-                        let _ = tx.send(r.to_bytes().into()).await;
+                        out.send(r.to_bytes().into());
                     }
                     break 'conn;
                 }
             }
         }
     }
-    drop(tx);
-    let _ = writer.await;
+    if killed {
+        writer.abort();
+    } else {
+        // Flush what is queued, within the write timeout.
+        let _ = finish.send(());
+        let _ = tokio::time::timeout(core.limits.tcp_write_timeout, writer).await;
+    }
 }

@@ -158,6 +158,7 @@ pub struct SipService {
     service: Arc<dyn LocationService>,
     config: SipConfig,
     locks: Box<[Mutex<()>]>,
+    tag_key: [u8; 32],
 }
 
 impl Debug for SipService {
@@ -182,7 +183,20 @@ impl SipService {
             service,
             config,
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            tag_key: random_key(),
         })
+    }
+
+    /// The To tag of this server's responses to `request`: the same for
+    /// every retransmission, and keyed with a secret of this server, so that
+    /// an ACK carrying it shows that its sender received the response.
+    pub(crate) fn to_tag(&self, request: &Request) -> String {
+        let mut h = blake3::Hasher::new_keyed(&self.tag_key);
+        h.update(request.call_id.as_bytes());
+        h.update(&[0]);
+        h.update(request.from_tag.as_deref().unwrap_or("").as_bytes());
+        h.update(&request.cseq.to_be_bytes());
+        h.finalize().to_hex()[..16].to_owned()
     }
 
     /// The response to `request`, or `None` for a request that gets none
@@ -209,7 +223,7 @@ impl SipService {
             not_allowed(&request)
         };
         let response = if response.code > 100 {
-            response.with_to_tag(to_tag(&request))
+            response.with_to_tag(self.to_tag(&request))
         } else {
             response
         };
@@ -410,13 +424,12 @@ fn host_of(uri: &ezk_sip_types::uri::SipUri) -> String {
     }
 }
 
-/// A To tag that is the same for every retransmission of one request.
-pub(crate) fn to_tag(request: &Request) -> String {
-    let mut h = blake3::Hasher::new();
-    h.update(request.call_id.as_bytes());
-    h.update(request.from_tag.as_deref().unwrap_or("").as_bytes());
-    h.update(&request.cseq.to_be_bytes());
-    h.finalize().to_hex()[..16].to_owned()
+fn random_key() -> [u8; 32] {
+    let mut key = [0u8; 32];
+    // With no OS randomness the tag is still unique per request; it only
+    // stops proving the sender's address.
+    let _ = getrandom::fill(&mut key);
+    key
 }
 
 fn not_allowed(request: &Request) -> Response {

@@ -1,0 +1,305 @@
+use super::*;
+
+const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2));
+
+fn key(branch: &str, method: &str) -> TxKey {
+    TxKey::new(branch.into(), "192.0.2.1:5060", method)
+}
+
+fn layer() -> TransactionLayer<&'static str> {
+    TransactionLayer::new(TxConfig::default())
+}
+
+fn new_tx(
+    l: &mut TransactionLayer<&'static str>,
+    k: &TxKey,
+    source: IpAddr,
+    len: usize,
+    reliable: bool,
+) {
+    let v = l.on_request(k.clone(), None, source, len, reliable, "dest");
+    assert_eq!(v, Verdict::New { cancels: None });
+}
+
+/// Runs the timers from `start` in 10 ms steps up to `until`, returning
+/// when each retransmission went out.
+fn run(l: &mut TransactionLayer<&'static str>, start: Instant, until: Duration) -> Vec<Duration> {
+    let mut sent = Vec::new();
+    let mut out = Vec::new();
+    let mut t = Duration::ZERO;
+    while t <= until {
+        l.handle_timeout(start + t, &mut out);
+        sent.extend(out.drain(..).map(|_| t));
+        t += Duration::from_millis(10);
+    }
+    sent
+}
+
+#[test]
+fn an_unacked_invite_repeats_per_timer_g_and_ends_at_timer_h() {
+    let mut l = layer();
+    let now = Instant::now();
+    let k = key("z9hG4bK1", "INVITE");
+    // A big request pays for every retransmission.
+    new_tx(&mut l, &k, A, 100_000, false);
+    l.complete(now, &k, 302, Bytes::from_static(b"SIP/2.0 302 Moved"));
+    let sent = run(&mut l, now, Duration::from_secs(40));
+    let ms: Vec<u128> = sent.iter().map(Duration::as_millis).collect();
+    // T1, then doubling up to T2, every T2 after, until 64*T1 = 32 s.
+    assert_eq!(
+        ms,
+        [
+            500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500
+        ]
+    );
+    assert_eq!(l.stats().timed_out, 1);
+    assert_eq!(l.stats().transactions, 0);
+    assert_eq!(l.stats().state_bytes, 0, "nothing left behind");
+    assert_eq!(l.poll_timeout(), None);
+}
+
+#[test]
+fn retransmissions_to_an_unproved_source_are_paid_for_by_what_it_sent() {
+    let mut l = layer();
+    let now = Instant::now();
+    let k = key("z9hG4bK2", "INVITE");
+    let response = Bytes::from(vec![b'x'; 400]);
+    new_tx(&mut l, &k, A, 500, false);
+    l.complete(now, &k, 302, response.clone());
+    // 500 in, 400 out: not enough for another 400.
+    assert!(run(&mut l, now, Duration::from_secs(40)).is_empty());
+    assert!(l.stats().retransmit_unpaid >= 9);
+
+    // An ACK with our tag proves the address: retransmissions then flow.
+    let proof = key("z9hG4bK3", "INVITE");
+    let later = now + Duration::from_secs(50);
+    new_tx(&mut l, &proof, A, 500, false);
+    l.complete(later, &proof, 302, response.clone());
+    l.on_ack(later, &proof, A, 300, true);
+    let k = key("z9hG4bK4", "INVITE");
+    new_tx(&mut l, &k, A, 500, false);
+    l.complete(later, &k, 302, response);
+    assert_eq!(run(&mut l, later, Duration::from_secs(2)).len(), 2);
+}
+
+#[test]
+fn an_ack_stops_timer_g_and_timer_i_ends_the_transaction() {
+    let mut l = layer();
+    let now = Instant::now();
+    let k = key("z9hG4bK5", "INVITE");
+    new_tx(&mut l, &k, A, 100_000, false);
+    l.complete(now, &k, 404, Bytes::from_static(b"SIP/2.0 404"));
+    assert_eq!(run(&mut l, now, Duration::from_millis(600)).len(), 1);
+    l.on_ack(now + Duration::from_millis(600), &k, A, 300, false);
+    // The retransmitted INVITE is now absorbed, and so are ACKs.
+    let again = l.on_request(k.clone(), None, A, 500, false, "dest");
+    assert_eq!(again, Verdict::Absorb);
+    assert!(
+        run(
+            &mut l,
+            now + Duration::from_millis(600),
+            Duration::from_secs(4)
+        )
+        .is_empty()
+    );
+    assert_eq!(l.stats().transactions, 1, "confirmed until T4");
+    run(&mut l, now, Duration::from_secs(6));
+    assert_eq!(l.stats().transactions, 0);
+    assert_eq!(l.stats().state_bytes, 0);
+}
+
+#[test]
+fn a_completed_request_is_answered_again_until_timer_j() {
+    let mut l = layer();
+    let now = Instant::now();
+    let k = key("z9hG4bK6", "REGISTER");
+    new_tx(&mut l, &k, A, 400, false);
+    // A retransmission while the TU works is absorbed.
+    let v = l.on_request(k.clone(), None, A, 400, false, "dest");
+    assert_eq!(v, Verdict::Absorb);
+    l.complete(now, &k, 200, Bytes::from_static(b"SIP/2.0 200 OK"));
+    let v = l.on_request(k.clone(), None, A, 400, false, "dest");
+    assert_eq!(v, Verdict::Resend(Bytes::from_static(b"SIP/2.0 200 OK")));
+    assert!(run(&mut l, now, Duration::from_millis(31_900)).is_empty());
+    assert_eq!(l.stats().transactions, 1);
+    run(&mut l, now, Duration::from_secs(33));
+    assert_eq!(l.stats().transactions, 0);
+    assert_eq!(l.stats().state_bytes, 0);
+}
+
+#[test]
+fn reliable_transports_keep_no_completed_non_invite() {
+    let mut l = layer();
+    let now = Instant::now();
+    let k = key("z9hG4bK7", "OPTIONS");
+    new_tx(&mut l, &k, A, 400, true);
+    l.complete(now, &k, 200, Bytes::from_static(b"SIP/2.0 200 OK"));
+    assert_eq!(l.stats().transactions, 0);
+    // A retransmitted INVITE over TCP gets no 100 Trying.
+    let inv = key("z9hG4bK8", "INVITE");
+    new_tx(&mut l, &inv, A, 400, true);
+    let v = l.on_request(inv.clone(), None, A, 400, true, "dest");
+    assert_eq!(v, Verdict::Absorb);
+    l.complete(now, &inv, 302, Bytes::from_static(b"SIP/2.0 302"));
+    assert!(
+        run(&mut l, now, Duration::from_secs(10)).is_empty(),
+        "no Timer G"
+    );
+    l.on_ack(now, &inv, A, 300, false);
+    assert_eq!(l.stats().transactions, 0, "Timer I is zero");
+}
+
+#[test]
+fn a_retransmitted_invite_being_answered_gets_trying() {
+    let mut l = layer();
+    let k = key("z9hG4bK9", "INVITE");
+    new_tx(&mut l, &k, A, 400, false);
+    assert_eq!(
+        l.on_request(k, None, A, 400, false, "dest"),
+        Verdict::Trying
+    );
+}
+
+#[test]
+fn cancel_marks_an_invite_being_answered() {
+    let mut l = layer();
+    let now = Instant::now();
+    let inv = key("z9hG4bKa", "INVITE");
+    new_tx(&mut l, &inv, A, 400, false);
+    let cancel = key("z9hG4bKa", "CANCEL");
+    let v = l.on_request(cancel.clone(), Some(&inv), A, 300, false, "dest");
+    assert_eq!(
+        v,
+        Verdict::New {
+            cancels: Some(true)
+        }
+    );
+    assert!(l.is_cancelled(&inv));
+    let stray = key("z9hG4bKb", "CANCEL");
+    let none = key("z9hG4bKb", "INVITE");
+    let v = l.on_request(stray, Some(&none), A, 300, false, "dest");
+    assert_eq!(
+        v,
+        Verdict::New {
+            cancels: Some(false)
+        }
+    );
+    // A CANCEL after the final response finds the INVITE but changes nothing.
+    l.complete(now, &inv, 302, Bytes::from_static(b"SIP/2.0 302"));
+    let late = key("z9hG4bKc", "INVITE");
+    new_tx(&mut l, &late, A, 400, false);
+    l.complete(now, &late, 302, Bytes::from_static(b"SIP/2.0 302"));
+    let c = key("z9hG4bKc", "CANCEL");
+    let v = l.on_request(c, Some(&late), A, 300, false, "dest");
+    assert_eq!(
+        v,
+        Verdict::New {
+            cancels: Some(true)
+        }
+    );
+    assert!(!l.is_cancelled(&late));
+}
+
+fn small_layer(state_bytes: usize, per_source_bytes: usize) -> TransactionLayer<&'static str> {
+    TransactionLayer::new(TxConfig {
+        state_bytes,
+        per_source_bytes,
+        ..TxConfig::default()
+    })
+}
+
+#[test]
+fn when_pinned_state_fills_the_budget_the_newest_request_is_refused() {
+    let mut l = small_layer(4_000, 100_000);
+    let now = Instant::now();
+    let mut admitted = Vec::new();
+    for i in 0.. {
+        let k = key(&format!("z9hG4bKp{i}"), "INVITE");
+        match l.on_request(k.clone(), None, A, 400, false, "dest") {
+            Verdict::New { .. } => admitted.push(k),
+            Verdict::Busy(BusyReason::Full) => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(!admitted.is_empty());
+    assert!(l.stats().state_bytes <= 4_000);
+    assert_eq!(l.stats().refused_full, 1);
+    // What was admitted is still served.
+    for k in &admitted {
+        l.complete(now, k, 404, Bytes::from_static(b"SIP/2.0 404"));
+    }
+    assert_eq!(l.stats().transactions, admitted.len());
+}
+
+#[test]
+fn reclaimable_state_makes_room_for_new_work() {
+    let mut l = small_layer(4_000, 4_000);
+    let now = Instant::now();
+    for i in 0..100 {
+        let k = key(&format!("z9hG4bKr{i}"), "REGISTER");
+        let v = l.on_request(k.clone(), None, A, 400, false, "dest");
+        assert_eq!(v, Verdict::New { cancels: None }, "request {i}");
+        l.complete(now, &k, 200, Bytes::from(vec![b'x'; 300]));
+        assert!(l.stats().state_bytes <= 4_000);
+    }
+    assert!(l.stats().reclaimed > 80);
+    // The newest completed one still answers its retransmission.
+    let last = key("z9hG4bKr99", "REGISTER");
+    assert!(matches!(
+        l.on_request(last, None, A, 400, false, "dest"),
+        Verdict::Resend(_)
+    ));
+}
+
+#[test]
+fn one_source_cannot_take_the_share_of_another() {
+    let mut l = small_layer(100_000, 3_000);
+    let now = Instant::now();
+    let mut refused = false;
+    for i in 0..100 {
+        let k = key(&format!("z9hG4bKs{i}"), "INVITE");
+        match l.on_request(k.clone(), None, A, 400, false, "dest") {
+            Verdict::New { .. } => l.complete(now, &k, 302, Bytes::from(vec![b'x'; 300])),
+            Verdict::Busy(BusyReason::SourceShare) => {
+                refused = true;
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(refused, "A is held to its share");
+    let k = key("z9hG4bKother", "INVITE");
+    assert_eq!(
+        l.on_request(k, None, B, 400, false, "dest"),
+        Verdict::New { cancels: None },
+        "B is still served"
+    );
+}
+
+#[test]
+fn a_source_has_a_bounded_number_of_requests_in_flight() {
+    let mut l = TransactionLayer::new(TxConfig {
+        per_source_in_flight: 3,
+        ..TxConfig::default()
+    });
+    for i in 0..3 {
+        new_tx(
+            &mut l,
+            &key(&format!("z9hG4bKf{i}"), "OPTIONS"),
+            A,
+            300,
+            false,
+        );
+    }
+    let k = key("z9hG4bKf3", "OPTIONS");
+    assert_eq!(
+        l.on_request(k.clone(), None, A, 300, false, "dest"),
+        Verdict::Busy(BusyReason::SourceShare)
+    );
+    l.abandon(&key("z9hG4bKf0", "OPTIONS"));
+    assert_eq!(
+        l.on_request(k, None, A, 300, false, "dest"),
+        Verdict::New { cancels: None }
+    );
+}
