@@ -171,6 +171,43 @@ impl Binding {
         self.expires_at.since(now)
     }
 
+    /// Checks that every text field can be written into a SIP header as it
+    /// is: a Contact URI of printable ASCII with no space, quote or angle
+    /// bracket; an instance and Path values with no control character and
+    /// balanced quotes and angle brackets; a Call-ID of printable ASCII
+    /// with no space. Stores refuse a record that fails this, and a server
+    /// never prints such a binding.
+    pub fn check_header_safe(&self) -> Result<(), Error> {
+        let bad = |what: &str| {
+            Err(Error::InvalidBinding(format!(
+                "{what} cannot go into a SIP header"
+            )))
+        };
+        let uri_byte = |b: u8| b.is_ascii_graphic() && !matches!(b, b'<' | b'>' | b'"');
+        if self.contact.is_empty() || !self.contact.bytes().all(uri_byte) {
+            return bad("Contact URI");
+        }
+        if self.call_id.is_empty() || !self.call_id.bytes().all(|b| b.is_ascii_graphic()) {
+            return bad("Call-ID");
+        }
+        if let Some(i) = &self.instance
+            && (!i
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+                || !balanced(i))
+        {
+            return bad("+sip.instance");
+        }
+        if self
+            .path
+            .iter()
+            .any(|p| p.chars().any(char::is_control) || !balanced(p))
+        {
+            return bad("Path");
+        }
+        Ok(())
+    }
+
     /// Whether `other` updates this binding rather than adding one: the same
     /// instance and reg-id (RFC 5626), or the same Contact otherwise.
     pub fn same_flow(&self, other: &Binding) -> bool {
@@ -181,6 +218,32 @@ impl Binding {
             _ => self.contact == other.contact,
         }
     }
+}
+
+/// Whether `<` and `>` pair up outside quoted strings, and quotes close.
+fn balanced(text: &str) -> bool {
+    let (mut depth, mut quoted, mut escaped) = (0u32, false, false);
+    for c in text.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '<' if !quoted => {
+                if depth > 0 {
+                    return false;
+                }
+                depth = 1;
+            }
+            '>' if !quoted => {
+                if depth == 0 {
+                    return false;
+                }
+                depth = 0;
+            }
+            _ => {}
+        }
+    }
+    depth == 0 && !quoted
 }
 
 /// The bindings of one AOR from one publisher.

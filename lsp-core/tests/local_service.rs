@@ -487,6 +487,67 @@ fn limits_are_typed_errors() {
 }
 
 #[test]
+fn bindings_that_would_break_a_sip_message_are_refused() {
+    let (_, s) = service(LocalConfig::default());
+    let live = T0 + secs(60);
+    let with = |f: &dyn Fn(&mut Binding)| {
+        let mut b = binding("sip:alice@192.0.2.4", live, 1000);
+        f(&mut b);
+        vec![b]
+    };
+    let attacks: Vec<(&str, Vec<Binding>)> = vec![
+        (
+            "CRLF in Contact",
+            with(&|b| b.contact = "sip:a@x\r\nVia: evil".into()),
+        ),
+        (
+            "LF in Contact",
+            with(&|b| b.contact = "sip:a@x\nX: y".into()),
+        ),
+        ("> in Contact", with(&|b| b.contact = "sip:a@x>;q=1".into())),
+        (
+            "space in Contact",
+            with(&|b| b.contact = "sip:a@x y".into()),
+        ),
+        ("empty Contact", with(&|b| b.contact = String::new())),
+        (
+            "quote in instance",
+            with(&|b| b.instance = Some("<urn:x>\";evil".into())),
+        ),
+        (
+            "unbalanced instance",
+            with(&|b| b.instance = Some("<urn:x".into())),
+        ),
+        (
+            "CR in Path",
+            with(&|b| b.path = vec!["<sip:p@x>\rX: y".into()]),
+        ),
+        (
+            "unbalanced Path",
+            with(&|b| b.path = vec!["<sip:p@x".into()]),
+        ),
+        ("space in Call-ID", with(&|b| b.call_id = "a b".into())),
+    ];
+    for (i, (what, bindings)) in attacks.into_iter().enumerate() {
+        let aor_text = format!("sip:user{i}@example.com");
+        assert!(
+            matches!(
+                s.publish_sync(&signed(&key(1), &aor_text, 1, bindings)),
+                Err(Error::InvalidBinding(_))
+            ),
+            "{what} was stored"
+        );
+        assert!(contacts(&s, &aor_text).is_err(), "{what}");
+    }
+    let fine = with(&|b| {
+        b.instance = Some("<urn:uuid:00000000-0000-1000-8000-000A95A0E128>".into());
+        b.path = vec!["\"Edge \\\"1\\\"\" <sip:edge@192.0.2.1;lr>".into()];
+    });
+    s.publish_sync(&signed(&key(1), "sip:ok@example.com", 1, fine))
+        .unwrap();
+}
+
+#[test]
 fn refresh_and_remove_one_binding_through_the_trait() {
     let (clock, s) = service(LocalConfig::default().policy(FirstComeFirstServed));
     let me = key(3);

@@ -356,7 +356,7 @@ impl SipService {
         let mut sorted = bindings.to_vec();
         lsp_core::sort_contacts(&mut sorted);
         let mut r = request.response(200, "OK");
-        for b in &sorted {
+        for b in sorted.iter().filter(|b| b.check_header_safe().is_ok()) {
             r = r.with_header("Contact", registrar::contact_value(b, now));
         }
         if request.lists_option(&Name::SUPPORTED, "path") {
@@ -402,7 +402,12 @@ impl SipService {
             Err(LsError::NotFound(_)) => request.response(404, "Not Found"),
             Err(e) => service_error(request, &e),
             Ok(bindings) => {
-                let live: Vec<&Binding> = bindings.iter().filter(|b| b.is_live(now)).collect();
+                // A binding whose text would break the message is never
+                // printed, whoever stored it.
+                let live: Vec<&Binding> = bindings
+                    .iter()
+                    .filter(|b| b.is_live(now) && b.check_header_safe().is_ok())
+                    .collect();
                 if live.is_empty() {
                     return request.response(480, "Temporarily Unavailable");
                 }
@@ -449,6 +454,7 @@ fn service_error(request: &Request, e: &LsError) -> Response {
         LsError::Timeout | LsError::Unreachable(_) | LsError::Closed => request
             .response(503, "Location Service unavailable")
             .with_header("Retry-After", "5"),
+        LsError::InvalidBinding(_) => request.response(400, "Invalid binding"),
         LsError::Replay { .. } => request
             .response(500, "Concurrent update, retry")
             .with_header("Retry-After", "1"),

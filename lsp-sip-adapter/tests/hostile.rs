@@ -175,7 +175,9 @@ async fn a_tcp_peer_that_never_reads_holds_nothing_others_need() {
     let mut sink = Vec::new();
     let closed = timeout(Duration::from_secs(20), hostile_rd.read_to_end(&mut sink)).await;
     assert!(closed.is_ok(), "the hostile connection was closed");
-    let answered = String::from_utf8_lossy(&sink).matches("SIP/2.0 200").count();
+    let answered = String::from_utf8_lossy(&sink)
+        .matches("SIP/2.0 200")
+        .count();
     assert!(
         answered < written,
         "closed with {answered} of {written} answered, not served to the end"

@@ -546,3 +546,49 @@ fn options_ack_cancel_and_in_dialog() {
     );
     assert_eq!(send(&rig, &in_dialog).code, 481);
 }
+
+/// A location service that answers whatever it was given, unchecked.
+struct Unchecked(Vec<lsp_core::Binding>);
+
+#[async_trait::async_trait]
+impl LocationService for Unchecked {
+    async fn publish(
+        &self,
+        _: lsp_core::SignedRecord,
+    ) -> Result<lsp_core::Published, lsp_core::Error> {
+        Err(lsp_core::Error::Closed)
+    }
+    async fn query(&self, _: &Aor) -> Result<Vec<lsp_core::Binding>, lsp_core::Error> {
+        Ok(self.0.clone())
+    }
+    async fn fetch(&self, aor: &Aor) -> Result<Vec<lsp_core::SignedRecord>, lsp_core::Error> {
+        Err(lsp_core::Error::NotFound(aor.clone()))
+    }
+    async fn lookup(&self, _: lsp_core::ResourceId) -> Result<lsp_core::Lookup, lsp_core::Error> {
+        Err(lsp_core::Error::Closed)
+    }
+}
+
+#[test]
+fn a_302_never_prints_a_binding_that_would_break_it() {
+    let live = UnixTime::from_secs(4_000_000_000);
+    let good = lsp_core::Binding::new("sip:alice@192.0.2.4", live, "c1", 1);
+    let evil = lsp_core::Binding::new("sip:a@x\r\nContact: <sip:thief@evil>", live, "c2", 1);
+    let config = SipConfig::new(Arc::new(Identity::from_secret_bytes([8; 32])))
+        .registrar(false)
+        .clock(Arc::new(ManualClock::new(UnixTime::from_secs(
+            1_800_000_000,
+        ))));
+    let only_evil =
+        SipService::new(Arc::new(Unchecked(vec![evil.clone()])), config.clone()).expect("config");
+    let both = SipService::new(Arc::new(Unchecked(vec![evil, good])), config).expect("config");
+    let source: SocketAddr = SOURCE.parse().expect("addr");
+    let request = parse(&invite("sip:alice@example.com", ""));
+    let r = block_on(both.handle(&request, source)).expect("answer");
+    assert_eq!(r.code, 302);
+    assert_eq!(contacts(&r), ["<sip:alice@192.0.2.4>;expires=2200000000"]);
+    let text = String::from_utf8(r.to_bytes()).expect("utf8");
+    assert!(!text.contains("thief"), "{text}");
+    let r = block_on(only_evil.handle(&request, source)).expect("answer");
+    assert_eq!(r.code, 480, "nothing printable is nothing live");
+}

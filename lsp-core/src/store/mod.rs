@@ -259,13 +259,11 @@ impl RecordStore {
                 l.max_ttl.as_secs()
             )));
         }
-        if let Some(b) = record.record.bindings.iter().find(|b| b.contact.is_empty()) {
-            return Err(Error::InvalidBinding(format!(
-                "empty contact (call-id {})",
-                b.call_id
-            )));
-        }
-        Ok(())
+        record
+            .record
+            .bindings
+            .iter()
+            .try_for_each(Binding::check_header_safe)
     }
 
     /// The live bindings of `aor`, highest q first, then latest expiry.
