@@ -190,7 +190,9 @@ impl DigestAuth {
             credentials,
             secret,
             nonce_lifetime: Duration::from_secs(300),
-            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+            // SHA-256 is opt-in: common UAs (baresip 1.0, sipp 3.6) fail
+            // when it is offered at all, in any order.
+            algorithms: vec![Algorithm::Md5],
             counts: Mutex::new(HashMap::new()),
             serial: AtomicU64::new(0),
         }

@@ -9,7 +9,7 @@ use futures::executor::block_on;
 use lsp_core::{
     Aor, Identity, LocalConfig, LocalLocationService, LocationService, ManualClock, UnixTime,
 };
-use lsp_sip_adapter::digest::{Algorithm, StaticCredentials, authorization};
+use lsp_sip_adapter::digest::{Algorithm, DigestAuth, StaticCredentials, authorization};
 use lsp_sip_adapter::message::{self, Inbound, Request, Response};
 use lsp_sip_adapter::service::{ConfigError, SipConfig, SipService};
 
@@ -32,11 +32,10 @@ fn rig(auth: bool) -> Rig {
         .serve_domain("example.com")
         .clock(clock.clone());
     config = if auth {
-        config.credentials(Arc::new(StaticCredentials::new().with_password(
-            "alice",
-            "example.com",
-            "secret",
-        )))
+        config.digest(Arc::new(
+            DigestAuth::new(alice_secret())
+                .with_algorithms(vec![Algorithm::Sha256, Algorithm::Md5]),
+        ))
     } else {
         config.allow_unauthenticated()
     };
@@ -46,6 +45,10 @@ fn rig(auth: bool) -> Rig {
         clock,
         identity,
     }
+}
+
+fn alice_secret() -> Arc<StaticCredentials> {
+    Arc::new(StaticCredentials::new().with_password("alice", "example.com", "secret"))
 }
 
 fn parse(text: &str) -> Request {
@@ -390,6 +393,28 @@ fn digest_sha256_and_md5_challenge_then_success() {
         );
         assert_eq!(r.code, 200, "{token}: {}", r.reason());
     }
+}
+
+#[test]
+fn the_default_challenge_is_md5_alone() {
+    let identity = Arc::new(Identity::from_secret_bytes([7; 32]));
+    let store = Arc::new(LocalLocationService::new(LocalConfig::default()));
+    let config = SipConfig::new(identity)
+        .serve_domain("example.com")
+        .credentials(alice_secret());
+    let rig = Rig {
+        sip: SipService::new(store.clone(), config).expect("config"),
+        store,
+        clock: Arc::new(ManualClock::new(UnixTime::from_secs(0))),
+        identity: Arc::new(Identity::from_secret_bytes([7; 32])),
+    };
+    let r = send(
+        &rig,
+        &register("c1", 1, "Contact: <sip:alice@192.0.2.4>\r\n"),
+    );
+    let challenges: Vec<_> = r.header_values("WWW-Authenticate").collect();
+    assert_eq!(challenges.len(), 1, "{challenges:?}");
+    assert!(challenges[0].contains("algorithm=MD5"));
 }
 
 #[test]
