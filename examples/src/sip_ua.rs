@@ -138,14 +138,19 @@ pub async fn register(
     println!("   -> REGISTER sip:{domain}  Contact: <{contact}>");
     let challenge = exchange(phone, registrar, &request(1, None)).await?;
     println!("   <- {}", challenge.status_line());
-    let offer = challenge
+    // The first challenge this UA can answer, in the server's order.
+    let (offer, algorithm, name) = challenge
         .headers("WWW-Authenticate")
-        .find(|v| param(v, "algorithm") == Some("SHA-256"))
-        .ok_or("no SHA-256 challenge")?;
+        .find_map(|v| match param(v, "algorithm") {
+            Some("SHA-256") => Some((v, Algorithm::Sha256, "SHA-256")),
+            Some("MD5") | None => Some((v, Algorithm::Md5, "MD5")),
+            _ => None,
+        })
+        .ok_or("no challenge this UA can answer")?;
     let nonce = param(offer, "nonce").ok_or("a challenge without a nonce")?;
     let uri = format!("sip:{domain}");
     let answer = authorization(
-        Algorithm::Sha256,
+        algorithm,
         user,
         password,
         domain,
@@ -155,7 +160,7 @@ pub async fn register(
         1,
         "ex-cnonce",
     );
-    println!("   -> REGISTER again with Authorization: Digest algorithm=SHA-256 …");
+    println!("   -> REGISTER again with Authorization: Digest algorithm={name} …");
     let ok = exchange(phone, registrar, &request(2, Some(answer))).await?;
     println!("   <- {}", ok.status_line());
     if ok.code != 200 {
