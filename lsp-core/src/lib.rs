@@ -23,8 +23,8 @@ pub use identity::{Identity, PublicKey, Signature};
 pub use local::{LocalConfig, LocalLocationService};
 pub use policy::{AccessPolicy, DomainTrustAnchors, FirstComeFirstServed, OpenPolicy};
 pub use record::{
-    Binding, MAX_RECORD_BYTES, QValue, Record, SIGNING_TAG, SignedRecord, UnixTime, live_bindings,
-    signing_bytes, sort_contacts,
+    Binding, MAX_RECORD_BYTES, OwnRecord, QValue, Record, SIGNING_TAG, SignedRecord, UnixTime,
+    live_bindings, signing_bytes, sort_contacts,
 };
 pub use service::{LocationService, Lookup, Peer, Published};
 pub use transport::{Incoming, MemoryNetwork, MemoryTransport, PeerAddr, Transport};

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 
 use crate::store::{Change, Contacts, QueryBuf, RecordStore, StoreLimits, StoreStats, Written};
 use crate::{
-    AccessPolicy, Aor, Binding, Clock, Error, LocationService, Lookup, NodeId, OpenPolicy, Peer,
-    Published, ResourceId, SignedRecord, SystemClock, UnixTime,
+    AccessPolicy, Aor, Binding, Clock, Error, LocationService, Lookup, NodeId, OpenPolicy,
+    OwnRecord, Peer, Published, ResourceId, SignedRecord, SystemClock, UnixTime,
 };
 
 /// Settings of a [`LocalLocationService`].
@@ -121,6 +121,16 @@ impl LocalLocationService {
         Ok(Published::new(1, written == Written::Unchanged))
     }
 
+    /// [`LocationService::publish_own`] without a future.
+    pub fn publish_own_sync(&self, record: &OwnRecord) -> Result<Published, Error> {
+        let now = self.config.clock.now();
+        let written = self
+            .store
+            .publish_own(record, &*self.config.policy, now, |c| self.write_through(c))?;
+        self.maybe_sweep(now);
+        Ok(Published::new(1, written == Written::Unchanged))
+    }
+
     /// [`LocationService::query`] without a future.
     pub fn query_sync(&self, aor: &Aor) -> Result<Vec<Binding>, Error> {
         self.store.query(aor, self.config.clock.now())
@@ -224,6 +234,10 @@ impl LocalLocationService {
 impl LocationService for LocalLocationService {
     async fn publish(&self, record: SignedRecord) -> Result<Published, Error> {
         self.publish_sync(&record)
+    }
+
+    async fn publish_own(&self, record: OwnRecord) -> Result<Published, Error> {
+        self.publish_own_sync(&record)
     }
 
     async fn query(&self, aor: &Aor) -> Result<Vec<Binding>, Error> {

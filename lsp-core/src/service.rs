@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use async_trait::async_trait;
 
-use crate::{Aor, Binding, Error, Identity, NodeId, Record, ResourceId, SignedRecord};
+use crate::{Aor, Binding, Error, Identity, NodeId, OwnRecord, Record, ResourceId, SignedRecord};
 
 /// A peer that stores a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -63,6 +63,13 @@ pub trait LocationService: Send + Sync {
     /// it. A record with no binding removes the publisher's bindings.
     async fn publish(&self, record: SignedRecord) -> Result<Published, Error>;
 
+    /// [`publish`](Self::publish) for a record this process signed. A store
+    /// in this process skips checking its signature; one that sends it
+    /// elsewhere treats it as any other record.
+    async fn publish_own(&self, record: OwnRecord) -> Result<Published, Error> {
+        self.publish(record.into_signed()).await
+    }
+
     /// The live bindings of `aor` from every publisher, highest q first.
     /// [`Error::NotFound`] when no record exists; an empty list when records
     /// exist but no binding is live.
@@ -79,8 +86,10 @@ pub trait LocationService: Send + Sync {
         out
     }
 
-    /// The stored signed records of `aor`, for a reader that checks the
-    /// signatures itself or republishes them.
+    /// The stored signed records of `aor`, for a reader that needs the
+    /// records themselves (to update its own, or to republish them). Every
+    /// record returned has been checked: its signature verifies and the
+    /// access policy admits it.
     async fn fetch(&self, aor: &Aor) -> Result<Vec<SignedRecord>, Error>;
 
     /// The peers that store `id`.

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use lsp_core::{Aor, Binding, Error, LocationService, Lookup, Published, ResourceId, SignedRecord};
+use lsp_core::{
+    Aor, Binding, Error, LocationService, Lookup, OwnRecord, Published, ResourceId, SignedRecord,
+};
 
 /// Which half a query asks first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -63,17 +65,16 @@ impl LocationService for HybridService {
         let (local, p2p) =
             futures::future::join(self.local.publish(record.clone()), self.p2p.publish(record))
                 .await;
-        match (local, p2p) {
-            (Ok(l), Ok(p)) => Ok(Published::new(
-                l.replicas + p.replicas,
-                l.unchanged && p.unchanged,
-            )),
-            (Ok(one), Err(e)) | (Err(e), Ok(one)) => {
-                tracing::warn!(error = %e, "hybrid publish reached one half only");
-                Ok(one)
-            }
-            (Err(e), Err(_)) => Err(e),
-        }
+        merge_published(local, p2p)
+    }
+
+    async fn publish_own(&self, record: OwnRecord) -> Result<Published, Error> {
+        let (local, p2p) = futures::future::join(
+            self.local.publish_own(record.clone()),
+            self.p2p.publish_own(record),
+        )
+        .await;
+        merge_published(local, p2p)
     }
 
     async fn query(&self, aor: &Aor) -> Result<Vec<Binding>, Error> {
@@ -127,5 +128,24 @@ impl LocationService for HybridService {
             Ok(found) => Ok(found),
             Err(_) => self.local.lookup(id).await,
         }
+    }
+}
+
+/// One publish answer from the answers of the two halves: it succeeds when
+/// either half took the record.
+fn merge_published(
+    local: Result<Published, Error>,
+    p2p: Result<Published, Error>,
+) -> Result<Published, Error> {
+    match (local, p2p) {
+        (Ok(l), Ok(p)) => Ok(Published::new(
+            l.replicas + p.replicas,
+            l.unchanged && p.unchanged,
+        )),
+        (Ok(one), Err(e)) | (Err(e), Ok(one)) => {
+            tracing::warn!(error = %e, "hybrid publish reached one half only");
+            Ok(one)
+        }
+        (Err(e), Err(_)) => Err(e),
     }
 }

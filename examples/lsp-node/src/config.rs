@@ -240,10 +240,11 @@ pub struct SipSection {
     pub redirect: bool,
     /// The domain key the registrar signs with, created on first run.
     pub domain_key_file: Option<PathBuf>,
-    /// `ring` (P2P only, no local state) or `hybrid` (a local store too).
+    /// `ring` (P2P only, no local state), `hybrid` (a local store too) or
+    /// `local` (a local store only).
     #[serde(default)]
     pub store: SipStore,
-    /// For `hybrid`: keep the local registrations on disk here.
+    /// For `hybrid` and `local`: keep the local registrations on disk here.
     pub local_db: Option<PathBuf>,
     /// Digest algorithms offered, in order (`MD5`, `SHA-256`); MD5 alone by
     /// default.
@@ -276,6 +277,9 @@ pub enum SipStore {
     Ring,
     /// In a local store and on the ring.
     Hybrid,
+    /// In a local store only: a registrar whose users are found only
+    /// through it, as a classic registrar's are.
+    Local,
 }
 
 /// `[[sip.users]]`.
@@ -454,7 +458,10 @@ impl SipSection {
             }
         }
         if self.store == SipStore::Ring && self.local_db.is_some() {
-            return Err(invalid("sip.local_db", "only used with store = \"hybrid\""));
+            return Err(invalid(
+                "sip.local_db",
+                "only used with store = \"hybrid\" or \"local\"",
+            ));
         }
         for (i, a) in self.digest_algorithms.iter().enumerate() {
             if !matches!(a.as_str(), "SHA-256" | "MD5") {

@@ -257,23 +257,24 @@ async fn start_sip(
             }
         }
     }
+    let local = || -> Result<LocalLocationService, String> {
+        let local_config = LocalConfig::default()
+            .policy(policy.clone())
+            .limits(config.store_limits());
+        match &section.local_db {
+            Some(path) => LocalLocationService::open(path, local_config)
+                .map_err(|e| format!("sip.local_db: {}: {e}", path.display())),
+            None => Ok(LocalLocationService::new(local_config)),
+        }
+    };
     let service: Arc<dyn LocationService> = match section.store {
         SipStore::Ring => Arc::new(node.clone()),
-        SipStore::Hybrid => {
-            let local_config = LocalConfig::default()
-                .policy(policy)
-                .limits(config.store_limits());
-            let local = match &section.local_db {
-                Some(path) => LocalLocationService::open(path, local_config)
-                    .map_err(|e| format!("sip.local_db: {}: {e}", path.display()))?,
-                None => LocalLocationService::new(local_config),
-            };
-            Arc::new(HybridService::new(
-                Arc::new(local),
-                Arc::new(node.clone()),
-                QueryOrder::LocalFirst,
-            ))
-        }
+        SipStore::Local => Arc::new(local()?),
+        SipStore::Hybrid => Arc::new(HybridService::new(
+            Arc::new(local()?),
+            Arc::new(node.clone()),
+            QueryOrder::LocalFirst,
+        )),
     };
     let mut sip = SipConfig::new(Arc::new(domain_key))
         .registrar(section.registrar)

@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Kamailio against lsp-node's SIP front, driven by the same sipp scenarios in
+# one run, taking turns: REGISTER/s and INVITE->302/s with their failures,
+# and lsp-node's rate as a ratio of Kamailio's.
+#
+#   tools/sip-bench/run.sh [--users N] [--calls N] [--rounds N] [--in-flight N]
+#                          [--no-ring] [--json PATH]
+#
+# Targets, all on 127.0.0.1:
+#   kamailio  Kamailio with memory-only usrloc: save() for REGISTER,
+#             lookup() then a stateless 302 (kamailio.cfg)
+#   local     one lsp-node, store = "local": the embedded store alone
+#   hybrid    one lsp-node (a ring of one), store = "hybrid": the embedded
+#             store and the ring node's own store, both written
+#   ring      three lsp-node processes in a ring, store = "ring" at the one
+#             with the SIP front (--no-ring leaves it out)
+# Needs kamailio, sipp (sip-tester) and a release build of lsp-node (built
+# here). Writes target/lsp-bench/sip-bench.json.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+
+users=50000
+calls=50000
+rounds=3
+in_flight=200
+ring=1
+json="$top/target/lsp-bench/sip-bench.json"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --users) users=$2; shift 2 ;;
+    --calls) calls=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    --in-flight) in_flight=$2; shift 2 ;;
+    --no-ring) ring=0; shift ;;
+    --json) json=$2; shift 2 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+for tool in kamailio sipp; do
+  command -v "$tool" >/dev/null || { echo "sip-bench: $tool is not installed" >&2; exit 1; }
+done
+
+(cd "$top" && cargo build --release -q -p lsp-node)
+node="$top/target/release/lsp-node"
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+{ echo SEQUENTIAL; for i in $(seq 1 "$users"); do echo "u$i"; done; } > "$work/users.csv"
+
+# Kamailio.
+kport=$(free_port)
+kamailio -f "$here/kamailio.cfg" -l "udp:127.0.0.1:$kport" -DD -E -m 512 -M 16 \
+  -w "$work" > "$work/kamailio.log" 2>&1 &
+pids+=($!)
+
+start_node() { # name, extra config; prints the node's "id@addr" and its SIP port
+  local name=$1 extra=$2
+  cat > "$work/$name.toml" <<CONF
+identity_file = "$name.key"
+listen = "127.0.0.1:0"
+$extra
+[status]
+listen = "127.0.0.1:0"
+CONF
+  "$node" run --config "$work/$name.toml" > "$work/$name.out" 2> "$work/$name.err" &
+  pids+=($!)
+  for _ in $(seq 1 100); do grep -q '^ready$' "$work/$name.out" 2>/dev/null && break; sleep 0.1; done
+  grep -q '^ready$' "$work/$name.out" || { echo "sip-bench: $name did not start" >&2; cat "$work/$name.err" >&2; exit 1; }
+}
+anchor=$("$node" keygen "$work/domain.key" | awk '/^public-key/ {print $2}')
+policy="[policy]
+mode = \"anchors\"
+[[policy.anchors]]
+domain = \"example.com\"
+key = \"$anchor\""
+sip_section() { # port, store
+  cat <<CONF
+[sip]
+udp = ["127.0.0.1:$1"]
+domains = ["example.com"]
+domain_key_file = "domain.key"
+store = "$2"
+allow_unauthenticated = true
+CONF
+}
+lport=$(free_port)
+start_node local "$policy
+$(sip_section "$lport" local)"
+hport=$(free_port)
+start_node hybrid "$policy
+$(sip_section "$hport" hybrid)"
+targets=("kamailio:$kport" "local:$lport" "hybrid:$hport")
+
+if [ "$ring" = 1 ]; then
+  rport=$(free_port)
+  start_node ring1 "$policy
+$(sip_section "$rport" ring)"
+  boot=$(awk '/^lsp-node/ {print $2 "@" $4}' "$work/ring1.out")
+  start_node ring2 "bootstrap = [\"$boot\"]
+$policy"
+  start_node ring3 "bootstrap = [\"$boot\"]
+$policy"
+  sleep 5 # let the three settle
+  targets+=("ring:$rport")
+fi
+
+# One sipp run: prints "rate failures" (calls/s and failed calls).
+run_sipp() { # port, scenario
+  local port=$1 scenario=$2 dir
+  dir=$(mktemp -d -p "$work")
+  local t0 t1
+  t0=$(date +%s.%N)
+  (cd "$dir" && sipp "127.0.0.1:$port" -sf "$here/$scenario" -inf "$work/users.csv" \
+     -m "$calls" -l "$in_flight" -r 1000000 -i 127.0.0.1 -p "$(free_port)" \
+     -nostdin -timeout 300s -trace_screen -max_socket 1024 >/dev/null 2>&1) || true
+  t1=$(date +%s.%N)
+  local screen
+  screen=$(ls "$dir"/*_screen.log 2>/dev/null | head -n 1)
+  local ok failed
+  ok=$(awk -F'|' '/Successful call/ {gsub(/ /, "", $3); print $3}' "$screen" | tail -n 1)
+  failed=$(awk -F'|' '/Failed call/ {gsub(/ /, "", $3); print $3}' "$screen" | tail -n 1)
+  awk -v ok="${ok:-0}" -v f="${failed:-0}" -v t0="$t0" -v t1="$t1" \
+    'BEGIN { printf "%.0f %d\n", ok / (t1 - t0), f + 0 }'
+}
+
+results="$work/results.txt"
+: > "$results"
+printf '%-6s %-9s %-9s %12s %9s\n' round target phase "calls/s" failed
+for r in $(seq 1 "$rounds"); do
+  for phase in register invite; do
+    for t in "${targets[@]}"; do
+      name=${t%%:*} port=${t##*:}
+      read -r rate failed < <(run_sipp "$port" "$phase.xml")
+      printf '%-6s %-9s %-9s %12s %9s\n' "$r" "$name" "$phase" "$rate" "$failed"
+      echo "$r $name $phase $rate $failed" >> "$results"
+    done
+  done
+done
+
+echo
+echo "medians over $rounds rounds; ratio = target / kamailio, taken round by round"
+python3 - "$results" "$json" "$users" "$calls" "$in_flight" <<'PY'
+import json, statistics, sys, os
+rows = [l.split() for l in open(sys.argv[1])]
+path, users, calls, in_flight = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+by = {}
+for r, name, phase, rate, failed in rows:
+    by.setdefault((name, phase), {})[int(r)] = (int(rate), int(failed))
+out = {"users": users, "calls": calls, "in_flight": in_flight, "rows": []}
+print(f"{'target':9} {'phase':9} {'calls/s':>10} {'failed':>7} {'ratio':>6} {'ratio range':>13}")
+for (name, phase), runs in sorted(by.items()):
+    rates = [v[0] for v in runs.values()]
+    failed = sum(v[1] for v in runs.values())
+    k = by.get(("kamailio", phase), {})
+    ratios = [runs[r][0] / k[r][0] for r in runs if r in k and k[r][0] > 0]
+    med = statistics.median(ratios) if ratios else float("nan")
+    rng = f"{min(ratios):.2f}-{max(ratios):.2f}" if ratios else "-"
+    print(f"{name:9} {phase:9} {statistics.median(rates):>10.0f} {failed:>7} {med:>6.2f} {rng:>13}")
+    out["rows"].append({"target": name, "phase": phase, "rates": rates, "failed": failed,
+                        "ratio_median": round(med, 2) if ratios else None,
+                        "ratios": [round(x, 2) for x in ratios]})
+os.makedirs(os.path.dirname(path), exist_ok=True)
+json.dump(out, open(path, "w"), indent=1)
+print(f"wrote {path}")
+PY
