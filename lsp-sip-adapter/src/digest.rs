@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ezk_sip_types::Name;
 use ezk_sip_types::header::typed::{AuthResponse, DigestResponse, QopOption, Username};
 use lsp_core::UnixTime;
 use md5::Md5;
@@ -258,7 +257,7 @@ impl DigestAuth {
 
     /// Checks the request's `Authorization` for `realm`.
     pub fn verify(&self, request: &Request, realm: &str, now: UnixTime) -> Verdict {
-        for raw in request.header_values(&Name::AUTHORIZATION) {
+        for raw in request.header_values("Authorization") {
             let Some(response) = parse_digest(raw) else {
                 return Verdict::Malformed;
             };

@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 pub mod digest;
+pub mod headers;
 pub mod hybrid;
 pub mod message;
 pub mod registrar;

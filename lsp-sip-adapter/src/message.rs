@@ -10,21 +10,20 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
+use ezk_sip_types::Method;
 use ezk_sip_types::header::HeaderParse;
 use ezk_sip_types::header::typed::{CSeq, Contact, Via};
-use ezk_sip_types::msg::{Line, PullParser};
+use ezk_sip_types::msg::PullParser;
 use ezk_sip_types::parse::Parse;
 use ezk_sip_types::print::AppendCtx;
 use ezk_sip_types::uri::SipUri;
-use ezk_sip_types::{Headers, Method, Name};
+
+pub use crate::headers::Headers;
 
 /// Largest message accepted on any transport; larger ones are refused.
 pub const MAX_MESSAGE_LEN: usize = 64 * 1024;
 /// Most header lines one message may carry.
 const MAX_HEADER_LINES: usize = 256;
-
-/// `Path` (RFC 3327) is not among the crate's named headers.
-pub(crate) const PATH: Name = Name::custom("Path", &["path"]);
 
 /// What arrived: a request, or something a server ignores.
 #[derive(Debug)]
@@ -76,12 +75,18 @@ pub struct Echo {
     to: String,
     call_id: String,
     cseq: String,
+    /// The source the top Via was stamped with.
+    stamped: Option<SocketAddr>,
 }
 
 impl Echo {
     /// Adds `received` and `rport` to the top Via (RFC 3261 18.2.1, RFC 3581)
     /// so that the response finds its way back through NAT.
     pub fn stamp_source(&mut self, source: SocketAddr) {
+        if self.stamped == Some(source) {
+            return;
+        }
+        self.stamped = Some(source);
         let Some(top) = self.vias.first_mut() else {
             return;
         };
@@ -142,22 +147,33 @@ pub struct Request {
 }
 
 impl Request {
-    /// Raw values of one header, in order.
-    pub fn header_values(&self, name: &Name) -> impl Iterator<Item = &str> {
-        self.headers.get_raw(name).map(|v| v.as_str())
+    /// Raw values of one header (any case, long or compact name), in order.
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers.get(name)
     }
 
     /// The first value of a header.
-    pub fn header(&self, name: &Name) -> Option<&str> {
-        self.header_values(name).next()
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.first(name)
     }
 
     /// Whether a comma-separated option list header (Supported, Require)
     /// names `option`.
-    pub fn lists_option(&self, name: &Name, option: &str) -> bool {
+    pub fn lists_option(&self, name: &str, option: &str) -> bool {
         self.header_values(name)
             .flat_map(|v| v.split(','))
             .any(|o| o.trim().eq_ignore_ascii_case(option))
+    }
+
+    /// Adds `received` and `rport` for `source` to the top Via that
+    /// responses copy (see [`Echo::stamp_source`]).
+    pub fn stamp_source(&mut self, source: SocketAddr) {
+        self.echo.stamp_source(source);
+    }
+
+    /// Whether [`stamp_source`](Self::stamp_source) was called with `source`.
+    pub fn is_stamped_for(&self, source: SocketAddr) -> bool {
+        self.echo.stamped == Some(source)
     }
 
     /// A response to this request.
@@ -339,13 +355,12 @@ pub fn parse(buf: &[u8]) -> Result<Inbound, Malformed> {
         }
         let text = std::str::from_utf8(line)
             .map_err(|_| Malformed::new(400, "Header line is not UTF-8", None))?;
-        match Line::parse(&src, text) {
-            Ok((_, l)) if !text.starts_with(':') && !text.starts_with(' ') => {
+        match split_field(text) {
+            Some((name, value)) => {
                 // Folded lines keep their CRLF; a value is one logical line.
-                let value = unfold(l.value.as_str());
-                headers.insert(l.name, value);
+                headers.insert(name, unfold(value));
             }
-            _ => {
+            None => {
                 let echo = echo_from(&headers).ok();
                 return Err(Malformed::new(400, "Malformed header line", echo));
             }
@@ -385,7 +400,7 @@ pub fn parse(buf: &[u8]) -> Result<Inbound, Malformed> {
         return Err(fail(400, "Request-URI must not carry headers"));
     }
 
-    let cseq_raw = headers.get_raw(&Name::CSEQ).next().map(|v| v.as_str());
+    let cseq_raw = headers.first("CSeq");
     let cseq = cseq_raw
         .and_then(full::<CSeq>)
         .filter(|c| c.cseq < 1 << 31)
@@ -399,8 +414,8 @@ pub fn parse(buf: &[u8]) -> Result<Inbound, Malformed> {
     }
 
     let mut vias = Vec::new();
-    for raw in headers.get_raw(&Name::VIA) {
-        for part in split_commas(raw.as_str()) {
+    for raw in headers.get("Via") {
+        for part in split_commas(raw) {
             vias.push(full::<Via>(part).ok_or_else(|| fail(400, "Malformed Via"))?);
         }
     }
@@ -411,21 +426,21 @@ pub fn parse(buf: &[u8]) -> Result<Inbound, Malformed> {
     let from = check_name_addr(&echo.from).map_err(|f| fail(400, &format!("From: {f}")))?;
     let to = check_name_addr(&echo.to).map_err(|f| fail(400, &format!("To: {f}")))?;
 
-    let max_forwards = match headers.get_raw(&Name::MAX_FORWARDS).next() {
+    let max_forwards = match headers.first("Max-Forwards") {
         None => 70,
         Some(v) => v
             .trim()
             .parse::<u8>()
             .map_err(|_| fail(400, "Invalid Max-Forwards"))?,
     };
-    if let Some(date) = headers.get_raw(&Name::DATE).next()
+    if let Some(date) = headers.first("Date")
         && httpdate::parse_http_date(date.trim()).is_err()
     {
         return Err(fail(400, "Invalid Date (RFC 1123 in GMT expected)"));
     }
 
     let available = buf.len() - head_end.min(buf.len());
-    let body_len = match headers.get_raw(&Name::CONTENT_LENGTH).next() {
+    let body_len = match headers.first("Content-Length") {
         None => available,
         Some(v) => {
             let n = v
@@ -438,9 +453,9 @@ pub fn parse(buf: &[u8]) -> Result<Inbound, Malformed> {
             n
         }
     };
-    for raw in headers.get_raw(&Name::CONTACT) {
+    for raw in headers.get("Contact") {
         if raw.trim() != "*" {
-            parse_contacts(raw.as_str()).map_err(|f| fail(400, &f))?;
+            parse_contacts(raw).map_err(|f| fail(400, &f))?;
         }
     }
 
@@ -481,28 +496,35 @@ fn unfold(value: &str) -> String {
 }
 
 fn echo_from(headers: &Headers) -> Result<Echo, &'static str> {
-    let one = |name: &Name, label: &'static str| {
+    let one = |name: &str, label: &'static str| {
         headers
-            .get_raw(name)
-            .next()
+            .first(name)
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
             .ok_or(label)
     };
-    let vias: Vec<String> = headers
-        .get_raw(&Name::VIA)
-        .map(|v| v.trim().to_owned())
-        .collect();
+    let vias: Vec<String> = headers.get("Via").map(|v| v.trim().to_owned()).collect();
     if vias.is_empty() {
         return Err("Via");
     }
     Ok(Echo {
         vias,
-        from: one(&Name::FROM, "From")?,
-        to: one(&Name::TO, "To")?,
-        call_id: one(&Name::CALL_ID, "Call-ID")?,
-        cseq: one(&Name::CSEQ, "CSeq")?,
+        from: one("From", "From")?,
+        to: one("To", "To")?,
+        call_id: one("Call-ID", "Call-ID")?,
+        cseq: one("CSeq", "CSeq")?,
+        stamped: None,
     })
+}
+
+/// `field-name HCOLON field-value`: the name must be a token.
+fn split_field(line: &str) -> Option<(&str, &str)> {
+    let (name, value) = line.split_once(':')?;
+    let name = name.trim_end_matches([' ', '\t']);
+    if name.is_empty() || !name.bytes().all(is_token_byte) {
+        return None;
+    }
+    Some((name, value.trim_matches([' ', '\t'])))
 }
 
 /// Parses a typed header value and insists that nothing is left over.

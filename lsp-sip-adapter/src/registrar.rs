@@ -3,10 +3,9 @@
 
 use std::time::Duration;
 
-use ezk_sip_types::Name;
 use lsp_core::{Binding, QValue, UnixTime};
 
-use crate::message::{PATH, Request, parse_contacts, split_commas};
+use crate::message::{Request, parse_contacts, split_commas};
 
 /// The expiry limits a registrar enforces, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,11 +73,11 @@ pub fn register_op(
     max_contacts: usize,
     now: UnixTime,
 ) -> Result<RegisterOp, Reject> {
-    let header_expires = match request.header(&Name::EXPIRES) {
+    let header_expires = match request.header("Expires") {
         None => None,
         Some(v) => Some(parse_delta(v).ok_or_else(|| Reject::new(400, "Invalid Expires"))?),
     };
-    let raw: Vec<&str> = request.header_values(&Name::CONTACT).collect();
+    let raw: Vec<&str> = request.header_values("Contact").collect();
     if raw.iter().any(|v| v.trim() == "*") {
         if raw.len() != 1 || header_expires != Some(0) {
             return Err(Reject::new(
@@ -89,7 +88,7 @@ pub fn register_op(
         return Ok(RegisterOp::RemoveAll);
     }
     let path: Vec<String> = request
-        .header_values(&PATH)
+        .header_values("Path")
         .flat_map(split_commas)
         .filter(|p| !p.is_empty())
         .map(str::to_owned)

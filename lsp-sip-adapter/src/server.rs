@@ -12,6 +12,7 @@ use std::fmt::{self, Debug};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -34,6 +35,8 @@ pub struct SipLimits {
     pub transactions: TxConfig,
     /// Requests being answered at once; beyond it new requests get 503.
     pub in_flight: usize,
+    /// Tasks receiving on each UDP socket.
+    pub udp_receivers: usize,
     /// TCP connections at once.
     pub tcp_connections: usize,
     /// A TCP connection with no traffic for this long is closed.
@@ -54,6 +57,7 @@ impl Default for SipLimits {
         Self {
             transactions: TxConfig::default(),
             in_flight: 1024,
+            udp_receivers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             tcp_connections: 1024,
             tcp_idle: Duration::from_secs(300),
             tcp_write_queue: 256 * 1024,
@@ -124,11 +128,15 @@ impl SipServer {
             server
                 .udp
                 .push(socket.local_addr().map_err(bind_err(addr))?);
-            server.tasks.push(tokio::spawn(udp_loop(
-                core.clone(),
-                socket,
-                stopped.clone(),
-            )));
+            // Several receivers on one socket, as Kamailio's children share
+            // theirs: parsing runs on every core the runtime has.
+            for _ in 0..listen.limits.udp_receivers.max(1) {
+                server.tasks.push(tokio::spawn(udp_loop(
+                    core.clone(),
+                    socket.clone(),
+                    stopped.clone(),
+                )));
+            }
         }
         for &addr in &listen.tcp {
             let listener = TcpListener::bind(addr).await.map_err(bind_err(addr))?;
@@ -301,7 +309,9 @@ impl Core {
                     return;
                 };
                 let core = self.clone();
-                tokio::spawn(async move {
+                let mut request = request;
+                request.stamp_source(source);
+                run_or_spawn(async move {
                     let answer = core.service.handle(&request, source).await;
                     drop((permit, hold));
                     let Some(mut response) = answer else {
@@ -358,6 +368,17 @@ impl Core {
                 }
             }
         }
+    }
+}
+
+/// Polls `work` once here and spawns it only if it must wait: an answer from
+/// an in-process store is then made with no task and no wake-up.
+fn run_or_spawn(work: impl Future<Output = ()> + Send + 'static) {
+    let mut work = Box::pin(work);
+    let mut cx = Context::from_waker(Waker::noop());
+    if work.as_mut().poll(&mut cx).is_pending() {
+        // Polled again on its task, with a waker that counts.
+        tokio::spawn(work);
     }
 }
 

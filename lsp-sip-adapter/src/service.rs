@@ -2,19 +2,20 @@
 //! [`LocationService`]. It holds no registration state of its own: each
 //! REGISTER becomes one signed publish, each INVITE one query.
 
+use std::borrow::Cow;
 use std::fmt::{self, Debug};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use ezk_sip_types::{Method, Name};
+use ezk_sip_types::Method;
 use lsp_core::{
     Aor, Binding, Clock, Error as LsError, Identity, LocationService, Record, SystemClock, UnixTime,
 };
 use tokio::sync::Mutex;
 
 use crate::digest::{CredentialStore, DigestAuth, Verdict};
-use crate::message::{PATH, Request, Response};
+use crate::message::{Request, Response};
 use crate::registrar::{self, ExpiryLimits, RegisterOp};
 
 /// Option tags this server implements.
@@ -202,28 +203,34 @@ impl SipService {
     /// The response to `request`, or `None` for a request that gets none
     /// (ACK). `source` is where it came from.
     pub async fn handle(&self, request: &Request, source: SocketAddr) -> Option<Response> {
-        let mut request = request.clone();
-        request.echo.stamp_source(source);
+        let request = if request.is_stamped_for(source) {
+            Cow::Borrowed(request)
+        } else {
+            let mut stamped = request.clone();
+            stamped.stamp_source(source);
+            Cow::Owned(stamped)
+        };
+        let request = &*request;
         let method = &request.method;
         let response = if *method == Method::ACK {
             return None;
         } else if *method == Method::REGISTER {
             if self.config.registrar {
-                self.register(&request).await
+                self.register(request).await
             } else {
-                not_allowed(&request)
+                not_allowed(request)
             }
         } else if *method == Method::OPTIONS {
-            self.options(&request)
+            self.options(request)
         } else if *method == Method::CANCEL {
             request.response(481, "Call/Transaction Does Not Exist")
         } else if self.config.redirect {
-            self.redirect(&request).await
+            self.redirect(request).await
         } else {
-            not_allowed(&request)
+            not_allowed(request)
         };
         let response = if response.code > 100 {
-            response.with_to_tag(self.to_tag(&request))
+            response.with_to_tag(self.to_tag(request))
         } else {
             response
         };
@@ -244,7 +251,7 @@ impl SipService {
             return request.response(404, "Domain not served here");
         }
         let unsupported: Vec<String> = request
-            .header_values(&Name::REQUIRE)
+            .header_values("Require")
             .flat_map(|v| v.split(','))
             .map(|o| o.trim().to_owned())
             .filter(|o| !o.is_empty() && !SUPPORTED.iter().any(|s| s.eq_ignore_ascii_case(o)))
@@ -360,8 +367,8 @@ impl SipService {
         for b in sorted.iter().filter(|b| b.check_header_safe().is_ok()) {
             r = r.with_header("Contact", registrar::contact_value(b, now));
         }
-        if request.lists_option(&Name::SUPPORTED, "path") {
-            for p in request.header_values(&PATH) {
+        if request.lists_option("Supported", "path") {
+            for p in request.header_values("Path") {
                 r = r.with_header("Path", p.to_owned());
             }
         }
