@@ -3,6 +3,7 @@
 # is missing (Debian packages, with sudo when not root), then runs every test.
 #   sipp     (sip-tester)   drives the registrar and redirect server
 #   baresip  (baresip-core) a real phone registering with the daemon
+#   kamailio (kamailio)     a real proxy using our redirect server
 # Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,7 @@ cd "$(dirname "$0")/.."
 need=()
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 command -v baresip >/dev/null 2>&1 || need+=(baresip-core)
+command -v kamailio >/dev/null 2>&1 || need+=(kamailio)
 if [ ${#need[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
     echo "tools/test.sh: install ${need[*]} (Debian package names) and run again" >&2

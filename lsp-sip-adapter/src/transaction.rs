@@ -195,6 +195,8 @@ pub struct TxStats {
     pub retransmit_unpaid: u64,
     /// INVITEs given up by Timer H with no ACK.
     pub timed_out: u64,
+    /// Final non-2xx responses to INVITEs whose ACK came.
+    pub acked: u64,
 }
 
 /// Fixed cost charged per transaction and per source, beyond key and
@@ -425,6 +427,7 @@ impl<D: Clone> TransactionLayer<D> {
         if tx.state != State::Completed {
             return;
         }
+        self.stats.acked += 1;
         if proves_address
             && tx.source == source
             && let Some(s) = self.sources.get_mut(&source)
