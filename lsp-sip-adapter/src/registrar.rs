@@ -144,7 +144,8 @@ pub fn register_op(
 
 /// Applies `op` to the live `current` bindings (RFC 3261 section 10.3 step
 /// 7): a binding from the same Call-ID changes only with a higher CSeq, and
-/// one stale Contact aborts the whole request.
+/// one stale Contact aborts the whole request. A request seen again (same
+/// Call-ID, CSeq and Contact) leaves its binding as the first one made it.
 pub fn apply(
     current: &[Binding],
     op: &RegisterOp,
@@ -163,6 +164,19 @@ pub fn apply(
         RegisterOp::Update(updates) => {
             let mut out = current.to_vec();
             for u in updates {
+                // The same CSeq with the same Contact is this very request
+                // again, come after its transaction was forgotten: it
+                // changes nothing and is answered as before.
+                let again = |b: &Binding| {
+                    u.expires > 0
+                        && b.call_id == call_id
+                        && b.cseq == cseq
+                        && b.contact == u.binding.contact
+                        && b.q == u.binding.q
+                };
+                if out.iter().any(|b| b.same_flow(&u.binding) && again(b)) {
+                    continue;
+                }
                 if out.iter().any(|b| b.same_flow(&u.binding) && stale(b)) {
                     return Err(Reject::new(400, "Out-of-order CSeq"));
                 }

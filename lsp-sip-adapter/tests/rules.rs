@@ -262,6 +262,19 @@ fn out_of_order_cseq_does_not_overwrite() {
 }
 
 #[test]
+fn a_register_seen_again_is_answered_as_before() {
+    let rig = rig(false);
+    let again = register("c1", 7, "Contact: <sip:alice@192.0.2.4>;expires=900\r\n");
+    let first = send(&rig, &again);
+    assert_eq!(first.code, 200);
+    rig.clock.advance(Duration::from_secs(10));
+    // Past the transaction layer (its state was reclaimed, say).
+    let second = send(&rig, &again);
+    assert_eq!(second.code, 200, "{}", second.reason());
+    assert_eq!(contacts(&second), vec!["<sip:alice@192.0.2.4>;expires=890"]);
+}
+
+#[test]
 fn instance_and_reg_id_replace_the_flow_not_the_contact() {
     let rig = rig(false);
     let inst = "+sip.instance=\"<urn:uuid:1>\";reg-id=1";
