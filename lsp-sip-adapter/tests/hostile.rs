@@ -1,31 +1,17 @@
 //! Hostile SIP traffic over real sockets: floods that are never ACKed,
 //! TCP peers that never read, and the timers that bound what they cost.
 
-use std::net::SocketAddr;
+#[path = "support/open_server.rs"]
+mod open_server;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lsp_core::{Identity, LocalConfig, LocalLocationService};
-use lsp_sip_adapter::server::{SipLimits, SipListen, SipServer};
-use lsp_sip_adapter::service::{SipConfig, SipService};
+use lsp_sip_adapter::server::{SipLimits, SipServer};
+use open_server::open_server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 use tokio::time::timeout;
-
-async fn server(limits: SipLimits) -> SipServer {
-    let store = Arc::new(LocalLocationService::new(LocalConfig::default()));
-    let config = SipConfig::new(Arc::new(Identity::from_secret_bytes([6; 32])))
-        .serve_domain("example.com")
-        .allow_unauthenticated();
-    let sip = Arc::new(SipService::new(store, config).expect("config"));
-    let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-    let listen = SipListen {
-        udp: vec![any],
-        tcp: vec![any],
-        limits,
-    };
-    SipServer::bind(sip, &listen).await.expect("bind")
-}
 
 fn request(method: &str, branch: &str, extra: &str, body: &str) -> String {
     let (user, from) = if method == "REGISTER" {
@@ -86,7 +72,7 @@ async fn options_answered(server: &SipServer, branch: &str) -> String {
 
 #[tokio::test]
 async fn unacked_invites_from_one_socket_do_not_refuse_another() {
-    let server = server(SipLimits::default()).await;
+    let server = open_server(SipLimits::default()).await;
     let flood = Arc::new(udp_client(&server).await);
     register_alice(&flood).await;
 
@@ -129,7 +115,7 @@ async fn unacked_invites_from_one_socket_do_not_refuse_another() {
 
 #[tokio::test]
 async fn a_tcp_peer_that_never_reads_holds_nothing_others_need() {
-    let server = server(SipLimits::default()).await;
+    let server = open_server(SipLimits::default()).await;
     let socket = TcpSocket::new_v4().expect("socket");
     socket.set_recv_buffer_size(4096).expect("rcvbuf");
     let hostile = socket
@@ -190,7 +176,7 @@ async fn an_unacked_invite_repeats_per_timer_g_and_is_forgotten_per_timer_h() {
     limits.transactions.t1 = Duration::from_millis(50);
     limits.transactions.t2 = Duration::from_millis(400);
     limits.transactions.t4 = Duration::from_millis(500);
-    let server = server(limits).await;
+    let server = open_server(limits).await;
     let sock = udp_client(&server).await;
     register_alice(&sock).await;
 

@@ -1,32 +1,17 @@
 //! The transaction layer over real sockets: retransmissions, the 3xx
 //! retransmission until ACK, CANCEL, stream framing and size limits.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+#[path = "support/open_server.rs"]
+mod open_server;
+
 use std::time::Duration;
 
-use lsp_core::{Identity, LocalConfig, LocalLocationService};
 use lsp_sip_adapter::message::MAX_MESSAGE_LEN;
-use lsp_sip_adapter::server::{SipListen, SipServer};
-use lsp_sip_adapter::service::{SipConfig, SipService};
+use lsp_sip_adapter::server::{SipLimits, SipServer};
+use open_server::open_server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::timeout;
-
-async fn server() -> SipServer {
-    let store = Arc::new(LocalLocationService::new(LocalConfig::default()));
-    let config = SipConfig::new(Arc::new(Identity::from_secret_bytes([5; 32])))
-        .serve_domain("example.com")
-        .allow_unauthenticated();
-    let sip = Arc::new(SipService::new(store, config).expect("config"));
-    let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-    let listen = SipListen {
-        udp: vec![any],
-        tcp: vec![any],
-        ..SipListen::default()
-    };
-    SipServer::bind(sip, &listen).await.expect("bind")
-}
 
 fn request(method: &str, uri: &str, branch: &str, extra: &str) -> String {
     format!(
@@ -66,7 +51,7 @@ fn status(response: &str) -> &str {
 
 #[tokio::test]
 async fn a_retransmitted_request_gets_the_same_response() {
-    let server = server().await;
+    let server = open_server(SipLimits::default()).await;
     let sock = client(&server).await;
     let register = request(
         "REGISTER",
@@ -88,7 +73,7 @@ async fn a_retransmitted_request_gets_the_same_response() {
 
 #[tokio::test]
 async fn a_3xx_repeats_until_its_ack() {
-    let server = server().await;
+    let server = open_server(SipLimits::default()).await;
     let sock = client(&server).await;
     let register = request(
         "REGISTER",
@@ -125,7 +110,7 @@ async fn a_3xx_repeats_until_its_ack() {
 
 #[tokio::test]
 async fn cancel_matches_its_invite() {
-    let server = server().await;
+    let server = open_server(SipLimits::default()).await;
     let sock = client(&server).await;
     let invite = request("INVITE", "sip:nobody@example.com", "z9hG4bKinv2", "");
     sock.send(invite.as_bytes()).await.expect("send");
@@ -149,7 +134,7 @@ async fn cancel_matches_its_invite() {
 
 #[tokio::test]
 async fn garbage_does_not_disturb_the_udp_listener() {
-    let server = server().await;
+    let server = open_server(SipLimits::default()).await;
     let sock = client(&server).await;
     for junk in [
         &b"\x00\x01\x02"[..],
@@ -167,7 +152,7 @@ async fn garbage_does_not_disturb_the_udp_listener() {
 
 #[tokio::test]
 async fn tcp_frames_pipelined_requests_and_refuses_oversized_ones() {
-    let server = server().await;
+    let server = open_server(SipLimits::default()).await;
     let mut tcp = TcpStream::connect(server.tcp_addrs()[0])
         .await
         .expect("connect");
