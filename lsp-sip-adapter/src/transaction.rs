@@ -32,6 +32,7 @@ use crate::message::Request;
 
 /// Timer values and bounds of a [`TransactionLayer`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TxConfig {
     /// RFC 3261 T1, the round-trip estimate (500 ms).
     pub t1: Duration,
@@ -178,6 +179,7 @@ struct Source {
 
 /// Counters a server can export.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TxStats {
     /// Transactions held now.
     pub transactions: usize,
