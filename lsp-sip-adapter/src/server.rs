@@ -167,6 +167,12 @@ impl SipServer {
         self.core.lock().layer.stats()
     }
 
+    /// A handle that reads [`stats`](Self::stats) from elsewhere (a status
+    /// endpoint) for as long as the server runs.
+    pub fn monitor(&self) -> SipMonitor {
+        SipMonitor(self.core.clone())
+    }
+
     /// Stops listening and waits for the listeners to end.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
@@ -179,6 +185,23 @@ impl SipServer {
 impl Drop for SipServer {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+    }
+}
+
+/// Reads a running [`SipServer`]'s counters; see [`SipServer::monitor`].
+#[derive(Clone)]
+pub struct SipMonitor(Arc<Core>);
+
+impl SipMonitor {
+    /// The transaction layer's counters.
+    pub fn stats(&self) -> TxStats {
+        self.0.lock().layer.stats()
+    }
+}
+
+impl Debug for SipMonitor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SipMonitor").field(&self.stats()).finish()
     }
 }
 

@@ -160,6 +160,7 @@ async fn daemon(config: NodeConfig) -> Result<(), Fail> {
                 node: node.clone(),
                 started,
                 sip: sip_info,
+                sip_monitor: sip.as_ref().map(SipServer::monitor),
             });
             Some(tokio::spawn(status::serve(listener, source, async {
                 let _ = http_stopped.await;

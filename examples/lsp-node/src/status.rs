@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use lsp_chord::{ChordNode, Status};
 use lsp_core::{NodeId, PeerAddr};
+use lsp_sip_adapter::server::SipMonitor;
 use serde_json::{Value, json};
 
 /// What the endpoint reports on besides the node itself.
@@ -24,6 +25,55 @@ pub struct StatusSource {
     pub started: Instant,
     /// SIP listen addresses and served domains, if SIP is on.
     pub sip: Option<Value>,
+    /// The SIP server's transaction counters, if SIP is on.
+    pub sip_monitor: Option<SipMonitor>,
+}
+
+/// The SIP transaction counters as (name, help, value), for both pages.
+fn sip_counters(m: &SipMonitor) -> [(&'static str, &'static str, u64); 8] {
+    let t = m.stats();
+    [
+        (
+            "transactions",
+            "SIP server transactions held.",
+            t.transactions as u64,
+        ),
+        (
+            "state_bytes",
+            "Bytes of SIP transaction state held.",
+            t.state_bytes as u64,
+        ),
+        (
+            "refused_full",
+            "SIP requests refused with 503: the state budget was spent.",
+            t.refused_full,
+        ),
+        (
+            "refused_source",
+            "SIP requests refused with 503: their source held its share.",
+            t.refused_source,
+        ),
+        (
+            "reclaimed",
+            "Completed SIP transactions forgotten early to make room.",
+            t.reclaimed,
+        ),
+        (
+            "retransmitted",
+            "Final responses retransmitted by Timer G.",
+            t.retransmitted,
+        ),
+        (
+            "retransmit_unpaid",
+            "Timer G retransmissions skipped for an unproved source.",
+            t.retransmit_unpaid,
+        ),
+        (
+            "timed_out",
+            "INVITE transactions ended by Timer H with no ACK.",
+            t.timed_out,
+        ),
+    ]
 }
 
 /// The router for the three pages.
@@ -74,7 +124,17 @@ pub fn status_document(s: &Status, source: &StatusSource) -> Value {
             "malformed": c.malformed,
             "unanswered": c.unanswered,
         },
-        "sip": source.sip,
+        "sip": source.sip.as_ref().map(|info| {
+            let mut info = info.clone();
+            if let (Some(obj), Some(m)) = (info.as_object_mut(), &source.sip_monitor) {
+                let counters: serde_json::Map<String, Value> = sip_counters(m)
+                    .into_iter()
+                    .map(|(name, _, v)| (name.to_owned(), json!(v)))
+                    .collect();
+                obj.insert("transactions".into(), Value::Object(counters));
+            }
+            info
+        }),
     })
 }
 
@@ -185,6 +245,17 @@ async fn metrics(State(source): State<Arc<StatusSource>>) -> Response {
     ];
     for (name, help, v) in counters {
         metric(&mut out, name, "counter", help, v as f64);
+    }
+    if let Some(m) = &source.sip_monitor {
+        for (name, help, v) in sip_counters(m) {
+            let gauge = matches!(name, "transactions" | "state_bytes");
+            let (name, kind) = if gauge {
+                (format!("sip_{name}"), "gauge")
+            } else {
+                (format!("sip_{name}_total"), "counter")
+            };
+            metric(&mut out, &name, kind, help, v as f64);
+        }
     }
     metric(
         &mut out,

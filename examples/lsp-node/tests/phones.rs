@@ -110,6 +110,18 @@ fn baresip_registers_with_the_default_configuration_and_is_found_by_a_302() {
                     .lines()
                     .any(|l| l.starts_with("Contact:") && l.contains(&wanted))
             {
+                // The SIP transaction counters are on both status pages.
+                let (_, metrics) = http_get(registrar.status, "/metrics");
+                assert!(
+                    metrics.contains("lsp_sip_refused_full_total 0"),
+                    "{metrics}"
+                );
+                assert!(
+                    metrics.contains("# TYPE lsp_sip_state_bytes gauge"),
+                    "{metrics}"
+                );
+                let status = registrar.status();
+                assert!(status["sip"]["transactions"]["transactions"].as_u64() > Some(0));
                 return;
             }
             last = Some(answer);
