@@ -2,12 +2,10 @@
 #![deny(missing_docs)]
 
 mod config;
+mod lookup;
 mod node;
-mod ops;
-mod recursive;
-mod replication;
 pub mod ring;
-mod routing;
+mod rounds;
 pub mod wire;
 
 pub use config::{Config, Routing};

@@ -11,8 +11,8 @@
 
 use lsp_core::{PeerAddr, SignedRecord, UnixTime};
 
-use crate::node::{Chord, Purpose};
-use crate::ops::batches;
+use super::ops::batches;
+use super::{Chord, Purpose};
 use crate::ring::Point;
 use crate::wire::Body;
 use crate::wire::StoreOutcome;

@@ -1,7 +1,9 @@
 //! The sans-IO Chord node: inputs, outputs, timers and requests.
 //!
-//! Routing (`routing.rs`), operations (`ops.rs`) and replication
-//! (`replication.rs`) are further `impl Chord` blocks over the same state.
+//! Routing (`routing.rs`), operations (`ops.rs`), replication
+//! (`replication.rs`) and recursive relaying (`relay.rs`) are further
+//! `impl Chord` blocks over the same state. The state machines they drive
+//! (`crate::lookup`, `crate::rounds`) know nothing of `Chord`.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
@@ -13,9 +15,14 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 
 use crate::config::Config;
-use crate::ops::Op;
 use crate::ring::Point;
 use crate::wire::{Body, Message, StoreOutcome};
+use ops::Op;
+
+mod ops;
+mod relay;
+mod replication;
+mod routing;
 
 /// Fingers kept: finger `i` is the successor of `me + 2^(255 - i)`. 64
 /// cover rings of up to about 2^60 nodes.
@@ -202,7 +209,7 @@ pub struct Chord {
     /// Peers dropped as unreachable, probed now and then so that rings
     /// split by a partition find each other again.
     pub(crate) graveyard: VecDeque<(PeerAddr, u32)>,
-    pub(crate) relays: BTreeMap<u64, crate::recursive::Relay>,
+    pub(crate) relays: BTreeMap<u64, relay::Relay>,
     pub(crate) next_relay: u64,
     /// Set whenever the predecessor or successor list changes, so that the
     /// replica check runs only then.
@@ -334,25 +341,25 @@ impl Chord {
         if let Err(e) = record.verify() {
             return self.fail_now(e);
         }
-        self.start_data_op(crate::ops::Then::Publish(Box::new(record)), now)
+        self.start_data_op(ops::Then::Publish(Box::new(record)), now)
     }
 
     /// Reads the live bindings of an AOR from the nodes responsible for it.
     pub fn query(&mut self, aor: Aor, now: UnixTime) -> OpId {
-        self.start_data_op(crate::ops::Then::Query(Box::new(aor)), now)
+        self.start_data_op(ops::Then::Query(Box::new(aor)), now)
     }
 
     /// Reads the signed records of an AOR, verified, from the nodes
     /// responsible for it.
     pub fn fetch(&mut self, aor: Aor, now: UnixTime) -> OpId {
-        self.start_data_op(crate::ops::Then::Fetch(Box::new(aor)), now)
+        self.start_data_op(ops::Then::Fetch(Box::new(aor)), now)
     }
 
     /// Finds the nodes responsible for a point of the ring.
     pub fn lookup(&mut self, target: impl Into<Point>, now: UnixTime) -> OpId {
         let target = target.into();
         match self.state {
-            NodeState::Joined => self.start_route(target, crate::ops::Then::Lookup, None, now),
+            NodeState::Joined => self.start_route(target, ops::Then::Lookup, None, now),
             NodeState::Idle => self.fail_now(Error::Unreachable(NodeId(target.0))),
             NodeState::Left => self.fail_now(Error::Closed),
         }
@@ -673,12 +680,7 @@ impl Chord {
                 // Alive after all: look ourselves up through it, in case it
                 // is in another ring that should merge with ours.
                 let target = Point(self.me.id.0);
-                self.start_route(
-                    target,
-                    crate::ops::Then::Merge,
-                    Some(vec![p.to]),
-                    UnixTime(now_ms),
-                );
+                self.start_route(target, ops::Then::Merge, Some(vec![p.to]), UnixTime(now_ms));
             }
             Purpose::Notify
             | Purpose::CheckPredecessor

@@ -3,8 +3,8 @@
 
 use lsp_core::{NodeId, PeerAddr, UnixTime};
 
-use crate::node::{Chord, FINGERS, Purpose};
-use crate::ops::Then;
+use super::ops::Then;
+use super::{Chord, FINGERS, Purpose};
 use crate::ring::Point;
 use crate::wire::{Body, MAX_PEERS};
 

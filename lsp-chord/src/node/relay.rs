@@ -5,8 +5,8 @@
 
 use lsp_core::{PeerAddr, UnixTime};
 
-use crate::node::{Chord, NodeState, OpId, Purpose};
-use crate::ops::Phase;
+use super::ops::Phase;
+use super::{Chord, NodeState, OpId, Purpose};
 use crate::ring::Point;
 use crate::wire::Body;
 
@@ -114,42 +114,53 @@ impl Chord {
             _ => None,
         });
         let Some(id) = found else { return };
-        let peers: Vec<PeerAddr> = crate::ops::dedup(peers);
-        if let Some(op) = self.ops.get_mut(&id) {
-            op.hops = hops;
-            op.step_deadline = None;
-        }
         if peers.is_empty() {
             self.recursion_stalled(id, now_ms);
-        } else {
-            self.route_done(id, peers, now_ms);
+            return;
         }
+        // A forward still unanswered is stale from here on.
+        self.pending.retain(|_, p| p.purpose != Purpose::Op(id));
+        if let Some(op) = self.ops.get_mut(&id) {
+            op.step_deadline = None;
+            if let Phase::Route { lookup, token, .. } = &mut op.phase {
+                *token = None;
+                lookup.on_routed(peers, hops);
+            }
+        }
+        self.drive_lookup(id, now_ms);
     }
 
     /// No answer came back: carry on iteratively from our own table.
     pub(crate) fn recursion_stalled(&mut self, id: OpId, now_ms: u64) {
-        let Some(op) = self.ops.get_mut(&id) else {
+        let Some(Phase::Route { lookup, .. }) = self.ops.get(&id).map(|o| &o.phase) else {
             return;
         };
-        op.step_deadline = None;
-        let Phase::Route { target, .. } = &op.phase else {
-            return;
-        };
-        let target = *target;
+        let target = lookup.target();
         let fresh = self.closest_preceding(target, 8);
-        if let Some(Phase::Route {
-            recursive,
-            token,
-            tried,
-            candidates,
-            ..
-        }) = self.ops.get_mut(&id).map(|o| &mut o.phase)
-        {
-            *recursive = false;
-            *token = None;
-            tried.clear();
-            *candidates = fresh;
+        let owners = fresh
+            .is_empty()
+            .then(|| self.responsible_for(target))
+            .flatten();
+        if let Some(op) = self.ops.get_mut(&id) {
+            op.step_deadline = None;
+            if let Phase::Route {
+                lookup,
+                recursive,
+                token,
+                ..
+            } = &mut op.phase
+            {
+                *recursive = false;
+                *token = None;
+                match owners {
+                    Some(owners) => {
+                        let hops = lookup.hops();
+                        lookup.on_routed(owners, hops);
+                    }
+                    None => lookup.restart(fresh),
+                }
+            }
         }
-        self.route_step(id, now_ms);
+        self.drive_lookup(id, now_ms);
     }
 }

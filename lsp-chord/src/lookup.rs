@@ -1,0 +1,393 @@
+//! A lookup as a state machine of its own: whom to ask next, what each
+//! answer means, and when the owners of the target are found. It holds no
+//! routing table and sends nothing: the node feeds it answers and failures
+//! and asks [`Lookup::next`] what to do.
+//!
+//! Two phases. *Route* asks peers ever closer to the target until one names
+//! the target's successors; when every hint has failed, it walks on along
+//! the successor list of the nearest peer that answered. *Confirm* (when
+//! asked for) asks the successor found for its neighbours, and takes a
+//! newer predecessor that owns the target instead.
+//!
+//! One question is out at a time; an answer or failure from any peer but
+//! the one asked is ignored.
+
+use lsp_core::{NodeId, PeerAddr};
+
+use crate::ring::Point;
+
+/// A lookup that has asked this many peers gives up.
+pub(crate) const MAX_HOPS: u32 = 64;
+
+/// Newer predecessors a confirmation follows before it settles.
+const MAX_CONFIRM_STEPS: u32 = 3;
+
+/// What a peer is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Question {
+    /// The target's successors, or peers closer to it (`FindSuccessor`).
+    FindSuccessor,
+    /// The peer's predecessor and successor list (`GetNeighbours`).
+    Neighbours,
+}
+
+/// What the lookup wants done next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Ask this peer this question.
+    Ask(PeerAddr, Question),
+    /// An answer is awaited.
+    Wait,
+    /// The peers responsible for the target, the primary first.
+    Done(Vec<PeerAddr>),
+    /// The lookup cannot go on.
+    Failed(Failure),
+}
+
+/// Why a lookup ended without owners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// It asked [`MAX_HOPS`] peers.
+    TooManyHops,
+    /// No peer is left to ask.
+    NoRoute,
+}
+
+/// An answer, as far as the lookup cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// `Successors`: the responder says these own the target.
+    Successors(Vec<PeerAddr>),
+    /// `Closer`: ask these, closest to the target first.
+    Closer(Vec<PeerAddr>),
+    /// `Neighbours`.
+    Neighbours {
+        predecessor: Option<PeerAddr>,
+        successors: Vec<PeerAddr>,
+    },
+    /// Anything else: a refusal, or an answer of the wrong kind.
+    Useless,
+}
+
+#[derive(Debug)]
+enum Phase {
+    Route {
+        /// Peers to ask, closest to the target first.
+        candidates: Vec<PeerAddr>,
+        tried: Vec<NodeId>,
+        /// Peers that answered with hints, farthest from the target first.
+        answered: Vec<PeerAddr>,
+        /// Peers that did not answer.
+        dead: Vec<NodeId>,
+    },
+    Confirm {
+        /// The successor to ask first, then the ones after it.
+        peers: Vec<PeerAddr>,
+        steps: u32,
+    },
+    Done(Vec<PeerAddr>),
+    Failed(Failure),
+}
+
+/// One lookup of the successors of `target`.
+#[derive(Debug)]
+pub(crate) struct Lookup {
+    target: Point,
+    /// The node running the lookup; never a candidate.
+    me: NodeId,
+    /// Owners a confirmed lookup returns.
+    k: usize,
+    confirm: bool,
+    hops: u32,
+    /// The peer whose answer is awaited.
+    asking: Option<NodeId>,
+    phase: Phase,
+}
+
+impl Lookup {
+    /// A lookup that starts from `candidates`. With `confirm`, the owner
+    /// found is asked for its neighbours before the lookup is done, and it
+    /// returns at most `k` owners.
+    pub(crate) fn new(
+        target: Point,
+        me: NodeId,
+        candidates: Vec<PeerAddr>,
+        confirm: bool,
+        k: usize,
+    ) -> Self {
+        let mut lookup = Self {
+            target,
+            me,
+            k,
+            confirm,
+            hops: 0,
+            asking: None,
+            phase: Phase::Route {
+                candidates: Vec::new(),
+                tried: Vec::new(),
+                answered: Vec::new(),
+                dead: Vec::new(),
+            },
+        };
+        lookup.restart(candidates);
+        lookup
+    }
+
+    /// A lookup whose route phase the node answered from its own table.
+    pub(crate) fn with_owners(
+        target: Point,
+        me: NodeId,
+        owners: Vec<PeerAddr>,
+        confirm: bool,
+        k: usize,
+    ) -> Self {
+        let mut lookup = Self::new(target, me, Vec::new(), confirm, k);
+        lookup.found(owners);
+        lookup
+    }
+
+    /// The point sought.
+    pub(crate) fn target(&self) -> Point {
+        self.target
+    }
+
+    /// Peers asked while routing (confirmation not counted).
+    pub(crate) fn hops(&self) -> u32 {
+        self.hops
+    }
+
+    /// What to do next. Asking marks the peer as the one whose answer is
+    /// awaited.
+    pub(crate) fn next(&mut self) -> Next {
+        if self.asking.is_some() {
+            return Next::Wait;
+        }
+        let target = self.target;
+        let ask = match &mut self.phase {
+            Phase::Done(owners) => return Next::Done(owners.clone()),
+            Phase::Failed(f) => return Next::Failed(*f),
+            Phase::Confirm { peers, .. } => match peers.first() {
+                Some(p) => (*p, Question::Neighbours),
+                None => {
+                    self.phase = Phase::Failed(Failure::NoRoute);
+                    return Next::Failed(Failure::NoRoute);
+                }
+            },
+            Phase::Route {
+                candidates,
+                tried,
+                answered,
+                ..
+            } => {
+                if self.hops >= MAX_HOPS {
+                    self.phase = Phase::Failed(Failure::TooManyHops);
+                    return Next::Failed(Failure::TooManyHops);
+                }
+                let dist = |p: &PeerAddr| target.wrapping_sub(Point(p.id.0));
+                let next = candidates.iter().position(|c| !tried.contains(&c.id));
+                // The nearest peer that answered, if no candidate left is
+                // nearer: its hints led nowhere (dead, or stale while the
+                // ring repairs). Walk on along its successor list, which
+                // stabilize keeps fresh.
+                answered.sort_by_key(|a| std::cmp::Reverse(dist(a)));
+                let stuck = answered
+                    .last()
+                    .is_some_and(|a| next.is_none_or(|i| dist(&candidates[i]) > dist(a)));
+                if stuck && let Some(r) = answered.pop() {
+                    self.hops += 1;
+                    (r, Question::Neighbours)
+                } else if let Some(i) = next {
+                    let to = candidates.remove(i);
+                    tried.push(to.id);
+                    self.hops += 1;
+                    (to, Question::FindSuccessor)
+                } else {
+                    self.phase = Phase::Failed(Failure::NoRoute);
+                    return Next::Failed(Failure::NoRoute);
+                }
+            }
+        };
+        self.asking = Some(ask.0.id);
+        Next::Ask(ask.0, ask.1)
+    }
+
+    /// `from` answered the question it was asked.
+    pub(crate) fn on_response(&mut self, from: PeerAddr, answer: Answer) {
+        if self.asking != Some(from.id) {
+            return;
+        }
+        self.asking = None;
+        match &mut self.phase {
+            Phase::Route { .. } => self.routed(from, answer),
+            Phase::Confirm { .. } => match answer {
+                Answer::Neighbours {
+                    predecessor,
+                    successors,
+                } => self.confirmed(from, predecessor, successors),
+                _ => self.drop_confirm_peer(from.id),
+            },
+            Phase::Done(_) | Phase::Failed(_) => {}
+        }
+    }
+
+    /// `to`, the peer asked, did not answer.
+    pub(crate) fn on_failure(&mut self, to: NodeId) {
+        if self.asking != Some(to) {
+            return;
+        }
+        self.asking = None;
+        match &mut self.phase {
+            Phase::Route {
+                candidates, dead, ..
+            } => {
+                candidates.retain(|c| c.id != to);
+                dead.push(to);
+            }
+            Phase::Confirm { .. } => self.drop_confirm_peer(to),
+            Phase::Done(_) | Phase::Failed(_) => {}
+        }
+    }
+
+    /// A recursive lookup's answer came back by another way, `hops` away.
+    pub(crate) fn on_routed(&mut self, owners: Vec<PeerAddr>, hops: u32) {
+        if !matches!(self.phase, Phase::Route { .. }) {
+            return;
+        }
+        self.asking = None;
+        self.hops = hops;
+        self.found(dedup(owners));
+    }
+
+    /// Routes afresh from `candidates`, keeping what is known dead: a
+    /// recursive lookup whose answer never came carries on this way.
+    pub(crate) fn restart(&mut self, candidates: Vec<PeerAddr>) {
+        let Phase::Route {
+            candidates: c,
+            tried,
+            dead,
+            ..
+        } = &mut self.phase
+        else {
+            return;
+        };
+        self.asking = None;
+        tried.clear();
+        *c = candidates
+            .into_iter()
+            .filter(|p| p.id != self.me && !dead.contains(&p.id))
+            .collect();
+    }
+
+    fn routed(&mut self, from: PeerAddr, answer: Answer) {
+        let (target, me) = (self.target, self.me);
+        let Phase::Route {
+            candidates,
+            answered,
+            dead,
+            ..
+        } = &mut self.phase
+        else {
+            return;
+        };
+        let add = |hints: Vec<PeerAddr>, candidates: &mut Vec<PeerAddr>| {
+            for p in hints {
+                let closer = Point(p.id.0).in_open(Point(from.id.0), target);
+                if closer && p.id != me && !candidates.iter().any(|c| c.id == p.id) {
+                    candidates.push(p);
+                }
+            }
+            candidates.sort_by_key(|c| target.wrapping_sub(Point(c.id.0)));
+        };
+        match answer {
+            Answer::Successors(peers) => {
+                let peers = dedup(peers);
+                if !peers.is_empty() {
+                    self.found(peers);
+                }
+            }
+            Answer::Closer(peers) => {
+                answered.retain(|a| a.id != from.id);
+                answered.push(from);
+                add(peers, candidates);
+            }
+            Answer::Neighbours { successors, .. } => {
+                let live: Vec<PeerAddr> = successors
+                    .into_iter()
+                    .filter(|p| !dead.contains(&p.id))
+                    .collect();
+                // The first live successor past the target owns it,
+                // whatever the responder itself still believes. It need not
+                // be the first one: after a crash, nodes the list names
+                // between the responder and the target may be known dead.
+                let mut before = Point(from.id.0);
+                for (i, s) in live.iter().enumerate() {
+                    if target.in_open_closed(before, Point(s.id.0)) {
+                        let owners = live[i..].to_vec();
+                        self.found(owners);
+                        return;
+                    }
+                    before = Point(s.id.0);
+                }
+                add(live, candidates);
+            }
+            Answer::Useless => {}
+        }
+    }
+
+    fn found(&mut self, owners: Vec<PeerAddr>) {
+        self.phase = if self.confirm {
+            Phase::Confirm {
+                peers: owners,
+                steps: 0,
+            }
+        } else {
+            Phase::Done(owners)
+        };
+    }
+
+    /// The candidate successor `s` answered with its neighbours.
+    fn confirmed(&mut self, s: PeerAddr, pred: Option<PeerAddr>, succs: Vec<PeerAddr>) {
+        let target = self.target;
+        let Phase::Confirm { peers, steps } = &mut self.phase else {
+            return;
+        };
+        // A predecessor of s that the target does not pass is newer than
+        // the answer: it owns the target. Follow it a few times at most.
+        if let Some(x) = pred
+            && x.id != s.id
+            && !target.in_open_closed(Point(x.id.0), Point(s.id.0))
+            && *steps < MAX_CONFIRM_STEPS
+        {
+            *steps += 1;
+            let mut next = vec![x, s];
+            next.extend(succs.into_iter().filter(|p| p.id != x.id && p.id != s.id));
+            *peers = dedup(next);
+            return;
+        }
+        let mut owners = vec![s];
+        owners.extend(succs);
+        let mut owners = dedup(owners);
+        owners.truncate(self.k);
+        self.phase = Phase::Done(owners);
+    }
+
+    fn drop_confirm_peer(&mut self, id: NodeId) {
+        if let Phase::Confirm { peers, .. } = &mut self.phase {
+            peers.retain(|p| p.id != id);
+        }
+    }
+}
+
+/// `peers` with later repeats of a Node-ID removed.
+pub(crate) fn dedup(peers: Vec<PeerAddr>) -> Vec<PeerAddr> {
+    let mut out: Vec<PeerAddr> = Vec::with_capacity(peers.len());
+    for p in peers {
+        if !out.iter().any(|q| q.id == p.id) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

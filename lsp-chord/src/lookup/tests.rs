@@ -1,0 +1,195 @@
+use super::*;
+use crate::test_peers::peer;
+
+fn target(b: u8) -> Point {
+    Point([b; 32])
+}
+
+/// A lookup by node 0x10, unconfirmed unless `confirm`.
+fn lookup(t: u8, candidates: &[u8], confirm: bool) -> Lookup {
+    let peers = candidates.iter().map(|b| peer(*b)).collect();
+    Lookup::new(target(t), peer(0x10).id, peers, confirm, 3)
+}
+
+fn peers(bs: &[u8]) -> Vec<PeerAddr> {
+    bs.iter().map(|b| peer(*b)).collect()
+}
+
+fn asks(l: &mut Lookup, b: u8, q: Question) {
+    assert_eq!(l.next(), Next::Ask(peer(b), q));
+}
+
+#[test]
+fn hints_lead_to_the_owner() {
+    let mut l = lookup(0x70, &[0x20], false);
+    asks(&mut l, 0x20, Question::FindSuccessor);
+    assert_eq!(l.next(), Next::Wait, "one question at a time");
+    l.on_response(peer(0x20), Answer::Closer(peers(&[0x60, 0x50])));
+    asks(&mut l, 0x60, Question::FindSuccessor);
+    l.on_response(peer(0x60), Answer::Successors(peers(&[0x80, 0x90, 0x80])));
+    assert_eq!(l.next(), Next::Done(peers(&[0x80, 0x90])));
+    assert_eq!(l.hops(), 2);
+}
+
+#[test]
+fn hints_that_are_not_closer_than_their_giver_are_ignored() {
+    let mut l = lookup(0x70, &[0x40], false);
+    asks(&mut l, 0x40, Question::FindSuccessor);
+    // 0x30 is behind the responder, 0x90 past the target, 0x10 is us.
+    l.on_response(peer(0x40), Answer::Closer(peers(&[0x30, 0x90, 0x10])));
+    // Only the walk along the responder's successors is left.
+    asks(&mut l, 0x40, Question::Neighbours);
+}
+
+#[test]
+fn answers_and_failures_from_peers_not_asked_are_ignored() {
+    // Candidates are asked in the order given.
+    let mut l = lookup(0x70, &[0x30, 0x20], false);
+    asks(&mut l, 0x30, Question::FindSuccessor);
+    l.on_response(peer(0x20), Answer::Successors(peers(&[0x66])));
+    l.on_failure(peer(0x20).id);
+    assert_eq!(l.next(), Next::Wait);
+    l.on_failure(peer(0x30).id);
+    asks(&mut l, 0x20, Question::FindSuccessor);
+}
+
+#[test]
+fn a_lookup_with_no_one_left_to_ask_fails() {
+    let mut l = lookup(0x70, &[], false);
+    assert_eq!(l.next(), Next::Failed(Failure::NoRoute));
+    let mut l = lookup(0x70, &[0x20], false);
+    asks(&mut l, 0x20, Question::FindSuccessor);
+    l.on_failure(peer(0x20).id);
+    assert_eq!(l.next(), Next::Failed(Failure::NoRoute));
+}
+
+#[test]
+fn a_lookup_gives_up_after_max_hops() {
+    let mut l = lookup(0xf0, &[0x11], false);
+    for hop in 0..MAX_HOPS {
+        let Next::Ask(p, _) = l.next() else {
+            panic!("hop {hop}: {:?}", l.next());
+        };
+        // Each hop names one peer a little closer.
+        let closer = PeerAddr {
+            id: NodeId({
+                let mut id = p.id.0;
+                id[31] = id[31].wrapping_add(1);
+                id
+            }),
+            addr: p.addr,
+        };
+        l.on_response(p, Answer::Closer(vec![closer]));
+    }
+    assert_eq!(l.next(), Next::Failed(Failure::TooManyHops));
+}
+
+/// After a crash, the successor list a lookup reads can name a live node
+/// before the target, then dead ones, then the owner. The owner is the
+/// first live node past the target, not only when it comes first.
+#[test]
+fn a_lookup_skips_dead_successors_to_the_owner() {
+    let mut l = lookup(0x70, &[0x20], true);
+    asks(&mut l, 0x20, Question::FindSuccessor);
+    l.on_response(peer(0x20), Answer::Closer(peers(&[0x64, 0x60])));
+    asks(&mut l, 0x64, Question::FindSuccessor);
+    l.on_response(peer(0x64), Answer::Closer(peers(&[0x68])));
+    // 0x68 has crashed: the nearest peer that answered is asked for its
+    // successors.
+    asks(&mut l, 0x68, Question::FindSuccessor);
+    l.on_failure(peer(0x68).id);
+    asks(&mut l, 0x64, Question::Neighbours);
+    let answer = Answer::Neighbours {
+        predecessor: Some(peer(0x60)),
+        successors: peers(&[0x68]),
+    };
+    l.on_response(peer(0x64), answer);
+    asks(&mut l, 0x60, Question::FindSuccessor);
+    l.on_response(peer(0x60), Answer::Closer(peers(&[0x64])));
+    asks(&mut l, 0x60, Question::Neighbours);
+    let answer = Answer::Neighbours {
+        predecessor: Some(peer(0x20)),
+        successors: peers(&[0x64, 0x68, 0x80, 0x90]),
+    };
+    l.on_response(peer(0x60), answer);
+    // Found: 0x80 owns 0x70; the lookup confirms it with 0x80.
+    asks(&mut l, 0x80, Question::Neighbours);
+    assert_eq!(l.hops(), 6);
+}
+
+#[test]
+fn confirmation_follows_a_newer_predecessor() {
+    let mut l = lookup(0x70, &[0x20], true);
+    asks(&mut l, 0x20, Question::FindSuccessor);
+    l.on_response(peer(0x20), Answer::Successors(peers(&[0x90, 0xa0])));
+    asks(&mut l, 0x90, Question::Neighbours);
+    // 0x80 joined between the target and 0x90.
+    let answer = Answer::Neighbours {
+        predecessor: Some(peer(0x80)),
+        successors: peers(&[0xa0, 0xb0]),
+    };
+    l.on_response(peer(0x90), answer);
+    asks(&mut l, 0x80, Question::Neighbours);
+    let answer = Answer::Neighbours {
+        predecessor: Some(peer(0x60)),
+        successors: peers(&[0x90, 0xa0, 0xb0]),
+    };
+    l.on_response(peer(0x80), answer);
+    assert_eq!(l.next(), Next::Done(peers(&[0x80, 0x90, 0xa0])));
+    assert_eq!(l.hops(), 1, "confirmation is not counted as hops");
+}
+
+#[test]
+fn confirmation_stops_following_predecessors_after_three_steps() {
+    let mut l = lookup(0x70, &[0x20], true);
+    asks(&mut l, 0x20, Question::FindSuccessor);
+    l.on_response(peer(0x20), Answer::Successors(peers(&[0xc0])));
+    // Each asked node names a predecessor past the target.
+    for (asked, pred) in [(0xc0, 0xb0), (0xb0, 0xa0), (0xa0, 0x90)] {
+        asks(&mut l, asked, Question::Neighbours);
+        let answer = Answer::Neighbours {
+            predecessor: Some(peer(pred)),
+            successors: vec![],
+        };
+        l.on_response(peer(asked), answer);
+    }
+    asks(&mut l, 0x90, Question::Neighbours);
+    let answer = Answer::Neighbours {
+        predecessor: Some(peer(0x80)),
+        successors: peers(&[0xa0]),
+    };
+    l.on_response(peer(0x90), answer);
+    assert_eq!(l.next(), Next::Done(peers(&[0x90, 0xa0])));
+}
+
+#[test]
+fn a_confirmation_that_fails_asks_the_next_successor() {
+    let mut l = lookup(0x70, &[0x20], true);
+    asks(&mut l, 0x20, Question::FindSuccessor);
+    l.on_response(peer(0x20), Answer::Successors(peers(&[0x80, 0x90])));
+    asks(&mut l, 0x80, Question::Neighbours);
+    l.on_failure(peer(0x80).id);
+    asks(&mut l, 0x90, Question::Neighbours);
+    l.on_response(peer(0x90), Answer::Useless);
+    assert_eq!(l.next(), Next::Failed(Failure::NoRoute));
+}
+
+#[test]
+fn a_restart_keeps_what_is_known_dead() {
+    let mut l = lookup(0x70, &[0x20], false);
+    asks(&mut l, 0x20, Question::FindSuccessor);
+    l.on_failure(peer(0x20).id);
+    l.restart(peers(&[0x30, 0x20]));
+    asks(&mut l, 0x30, Question::FindSuccessor);
+    l.on_failure(peer(0x30).id);
+    assert_eq!(l.next(), Next::Failed(Failure::NoRoute));
+}
+
+#[test]
+fn a_routed_answer_ends_the_route_phase() {
+    let mut l = lookup(0x70, &[0x20], true);
+    asks(&mut l, 0x20, Question::FindSuccessor);
+    l.on_routed(peers(&[0x80, 0x80, 0x90]), 4);
+    asks(&mut l, 0x80, Question::Neighbours);
+    assert_eq!(l.hops(), 4);
+}

@@ -1,0 +1,584 @@
+//! Operations: lookups and what follows them (join, finger refresh, store,
+//! fetch), and graceful leave.
+//!
+//! Each phase is a state machine of its own (`lookup.rs`, `rounds.rs`);
+//! this module sends what they ask for and feeds them the answers.
+//! Lookups are iterative by default: the originator asks one peer at a
+//! time, so it routes around a dead peer itself and counts every hop
+//! (`relay.rs` holds the recursive alternative). See
+//! `docs/architecture.md` for the measured comparison.
+
+use lsp_core::{Aor, Error, Lookup as Found, NodeId, Peer, PeerAddr, SignedRecord, UnixTime};
+
+use super::{Chord, NodeState, OpId, Outcome, Purpose, ms};
+use crate::lookup::{self, Answer, Failure, Lookup, Question};
+use crate::ring::Point;
+use crate::rounds::{self, FetchRound, Read, StoreRound};
+use crate::wire::{Body, StoreOutcome};
+use rand::RngExt;
+
+/// Replication batches stay well under the frame limit.
+pub(crate) const BATCH_BYTES: usize = 48 * 1024;
+const _: () = assert!(BATCH_BYTES + 1024 < crate::wire::MAX_MESSAGE_LEN);
+
+/// What to do with the peers a lookup finds.
+#[derive(Debug)]
+pub(crate) enum Then {
+    Lookup,
+    Join,
+    Finger(usize),
+    /// Probe of another ring: adopt the answer if it is a closer successor.
+    Merge,
+    Publish(Box<SignedRecord>),
+    Query(Box<Aor>),
+    Fetch(Box<Aor>),
+}
+
+#[derive(Debug)]
+pub(crate) enum Phase {
+    Route {
+        lookup: Lookup,
+        then: Then,
+        /// Forward hop by hop instead of asking each hop.
+        recursive: bool,
+        /// The token of the recursive lookup awaiting its answer.
+        token: Option<u64>,
+    },
+    Store {
+        record: Box<SignedRecord>,
+        round: StoreRound,
+    },
+    Fetch {
+        aor: Box<Aor>,
+        round: FetchRound,
+        /// Answer with the verified records rather than their bindings.
+        records: bool,
+    },
+    Leave {
+        in_flight: usize,
+    },
+    /// Between phases.
+    Moving,
+}
+
+#[derive(Debug)]
+pub(crate) struct Op {
+    pub deadline: u64,
+    /// When a recursive lookup gives up waiting for its answer.
+    pub step_deadline: Option<u64>,
+    pub phase: Phase,
+}
+
+impl Op {
+    /// Finger refreshes are upkeep, not user work.
+    pub(crate) fn internal(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Route {
+                then: Then::Finger(_) | Then::Merge,
+                ..
+            }
+        )
+    }
+
+    pub(crate) fn fixes_finger(&self, i: usize) -> bool {
+        matches!(self.phase, Phase::Route { then: Then::Finger(j), .. } if j == i)
+    }
+}
+
+fn peer(p: &PeerAddr) -> Peer {
+    Peer {
+        id: p.id,
+        addr: Some(p.addr),
+    }
+}
+
+/// What the lookup of an op asked for, taken out of its borrow.
+enum Step {
+    Send(PeerAddr, Body),
+    Wait,
+    Done(Vec<PeerAddr>),
+    Failed(Error),
+}
+
+impl Chord {
+    /// Registers an operation; `Err` carries the id of one that failed at
+    /// once because too many are in flight.
+    fn add_op(&mut self, phase: Phase, now_ms: u64) -> Result<OpId, OpId> {
+        let id = self.new_op_id();
+        if self.ops.len() >= self.cfg.max_operations {
+            self.finish(id, Err(Error::Overloaded("operations")));
+            return Err(id);
+        }
+        let deadline = now_ms + ms(self.cfg.operation_timeout);
+        self.ops.insert(
+            id,
+            Op {
+                deadline,
+                step_deadline: None,
+                phase,
+            },
+        );
+        Ok(id)
+    }
+
+    pub(crate) fn start_join(&mut self, bootstrap: Vec<PeerAddr>, now: UnixTime) -> OpId {
+        let target = Point(self.me.id.0);
+        self.start_route(target, Then::Join, Some(bootstrap), now)
+    }
+
+    pub(crate) fn start_data_op(&mut self, then: Then, now: UnixTime) -> OpId {
+        match self.state {
+            NodeState::Joined => {}
+            NodeState::Idle => return self.fail_now(Error::Unreachable(self.me.id)),
+            NodeState::Left => return self.fail_now(Error::Closed),
+        }
+        let target = match &then {
+            Then::Publish(r) => Point::from(r.record.aor.resource_id()),
+            Then::Query(a) | Then::Fetch(a) => Point::from(a.resource_id()),
+            _ => Point(self.me.id.0),
+        };
+        self.start_route(target, then, None, now)
+    }
+
+    /// Starts a lookup of `target`, from `bootstrap` when given
+    /// (joining) or from this node's own table.
+    pub(crate) fn start_route(
+        &mut self,
+        target: Point,
+        then: Then,
+        bootstrap: Option<Vec<PeerAddr>>,
+        now: UnixTime,
+    ) -> OpId {
+        let t = now.as_millis();
+        let user = matches!(
+            then,
+            Then::Lookup | Then::Publish(_) | Then::Query(_) | Then::Fetch(_)
+        );
+        // Only a user's lookup asks the owner found to confirm it.
+        let confirm = matches!(then, Then::Lookup);
+        let (me, k) = (self.me.id, self.cfg.k());
+        let lookup = match bootstrap {
+            Some(b) => Lookup::new(target, me, b, confirm, k),
+            // A joined node answers from its own table when it can.
+            None => match self.responsible_for(target) {
+                Some(owners) => Lookup::with_owners(target, me, owners, confirm, k),
+                None => Lookup::new(target, me, self.closest_preceding(target, 8), confirm, k),
+            },
+        };
+        let phase = Phase::Route {
+            lookup,
+            then,
+            recursive: self.cfg.routing == crate::Routing::Recursive && user,
+            token: None,
+        };
+        let id = match self.add_op(phase, t) {
+            Ok(id) => id,
+            Err(failed) => return failed,
+        };
+        self.drive_lookup(id, t);
+        id
+    }
+
+    /// Does what the op's lookup asks for next: a question, the phase that
+    /// follows it, or its failure.
+    pub(crate) fn drive_lookup(&mut self, id: OpId, now_ms: u64) {
+        loop {
+            let fresh_token: u64 = self.rng.random();
+            let (me, pred) = (self.me, self.pred);
+            let Some(Phase::Route {
+                lookup,
+                recursive,
+                token,
+                ..
+            }) = self.ops.get_mut(&id).map(|o| &mut o.phase)
+            else {
+                return;
+            };
+            let step = match lookup.next() {
+                // Only a confirmation asks this node: it answers itself.
+                lookup::Next::Ask(p, _) if p.id == me.id => {
+                    let answer = Answer::Neighbours {
+                        predecessor: pred,
+                        successors: self.succs.clone(),
+                    };
+                    lookup.on_response(p, answer);
+                    continue;
+                }
+                lookup::Next::Ask(p, Question::FindSuccessor) if *recursive => {
+                    *token = Some(fresh_token);
+                    let body = Body::Forward {
+                        target: lookup.target().0,
+                        origin: me,
+                        token: fresh_token,
+                        hops: 1,
+                    };
+                    Step::Send(p, body)
+                }
+                lookup::Next::Ask(p, Question::FindSuccessor) => {
+                    let target = lookup.target().0;
+                    Step::Send(p, Body::FindSuccessor { target })
+                }
+                lookup::Next::Ask(p, Question::Neighbours) => Step::Send(p, Body::GetNeighbours),
+                lookup::Next::Wait => Step::Wait,
+                lookup::Next::Done(owners) => Step::Done(owners),
+                lookup::Next::Failed(Failure::TooManyHops) => Step::Failed(Error::Timeout),
+                lookup::Next::Failed(Failure::NoRoute) => {
+                    Step::Failed(Error::Unreachable(NodeId(lookup.target().0)))
+                }
+            };
+            match step {
+                Step::Send(to, body) => self.request(to, body, Purpose::Op(id), now_ms),
+                Step::Wait => {}
+                Step::Done(owners) => self.route_done(id, owners, now_ms),
+                Step::Failed(e) => self.end_op(id, Err(e)),
+            }
+            return;
+        }
+    }
+
+    pub(crate) fn on_op_response(&mut self, id: OpId, from: PeerAddr, body: Body, now_ms: u64) {
+        let Some(op) = self.ops.get_mut(&id) else {
+            return;
+        };
+        match &mut op.phase {
+            Phase::Route { lookup, token, .. } => {
+                if body == Body::Ack && token.is_some() {
+                    // A recursive lookup was taken on; its answer comes as
+                    // `Routed`.
+                    op.step_deadline = Some(now_ms + 3 * ms(self.cfg.request_timeout));
+                    return;
+                }
+                let answer = match body {
+                    Body::Successors { peers } => Answer::Successors(peers),
+                    Body::Closer { peers } => Answer::Closer(peers),
+                    Body::Neighbours {
+                        predecessor,
+                        successors,
+                    } => Answer::Neighbours {
+                        predecessor,
+                        successors,
+                    },
+                    _ => Answer::Useless,
+                };
+                lookup.on_response(from, answer);
+                self.drive_lookup(id, now_ms);
+            }
+            Phase::Store { .. } => {
+                let outcome = match body {
+                    Body::Stored { mut outcomes } if outcomes.len() == 1 => outcomes.remove(0),
+                    _ => StoreOutcome::Invalid("unexpected answer".into()),
+                };
+                self.store_answered(id, Some(outcome), now_ms);
+            }
+            Phase::Fetch { .. } => {
+                let records = match body {
+                    Body::Records { records } => Some(records),
+                    _ => None,
+                };
+                self.fetch_answered(id, records, now_ms);
+            }
+            Phase::Leave { .. } => self.leave_answered(id, now_ms),
+            Phase::Moving => {}
+        }
+    }
+
+    pub(crate) fn on_op_failure(&mut self, id: OpId, to: PeerAddr, now_ms: u64) {
+        let Some(op) = self.ops.get_mut(&id) else {
+            return;
+        };
+        match &mut op.phase {
+            Phase::Route { lookup, .. } => {
+                lookup.on_failure(to.id);
+                self.drive_lookup(id, now_ms);
+            }
+            Phase::Store { .. } => self.store_answered(id, None, now_ms),
+            Phase::Fetch { .. } => self.fetch_answered(id, None, now_ms),
+            Phase::Leave { .. } => self.leave_answered(id, now_ms),
+            Phase::Moving => {}
+        }
+    }
+
+    /// The lookup found `peers`: go on with what the op is for.
+    fn route_done(&mut self, id: OpId, peers: Vec<PeerAddr>, now_ms: u64) {
+        let Some(op) = self.ops.get_mut(&id) else {
+            return;
+        };
+        let old = std::mem::replace(&mut op.phase, Phase::Moving);
+        let Phase::Route { then, lookup, .. } = old else {
+            return;
+        };
+        let want_records = matches!(then, Then::Fetch(_));
+        let k = self.cfg.k();
+        match then {
+            Then::Lookup => {
+                let found = peers.iter().take(k).map(peer).collect();
+                let outcome = Outcome::Lookup(Found::new(found, lookup.hops()));
+                self.end_op(id, Ok(outcome));
+            }
+            Then::Join => {
+                let me = self.me.id;
+                let mut succs: Vec<PeerAddr> = peers.into_iter().filter(|p| p.id != me).collect();
+                succs.truncate(self.cfg.r());
+                if succs.is_empty() {
+                    self.end_op(id, Err(Error::Unreachable(me)));
+                    return;
+                }
+                self.become_joined(succs, UnixTime(now_ms));
+                self.end_op(id, Ok(Outcome::Joined));
+            }
+            Then::Finger(i) => {
+                if let Some(first) = peers.first().filter(|p| p.id != self.me.id) {
+                    self.fingers[i] = Some(*first);
+                }
+                self.ops.remove(&id);
+            }
+            Then::Merge => {
+                self.ops.remove(&id);
+                if let Some(p) = peers.into_iter().find(|p| p.id != self.me.id) {
+                    self.adopt_if_closer(p, now_ms);
+                }
+            }
+            Then::Publish(record) => {
+                let (round, first) = StoreRound::new(peers, k);
+                if let Some(op) = self.ops.get_mut(&id) {
+                    op.phase = Phase::Store { record, round };
+                }
+                for p in first {
+                    self.send_store(id, p, now_ms);
+                }
+            }
+            Then::Query(aor) | Then::Fetch(aor) => {
+                let mut round = FetchRound::new(peers, k);
+                let next = round.start();
+                if let Some(op) = self.ops.get_mut(&id) {
+                    op.phase = Phase::Fetch {
+                        aor,
+                        round,
+                        records: want_records,
+                    };
+                }
+                self.fetch_next(id, next, now_ms);
+            }
+        }
+    }
+
+    fn send_store(&mut self, id: OpId, to: PeerAddr, now_ms: u64) {
+        let Some(Phase::Store { record, .. }) = self.ops.get(&id).map(|o| &o.phase) else {
+            return;
+        };
+        let record = (**record).clone();
+        if to.id == self.me.id {
+            let outcome =
+                self.store_and_spread(None, std::slice::from_ref(&record), UnixTime(now_ms));
+            self.store_answered(id, outcome.into_iter().next(), now_ms);
+        } else {
+            let body = Body::Store {
+                records: vec![record],
+            };
+            self.request(to, body, Purpose::Op(id), now_ms);
+        }
+    }
+
+    /// One replica answered (`Some`) or could not be reached (`None`).
+    fn store_answered(&mut self, id: OpId, outcome: Option<StoreOutcome>, now_ms: u64) {
+        let Some(Phase::Store { round, .. }) = self.ops.get_mut(&id).map(|o| &mut o.phase) else {
+            return;
+        };
+        match round.on_answer(outcome) {
+            rounds::Next::Ask(p) => self.send_store(id, p, now_ms),
+            rounds::Next::Wait => {}
+            rounds::Next::Done(r) => self.end_op(id, r.map(Outcome::Published)),
+        }
+    }
+
+    fn send_fetch(&mut self, id: OpId, to: PeerAddr, now_ms: u64) {
+        let Some(Phase::Fetch { aor, .. }) = self.ops.get(&id).map(|o| &o.phase) else {
+            return;
+        };
+        let aor = (**aor).clone();
+        if to.id == self.me.id {
+            let records = self.store.fetch(&aor, UnixTime(now_ms)).unwrap_or_default();
+            self.fetch_answered(id, Some(records), now_ms);
+        } else {
+            self.request(to, Body::Fetch { aor }, Purpose::Op(id), now_ms);
+        }
+    }
+
+    /// A replica answered with records (`Some`) or could not be reached.
+    /// Readers check what storing nodes hand them: only records of the AOR
+    /// asked that verify under the policy count.
+    fn fetch_answered(&mut self, id: OpId, records: Option<Vec<SignedRecord>>, now_ms: u64) {
+        let policy = self.cfg.policy.clone();
+        let Some(Phase::Fetch { aor, round, .. }) = self.ops.get_mut(&id).map(|o| &mut o.phase)
+        else {
+            return;
+        };
+        let valid = records.map(|records| {
+            records
+                .into_iter()
+                .filter(|r| {
+                    r.record.aor == **aor && r.verify().is_ok() && policy.authorize(r, &[]).is_ok()
+                })
+                .collect()
+        });
+        let next = round.on_answer(valid);
+        self.fetch_next(id, next, now_ms);
+    }
+
+    fn fetch_next(&mut self, id: OpId, next: rounds::Next<Read>, now_ms: u64) {
+        let read = match next {
+            rounds::Next::Ask(p) => return self.send_fetch(id, p, now_ms),
+            rounds::Next::Wait => return,
+            rounds::Next::Done(read) => read,
+        };
+        let Some(Phase::Fetch { aor, records, .. }) = self.ops.get(&id).map(|o| &o.phase) else {
+            return;
+        };
+        let result = match read {
+            Read::Found(valid) if *records => Ok(Outcome::Records(valid)),
+            Read::Found(valid) => {
+                let now = UnixTime(now_ms);
+                let bindings = lsp_core::live_bindings(valid.iter().map(|r| &r.record), now);
+                Ok(Outcome::Bindings(bindings))
+            }
+            Read::NotFound => Err(Error::NotFound((**aor).clone())),
+            Read::Unreachable(primary) => Err(Error::Unreachable(primary)),
+        };
+        self.end_op(id, result);
+    }
+
+    /// Graceful leave: hand primary records to the successor, tell both
+    /// neighbours, and stop once they answered or timed out.
+    pub(crate) fn start_leave(&mut self, now: UnixTime) -> OpId {
+        let t = now.as_millis();
+        match self.state {
+            NodeState::Joined => {}
+            NodeState::Idle => {
+                self.state = NodeState::Left;
+                let op = self.new_op_id();
+                self.finish(op, Ok(Outcome::Left));
+                return op;
+            }
+            NodeState::Left => return self.fail_now(Error::Closed),
+        }
+        let id = match self.add_op(Phase::Leave { in_flight: 0 }, t) {
+            Ok(id) => id,
+            Err(failed) => return failed,
+        };
+        let Some(succ) = self.succs.first().copied() else {
+            self.end_op(id, Ok(Outcome::Left));
+            return id;
+        };
+        let me = Point(self.me.id.0);
+        let pred = self.pred;
+        let records: Vec<SignedRecord> = self
+            .store
+            .records_where(now, |rid| {
+                pred.is_none_or(|p| Point::from(rid).in_open_closed(Point(p.id.0), me))
+            })
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
+        let mut messages: Vec<(PeerAddr, Body)> = batches(records)
+            .into_iter()
+            .map(|records| (succ, Body::Store { records }))
+            .collect();
+        let leaving = Body::Leaving {
+            predecessor: pred,
+            successors: self.succs.clone(),
+        };
+        messages.push((succ, leaving.clone()));
+        if let Some(p) = pred.filter(|p| p.id != succ.id) {
+            messages.push((p, leaving));
+        }
+        if let Some(op) = self.ops.get_mut(&id) {
+            op.phase = Phase::Leave {
+                in_flight: messages.len(),
+            };
+        }
+        for (to, body) in messages {
+            self.request(to, body, Purpose::Op(id), t);
+        }
+        id
+    }
+
+    fn leave_answered(&mut self, id: OpId, _now_ms: u64) {
+        let Some(Phase::Leave { in_flight }) = self.ops.get_mut(&id).map(|o| &mut o.phase) else {
+            return;
+        };
+        *in_flight = in_flight.saturating_sub(1);
+        if *in_flight == 0 {
+            self.end_op(id, Ok(Outcome::Left));
+        }
+    }
+
+    /// Removes the op and reports it (internal ops are not reported).
+    pub(crate) fn end_op(&mut self, id: OpId, outcome: Result<Outcome, Error>) {
+        let Some(op) = self.ops.remove(&id) else {
+            return;
+        };
+        if matches!(op.phase, Phase::Leave { .. }) && outcome.is_ok() {
+            self.state = NodeState::Left;
+            self.pending.clear();
+            self.deadlines.clear();
+        }
+        if !op.internal() {
+            self.finish(id, outcome);
+        }
+    }
+
+    pub(crate) fn expire_ops(&mut self, now_ms: u64) {
+        if self.ops.is_empty() {
+            return;
+        }
+        let stalled: Vec<OpId> = self
+            .ops
+            .iter()
+            .filter(|(_, o)| o.step_deadline.is_some_and(|d| d <= now_ms))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in stalled {
+            self.recursion_stalled(id, now_ms);
+        }
+        let late: Vec<OpId> = self
+            .ops
+            .iter()
+            .filter(|(_, o)| o.deadline <= now_ms)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in late {
+            let leaving = self
+                .ops
+                .get(&id)
+                .is_some_and(|o| matches!(o.phase, Phase::Leave { .. }));
+            // A leave that outlives its deadline leaves anyway.
+            let outcome = if leaving {
+                Ok(Outcome::Left)
+            } else {
+                Err(Error::Timeout)
+            };
+            self.end_op(id, outcome);
+        }
+    }
+}
+
+/// Splits records into `Store` batches under [`BATCH_BYTES`] each.
+pub(crate) fn batches(records: Vec<SignedRecord>) -> Vec<Vec<SignedRecord>> {
+    let mut out = Vec::new();
+    let mut cur = Vec::new();
+    let mut size = 0;
+    for r in records {
+        let len = r.to_bytes().len();
+        if size + len > BATCH_BYTES && !cur.is_empty() {
+            out.push(std::mem::take(&mut cur));
+            size = 0;
+        }
+        size += len;
+        cur.push(r);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
