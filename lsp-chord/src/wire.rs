@@ -11,7 +11,7 @@ use lsp_core::{Aor, Error, PeerAddr, SignedRecord};
 use serde::{Deserialize, Serialize};
 
 /// The version byte every frame starts with.
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// The largest frame this protocol sends or accepts.
 pub const MAX_MESSAGE_LEN: usize = 64 * 1024;
@@ -23,89 +23,68 @@ pub const MAX_PEERS: usize = 32;
 pub const MAX_REASON_LEN: usize = 256;
 
 /// One protocol message: a request, or the response to request `id`.
+///
+/// Requests and responses are apart on the wire, so a node serves every
+/// request kind and takes every response kind by an exhaustive match.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Message {
-    /// Chosen by the requester; a response carries its request's id.
-    pub id: u64,
-    /// What the message says.
-    pub body: Body,
+pub enum Message {
+    /// A request; the responder answers with a [`Message::Response`] of the
+    /// same `id`.
+    Request {
+        /// Chosen by the requester.
+        id: u64,
+        /// What is asked.
+        body: Request,
+    },
+    /// The answer to the request `id`.
+    Response {
+        /// The request's id.
+        id: u64,
+        /// The answer.
+        body: Response,
+    },
 }
 
-/// The message kinds. Requests come first; each has the responses listed
-/// in its documentation.
+/// The request kinds, each with the responses listed in its documentation.
+/// Any request may also be answered by [`Response::Refused`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Body {
-    /// Request: the successors of `target`, or peers closer to it.
-    /// Answered by `Successors` or `Closer`.
+pub enum Request {
+    /// The successors of `target`, or peers closer to it. Answered by
+    /// `Successors` or `Closer`.
     FindSuccessor {
         /// The Node-ID or Resource-ID sought.
         target: [u8; 32],
     },
-    /// Request (stabilize): your predecessor and successor list.
-    /// Answered by `Neighbours`.
+    /// Stabilize: your predecessor and successor list. Answered by
+    /// `Neighbours`.
     GetNeighbours,
-    /// Request (rectify): the sender may be your predecessor. Answered by `Ack`.
+    /// Rectify: the sender may be your predecessor. Answered by `Ack`.
     Notify,
-    /// Request: are you alive? Answered by `Ack`.
+    /// Are you alive? Answered by `Ack`.
     Ping,
-    /// Request: store these signed records. Answered by `Stored`.
+    /// Store these signed records. Answered by `Stored`.
     Store {
         /// Records to check and keep.
         records: Vec<SignedRecord>,
     },
-    /// Request: the records held for an AOR. Answered by `Records`.
+    /// The records held for an AOR. Answered by `Records`.
     Fetch {
         /// The AOR, in canonical form.
         aor: Aor,
     },
-    /// Request: the sender leaves the ring; splice it out. Answered by `Ack`.
+    /// The sender leaves the ring; splice it out. Answered by `Ack`.
     Leaving {
         /// The leaving node's predecessor.
         predecessor: Option<PeerAddr>,
         /// The leaving node's successor list.
         successors: Vec<PeerAddr>,
     },
-    /// Request: your successor has a new predecessor; stabilize now.
-    /// Answered by `Ack`.
+    /// Your successor has a new predecessor; stabilize now. Answered by
+    /// `Ack`.
     StabilizeHint,
-    /// Response to `FindSuccessor`: the target lies between the responder and
-    /// `peers[0]`, or at the responder itself; these are its successors.
-    Successors {
-        /// The peers responsible for the target, the primary first.
-        peers: Vec<PeerAddr>,
-    },
-    /// Response to `FindSuccessor`: ask these peers, closest to the target first.
-    Closer {
-        /// Peers preceding the target, closer than the responder.
-        peers: Vec<PeerAddr>,
-    },
-    /// Response to `GetNeighbours`.
-    Neighbours {
-        /// The responder's predecessor, if it knows one.
-        predecessor: Option<PeerAddr>,
-        /// The responder's successor list.
-        successors: Vec<PeerAddr>,
-    },
-    /// Response to `Notify`, `Ping`, `Leaving` and `StabilizeHint`.
-    Ack,
-    /// Response to `Store`: one outcome per record, in order.
-    Stored {
-        /// The outcomes.
-        outcomes: Vec<StoreOutcome>,
-    },
-    /// Response to `Fetch`: the records held; empty when none.
-    Records {
-        /// The signed records, unchecked: the reader verifies them.
-        records: Vec<SignedRecord>,
-    },
-    /// Response to any request the responder will not serve.
-    Refused {
-        /// Why.
-        reason: String,
-    },
-    /// Request (recursive routing): route this lookup on and have the node
-    /// that knows the answer send `Routed` to `origin`. Answered by `Ack`
-    /// as soon as it is taken on.
+    /// Recursive routing: route this lookup on and have the node that knows
+    /// the answer send `Routed` to `origin`. Answered by `Ack` as soon as
+    /// it is taken on.
     Forward {
         /// The point sought.
         target: [u8; 32],
@@ -116,8 +95,8 @@ pub enum Body {
         /// Hops so far, this one included.
         hops: u32,
     },
-    /// Request (recursive routing): the answer to the `Forward` with this
-    /// token. Answered by `Ack`.
+    /// Recursive routing: the answer to the `Forward` with this token.
+    /// Answered by `Ack`.
     Routed {
         /// The token of the lookup.
         token: u64,
@@ -126,21 +105,71 @@ pub enum Body {
         /// Hops the lookup took.
         hops: u32,
     },
-    /// Request (repair): the sender's records for Resource-IDs in
-    /// `(from, sender]` hash to `digest` (see `RecordStore::digest_where`).
-    /// Answered by `Digested`. A responder whose own digest differs passes
-    /// its records of the range back to its predecessor.
+    /// Repair: the sender's records for Resource-IDs in `(from, sender]`
+    /// hash to `digest` (see `RecordStore::digest_where`). Answered by
+    /// `Digested`. A responder whose own digest differs passes its records
+    /// of the range back to its predecessor.
     Digest {
         /// The start of the range, excluded: the sender's predecessor.
         from: [u8; 32],
         /// XOR of the BLAKE3 hashes of the live records in the range.
         digest: [u8; 32],
     },
-    /// Response to `Digest`.
+}
+
+/// The response kinds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// To `FindSuccessor`: the target lies between the responder and
+    /// `peers[0]`, or at the responder itself; these are its successors.
+    Successors {
+        /// The peers responsible for the target, the primary first.
+        peers: Vec<PeerAddr>,
+    },
+    /// To `FindSuccessor`: ask these peers, closest to the target first.
+    Closer {
+        /// Peers preceding the target, closer than the responder.
+        peers: Vec<PeerAddr>,
+    },
+    /// To `GetNeighbours`.
+    Neighbours {
+        /// The responder's predecessor, if it knows one.
+        predecessor: Option<PeerAddr>,
+        /// The responder's successor list.
+        successors: Vec<PeerAddr>,
+    },
+    /// To `Notify`, `Ping`, `Leaving`, `StabilizeHint`, `Forward` and
+    /// `Routed`.
+    Ack,
+    /// To `Store`: one outcome per record, in order.
+    Stored {
+        /// The outcomes.
+        outcomes: Vec<StoreOutcome>,
+    },
+    /// To `Fetch`: the records held; empty when none.
+    Records {
+        /// The signed records, unchecked: the reader verifies them.
+        records: Vec<SignedRecord>,
+    },
+    /// To any request the responder will not serve.
+    Refused {
+        /// Why.
+        reason: String,
+    },
+    /// To `Digest`.
     Digested {
         /// The responder holds the same live records in the range.
         matched: bool,
     },
+}
+
+impl Response {
+    /// A refusal, its reason cut to [`MAX_REASON_LEN`].
+    pub fn refused(reason: impl Into<String>) -> Self {
+        Self::Refused {
+            reason: clip(reason.into()),
+        }
+    }
 }
 
 /// What a storing node did with one record.
@@ -245,17 +274,20 @@ impl Message {
     }
 
     fn check_limits(&self) -> Result<(), Error> {
-        let peers = match &self.body {
-            Body::Leaving { successors, .. } | Body::Neighbours { successors, .. } => {
-                successors.len()
-            }
-            Body::Successors { peers } | Body::Closer { peers } | Body::Routed { peers, .. } => {
-                peers.len()
-            }
-            Body::Refused { reason } if reason.len() > MAX_REASON_LEN => {
-                return Err(Error::Decode("refusal reason too long".into()));
-            }
-            _ => 0,
+        let peers = match self {
+            Message::Request { body, .. } => match body {
+                Request::Leaving { successors, .. } => successors.len(),
+                Request::Routed { peers, .. } => peers.len(),
+                _ => 0,
+            },
+            Message::Response { body, .. } => match body {
+                Response::Neighbours { successors, .. } => successors.len(),
+                Response::Successors { peers } | Response::Closer { peers } => peers.len(),
+                Response::Refused { reason } if reason.len() > MAX_REASON_LEN => {
+                    return Err(Error::Decode("refusal reason too long".into()));
+                }
+                _ => 0,
+            },
         };
         if peers > MAX_PEERS {
             return Err(Error::Decode(format!("{peers} peers in one list")));
@@ -263,22 +295,11 @@ impl Message {
         Ok(())
     }
 
-    /// True for the request kinds.
-    pub fn is_request(&self) -> bool {
-        matches!(
-            self.body,
-            Body::FindSuccessor { .. }
-                | Body::GetNeighbours
-                | Body::Notify
-                | Body::Ping
-                | Body::Store { .. }
-                | Body::Fetch { .. }
-                | Body::Leaving { .. }
-                | Body::StabilizeHint
-                | Body::Forward { .. }
-                | Body::Routed { .. }
-                | Body::Digest { .. }
-        )
+    /// The message's id: a request's, or the one a response answers.
+    pub fn id(&self) -> u64 {
+        match self {
+            Message::Request { id, .. } | Message::Response { id, .. } => *id,
+        }
     }
 }
 
@@ -345,68 +366,77 @@ mod tests {
         ]
     }
 
-    fn arb_body() -> impl Strategy<Value = Body> {
+    fn arb_request() -> impl Strategy<Value = Request> {
         let peers = || proptest::collection::vec(arb_peer(), 0..=MAX_PEERS);
         prop_oneof![
-            any::<[u8; 32]>().prop_map(|target| Body::FindSuccessor { target }),
-            Just(Body::GetNeighbours),
-            Just(Body::Notify),
-            Just(Body::Ping),
-            Just(Body::StabilizeHint),
-            Just(Body::Ack),
+            any::<[u8; 32]>().prop_map(|target| Request::FindSuccessor { target }),
+            Just(Request::GetNeighbours),
+            Just(Request::Notify),
+            Just(Request::Ping),
+            Just(Request::StabilizeHint),
             proptest::collection::vec(arb_record(), 0..3)
-                .prop_map(|records| Body::Store { records }),
-            arb_record().prop_map(|r| Body::Fetch { aor: r.record.aor }),
+                .prop_map(|records| Request::Store { records }),
+            arb_record().prop_map(|r| Request::Fetch { aor: r.record.aor }),
             (proptest::option::of(arb_peer()), peers()).prop_map(|(predecessor, successors)| {
-                Body::Leaving {
+                Request::Leaving {
                     predecessor,
                     successors,
                 }
             }),
-            peers().prop_map(|peers| Body::Successors { peers }),
-            peers().prop_map(|peers| Body::Closer { peers }),
-            (proptest::option::of(arb_peer()), peers()).prop_map(|(predecessor, successors)| {
-                Body::Neighbours {
-                    predecessor,
-                    successors,
-                }
-            }),
-            proptest::collection::vec(arb_outcome(), 0..4)
-                .prop_map(|outcomes| Body::Stored { outcomes }),
-            proptest::collection::vec(arb_record(), 0..3)
-                .prop_map(|records| Body::Records { records }),
-            ".{0,60}".prop_map(|reason| Body::Refused { reason }),
             (any::<[u8; 32]>(), arb_peer(), any::<u64>(), any::<u32>()).prop_map(
-                |(target, origin, token, hops)| Body::Forward {
+                |(target, origin, token, hops)| Request::Forward {
                     target,
                     origin,
                     token,
                     hops
                 }
             ),
-            (any::<u64>(), peers(), any::<u32>()).prop_map(|(token, peers, hops)| Body::Routed {
-                token,
-                peers,
-                hops
-            }),
+            (any::<u64>(), peers(), any::<u32>())
+                .prop_map(|(token, peers, hops)| { Request::Routed { token, peers, hops } }),
             (any::<[u8; 32]>(), any::<[u8; 32]>())
-                .prop_map(|(from, digest)| Body::Digest { from, digest }),
-            any::<bool>().prop_map(|matched| Body::Digested { matched }),
+                .prop_map(|(from, digest)| Request::Digest { from, digest }),
+        ]
+    }
+
+    fn arb_response() -> impl Strategy<Value = Response> {
+        let peers = || proptest::collection::vec(arb_peer(), 0..=MAX_PEERS);
+        prop_oneof![
+            Just(Response::Ack),
+            peers().prop_map(|peers| Response::Successors { peers }),
+            peers().prop_map(|peers| Response::Closer { peers }),
+            (proptest::option::of(arb_peer()), peers()).prop_map(|(predecessor, successors)| {
+                Response::Neighbours {
+                    predecessor,
+                    successors,
+                }
+            }),
+            proptest::collection::vec(arb_outcome(), 0..4)
+                .prop_map(|outcomes| Response::Stored { outcomes }),
+            proptest::collection::vec(arb_record(), 0..3)
+                .prop_map(|records| Response::Records { records }),
+            ".{0,60}".prop_map(|reason| Response::Refused { reason }),
+            any::<bool>().prop_map(|matched| Response::Digested { matched }),
+        ]
+    }
+
+    fn arb_message() -> impl Strategy<Value = Message> {
+        prop_oneof![
+            (any::<u64>(), arb_request()).prop_map(|(id, body)| Message::Request { id, body }),
+            (any::<u64>(), arb_response()).prop_map(|(id, body)| Message::Response { id, body }),
         ]
     }
 
     proptest! {
         #[test]
-        fn every_message_round_trips(id in any::<u64>(), body in arb_body()) {
-            let msg = Message { id, body };
+        fn every_message_round_trips(msg in arb_message()) {
             let frame = msg.encode();
             prop_assert_eq!(frame[0], PROTOCOL_VERSION);
             prop_assert_eq!(Message::decode(&frame)?, msg);
         }
 
         #[test]
-        fn truncated_or_extended_frames_are_refused(id in any::<u64>(), body in arb_body(), cut in any::<prop::sample::Index>()) {
-            let frame = Message { id, body }.encode();
+        fn truncated_or_extended_frames_are_refused(msg in arb_message(), cut in any::<prop::sample::Index>()) {
+            let frame = msg.encode();
             let at = cut.index(frame.len());
             prop_assert!(Message::decode(&frame[..at]).is_err());
             let mut longer = frame.clone();
@@ -417,15 +447,15 @@ mod tests {
 
     #[test]
     fn version_size_and_list_limits() {
-        let msg = Message {
+        let msg = Message::Request {
             id: 7,
-            body: Body::Ping,
+            body: Request::Ping,
         };
         let mut frame = msg.encode();
-        assert_eq!(frame, [1, 7, 3]);
-        frame[0] = 2;
+        assert_eq!(frame, [2, 0, 7, 3]);
+        frame[0] = 1;
         assert!(
-            matches!(Message::decode(&frame), Err(Error::Decode(e)) if e.contains("version 2"))
+            matches!(Message::decode(&frame), Err(Error::Decode(e)) if e.contains("version 1"))
         );
         assert!(matches!(
             Message::decode(&vec![1; MAX_MESSAGE_LEN + 1]),
@@ -435,9 +465,9 @@ mod tests {
             id: NodeId([1; 32]),
             addr: "127.0.0.1:1".parse().expect("literal"),
         };
-        let crowded = Message {
+        let crowded = Message::Response {
             id: 1,
-            body: Body::Closer {
+            body: Response::Closer {
                 peers: vec![peer; MAX_PEERS + 1],
             },
         };
@@ -445,7 +475,7 @@ mod tests {
     }
 
     /// A million random frames, half of them shaped like real ones (right
-    /// version, a real variant index): none panics, and whatever decodes
+    /// version, a real kind and variant index): none panics, and whatever decodes
     /// re-encodes to a frame that decodes to the same message.
     #[test]
     fn a_million_random_frames() {
@@ -456,9 +486,11 @@ mod tests {
             buf.clear();
             let len = rng.random_range(0..300);
             buf.extend((0..len).map(|_| rng.random::<u8>()));
-            if i % 2 == 0 && buf.len() > 2 {
+            if i % 2 == 0 && buf.len() > 3 {
                 buf[0] = PROTOCOL_VERSION;
-                buf[2] = rng.random_range(0..19);
+                buf[1] = rng.random_range(0..2);
+                buf[2] &= 0x7f;
+                buf[3] = rng.random_range(0..11);
             }
             if let Ok(msg) = Message::decode(&buf) {
                 decoded += 1;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use lsp_chord::wire::{Body, Message, StoreOutcome};
+use lsp_chord::wire::{Message, Request, Response, StoreOutcome};
 use lsp_core::{Aor, Binding, Identity, NodeId, PeerAddr, QValue, Record, SignedRecord, UnixTime};
 
 const DOC: &str = include_str!("../../docs/protocol.md");
@@ -36,28 +36,29 @@ fn record() -> SignedRecord {
 }
 
 fn vectors() -> Vec<(&'static str, Message)> {
-    let m = |id, body| Message { id, body };
+    let m = |id, body| Message::Request { id, body };
+    let r = |id, body| Message::Response { id, body };
     vec![
-        ("ping", m(7, Body::Ping)),
-        ("ack", m(7, Body::Ack)),
+        ("ping", m(7, Request::Ping)),
+        ("ack", r(7, Response::Ack)),
         (
             "find-successor",
-            m(300, Body::FindSuccessor { target: [0xab; 32] }),
+            m(300, Request::FindSuccessor { target: [0xab; 32] }),
         ),
         (
             "successors",
-            m(
+            r(
                 300,
-                Body::Successors {
+                Response::Successors {
                     peers: vec![peer(1, "192.0.2.1:7000"), peer(2, "[2001:db8::2]:7001")],
                 },
             ),
         ),
         (
             "neighbours",
-            m(
+            r(
                 5,
-                Body::Neighbours {
+                Response::Neighbours {
                     predecessor: Some(peer(3, "192.0.2.3:7000")),
                     successors: vec![peer(4, "192.0.2.4:7000")],
                 },
@@ -67,7 +68,7 @@ fn vectors() -> Vec<(&'static str, Message)> {
             "fetch",
             m(
                 9,
-                Body::Fetch {
+                Request::Fetch {
                     aor: Aor::parse("sip:alice@example.com").unwrap(),
                 },
             ),
@@ -76,16 +77,16 @@ fn vectors() -> Vec<(&'static str, Message)> {
             "store",
             m(
                 10,
-                Body::Store {
+                Request::Store {
                     records: vec![record()],
                 },
             ),
         ),
         (
             "stored",
-            m(
+            r(
                 10,
-                Body::Stored {
+                Response::Stored {
                     outcomes: vec![
                         StoreOutcome::Stored,
                         StoreOutcome::Replay {
@@ -100,18 +101,18 @@ fn vectors() -> Vec<(&'static str, Message)> {
             "digest",
             m(
                 12,
-                Body::Digest {
+                Request::Digest {
                     from: [0x03; 32],
                     digest: [0x5a; 32],
                 },
             ),
         ),
-        ("digested", m(12, Body::Digested { matched: false })),
+        ("digested", r(12, Response::Digested { matched: false })),
         (
             "refused",
-            m(
+            r(
                 11,
-                Body::Refused {
+                Response::Refused {
                     reason: "not in the ring".into(),
                 },
             ),

@@ -236,7 +236,7 @@ fn partition_and_heal() {
 
 #[test]
 fn forged_replayed_and_unauthorized_writes_are_refused() {
-    use lsp_chord::wire::{Body, Message};
+    use lsp_chord::wire::{Message, Request};
     use lsp_core::Error;
 
     let mut sim = ring(7, 50);
@@ -302,9 +302,9 @@ fn forged_replayed_and_unauthorized_writes_are_refused() {
     // Straight onto the wire, bypassing the rogue's own checks: the storing
     // node refuses all three and keeps version 2.
     for rec in [v1, hijack, forged] {
-        let frame = Message {
+        let frame = Message::Request {
             id: 1,
-            body: Body::Store { records: vec![rec] },
+            body: Request::Store { records: vec![rec] },
         }
         .encode();
         sim.inject(rogue, holder, frame);
@@ -524,9 +524,9 @@ fn a_primary_fills_in_replicas_a_publisher_missed() {
         .into_iter()
         .find(|i| !holders.contains(i))
         .unwrap();
-    let store = lsp_chord::wire::Message {
+    let store = lsp_chord::wire::Message::Request {
         id: 99,
-        body: lsp_chord::wire::Body::Store {
+        body: lsp_chord::wire::Request::Store {
             records: vec![record],
         },
     };
@@ -561,9 +561,9 @@ fn repair_brings_stray_copies_back_to_the_replicas() {
         let at_distance = |d: usize| index_of(&sim, ring_order[(at + d) % n]);
         let (holder, stranger) = (at_distance(distance), at_distance(distance + 15));
         let replicas = [at_distance(0), at_distance(1), at_distance(2)];
-        let store = lsp_chord::wire::Message {
+        let store = lsp_chord::wire::Message::Request {
             id: 99 + n_rec as u64,
-            body: lsp_chord::wire::Body::Store {
+            body: lsp_chord::wire::Request::Store {
                 records: vec![record],
             },
         };

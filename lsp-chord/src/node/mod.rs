@@ -16,7 +16,7 @@ use rand::{RngExt, SeedableRng};
 
 use crate::config::Config;
 use crate::ring::Point;
-use crate::wire::{Body, Message, StoreOutcome};
+use crate::wire::{Message, Request, Response, StoreOutcome};
 use ops::Op;
 
 mod ops;
@@ -401,18 +401,14 @@ impl Chord {
             });
         }
         let now_ms = now.as_millis();
-        if msg.is_request() {
-            let reply = self.serve(from, msg.body, now);
-            self.send_raw(
-                from,
-                Message {
-                    id: msg.id,
-                    body: reply,
-                }
-                .encode(),
-            );
-        } else {
-            self.on_response(from, msg.id, msg.body, frame.len(), now_ms);
+        match msg {
+            Message::Request { id, body } => {
+                let body = self.serve(from, body, now);
+                self.send_raw(from, Message::Response { id, body }.encode());
+            }
+            Message::Response { id, body } => {
+                self.on_response(from, id, body, frame.len(), now_ms);
+            }
         }
         self.after_input(now);
         Ok(())
@@ -575,13 +571,13 @@ impl Chord {
         if self.timers.check_predecessor <= t {
             self.timers.check_predecessor = t + self.jitter(self.cfg.check_predecessor_interval);
             if let Some(p) = self.pred {
-                self.request(p, Body::Ping, Purpose::CheckPredecessor, t);
+                self.request(p, Request::Ping, Purpose::CheckPredecessor, t);
             }
         }
         if self.timers.probe <= t {
             self.timers.probe = t + self.jitter(self.cfg.check_predecessor_interval);
             if let Some((g, n)) = self.graveyard.pop_front() {
-                self.request(g, Body::Ping, Purpose::Probe(n + 1), t);
+                self.request(g, Request::Ping, Purpose::Probe(n + 1), t);
             }
         }
         if self.timers.purge <= t {
@@ -598,14 +594,14 @@ impl Chord {
 
     /// Sends a request and remembers it. Fails with `Overloaded` (through
     /// `on_failure`) when too many are pending.
-    pub(crate) fn request(&mut self, to: PeerAddr, body: Body, purpose: Purpose, now_ms: u64) {
+    pub(crate) fn request(&mut self, to: PeerAddr, body: Request, purpose: Purpose, now_ms: u64) {
         if self.pending.len() >= self.cfg.max_pending_requests {
             self.on_overload(purpose);
             return;
         }
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
-        let frame = Message { id, body }.encode();
+        let frame = Message::Request { id, body }.encode();
         let maintenance = match purpose {
             Purpose::Op(op) => self.ops.get(&op).is_some_and(|o| o.internal()),
             Purpose::Replicate | Purpose::Relay(_) | Purpose::Answer => false,
@@ -656,7 +652,7 @@ impl Chord {
         self.transmits.push_back(Transmit { to, frame });
     }
 
-    fn on_response(&mut self, from: PeerAddr, id: u64, body: Body, len: usize, now_ms: u64) {
+    fn on_response(&mut self, from: PeerAddr, id: u64, body: Response, len: usize, now_ms: u64) {
         // Only the peer asked may answer; anything else is stale or forged.
         let Some(p) = self.pending.get(&id) else {
             return;
@@ -689,7 +685,7 @@ impl Chord {
             | Purpose::Answer => {}
             Purpose::Relay(key) => self.relay_settled(key, true, now_ms),
             Purpose::Repair { near } => {
-                if near && body == (Body::Digested { matched: false }) {
+                if near && body == (Response::Digested { matched: false }) {
                     self.push_primary_range(p.to, UnixTime(now_ms));
                 }
             }
@@ -723,54 +719,51 @@ impl Chord {
     }
 
     /// Answers a request.
-    fn serve(&mut self, from: PeerAddr, body: Body, now: UnixTime) -> Body {
+    fn serve(&mut self, from: PeerAddr, body: Request, now: UnixTime) -> Response {
         match body {
-            Body::FindSuccessor { target } => self.answer_find(Point(target)),
-            Body::GetNeighbours => Body::Neighbours {
+            Request::FindSuccessor { target } => self.answer_find(Point(target)),
+            Request::GetNeighbours => Response::Neighbours {
                 predecessor: self.pred,
                 successors: self.succs.clone(),
             },
-            Body::Notify => {
+            Request::Notify => {
                 self.rectify(from, now.as_millis());
-                Body::Ack
+                Response::Ack
             }
-            Body::Ping => {
+            Request::Ping => {
                 self.consider_successor(from, now.as_millis());
-                Body::Ack
+                Response::Ack
             }
-            Body::StabilizeHint => {
+            Request::StabilizeHint => {
                 self.timers.stabilize = self.timers.stabilize.min(now.as_millis());
-                Body::Ack
+                Response::Ack
             }
-            Body::Leaving {
+            Request::Leaving {
                 predecessor,
                 successors,
             } => {
                 self.on_leaving(from, predecessor, successors);
-                Body::Ack
+                Response::Ack
             }
-            Body::Store { records } => Body::Stored {
+            Request::Store { records } => Response::Stored {
                 outcomes: self.store_and_spread(Some(from), &records, now),
             },
-            Body::Forward {
+            Request::Forward {
                 target,
                 origin,
                 token,
                 hops,
             } => self.relay(Point(target), origin, token, hops, now),
-            Body::Routed { token, peers, hops } => {
+            Request::Routed { token, peers, hops } => {
                 self.on_routed(token, peers, hops, now.as_millis());
-                Body::Ack
+                Response::Ack
             }
-            Body::Digest {
+            Request::Digest {
                 from: start,
                 digest,
             } => self.serve_digest(from, Point(start), digest, now),
-            Body::Fetch { aor } => Body::Records {
+            Request::Fetch { aor } => Response::Records {
                 records: self.store.fetch(&aor, now).unwrap_or_default(),
-            },
-            _ => Body::Refused {
-                reason: "not a request".into(),
             },
         }
     }

@@ -14,7 +14,7 @@ use super::{Chord, NodeState, OpId, Outcome, Purpose, ms};
 use crate::lookup::{self, Answer, Failure, Lookup, Question};
 use crate::ring::Point;
 use crate::rounds::{self, FetchRound, Read, StoreRound};
-use crate::wire::{Body, StoreOutcome};
+use crate::wire::{Request, Response, StoreOutcome};
 use rand::RngExt;
 
 /// Replication batches stay well under the frame limit.
@@ -95,7 +95,7 @@ fn peer(p: &PeerAddr) -> Peer {
 
 /// What the lookup of an op asked for, taken out of its borrow.
 enum Step {
-    Send(PeerAddr, Body),
+    Send(PeerAddr, Request),
     Wait,
     Done(Vec<PeerAddr>),
     Failed(Error),
@@ -207,7 +207,7 @@ impl Chord {
                 }
                 lookup::Next::Ask(p, Question::FindSuccessor) if *recursive => {
                     *token = Some(fresh_token);
-                    let body = Body::Forward {
+                    let body = Request::Forward {
                         target: lookup.target().0,
                         origin: me,
                         token: fresh_token,
@@ -217,9 +217,9 @@ impl Chord {
                 }
                 lookup::Next::Ask(p, Question::FindSuccessor) => {
                     let target = lookup.target().0;
-                    Step::Send(p, Body::FindSuccessor { target })
+                    Step::Send(p, Request::FindSuccessor { target })
                 }
-                lookup::Next::Ask(p, Question::Neighbours) => Step::Send(p, Body::GetNeighbours),
+                lookup::Next::Ask(p, Question::Neighbours) => Step::Send(p, Request::GetNeighbours),
                 lookup::Next::Wait => Step::Wait,
                 lookup::Next::Done(owners) => Step::Done(owners),
                 lookup::Next::Failed(Failure::TooManyHops) => Step::Failed(Error::Timeout),
@@ -237,22 +237,22 @@ impl Chord {
         }
     }
 
-    pub(crate) fn on_op_response(&mut self, id: OpId, from: PeerAddr, body: Body, now_ms: u64) {
+    pub(crate) fn on_op_response(&mut self, id: OpId, from: PeerAddr, body: Response, now_ms: u64) {
         let Some(op) = self.ops.get_mut(&id) else {
             return;
         };
         match &mut op.phase {
             Phase::Route { lookup, token, .. } => {
-                if body == Body::Ack && token.is_some() {
+                if body == Response::Ack && token.is_some() {
                     // A recursive lookup was taken on; its answer comes as
                     // `Routed`.
                     op.step_deadline = Some(now_ms + 3 * ms(self.cfg.request_timeout));
                     return;
                 }
                 let answer = match body {
-                    Body::Successors { peers } => Answer::Successors(peers),
-                    Body::Closer { peers } => Answer::Closer(peers),
-                    Body::Neighbours {
+                    Response::Successors { peers } => Answer::Successors(peers),
+                    Response::Closer { peers } => Answer::Closer(peers),
+                    Response::Neighbours {
                         predecessor,
                         successors,
                     } => Answer::Neighbours {
@@ -266,14 +266,14 @@ impl Chord {
             }
             Phase::Store { .. } => {
                 let outcome = match body {
-                    Body::Stored { mut outcomes } if outcomes.len() == 1 => outcomes.remove(0),
+                    Response::Stored { mut outcomes } if outcomes.len() == 1 => outcomes.remove(0),
                     _ => StoreOutcome::Invalid("unexpected answer".into()),
                 };
                 self.store_answered(id, Some(outcome), now_ms);
             }
             Phase::Fetch { .. } => {
                 let records = match body {
-                    Body::Records { records } => Some(records),
+                    Response::Records { records } => Some(records),
                     _ => None,
                 };
                 self.fetch_answered(id, records, now_ms);
@@ -373,7 +373,7 @@ impl Chord {
                 self.store_and_spread(None, std::slice::from_ref(&record), UnixTime(now_ms));
             self.store_answered(id, outcome.into_iter().next(), now_ms);
         } else {
-            let body = Body::Store {
+            let body = Request::Store {
                 records: vec![record],
             };
             self.request(to, body, Purpose::Op(id), now_ms);
@@ -401,7 +401,7 @@ impl Chord {
             let records = self.store.fetch(&aor, UnixTime(now_ms)).unwrap_or_default();
             self.fetch_answered(id, Some(records), now_ms);
         } else {
-            self.request(to, Body::Fetch { aor }, Purpose::Op(id), now_ms);
+            self.request(to, Request::Fetch { aor }, Purpose::Op(id), now_ms);
         }
     }
 
@@ -480,11 +480,11 @@ impl Chord {
             .into_iter()
             .map(|(_, r)| r)
             .collect();
-        let mut messages: Vec<(PeerAddr, Body)> = batches(records)
+        let mut messages: Vec<(PeerAddr, Request)> = batches(records)
             .into_iter()
-            .map(|records| (succ, Body::Store { records }))
+            .map(|records| (succ, Request::Store { records }))
             .collect();
-        let leaving = Body::Leaving {
+        let leaving = Request::Leaving {
             predecessor: pred,
             successors: self.succs.clone(),
         };

@@ -8,7 +8,7 @@ use lsp_core::{PeerAddr, UnixTime};
 use super::ops::Phase;
 use super::{Chord, NodeState, OpId, Purpose};
 use crate::ring::Point;
-use crate::wire::Body;
+use crate::wire::{Request, Response};
 
 /// Forwards this node is responsible for until the next hop acknowledges.
 #[derive(Debug)]
@@ -32,29 +32,29 @@ impl Chord {
         token: u64,
         hops: u32,
         now: UnixTime,
-    ) -> Body {
+    ) -> Response {
         if self.state != NodeState::Joined {
-            return Body::Refused {
+            return Response::Refused {
                 reason: "not in the ring".into(),
             };
         }
         let t = now.as_millis();
         if let Some(peers) = self.responsible_for(target) {
-            let routed = Body::Routed { token, peers, hops };
+            let routed = Request::Routed { token, peers, hops };
             if origin.id == self.me.id {
-                return Body::Ack;
+                return Response::Ack;
             }
             self.request(origin, routed, Purpose::Answer, t);
-            return Body::Ack;
+            return Response::Ack;
         }
         if hops >= MAX_RELAY_HOPS || self.relays.len() >= self.cfg.max_pending_requests {
-            return Body::Refused {
+            return Response::Refused {
                 reason: "cannot route further".into(),
             };
         }
         let mut hints = self.closest_preceding(target, 3);
         if hints.is_empty() {
-            return Body::Refused {
+            return Response::Refused {
                 reason: "no route".into(),
             };
         }
@@ -72,14 +72,14 @@ impl Chord {
             },
         );
         self.forward(key, next, t);
-        Body::Ack
+        Response::Ack
     }
 
     fn forward(&mut self, key: u64, to: PeerAddr, now_ms: u64) {
         let Some(r) = self.relays.get(&key) else {
             return;
         };
-        let body = Body::Forward {
+        let body = Request::Forward {
             target: r.target.0,
             origin: r.origin,
             token: r.token,

@@ -14,8 +14,8 @@ use lsp_core::{PeerAddr, SignedRecord, UnixTime};
 use super::ops::batches;
 use super::{Chord, Purpose};
 use crate::ring::Point;
-use crate::wire::Body;
 use crate::wire::StoreOutcome;
+use crate::wire::{Request, Response};
 
 impl Chord {
     pub(crate) fn sync_replicas(&mut self, now: UnixTime) {
@@ -171,7 +171,7 @@ impl Chord {
         }
         let t = now.as_millis();
         for (to, near) in asked {
-            let body = Body::Digest {
+            let body = Request::Digest {
                 from: pred.id.0,
                 digest,
             };
@@ -190,11 +190,11 @@ impl Chord {
         start: Point,
         digest: [u8; 32],
         now: UnixTime,
-    ) -> Body {
+    ) -> Response {
         // Honest peers send at most r a round: k-1 from the predecessors this
         // node is a replica for, the rest from farther ones, one each.
         if self.digests_served >= self.cfg.r() + self.cfg.k() {
-            return Body::Refused {
+            return Response::Refused {
                 reason: "too many digests this round".into(),
             };
         }
@@ -211,7 +211,7 @@ impl Chord {
             let records = self.records_in(start, end, now);
             self.push(pred, records, now.as_millis());
         }
-        Body::Digested { matched }
+        Response::Digested { matched }
     }
 
     /// Sends every record this node is primary for to `to`, a replica
@@ -227,7 +227,7 @@ impl Chord {
         for batch in batches(records) {
             self.request(
                 to,
-                Body::Store { records: batch },
+                Request::Store { records: batch },
                 Purpose::Replicate,
                 now_ms,
             );
@@ -261,8 +261,11 @@ mod tests {
         std::iter::from_fn(|| node.poll_transmit())
             .filter(|t| {
                 matches!(
-                    Message::decode(&t.frame).map(|m| m.body),
-                    Ok(Body::Store { .. })
+                    Message::decode(&t.frame),
+                    Ok(Message::Request {
+                        body: Request::Store { .. },
+                        ..
+                    })
                 )
             })
             .map(|t| t.to.id)
@@ -297,7 +300,7 @@ mod tests {
             Point::from(rid).in_open_closed(everything, everything)
         });
 
-        assert_eq!(ask(&mut node, held), Body::Digested { matched: true });
+        assert_eq!(ask(&mut node, held), Response::Digested { matched: true });
         assert_eq!(pushes(&mut node), vec![]);
         let mut answers = vec![];
         for _ in 0..30 {
@@ -307,13 +310,13 @@ mod tests {
         let r = node.cfg.r();
         let unmatched = answers
             .iter()
-            .filter(|a| **a == Body::Digested { matched: false })
+            .filter(|a| **a == Response::Digested { matched: false })
             .count();
         assert_eq!(unmatched, r + k - 1, "{answers:?}");
         assert!(
             answers[unmatched..]
                 .iter()
-                .all(|a| matches!(a, Body::Refused { .. }))
+                .all(|a| matches!(a, Response::Refused { .. }))
         );
         // The records went back to the predecessor k times (one batch each),
         // never to the asker.

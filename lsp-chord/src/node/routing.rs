@@ -6,7 +6,7 @@ use lsp_core::{NodeId, PeerAddr, UnixTime};
 use super::ops::Then;
 use super::{Chord, FINGERS, Purpose};
 use crate::ring::Point;
-use crate::wire::{Body, MAX_PEERS};
+use crate::wire::{MAX_PEERS, Request, Response};
 
 /// Routing hints given per `Closer` answer: the best and two alternatives
 /// to fall back on when it does not answer.
@@ -71,22 +71,22 @@ impl Chord {
         best.into_iter().map(|(_, p)| p).collect()
     }
 
-    pub(crate) fn answer_find(&self, target: Point) -> Body {
+    pub(crate) fn answer_find(&self, target: Point) -> Response {
         if self.state != crate::NodeState::Joined {
-            return Body::Refused {
+            return Response::Refused {
                 reason: "not in the ring".into(),
             };
         }
         if let Some(peers) = self.responsible_for(target) {
-            return Body::Successors { peers };
+            return Response::Successors { peers };
         }
         let peers = self.closest_preceding(target, HINTS);
         if peers.is_empty() {
-            Body::Successors {
+            Response::Successors {
                 peers: self.succs.clone(),
             }
         } else {
-            Body::Closer { peers }
+            Response::Closer { peers }
         }
     }
 
@@ -126,13 +126,13 @@ impl Chord {
             }
         }
         let s = self.succs[0];
-        self.request(s, Body::GetNeighbours, Purpose::Stabilize, now_ms);
+        self.request(s, Request::GetNeighbours, Purpose::Stabilize, now_ms);
     }
 
     /// The successor answered stabilize: adopt its predecessor if that lies
     /// between us, copy its list, and notify the (new) successor.
-    pub(crate) fn on_neighbours(&mut self, s: PeerAddr, body: Body, now_ms: u64) {
-        let Body::Neighbours {
+    pub(crate) fn on_neighbours(&mut self, s: PeerAddr, body: Response, now_ms: u64) {
+        let Response::Neighbours {
             predecessor,
             successors,
         } = body
@@ -174,7 +174,7 @@ impl Chord {
         // Rectify the successor unless it already names us.
         if adopted || predecessor.is_none_or(|p| p.id != self.me.id) {
             let first = self.succs[0];
-            self.request(first, Body::Notify, Purpose::Notify, now_ms);
+            self.request(first, Request::Notify, Purpose::Notify, now_ms);
         }
     }
 
@@ -222,7 +222,7 @@ impl Chord {
             self.routing_changed = true;
             // The old predecessor should now point at n; tell it to look.
             if let Some(old) = old {
-                self.request(old, Body::StabilizeHint, Purpose::Hint, now_ms);
+                self.request(old, Request::StabilizeHint, Purpose::Hint, now_ms);
             }
         }
         if self.succs.is_empty() {
@@ -326,7 +326,7 @@ mod tests {
     use crate::test_peers::peer;
     use lsp_core::UnixTime;
 
-    use crate::wire::{Body, Message};
+    use crate::wire::{Message, Request, Response};
     use crate::{Chord, Config, NodeState};
 
     /// After a partition heals, a node's successor can skip part of the
@@ -339,9 +339,9 @@ mod tests {
         node.state = NodeState::Joined;
         node.succs = vec![c];
         node.pred = Some(c);
-        let ping = Message {
+        let ping = Message::Request {
             id: 1,
-            body: Body::Ping,
+            body: Request::Ping,
         }
         .encode();
         node.handle_message(b, &ping, UnixTime(1_000))
@@ -366,7 +366,7 @@ mod tests {
         node.timers.fix_fingers = 60_000;
         node.timers.check_predecessor = 60_000;
         node.timers.purge = 60_000;
-        let answer = Body::Neighbours {
+        let answer = Response::Neighbours {
             predecessor: Some(b),
             successors: vec![],
         };
