@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lsp_core::store::StoreLimits;
-use lsp_core::{AccessPolicy, FirstComeFirstServed};
+use lsp_core::{AccessPolicy, Clock, FirstComeFirstServed, SystemClock};
 
 /// How lookups travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -57,6 +57,9 @@ pub struct Config {
     pub seed: u64,
     /// Iterative (default) or recursive lookups.
     pub routing: Routing,
+    /// The wall clock, read only for record expiry; timers run on the
+    /// monotonic `now` of each input.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for Config {
@@ -78,6 +81,7 @@ impl Default for Config {
             policy: Arc::new(FirstComeFirstServed),
             seed: 0,
             routing: Routing::Iterative,
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -86,6 +90,12 @@ impl Config {
     /// Replaces the access policy.
     pub fn policy(mut self, policy: Arc<dyn AccessPolicy>) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// Replaces the wall clock (a simulation's virtual one, say).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
         self
     }
 

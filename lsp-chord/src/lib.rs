@@ -6,6 +6,7 @@ mod lookup;
 mod node;
 pub mod ring;
 mod rounds;
+mod timers;
 pub mod wire;
 
 pub use config::{Config, Routing};

@@ -4,12 +4,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::Instant;
 
 use async_trait::async_trait;
 use lsp_core::{
     Aor, Binding, Error, LocationService, Lookup, PeerAddr, Published, ResourceId, SignedRecord,
-    Transport, UnixTime,
+    Transport,
 };
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
@@ -142,10 +142,7 @@ async fn drive(
     let sends = Arc::new(Semaphore::new(SENDS_IN_FLIGHT));
     let (fail_tx, mut failures) = mpsc::channel::<lsp_core::NodeId>(SENDS_IN_FLIGHT);
     loop {
-        let deadline = chord.poll_timeout().map(|t| {
-            let wait = t.as_millis().saturating_sub(UnixTime::now().as_millis());
-            tokio::time::Instant::now() + Duration::from_millis(wait)
-        });
+        let deadline = chord.poll_timeout().map(tokio::time::Instant::from_std);
         let sleep = async {
             match deadline {
                 Some(at) => tokio::time::sleep_until(at).await,
@@ -155,7 +152,7 @@ async fn drive(
         tokio::select! {
             cmd = commands.recv() => {
                 let Some(cmd) = cmd else { break };
-                let now = UnixTime::now();
+                let now = Instant::now();
                 let (op, reply) = match cmd {
                     Command::Join(boot, r) => (chord.join(&boot, now), r),
                     Command::Publish(rec, r) => (chord.publish(*rec, now), r),
@@ -173,14 +170,14 @@ async fn drive(
             incoming = transport.recv() => match incoming {
                 Ok(i) => {
                     let from = PeerAddr { id: i.from, addr: i.from_addr };
-                    if let Err(e) = chord.handle_message(from, &i.frame, UnixTime::now()) {
+                    if let Err(e) = chord.handle_message(from, &i.frame, Instant::now()) {
                         tracing::debug!("frame from {}: {e}", i.from);
                     }
                 }
                 Err(_) => break,
             },
-            Some(peer) = failures.recv() => chord.handle_unreachable(peer, UnixTime::now()),
-            () = sleep => chord.handle_timeout(UnixTime::now()),
+            Some(peer) = failures.recv() => chord.handle_unreachable(peer, Instant::now()),
+            () = sleep => chord.handle_timeout(Instant::now()),
         }
         while let Some(Event::Done { op, outcome }) = chord.poll_event() {
             if let Some(reply) = waiting.remove(&op) {

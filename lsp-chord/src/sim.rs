@@ -5,9 +5,12 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use lsp_core::{Aor, Error, Identity, NodeId, PeerAddr, SignedRecord, UnixTime};
+use lsp_core::{
+    Aor, Clock, Error, Identity, ManualClock, NodeId, PeerAddr, SignedRecord, UnixTime,
+};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 
@@ -95,7 +98,12 @@ enum What {
 #[derive(Debug)]
 pub struct Sim {
     cfg: SimConfig,
+    /// Virtual time: Unix milliseconds.
     now: u64,
+    /// The monotonic instant that stands for `cfg.start`.
+    base: Instant,
+    /// The nodes' wall clock, kept at `now`.
+    clock: Arc<ManualClock>,
     rng: Xoshiro256PlusPlus,
     /// Due time, then sequence number (ties keep their order), then the
     /// payload's slot: small keys keep the heap fast at 10^5 nodes.
@@ -118,6 +126,8 @@ impl Sim {
     pub fn new(cfg: SimConfig) -> Self {
         Self {
             now: cfg.start.as_millis(),
+            base: Instant::now(),
+            clock: Arc::new(ManualClock::new(cfg.start)),
             rng: Xoshiro256PlusPlus::seed_from_u64(cfg.seed),
             cfg,
             seq: 0,
@@ -230,7 +240,8 @@ impl Sim {
     }
 
     fn new_chord(&mut self, addr: PeerAddr) -> Chord {
-        let cfg = self.cfg.chord.clone().seed(self.rng.random());
+        let clock: Arc<dyn Clock> = self.clock.clone();
+        let cfg = self.cfg.chord.clone().seed(self.rng.random()).clock(clock);
         Chord::new(addr, cfg)
     }
 
@@ -256,7 +267,7 @@ impl Sim {
             .map(|&i| Point(self.nodes[i].addr.id.0))
             .collect();
         let r = self.cfg.chord.successors.max(1);
-        let now = self.now();
+        let now = self.instant();
         for (pos, &i) in order.iter().enumerate() {
             let pred = (n > 1).then(|| self.nodes[order[(pos + n - 1) % n]].addr);
             let succs: Vec<PeerAddr> = (1..=r.min(n - 1))
@@ -461,7 +472,7 @@ impl Sim {
         };
         self.free.push(slot);
         self.now = self.now.max(at);
-        let now = UnixTime(self.now);
+        let now = self.instant();
         match what {
             What::Deliver { to, from, frame } => {
                 if let Some(c) = self.nodes[to].chord.as_mut() {
@@ -486,8 +497,14 @@ impl Sim {
         true
     }
 
-    fn with_node<T>(&mut self, i: usize, f: impl FnOnce(&mut Chord, UnixTime) -> T) -> Option<T> {
-        let now = self.now();
+    /// Virtual now on the nodes' monotonic clock; sets their wall clock.
+    fn instant(&self) -> Instant {
+        self.clock.set(UnixTime(self.now));
+        self.base + Duration::from_millis(self.now - self.cfg.start.as_millis())
+    }
+
+    fn with_node<T>(&mut self, i: usize, f: impl FnOnce(&mut Chord, Instant) -> T) -> Option<T> {
+        let now = self.instant();
         let out = self.nodes[i].chord.as_mut().map(|c| f(c, now));
         self.drain(i);
         out
@@ -559,7 +576,11 @@ impl Sim {
             .chord
             .as_ref()
             .and_then(|c| c.poll_timeout())
-            .map(|t| t.as_millis().max(self.now + 1));
+            .map(|t| {
+                let virtual_ms =
+                    self.cfg.start.as_millis() + ms(t.saturating_duration_since(self.base));
+                virtual_ms.max(self.now + 1)
+            });
         if next != self.nodes[i].timer {
             self.nodes[i].timer = next;
             if let Some(at) = next {

@@ -3,21 +3,22 @@
 #![no_main]
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
 use lsp_chord::{Chord, Config, NodeState};
-use lsp_core::{NodeId, PeerAddr, UnixTime};
+use lsp_core::{NodeId, PeerAddr};
 
 fuzz_target!(|frames: Vec<(u8, Vec<u8>)>| {
     let addr: SocketAddr = "127.0.0.1:7000".parse().expect("literal");
     let me = PeerAddr { id: NodeId([0x80; 32]), addr };
     let mut node = Chord::new(me, Config::default());
-    let mut now = UnixTime(1_750_000_000_000);
+    let mut now = Instant::now();
     node.join(&[], now);
     for (who, frame) in frames {
         let from = PeerAddr { id: NodeId([who; 32]), addr };
         let _ = node.handle_message(from, &frame, now);
-        now = UnixTime(now.as_millis() + 700);
+        now += Duration::from_millis(700);
         node.handle_timeout(now);
         while node.poll_transmit().is_some() {}
         while node.poll_event().is_some() {}

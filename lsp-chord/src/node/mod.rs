@@ -5,9 +5,8 @@
 //! `impl Chord` blocks over the same state. The state machines they drive
 //! (`crate::lookup`, `crate::rounds`) know nothing of `Chord`.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
-use std::time::Duration;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use lsp_core::store::{RecordStore, StoreStats};
 use lsp_core::{Aor, Binding, Error, Lookup, NodeId, PeerAddr, Published, SignedRecord, UnixTime};
@@ -16,13 +15,17 @@ use rand::{RngExt, SeedableRng};
 
 use crate::config::Config;
 use crate::ring::Point;
-use crate::wire::{Message, Request, Response, StoreOutcome};
+use crate::timers::TimerTable;
+use crate::wire::{Message, Request, StoreOutcome};
 use ops::Op;
 
 mod ops;
 mod relay;
 mod replication;
+mod requests;
 mod routing;
+
+pub(crate) use requests::{Pending, Purpose};
 
 /// Fingers kept: finger `i` is the successor of `me + 2^(255 - i)`. 64
 /// cover rings of up to about 2^60 nodes.
@@ -136,52 +139,31 @@ pub struct Status {
     pub counters: Counters,
 }
 
-/// What a request is for; decides what its answer or failure does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Purpose {
-    Stabilize,
-    Notify,
-    CheckPredecessor,
-    Hint,
-    Replicate,
-    /// A digest of the primary range; `near` for a replica holder, whose
-    /// mismatch this node answers by pushing the range.
-    Repair {
-        near: bool,
-    },
-    /// A ping to a peer dropped earlier; the count of probes so far.
-    Probe(u32),
-    /// A recursive lookup passed on for another node.
-    Relay(u64),
-    /// The answer of a recursive lookup, sent to its originator.
-    Answer,
+/// What a deadline in the node's one timer table is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Timer {
+    /// Retransmit, or give up on, the pending request with this id.
+    Request(u64),
+    /// The operation's deadline.
     Op(OpId),
-}
-
-#[derive(Debug)]
-pub(crate) struct Pending {
-    pub to: PeerAddr,
-    pub frame: Vec<u8>,
-    pub attempts_left: u32,
-    pub deadline: u64,
-    pub purpose: Purpose,
-    pub maintenance: bool,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct Timers {
-    pub stabilize: u64,
-    pub fix_fingers: u64,
-    pub check_predecessor: u64,
-    pub probe: u64,
-    pub purge: u64,
-    pub repair: u64,
+    /// A recursive lookup's wait for its answer.
+    OpStep(OpId),
+    Stabilize,
+    FixFingers,
+    CheckPredecessor,
+    /// Ping a dropped peer again.
+    Probe,
+    /// Reclaim expired records.
+    Purge,
+    /// A repair round.
+    Repair,
 }
 
 /// A Chord node as a deterministic state machine, in the shape of
 /// quinn-proto: feed it `handle_*` inputs, start work with commands, and
-/// drain `poll_*` outputs. It does no I/O and reads no clock: every input
-/// carries `now`.
+/// drain `poll_*` outputs. It does no I/O. Every input carries `now` on a
+/// monotonic clock, which drives every timer; the wall clock
+/// ([`Config::clock`]) is read only for record expiry.
 #[derive(Debug)]
 pub struct Chord {
     pub(crate) me: PeerAddr,
@@ -199,12 +181,14 @@ pub struct Chord {
     pub(crate) store: RecordStore,
     pub(crate) next_id: u64,
     pub(crate) pending: BTreeMap<u64, Pending>,
-    pub(crate) deadlines: BinaryHeap<Reverse<(u64, u64)>>,
+    /// Every deadline, in milliseconds since `epoch`.
+    pub(crate) timers: TimerTable<Timer>,
+    /// The monotonic instant that is 0 ms: the first `now` seen.
+    pub(crate) epoch: Option<Instant>,
     pub(crate) ops: BTreeMap<OpId, Op>,
     pub(crate) next_op: u64,
     pub(crate) transmits: VecDeque<Transmit>,
     pub(crate) events: VecDeque<Event>,
-    pub(crate) timers: Timers,
     pub(crate) counters: Counters,
     /// Peers dropped as unreachable, probed now and then so that rings
     /// split by a partition find each other again.
@@ -249,12 +233,12 @@ impl Chord {
             store,
             next_id,
             pending: BTreeMap::new(),
-            deadlines: BinaryHeap::new(),
+            timers: TimerTable::default(),
+            epoch: None,
             ops: BTreeMap::new(),
             next_op: 1,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
-            timers: Timers::default(),
             counters: Counters::default(),
             graveyard: VecDeque::new(),
             routing_changed: false,
@@ -318,7 +302,8 @@ impl Chord {
 
     /// Joins the ring through any of `bootstrap`, or creates a ring of one
     /// when `bootstrap` is empty.
-    pub fn join(&mut self, bootstrap: &[PeerAddr], now: UnixTime) -> OpId {
+    pub fn join(&mut self, bootstrap: &[PeerAddr], now: Instant) -> OpId {
+        let t = self.tick(now);
         let peers: Vec<PeerAddr> = bootstrap
             .iter()
             .filter(|p| p.id != self.me.id)
@@ -329,37 +314,41 @@ impl Chord {
         }
         if peers.is_empty() {
             let op = self.new_op_id();
-            self.become_joined(Vec::new(), now);
+            self.become_joined(Vec::new(), t);
             self.finish(op, Ok(Outcome::Joined));
             return op;
         }
-        self.start_join(peers, now)
+        self.start_join(peers, t)
     }
 
     /// Stores a signed record on the k nodes responsible for its AOR.
-    pub fn publish(&mut self, record: SignedRecord, now: UnixTime) -> OpId {
+    pub fn publish(&mut self, record: SignedRecord, now: Instant) -> OpId {
+        let t = self.tick(now);
         if let Err(e) = record.verify() {
             return self.fail_now(e);
         }
-        self.start_data_op(ops::Then::Publish(Box::new(record)), now)
+        self.start_data_op(ops::Then::Publish(Box::new(record)), t)
     }
 
     /// Reads the live bindings of an AOR from the nodes responsible for it.
-    pub fn query(&mut self, aor: Aor, now: UnixTime) -> OpId {
-        self.start_data_op(ops::Then::Query(Box::new(aor)), now)
+    pub fn query(&mut self, aor: Aor, now: Instant) -> OpId {
+        let t = self.tick(now);
+        self.start_data_op(ops::Then::Query(Box::new(aor)), t)
     }
 
     /// Reads the signed records of an AOR, verified, from the nodes
     /// responsible for it.
-    pub fn fetch(&mut self, aor: Aor, now: UnixTime) -> OpId {
-        self.start_data_op(ops::Then::Fetch(Box::new(aor)), now)
+    pub fn fetch(&mut self, aor: Aor, now: Instant) -> OpId {
+        let t = self.tick(now);
+        self.start_data_op(ops::Then::Fetch(Box::new(aor)), t)
     }
 
     /// Finds the nodes responsible for a point of the ring.
-    pub fn lookup(&mut self, target: impl Into<Point>, now: UnixTime) -> OpId {
+    pub fn lookup(&mut self, target: impl Into<Point>, now: Instant) -> OpId {
+        let t = self.tick(now);
         let target = target.into();
         match self.state {
-            NodeState::Joined => self.start_route(target, ops::Then::Lookup, None, now),
+            NodeState::Joined => self.start_route(target, ops::Then::Lookup, None, t),
             NodeState::Idle => self.fail_now(Error::Unreachable(NodeId(target.0))),
             NodeState::Left => self.fail_now(Error::Closed),
         }
@@ -367,8 +356,9 @@ impl Chord {
 
     /// Hands this node's records to its successor, tells its neighbours,
     /// and stops.
-    pub fn leave(&mut self, now: UnixTime) -> OpId {
-        self.start_leave(now)
+    pub fn leave(&mut self, now: Instant) -> OpId {
+        let t = self.tick(now);
+        self.start_leave(t)
     }
 
     // ---- inputs ----
@@ -380,8 +370,9 @@ impl Chord {
         &mut self,
         from: PeerAddr,
         frame: &[u8],
-        now: UnixTime,
+        now: Instant,
     ) -> Result<(), Error> {
+        let now_ms = self.tick(now);
         if self.state == NodeState::Left {
             return Err(Error::Closed);
         }
@@ -400,61 +391,39 @@ impl Chord {
                 found: self.me.id,
             });
         }
-        let now_ms = now.as_millis();
         match msg {
             Message::Request { id, body } => {
-                let body = self.serve(from, body, now);
+                let body = self.serve(from, body, now_ms);
                 self.send_raw(from, Message::Response { id, body }.encode());
             }
             Message::Response { id, body } => {
                 self.on_response(from, id, body, frame.len(), now_ms);
             }
         }
-        self.after_input(now);
+        self.after_input(now_ms);
         Ok(())
     }
 
     /// Timers due at `now` fire: retransmissions, failure detection,
-    /// stabilize, fingers, expiry.
-    pub fn handle_timeout(&mut self, now: UnixTime) {
+    /// operation deadlines, stabilize, fingers, expiry, repair.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let t = self.tick(now);
         if self.state == NodeState::Left {
             return;
         }
-        let t = now.as_millis();
-        while let Some(&Reverse((deadline, id))) = self.deadlines.peek() {
-            if deadline > t {
-                break;
-            }
-            self.deadlines.pop();
-            let Some(p) = self.pending.get_mut(&id) else {
-                continue;
-            };
-            if p.deadline != deadline {
-                continue;
-            }
-            if p.attempts_left > 0 {
-                p.attempts_left -= 1;
-                p.deadline = t + ms(self.cfg.request_timeout);
-                let (to, frame, maint, dl) = (p.to, p.frame.clone(), p.maintenance, p.deadline);
-                let purpose = p.purpose;
-                self.count_request(purpose, maint, frame.len());
-                self.deadlines.push(Reverse((dl, id)));
-                self.send_raw(to, frame);
-            } else if let Some(p) = self.pending.remove(&id) {
-                self.counters.unanswered += 1;
-                self.on_failure(p.to, p.purpose, t);
+        while let Some(timer) = self.timers.pop_due(t) {
+            self.fire(timer, t);
+            if self.state == NodeState::Left {
+                return;
             }
         }
-        self.expire_ops(t);
-        if self.state == NodeState::Joined {
-            self.run_periodic(now);
-        }
-        self.after_input(now);
+        self.after_input(t);
     }
 
     /// The driver could not reach `peer` (connection refused, identity
     /// mismatch, closed). Requests to it fail now instead of timing out.
-    pub fn handle_unreachable(&mut self, peer: NodeId, now: UnixTime) {
+    pub fn handle_unreachable(&mut self, peer: NodeId, now: Instant) {
+        let t = self.tick(now);
         if self.state == NodeState::Left {
             return;
         }
@@ -467,11 +436,12 @@ impl Chord {
         self.forget(peer);
         for id in ids {
             if let Some(p) = self.pending.remove(&id) {
+                self.timers.cancel(Timer::Request(id));
                 self.counters.unanswered += 1;
-                self.on_failure(p.to, p.purpose, now.as_millis());
+                self.on_failure(p.to, p.purpose, t);
             }
         }
-        self.after_input(now);
+        self.after_input(t);
     }
 
     // ---- outputs ----
@@ -487,34 +457,26 @@ impl Chord {
     }
 
     /// When [`Chord::handle_timeout`] should next be called.
-    pub fn poll_timeout(&self) -> Option<UnixTime> {
+    pub fn poll_timeout(&self) -> Option<Instant> {
         if self.state == NodeState::Left {
             return None;
         }
-        let mut next = self.deadlines.peek().map(|Reverse((d, _))| *d);
-        let mut take = |t: u64| next = Some(next.map_or(t, |n| n.min(t)));
-        if self.state == NodeState::Joined {
-            let t = &self.timers;
-            take(
-                t.stabilize
-                    .min(t.fix_fingers)
-                    .min(t.check_predecessor)
-                    .min(t.purge)
-                    .min(t.repair),
-            );
-        }
-        let op_due = self
-            .ops
-            .values()
-            .map(|o| o.step_deadline.map_or(o.deadline, |s| s.min(o.deadline)))
-            .min();
-        if let Some(d) = op_due {
-            take(d);
-        }
-        next.map(UnixTime)
+        let at = self.timers.next()?;
+        Some(self.epoch? + Duration::from_millis(at))
     }
 
     // ---- internals shared by the other modules ----
+
+    /// `now` in milliseconds since the first input.
+    fn tick(&mut self, now: Instant) -> u64 {
+        let epoch = *self.epoch.get_or_insert(now);
+        ms(now.saturating_duration_since(epoch))
+    }
+
+    /// The wall clock, for record expiry only.
+    pub(crate) fn wall(&self) -> UnixTime {
+        self.cfg.clock.now()
+    }
 
     pub(crate) fn new_op_id(&mut self) -> OpId {
         let id = OpId(self.next_op);
@@ -537,239 +499,90 @@ impl Chord {
         d - d / 10 + self.rng.random_range(0..=d / 5)
     }
 
-    pub(crate) fn become_joined(&mut self, succs: Vec<PeerAddr>, now: UnixTime) {
-        let t = now.as_millis();
+    /// Sets a periodic timer `period` (jittered) after `now_ms`.
+    fn schedule(&mut self, timer: Timer, now_ms: u64, period: Duration) {
+        let at = now_ms + self.jitter(period);
+        self.timers.set(timer, at);
+    }
+
+    pub(crate) fn become_joined(&mut self, succs: Vec<PeerAddr>, t: u64) {
         self.state = NodeState::Joined;
         self.succs = succs;
         self.routing_changed = true;
-        self.timers.stabilize = t;
-        self.timers.fix_fingers = t;
+        self.timers.set(Timer::Stabilize, t);
+        self.timers.set(Timer::FixFingers, t);
         self.fast_fingers = FINGERS;
         self.fast_stabilize = 4 * self.cfg.r();
-        self.timers.check_predecessor = t + self.jitter(self.cfg.check_predecessor_interval);
-        self.timers.probe = t + self.jitter(self.cfg.check_predecessor_interval);
-        self.timers.purge = t + self.jitter(self.cfg.purge_interval);
-        self.timers.repair = t + self.jitter(self.cfg.repair_interval);
-    }
-
-    fn run_periodic(&mut self, now: UnixTime) {
-        let t = now.as_millis();
-        if self.timers.stabilize <= t {
-            self.timers.stabilize = t + self.jitter(self.cfg.stabilize_interval);
-            self.stabilize(t);
-        }
-        if self.timers.fix_fingers <= t {
-            let period = if self.fast_fingers > 0 {
-                self.fast_fingers -= 1;
-                (self.cfg.fix_fingers_interval / 50).max(Duration::from_millis(1))
-            } else {
-                self.cfg.fix_fingers_interval
-            };
-            self.timers.fix_fingers = t + self.jitter(period);
-            self.fix_next_finger(now);
-        }
-        if self.timers.check_predecessor <= t {
-            self.timers.check_predecessor = t + self.jitter(self.cfg.check_predecessor_interval);
-            if let Some(p) = self.pred {
-                self.request(p, Request::Ping, Purpose::CheckPredecessor, t);
-            }
-        }
-        if self.timers.probe <= t {
-            self.timers.probe = t + self.jitter(self.cfg.check_predecessor_interval);
-            if let Some((g, n)) = self.graveyard.pop_front() {
-                self.request(g, Request::Ping, Purpose::Probe(n + 1), t);
-            }
-        }
-        if self.timers.purge <= t {
-            self.timers.purge = t + self.jitter(self.cfg.purge_interval);
-            self.store.purge_shard(0, now, |_| {});
-        }
-        if self.timers.repair <= t {
-            self.timers.repair = t + self.jitter(self.cfg.repair_interval);
-            self.digests_served = 0;
-            self.repair_pushes = 0;
-            self.start_repair(now);
-        }
-    }
-
-    /// Sends a request and remembers it. Fails with `Overloaded` (through
-    /// `on_failure`) when too many are pending.
-    pub(crate) fn request(&mut self, to: PeerAddr, body: Request, purpose: Purpose, now_ms: u64) {
-        if self.pending.len() >= self.cfg.max_pending_requests {
-            self.on_overload(purpose);
-            return;
-        }
-        let id = self.next_id;
-        self.next_id = self.next_id.wrapping_add(1);
-        let frame = Message::Request { id, body }.encode();
-        let maintenance = match purpose {
-            Purpose::Op(op) => self.ops.get(&op).is_some_and(|o| o.internal()),
-            Purpose::Replicate | Purpose::Relay(_) | Purpose::Answer => false,
-            _ => true,
-        };
-        self.count_request(purpose, maintenance, frame.len());
-        let deadline = now_ms + ms(self.cfg.request_timeout);
-        self.deadlines.push(Reverse((deadline, id)));
-        self.pending.insert(
-            id,
-            Pending {
-                to,
-                frame: frame.clone(),
-                attempts_left: self.cfg.request_attempts.saturating_sub(1),
-                deadline,
-                purpose,
-                maintenance,
-            },
+        let c = &self.cfg;
+        let (check, purge, repair) = (
+            c.check_predecessor_interval,
+            c.purge_interval,
+            c.repair_interval,
         );
-        self.send_raw(to, frame);
+        self.schedule(Timer::CheckPredecessor, t, check);
+        self.schedule(Timer::Probe, t, check);
+        self.schedule(Timer::Purge, t, purge);
+        self.schedule(Timer::Repair, t, repair);
     }
 
-    /// A request could not be sent: too many are pending. Upkeep retries
-    /// on its own schedule; an operation fails; a relayed lookup is dropped.
-    fn on_overload(&mut self, purpose: Purpose) {
-        match purpose {
-            Purpose::Op(op) => self.end_op(op, Err(Error::Overloaded("requests"))),
-            Purpose::Relay(key) => {
-                self.relays.remove(&key);
+    /// One timer came due.
+    fn fire(&mut self, timer: Timer, t: u64) {
+        let c = &self.cfg;
+        let (stabilize, fingers, check) = (
+            c.stabilize_interval,
+            c.fix_fingers_interval,
+            c.check_predecessor_interval,
+        );
+        let (purge, repair) = (c.purge_interval, c.repair_interval);
+        let joined = self.state == NodeState::Joined;
+        match timer {
+            Timer::Request(id) => self.request_due(id, t),
+            Timer::Op(op) => self.op_expired(op),
+            Timer::OpStep(op) => self.recursion_stalled(op, t),
+            Timer::Stabilize if joined => {
+                self.schedule(Timer::Stabilize, t, stabilize);
+                self.stabilize(t);
+            }
+            Timer::FixFingers if joined => {
+                let period = if self.fast_fingers > 0 {
+                    self.fast_fingers -= 1;
+                    (fingers / 50).max(Duration::from_millis(1))
+                } else {
+                    fingers
+                };
+                self.schedule(Timer::FixFingers, t, period);
+                self.fix_next_finger(t);
+            }
+            Timer::CheckPredecessor if joined => {
+                self.schedule(Timer::CheckPredecessor, t, check);
+                if let Some(p) = self.pred {
+                    self.request(p, Request::Ping, Purpose::CheckPredecessor, t);
+                }
+            }
+            Timer::Probe if joined => {
+                self.schedule(Timer::Probe, t, check);
+                if let Some((g, n)) = self.graveyard.pop_front() {
+                    self.request(g, Request::Ping, Purpose::Probe(n + 1), t);
+                }
+            }
+            Timer::Purge if joined => {
+                self.schedule(Timer::Purge, t, purge);
+                let wall = self.wall();
+                self.store.purge_shard(0, wall, |_| {});
+            }
+            Timer::Repair if joined => {
+                self.schedule(Timer::Repair, t, repair);
+                self.digests_served = 0;
+                self.repair_pushes = 0;
+                self.start_repair(t);
             }
             _ => {}
         }
     }
 
-    fn count_request(&mut self, purpose: Purpose, maintenance: bool, len: usize) {
-        if maintenance {
-            self.counters.maintenance_messages += 1;
-            self.counters.maintenance_bytes += len as u64;
-        } else if purpose == Purpose::Replicate {
-            self.counters.replication_messages += 1;
-            self.counters.replication_bytes += len as u64;
-        }
-    }
-
-    pub(crate) fn send_raw(&mut self, to: PeerAddr, frame: Vec<u8>) {
-        self.counters.messages_sent += 1;
-        self.counters.bytes_sent += frame.len() as u64;
-        self.transmits.push_back(Transmit { to, frame });
-    }
-
-    fn on_response(&mut self, from: PeerAddr, id: u64, body: Response, len: usize, now_ms: u64) {
-        // Only the peer asked may answer; anything else is stale or forged.
-        let Some(p) = self.pending.get(&id) else {
-            return;
-        };
-        if p.to.id != from.id {
-            return;
-        }
-        let Some(p) = self.pending.remove(&id) else {
-            return;
-        };
-        if p.maintenance {
-            self.counters.maintenance_messages += 1;
-            self.counters.maintenance_bytes += len as u64;
-        } else if p.purpose == Purpose::Replicate {
-            self.counters.replication_messages += 1;
-            self.counters.replication_bytes += len as u64;
-        }
-        match p.purpose {
-            Purpose::Stabilize => self.on_neighbours(p.to, body, now_ms),
-            Purpose::Probe(_) => {
-                // Alive after all: look ourselves up through it, in case it
-                // is in another ring that should merge with ours.
-                let target = Point(self.me.id.0);
-                self.start_route(target, ops::Then::Merge, Some(vec![p.to]), UnixTime(now_ms));
-            }
-            Purpose::Notify
-            | Purpose::CheckPredecessor
-            | Purpose::Hint
-            | Purpose::Replicate
-            | Purpose::Answer => {}
-            Purpose::Relay(key) => self.relay_settled(key, true, now_ms),
-            Purpose::Repair { near } => {
-                if near && body == (Response::Digested { matched: false }) {
-                    self.push_primary_range(p.to, UnixTime(now_ms));
-                }
-            }
-            Purpose::Op(op) => self.on_op_response(op, p.to, body, now_ms),
-        }
-    }
-
-    fn on_failure(&mut self, to: PeerAddr, purpose: Purpose, now_ms: u64) {
-        match purpose {
-            Purpose::Stabilize => {
-                self.forget(to.id);
-                // Try the next successor at once.
-                self.timers.stabilize = now_ms;
-            }
-            Purpose::Notify | Purpose::CheckPredecessor => self.forget(to.id),
-            Purpose::Hint | Purpose::Replicate | Purpose::Answer | Purpose::Repair { .. } => {}
-            Purpose::Relay(key) => {
-                self.forget(to.id);
-                self.relay_settled(key, false, now_ms);
-            }
-            Purpose::Probe(n) => {
-                if n < GRAVEYARD_PROBES {
-                    self.graveyard.push_back((to, n));
-                }
-            }
-            Purpose::Op(op) => {
-                self.forget(to.id);
-                self.on_op_failure(op, to, now_ms);
-            }
-        }
-    }
-
-    /// Answers a request.
-    fn serve(&mut self, from: PeerAddr, body: Request, now: UnixTime) -> Response {
-        match body {
-            Request::FindSuccessor { target } => self.answer_find(Point(target)),
-            Request::GetNeighbours => Response::Neighbours {
-                predecessor: self.pred,
-                successors: self.succs.clone(),
-            },
-            Request::Notify => {
-                self.rectify(from, now.as_millis());
-                Response::Ack
-            }
-            Request::Ping => {
-                self.consider_successor(from, now.as_millis());
-                Response::Ack
-            }
-            Request::StabilizeHint => {
-                self.timers.stabilize = self.timers.stabilize.min(now.as_millis());
-                Response::Ack
-            }
-            Request::Leaving {
-                predecessor,
-                successors,
-            } => {
-                self.on_leaving(from, predecessor, successors);
-                Response::Ack
-            }
-            Request::Store { records } => Response::Stored {
-                outcomes: self.store_and_spread(Some(from), &records, now),
-            },
-            Request::Forward {
-                target,
-                origin,
-                token,
-                hops,
-            } => self.relay(Point(target), origin, token, hops, now),
-            Request::Routed { token, peers, hops } => {
-                self.on_routed(token, peers, hops, now.as_millis());
-                Response::Ack
-            }
-            Request::Digest {
-                from: start,
-                digest,
-            } => self.serve_digest(from, Point(start), digest, now),
-            Request::Fetch { aor } => Response::Records {
-                records: self.store.fetch(&aor, now).unwrap_or_default(),
-            },
-        }
-    }
-
-    pub(crate) fn store_local(&mut self, record: &SignedRecord, now: UnixTime) -> StoreOutcome {
+    pub(crate) fn store_local(&mut self, record: &SignedRecord) -> StoreOutcome {
         let policy = self.cfg.policy.clone();
+        let now = self.wall();
         StoreOutcome::from_result(self.store.publish(record, policy.as_ref(), now, |_| Ok(())))
     }
 
@@ -783,10 +596,10 @@ impl Chord {
         self.graveyard.push_back((peer, 0));
     }
 
-    fn after_input(&mut self, now: UnixTime) {
+    fn after_input(&mut self, now_ms: u64) {
         if self.state == NodeState::Joined && self.routing_changed {
             self.routing_changed = false;
-            self.sync_replicas(now);
+            self.sync_replicas(now_ms);
         }
     }
 
@@ -800,15 +613,17 @@ impl Chord {
         pred: Option<PeerAddr>,
         succs: Vec<PeerAddr>,
         fingers: Vec<Option<PeerAddr>>,
-        now: UnixTime,
+        now: Instant,
     ) {
-        self.become_joined(succs, now);
+        let t = self.tick(now);
+        self.become_joined(succs, t);
         self.pred = pred;
         self.routing_changed = true;
         self.fast_fingers = 0;
         self.fast_stabilize = 0;
-        self.timers.stabilize = now.as_millis() + self.jitter(self.cfg.stabilize_interval);
-        self.timers.fix_fingers = now.as_millis() + self.jitter(self.cfg.fix_fingers_interval);
+        let (stabilize, fix) = (self.cfg.stabilize_interval, self.cfg.fix_fingers_interval);
+        self.schedule(Timer::Stabilize, t, stabilize);
+        self.schedule(Timer::FixFingers, t, fix);
         for (slot, f) in self.fingers.iter_mut().zip(fingers) {
             *slot = f;
         }

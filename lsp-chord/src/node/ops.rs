@@ -8,9 +8,9 @@
 //! (`relay.rs` holds the recursive alternative). See
 //! `docs/architecture.md` for the measured comparison.
 
-use lsp_core::{Aor, Error, Lookup as Found, NodeId, Peer, PeerAddr, SignedRecord, UnixTime};
+use lsp_core::{Aor, Error, Lookup as Found, NodeId, Peer, PeerAddr, SignedRecord};
 
-use super::{Chord, NodeState, OpId, Outcome, Purpose, ms};
+use super::{Chord, NodeState, OpId, Outcome, Purpose, Timer, ms};
 use crate::lookup::{self, Answer, Failure, Lookup, Question};
 use crate::ring::Point;
 use crate::rounds::{self, FetchRound, Read, StoreRound};
@@ -61,11 +61,9 @@ pub(crate) enum Phase {
     Moving,
 }
 
+/// An operation; its deadlines are `Timer::Op` and `Timer::OpStep`.
 #[derive(Debug)]
 pub(crate) struct Op {
-    pub deadline: u64,
-    /// When a recursive lookup gives up waiting for its answer.
-    pub step_deadline: Option<u64>,
     pub phase: Phase,
 }
 
@@ -111,23 +109,17 @@ impl Chord {
             return Err(id);
         }
         let deadline = now_ms + ms(self.cfg.operation_timeout);
-        self.ops.insert(
-            id,
-            Op {
-                deadline,
-                step_deadline: None,
-                phase,
-            },
-        );
+        self.ops.insert(id, Op { phase });
+        self.timers.set(Timer::Op(id), deadline);
         Ok(id)
     }
 
-    pub(crate) fn start_join(&mut self, bootstrap: Vec<PeerAddr>, now: UnixTime) -> OpId {
+    pub(crate) fn start_join(&mut self, bootstrap: Vec<PeerAddr>, now_ms: u64) -> OpId {
         let target = Point(self.me.id.0);
-        self.start_route(target, Then::Join, Some(bootstrap), now)
+        self.start_route(target, Then::Join, Some(bootstrap), now_ms)
     }
 
-    pub(crate) fn start_data_op(&mut self, then: Then, now: UnixTime) -> OpId {
+    pub(crate) fn start_data_op(&mut self, then: Then, now_ms: u64) -> OpId {
         match self.state {
             NodeState::Joined => {}
             NodeState::Idle => return self.fail_now(Error::Unreachable(self.me.id)),
@@ -138,7 +130,7 @@ impl Chord {
             Then::Query(a) | Then::Fetch(a) => Point::from(a.resource_id()),
             _ => Point(self.me.id.0),
         };
-        self.start_route(target, then, None, now)
+        self.start_route(target, then, None, now_ms)
     }
 
     /// Starts a lookup of `target`, from `bootstrap` when given
@@ -148,9 +140,8 @@ impl Chord {
         target: Point,
         then: Then,
         bootstrap: Option<Vec<PeerAddr>>,
-        now: UnixTime,
+        t: u64,
     ) -> OpId {
-        let t = now.as_millis();
         let user = matches!(
             then,
             Then::Lookup | Then::Publish(_) | Then::Query(_) | Then::Fetch(_)
@@ -246,7 +237,8 @@ impl Chord {
                 if body == Response::Ack && token.is_some() {
                     // A recursive lookup was taken on; its answer comes as
                     // `Routed`.
-                    op.step_deadline = Some(now_ms + 3 * ms(self.cfg.request_timeout));
+                    let at = now_ms + 3 * ms(self.cfg.request_timeout);
+                    self.timers.set(Timer::OpStep(id), at);
                     return;
                 }
                 let answer = match body {
@@ -324,7 +316,7 @@ impl Chord {
                     self.end_op(id, Err(Error::Unreachable(me)));
                     return;
                 }
-                self.become_joined(succs, UnixTime(now_ms));
+                self.become_joined(succs, now_ms);
                 self.end_op(id, Ok(Outcome::Joined));
             }
             Then::Finger(i) => {
@@ -369,8 +361,7 @@ impl Chord {
         };
         let record = (**record).clone();
         if to.id == self.me.id {
-            let outcome =
-                self.store_and_spread(None, std::slice::from_ref(&record), UnixTime(now_ms));
+            let outcome = self.store_and_spread(None, std::slice::from_ref(&record), now_ms);
             self.store_answered(id, outcome.into_iter().next(), now_ms);
         } else {
             let body = Request::Store {
@@ -398,7 +389,7 @@ impl Chord {
         };
         let aor = (**aor).clone();
         if to.id == self.me.id {
-            let records = self.store.fetch(&aor, UnixTime(now_ms)).unwrap_or_default();
+            let records = self.store.fetch(&aor, self.wall()).unwrap_or_default();
             self.fetch_answered(id, Some(records), now_ms);
         } else {
             self.request(to, Request::Fetch { aor }, Purpose::Op(id), now_ms);
@@ -438,7 +429,7 @@ impl Chord {
         let result = match read {
             Read::Found(valid) if *records => Ok(Outcome::Records(valid)),
             Read::Found(valid) => {
-                let now = UnixTime(now_ms);
+                let now = self.wall();
                 let bindings = lsp_core::live_bindings(valid.iter().map(|r| &r.record), now);
                 Ok(Outcome::Bindings(bindings))
             }
@@ -450,8 +441,7 @@ impl Chord {
 
     /// Graceful leave: hand primary records to the successor, tell both
     /// neighbours, and stop once they answered or timed out.
-    pub(crate) fn start_leave(&mut self, now: UnixTime) -> OpId {
-        let t = now.as_millis();
+    pub(crate) fn start_leave(&mut self, t: u64) -> OpId {
         match self.state {
             NodeState::Joined => {}
             NodeState::Idle => {
@@ -474,7 +464,7 @@ impl Chord {
         let pred = self.pred;
         let records: Vec<SignedRecord> = self
             .store
-            .records_where(now, |rid| {
+            .records_where(self.wall(), |rid| {
                 pred.is_none_or(|p| Point::from(rid).in_open_closed(Point(p.id.0), me))
             })
             .into_iter()
@@ -518,48 +508,30 @@ impl Chord {
         let Some(op) = self.ops.remove(&id) else {
             return;
         };
+        self.timers.cancel(Timer::Op(id));
+        self.timers.cancel(Timer::OpStep(id));
         if matches!(op.phase, Phase::Leave { .. }) && outcome.is_ok() {
             self.state = NodeState::Left;
             self.pending.clear();
-            self.deadlines.clear();
+            self.timers.clear();
         }
         if !op.internal() {
             self.finish(id, outcome);
         }
     }
 
-    pub(crate) fn expire_ops(&mut self, now_ms: u64) {
-        if self.ops.is_empty() {
+    /// The op's deadline passed.
+    pub(crate) fn op_expired(&mut self, id: OpId) {
+        let Some(op) = self.ops.get(&id) else {
             return;
-        }
-        let stalled: Vec<OpId> = self
-            .ops
-            .iter()
-            .filter(|(_, o)| o.step_deadline.is_some_and(|d| d <= now_ms))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in stalled {
-            self.recursion_stalled(id, now_ms);
-        }
-        let late: Vec<OpId> = self
-            .ops
-            .iter()
-            .filter(|(_, o)| o.deadline <= now_ms)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in late {
-            let leaving = self
-                .ops
-                .get(&id)
-                .is_some_and(|o| matches!(o.phase, Phase::Leave { .. }));
-            // A leave that outlives its deadline leaves anyway.
-            let outcome = if leaving {
-                Ok(Outcome::Left)
-            } else {
-                Err(Error::Timeout)
-            };
-            self.end_op(id, outcome);
-        }
+        };
+        // A leave that outlives its deadline leaves anyway.
+        let outcome = if matches!(op.phase, Phase::Leave { .. }) {
+            Ok(Outcome::Left)
+        } else {
+            Err(Error::Timeout)
+        };
+        self.end_op(id, outcome);
     }
 }
 

@@ -3,10 +3,10 @@
 //! forward at once, so each hop routes around a dead next hop; if no
 //! answer comes, the originator carries on iteratively.
 
-use lsp_core::{PeerAddr, UnixTime};
+use lsp_core::PeerAddr;
 
 use super::ops::Phase;
-use super::{Chord, NodeState, OpId, Purpose};
+use super::{Chord, NodeState, OpId, Purpose, Timer};
 use crate::ring::Point;
 use crate::wire::{Request, Response};
 
@@ -31,14 +31,14 @@ impl Chord {
         origin: PeerAddr,
         token: u64,
         hops: u32,
-        now: UnixTime,
+        now_ms: u64,
     ) -> Response {
         if self.state != NodeState::Joined {
             return Response::Refused {
                 reason: "not in the ring".into(),
             };
         }
-        let t = now.as_millis();
+        let t = now_ms;
         if let Some(peers) = self.responsible_for(target) {
             let routed = Request::Routed { token, peers, hops };
             if origin.id == self.me.id {
@@ -120,12 +120,12 @@ impl Chord {
         }
         // A forward still unanswered is stale from here on.
         self.pending.retain(|_, p| p.purpose != Purpose::Op(id));
-        if let Some(op) = self.ops.get_mut(&id) {
-            op.step_deadline = None;
-            if let Phase::Route { lookup, token, .. } = &mut op.phase {
-                *token = None;
-                lookup.on_routed(peers, hops);
-            }
+        self.timers.cancel(Timer::OpStep(id));
+        if let Some(Phase::Route { lookup, token, .. }) =
+            self.ops.get_mut(&id).map(|o| &mut o.phase)
+        {
+            *token = None;
+            lookup.on_routed(peers, hops);
         }
         self.drive_lookup(id, now_ms);
     }
@@ -141,24 +141,22 @@ impl Chord {
             .is_empty()
             .then(|| self.responsible_for(target))
             .flatten();
-        if let Some(op) = self.ops.get_mut(&id) {
-            op.step_deadline = None;
-            if let Phase::Route {
-                lookup,
-                recursive,
-                token,
-                ..
-            } = &mut op.phase
-            {
-                *recursive = false;
-                *token = None;
-                match owners {
-                    Some(owners) => {
-                        let hops = lookup.hops();
-                        lookup.on_routed(owners, hops);
-                    }
-                    None => lookup.restart(fresh),
+        self.timers.cancel(Timer::OpStep(id));
+        if let Some(Phase::Route {
+            lookup,
+            recursive,
+            token,
+            ..
+        }) = self.ops.get_mut(&id).map(|o| &mut o.phase)
+        {
+            *recursive = false;
+            *token = None;
+            match owners {
+                Some(owners) => {
+                    let hops = lookup.hops();
+                    lookup.on_routed(owners, hops);
                 }
+                None => lookup.restart(fresh),
             }
         }
         self.drive_lookup(id, now_ms);

@@ -9,7 +9,7 @@
 //! twice changes nothing. A copy held by a node that is no longer among the
 //! k simply expires with its bindings.
 
-use lsp_core::{PeerAddr, SignedRecord, UnixTime};
+use lsp_core::{PeerAddr, SignedRecord};
 
 use super::ops::batches;
 use super::{Chord, Purpose};
@@ -18,7 +18,7 @@ use crate::wire::StoreOutcome;
 use crate::wire::{Request, Response};
 
 impl Chord {
-    pub(crate) fn sync_replicas(&mut self, now: UnixTime) {
+    pub(crate) fn sync_replicas(&mut self, now_ms: u64) {
         let k1 = self.cfg.k() - 1;
         {
             // Fast path, no allocation: nothing changed.
@@ -63,11 +63,11 @@ impl Chord {
             if p.in_open(o, me) {
                 // A node joined between the old predecessor and us: it is
                 // now the primary of (old, pred].
-                let handoff = self.records_in(o, p, now);
+                let handoff = self.records_in(o, p);
                 out.push((pred, handoff));
             } else if o.in_open(p, me) {
                 // The predecessor left or failed: (pred, old] is ours now.
-                let grown = self.records_in(p, o, now);
+                let grown = self.records_in(p, o);
                 for s in &succs {
                     out.push((*s, grown.clone()));
                 }
@@ -76,18 +76,18 @@ impl Chord {
             // A hand-off that reached this node before it knew its
             // predecessor may hold records of nodes that joined before it
             // meanwhile: pass back what lies before the predecessor.
-            let before = self.records_in(me, p, now);
+            let before = self.records_in(me, p);
             if !before.is_empty() {
                 out.push((pred, before));
             }
         }
         if !new_succs.is_empty() {
-            let primary = self.records_in(p, me, now);
+            let primary = self.records_in(p, me);
             for s in new_succs {
                 out.push((s, primary.clone()));
             }
         }
-        let t = now.as_millis();
+        let t = now_ms;
         for (to, records) in out {
             self.push(to, records, t);
         }
@@ -106,10 +106,9 @@ impl Chord {
         &mut self,
         from: Option<PeerAddr>,
         records: &[SignedRecord],
-        now: UnixTime,
+        now_ms: u64,
     ) -> Vec<StoreOutcome> {
-        let outcomes: Vec<StoreOutcome> =
-            records.iter().map(|r| self.store_local(r, now)).collect();
+        let outcomes: Vec<StoreOutcome> = records.iter().map(|r| self.store_local(r)).collect();
         let Some(pred) = self.pred else {
             return outcomes;
         };
@@ -127,7 +126,7 @@ impl Chord {
                 back.push(r.clone());
             }
         }
-        let t = now.as_millis();
+        let t = now_ms;
         if !forward.is_empty() {
             let succs: Vec<PeerAddr> = self
                 .succs
@@ -148,14 +147,14 @@ impl Chord {
     /// first k-1 successors, which should hold the same records, and to one
     /// farther successor in turn, which may hold copies that joins left
     /// behind it.
-    pub(crate) fn start_repair(&mut self, now: UnixTime) {
+    pub(crate) fn start_repair(&mut self, now_ms: u64) {
         let Some(pred) = self.pred.filter(|p| p.id != self.me.id) else {
             return;
         };
         let (p, me) = (Point(pred.id.0), Point(self.me.id.0));
         let digest = self
             .store
-            .digest_where(now, |rid| Point::from(rid).in_open_closed(p, me));
+            .digest_where(self.wall(), |rid| Point::from(rid).in_open_closed(p, me));
         let mut others: Vec<PeerAddr> = Vec::new();
         for s in &self.succs {
             if s.id != self.me.id && !others.iter().any(|o| o.id == s.id) {
@@ -169,7 +168,7 @@ impl Chord {
             self.repair_turn = self.repair_turn.wrapping_add(1);
             asked.push((others[far], false));
         }
-        let t = now.as_millis();
+        let t = now_ms;
         for (to, near) in asked {
             let body = Request::Digest {
                 from: pred.id.0,
@@ -189,7 +188,7 @@ impl Chord {
         asker: PeerAddr,
         start: Point,
         digest: [u8; 32],
-        now: UnixTime,
+        now_ms: u64,
     ) -> Response {
         // Honest peers send at most r a round: k-1 from the predecessors this
         // node is a replica for, the rest from farther ones, one each.
@@ -200,26 +199,26 @@ impl Chord {
         }
         self.digests_served += 1;
         let end = Point(asker.id.0);
-        let mine = self
-            .store
-            .digest_where(now, |rid| Point::from(rid).in_open_closed(start, end));
+        let mine = self.store.digest_where(self.wall(), |rid| {
+            Point::from(rid).in_open_closed(start, end)
+        });
         let matched = mine == digest;
         // Each push may be the whole store: a few a round, whoever asks.
         let may_push = !matched && self.repair_pushes < self.cfg.k();
         if let Some(pred) = self.pred.filter(|p| p.id != self.me.id && may_push) {
             self.repair_pushes += 1;
-            let records = self.records_in(start, end, now);
-            self.push(pred, records, now.as_millis());
+            let records = self.records_in(start, end);
+            self.push(pred, records, now_ms);
         }
         Response::Digested { matched }
     }
 
     /// Sends every record this node is primary for to `to`, a replica
     /// holder whose digest differed.
-    pub(crate) fn push_primary_range(&mut self, to: PeerAddr, now: UnixTime) {
+    pub(crate) fn push_primary_range(&mut self, to: PeerAddr, now_ms: u64) {
         let Some(pred) = self.pred else { return };
-        let records = self.records_in(Point(pred.id.0), Point(self.me.id.0), now);
-        self.push(to, records, now.as_millis());
+        let records = self.records_in(Point(pred.id.0), Point(self.me.id.0));
+        self.push(to, records, now_ms);
     }
 
     /// Sends `records` to `to` in `Store` batches (none when empty).
@@ -235,9 +234,9 @@ impl Chord {
     }
 
     /// The records held for Resource-IDs in `(from, to]`.
-    fn records_in(&self, from: Point, to: Point, now: UnixTime) -> Vec<SignedRecord> {
+    fn records_in(&self, from: Point, to: Point) -> Vec<SignedRecord> {
         self.store
-            .records_where(now, |rid| Point::from(rid).in_open_closed(from, to))
+            .records_where(self.wall(), |rid| Point::from(rid).in_open_closed(from, to))
             .into_iter()
             .map(|(_, r)| r)
             .collect()
@@ -249,7 +248,9 @@ mod tests {
     use crate::test_peers::peer;
     use std::time::Duration;
 
-    use lsp_core::{Aor, Binding, Identity, NodeId, Record};
+    use std::sync::Arc;
+
+    use lsp_core::{Aor, Binding, Identity, ManualClock, NodeId, Record, UnixTime};
 
     use super::*;
     use crate::Config;
@@ -278,7 +279,8 @@ mod tests {
     fn digests_are_answered_within_bounds_and_push_only_to_the_predecessor() {
         let (me, pred, succ, asker) = (peer(0x80), peer(0x40), peer(0xc0), peer(0x10));
         let now = UnixTime(1_750_000_000_000);
-        let mut node = Chord::new(me, Config::default());
+        let config = Config::default().clock(Arc::new(ManualClock::new(now)));
+        let mut node = Chord::new(me, config);
         node.state = NodeState::Joined;
         node.pred = Some(pred);
         node.succs = vec![succ];
@@ -292,10 +294,10 @@ mod tests {
                 bindings: vec![binding],
             }
             .sign(&publisher);
-            assert_eq!(node.store_local(&record, now), StoreOutcome::Stored);
+            assert_eq!(node.store_local(&record), StoreOutcome::Stored);
         }
         let everything = Point(asker.id.0);
-        let ask = |node: &mut Chord, digest| node.serve_digest(asker, everything, digest, now);
+        let ask = |node: &mut Chord, digest| node.serve_digest(asker, everything, digest, 0);
         let held = node.store.digest_where(now, |rid| {
             Point::from(rid).in_open_closed(everything, everything)
         });

@@ -1,10 +1,10 @@
 //! The routing table: successor list, predecessor and fingers, kept by
 //! stabilize and rectify as corrected by Zave.
 
-use lsp_core::{NodeId, PeerAddr, UnixTime};
+use lsp_core::{NodeId, PeerAddr};
 
 use super::ops::Then;
-use super::{Chord, FINGERS, Purpose};
+use super::{Chord, FINGERS, Purpose, Timer};
 use crate::ring::Point;
 use crate::wire::{MAX_PEERS, Request, Response};
 
@@ -169,7 +169,7 @@ impl Chord {
             // partition's merge, immediate rounds slowed the heal (63 s to
             // 1,018 s at 10,000 nodes).
             self.fast_stabilize -= 1;
-            self.timers.stabilize = now_ms;
+            self.timers.set(Timer::Stabilize, now_ms);
         }
         // Rectify the successor unless it already names us.
         if adopted || predecessor.is_none_or(|p| p.id != self.me.id) {
@@ -203,7 +203,7 @@ impl Chord {
             self.succs.insert(0, p);
             self.succs.truncate(self.cfg.r());
             self.routing_changed = true;
-            self.timers.stabilize = now_ms;
+            self.timers.set(Timer::Stabilize, now_ms);
         }
     }
 
@@ -269,7 +269,7 @@ impl Chord {
 
     /// Refreshes the next finger, round robin over those that can differ
     /// from the successor at the estimated ring size.
-    pub(crate) fn fix_next_finger(&mut self, now: UnixTime) {
+    pub(crate) fn fix_next_finger(&mut self, now_ms: u64) {
         let Some(first) = self.succs.first().copied() else {
             return;
         };
@@ -290,7 +290,7 @@ impl Chord {
         // answers in one hop.
         let mut from: Vec<PeerAddr> = self.fingers[i].into_iter().collect();
         from.extend(self.closest_preceding(start, 3));
-        self.start_route(start, Then::Finger(i), Some(from), now);
+        self.start_route(start, Then::Finger(i), Some(from), now_ms);
     }
 
     /// Fingers that can differ from the successor list at the estimated
@@ -323,9 +323,10 @@ impl Chord {
 
 #[cfg(test)]
 mod tests {
-    use crate::test_peers::peer;
-    use lsp_core::UnixTime;
+    use std::time::{Duration, Instant};
 
+    use crate::node::Timer;
+    use crate::test_peers::peer;
     use crate::wire::{Message, Request, Response};
     use crate::{Chord, Config, NodeState};
 
@@ -344,12 +345,12 @@ mod tests {
             body: Request::Ping,
         }
         .encode();
-        node.handle_message(b, &ping, UnixTime(1_000))
-            .expect("ping");
+        let now = Instant::now();
+        node.handle_message(b, &ping, now).expect("ping");
         assert_eq!(node.successors().first(), Some(&b));
         assert_eq!(node.successors().get(1), Some(&c));
         // A ping from a node outside (a, successor) changes nothing.
-        node.handle_message(c, &ping, UnixTime(1_001))
+        node.handle_message(c, &ping, now + Duration::from_millis(1))
             .expect("ping");
         assert_eq!(node.successors().first(), Some(&b));
     }
@@ -361,17 +362,15 @@ mod tests {
     fn adopting_a_closer_successor_stabilizes_again_at_once() {
         let (a, b, c) = (peer(0x10), peer(0x20), peer(0x90));
         let mut node = Chord::new(a, Config::default());
-        node.become_joined(vec![c], UnixTime(0));
-        node.timers.stabilize = 60_000;
-        node.timers.fix_fingers = 60_000;
-        node.timers.check_predecessor = 60_000;
-        node.timers.purge = 60_000;
+        node.become_joined(vec![c], 0);
+        node.timers.set(Timer::Stabilize, 60_000);
+        node.timers.set(Timer::FixFingers, 60_000);
         let answer = Response::Neighbours {
             predecessor: Some(b),
             successors: vec![],
         };
         node.on_neighbours(c, answer, 1_000);
         assert_eq!(node.successors(), &[b, c]);
-        assert!(node.poll_timeout().is_some_and(|t| t.as_millis() <= 1_000));
+        assert_eq!(node.timers.get(Timer::Stabilize), Some(1_000));
     }
 }

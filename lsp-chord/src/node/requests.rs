@@ -1,0 +1,242 @@
+//! Requests: sending and retrying them, matching their answers, and
+//! serving the ones peers send.
+
+use lsp_core::{Error, PeerAddr};
+
+use super::{Chord, GRAVEYARD_PROBES, OpId, Timer, Transmit, ms, ops};
+use crate::ring::Point;
+use crate::wire::{Message, Request, Response};
+
+/// What a request is for; decides what its answer or failure does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    Stabilize,
+    Notify,
+    CheckPredecessor,
+    Hint,
+    Replicate,
+    /// A digest of the primary range; `near` for a replica holder, whose
+    /// mismatch this node answers by pushing the range.
+    Repair {
+        near: bool,
+    },
+    /// A ping to a peer dropped earlier; the count of probes so far.
+    Probe(u32),
+    /// A recursive lookup passed on for another node.
+    Relay(u64),
+    /// The answer of a recursive lookup, sent to its originator.
+    Answer,
+    Op(OpId),
+}
+
+#[derive(Debug)]
+pub(crate) struct Pending {
+    pub to: PeerAddr,
+    pub frame: Vec<u8>,
+    pub attempts_left: u32,
+    pub purpose: Purpose,
+    pub maintenance: bool,
+}
+
+impl Chord {
+    /// A pending request's attempt timed out: send it again, or give up.
+    pub(super) fn request_due(&mut self, id: u64, t: u64) {
+        let Some(p) = self.pending.get_mut(&id) else {
+            return;
+        };
+        if p.attempts_left > 0 {
+            p.attempts_left -= 1;
+            let (to, frame, maint, purpose) = (p.to, p.frame.clone(), p.maintenance, p.purpose);
+            self.count_request(purpose, maint, frame.len());
+            self.timers
+                .set(Timer::Request(id), t + ms(self.cfg.request_timeout));
+            self.send_raw(to, frame);
+        } else if let Some(p) = self.pending.remove(&id) {
+            self.counters.unanswered += 1;
+            self.on_failure(p.to, p.purpose, t);
+        }
+    }
+
+    /// Sends a request and remembers it. Fails with `Overloaded` (through
+    /// `on_failure`) when too many are pending.
+    pub(crate) fn request(&mut self, to: PeerAddr, body: Request, purpose: Purpose, now_ms: u64) {
+        if self.pending.len() >= self.cfg.max_pending_requests {
+            self.on_overload(purpose);
+            return;
+        }
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
+        let frame = Message::Request { id, body }.encode();
+        let maintenance = match purpose {
+            Purpose::Op(op) => self.ops.get(&op).is_some_and(|o| o.internal()),
+            Purpose::Replicate | Purpose::Relay(_) | Purpose::Answer => false,
+            _ => true,
+        };
+        self.count_request(purpose, maintenance, frame.len());
+        let deadline = now_ms + ms(self.cfg.request_timeout);
+        self.timers.set(Timer::Request(id), deadline);
+        self.pending.insert(
+            id,
+            Pending {
+                to,
+                frame: frame.clone(),
+                attempts_left: self.cfg.request_attempts.saturating_sub(1),
+                purpose,
+                maintenance,
+            },
+        );
+        self.send_raw(to, frame);
+    }
+
+    /// A request could not be sent: too many are pending. Upkeep retries
+    /// on its own schedule; an operation fails; a relayed lookup is dropped.
+    fn on_overload(&mut self, purpose: Purpose) {
+        match purpose {
+            Purpose::Op(op) => self.end_op(op, Err(Error::Overloaded("requests"))),
+            Purpose::Relay(key) => {
+                self.relays.remove(&key);
+            }
+            _ => {}
+        }
+    }
+
+    fn count_request(&mut self, purpose: Purpose, maintenance: bool, len: usize) {
+        if maintenance {
+            self.counters.maintenance_messages += 1;
+            self.counters.maintenance_bytes += len as u64;
+        } else if purpose == Purpose::Replicate {
+            self.counters.replication_messages += 1;
+            self.counters.replication_bytes += len as u64;
+        }
+    }
+
+    pub(crate) fn send_raw(&mut self, to: PeerAddr, frame: Vec<u8>) {
+        self.counters.messages_sent += 1;
+        self.counters.bytes_sent += frame.len() as u64;
+        self.transmits.push_back(Transmit { to, frame });
+    }
+
+    pub(super) fn on_response(
+        &mut self,
+        from: PeerAddr,
+        id: u64,
+        body: Response,
+        len: usize,
+        now_ms: u64,
+    ) {
+        // Only the peer asked may answer; anything else is stale or forged.
+        let Some(p) = self.pending.get(&id) else {
+            return;
+        };
+        if p.to.id != from.id {
+            return;
+        }
+        let Some(p) = self.pending.remove(&id) else {
+            return;
+        };
+        self.timers.cancel(Timer::Request(id));
+        if p.maintenance {
+            self.counters.maintenance_messages += 1;
+            self.counters.maintenance_bytes += len as u64;
+        } else if p.purpose == Purpose::Replicate {
+            self.counters.replication_messages += 1;
+            self.counters.replication_bytes += len as u64;
+        }
+        match p.purpose {
+            Purpose::Stabilize => self.on_neighbours(p.to, body, now_ms),
+            Purpose::Probe(_) => {
+                // Alive after all: look ourselves up through it, in case it
+                // is in another ring that should merge with ours.
+                let target = Point(self.me.id.0);
+                self.start_route(target, ops::Then::Merge, Some(vec![p.to]), now_ms);
+            }
+            Purpose::Notify
+            | Purpose::CheckPredecessor
+            | Purpose::Hint
+            | Purpose::Replicate
+            | Purpose::Answer => {}
+            Purpose::Relay(key) => self.relay_settled(key, true, now_ms),
+            Purpose::Repair { near } => {
+                if near && body == (Response::Digested { matched: false }) {
+                    self.push_primary_range(p.to, now_ms);
+                }
+            }
+            Purpose::Op(op) => self.on_op_response(op, p.to, body, now_ms),
+        }
+    }
+
+    pub(super) fn on_failure(&mut self, to: PeerAddr, purpose: Purpose, now_ms: u64) {
+        match purpose {
+            Purpose::Stabilize => {
+                self.forget(to.id);
+                // Try the next successor at once.
+                self.timers.set(Timer::Stabilize, now_ms);
+            }
+            Purpose::Notify | Purpose::CheckPredecessor => self.forget(to.id),
+            Purpose::Hint | Purpose::Replicate | Purpose::Answer | Purpose::Repair { .. } => {}
+            Purpose::Relay(key) => {
+                self.forget(to.id);
+                self.relay_settled(key, false, now_ms);
+            }
+            Purpose::Probe(n) => {
+                if n < GRAVEYARD_PROBES {
+                    self.graveyard.push_back((to, n));
+                }
+            }
+            Purpose::Op(op) => {
+                self.forget(to.id);
+                self.on_op_failure(op, to, now_ms);
+            }
+        }
+    }
+
+    /// Answers a request.
+    pub(super) fn serve(&mut self, from: PeerAddr, body: Request, now_ms: u64) -> Response {
+        match body {
+            Request::FindSuccessor { target } => self.answer_find(Point(target)),
+            Request::GetNeighbours => Response::Neighbours {
+                predecessor: self.pred,
+                successors: self.succs.clone(),
+            },
+            Request::Notify => {
+                self.rectify(from, now_ms);
+                Response::Ack
+            }
+            Request::Ping => {
+                self.consider_successor(from, now_ms);
+                Response::Ack
+            }
+            Request::StabilizeHint => {
+                self.timers.set_earlier(Timer::Stabilize, now_ms);
+                Response::Ack
+            }
+            Request::Leaving {
+                predecessor,
+                successors,
+            } => {
+                self.on_leaving(from, predecessor, successors);
+                Response::Ack
+            }
+            Request::Store { records } => Response::Stored {
+                outcomes: self.store_and_spread(Some(from), &records, now_ms),
+            },
+            Request::Forward {
+                target,
+                origin,
+                token,
+                hops,
+            } => self.relay(Point(target), origin, token, hops, now_ms),
+            Request::Routed { token, peers, hops } => {
+                self.on_routed(token, peers, hops, now_ms);
+                Response::Ack
+            }
+            Request::Digest {
+                from: start,
+                digest,
+            } => self.serve_digest(from, Point(start), digest, now_ms),
+            Request::Fetch { aor } => Response::Records {
+                records: self.store.fetch(&aor, self.wall()).unwrap_or_default(),
+            },
+        }
+    }
+}
