@@ -77,8 +77,9 @@ enum Phase {
         tried: Vec<NodeId>,
         /// Peers that answered with hints, farthest from the target first.
         answered: Vec<PeerAddr>,
-        /// Peers that did not answer.
-        dead: Vec<NodeId>,
+        /// Peers that did not answer, by Node-ID and address: a hint that
+        /// names a live node's ID at a bogus address kills only itself.
+        dead: Vec<PeerAddr>,
     },
     Confirm {
         /// The successor to ask first, then the ones after it.
@@ -100,7 +101,7 @@ pub(crate) struct Lookup {
     confirm: bool,
     hops: u32,
     /// The peer whose answer is awaited.
-    asking: Option<NodeId>,
+    asking: Option<PeerAddr>,
     phase: Phase,
 }
 
@@ -207,13 +208,13 @@ impl Lookup {
                 }
             }
         };
-        self.asking = Some(ask.0.id);
+        self.asking = Some(ask.0);
         Next::Ask(ask.0, ask.1)
     }
 
     /// `from` answered the question it was asked.
     pub(crate) fn on_response(&mut self, from: PeerAddr, answer: Answer) {
-        if self.asking != Some(from.id) {
+        if self.asking.is_none_or(|a| a.id != from.id) {
             return;
         }
         self.asking = None;
@@ -231,7 +232,7 @@ impl Lookup {
     }
 
     /// `to`, the peer asked, did not answer.
-    pub(crate) fn on_failure(&mut self, to: NodeId) {
+    pub(crate) fn on_failure(&mut self, to: PeerAddr) {
         if self.asking != Some(to) {
             return;
         }
@@ -240,10 +241,10 @@ impl Lookup {
             Phase::Route {
                 candidates, dead, ..
             } => {
-                candidates.retain(|c| c.id != to);
+                candidates.retain(|c| *c != to);
                 dead.push(to);
             }
-            Phase::Confirm { .. } => self.drop_confirm_peer(to),
+            Phase::Confirm { .. } => self.drop_confirm_peer(to.id),
             Phase::Done(_) | Phase::Failed(_) => {}
         }
     }
@@ -274,7 +275,7 @@ impl Lookup {
         tried.clear();
         *c = candidates
             .into_iter()
-            .filter(|p| p.id != self.me && !dead.contains(&p.id))
+            .filter(|p| p.id != self.me && !dead.contains(p))
             .collect();
     }
 
@@ -313,7 +314,7 @@ impl Lookup {
             Answer::Neighbours { successors, .. } => {
                 let live: Vec<PeerAddr> = successors
                     .into_iter()
-                    .filter(|p| !dead.contains(&p.id))
+                    .filter(|p| !dead.contains(p))
                     .collect();
                 // The first live successor past the target owns it,
                 // whatever the responder itself still believes. It need not

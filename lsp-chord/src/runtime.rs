@@ -140,7 +140,7 @@ async fn drive(
 ) {
     let mut waiting: HashMap<OpId, Reply> = HashMap::new();
     let sends = Arc::new(Semaphore::new(SENDS_IN_FLIGHT));
-    let (fail_tx, mut failures) = mpsc::channel::<lsp_core::NodeId>(SENDS_IN_FLIGHT);
+    let (fail_tx, mut failures) = mpsc::channel::<PeerAddr>(SENDS_IN_FLIGHT);
     loop {
         let deadline = chord.poll_timeout().map(tokio::time::Instant::from_std);
         let sleep = async {
@@ -192,7 +192,7 @@ async fn drive(
             let fail = fail_tx.clone();
             tokio::spawn(async move {
                 if transport.send(t.to, t.frame).await.is_err() {
-                    let _ = fail.try_send(t.to.id);
+                    let _ = fail.try_send(t.to);
                 }
                 drop(permit);
             });

@@ -47,9 +47,9 @@ fn answers_and_failures_from_peers_not_asked_are_ignored() {
     let mut l = lookup(0x70, &[0x30, 0x20], false);
     asks(&mut l, 0x30, Question::FindSuccessor);
     l.on_response(peer(0x20), Answer::Successors(peers(&[0x66])));
-    l.on_failure(peer(0x20).id);
+    l.on_failure(peer(0x20));
     assert_eq!(l.next(), Next::Wait);
-    l.on_failure(peer(0x30).id);
+    l.on_failure(peer(0x30));
     asks(&mut l, 0x20, Question::FindSuccessor);
 }
 
@@ -59,7 +59,7 @@ fn a_lookup_with_no_one_left_to_ask_fails() {
     assert_eq!(l.next(), Next::Failed(Failure::NoRoute));
     let mut l = lookup(0x70, &[0x20], false);
     asks(&mut l, 0x20, Question::FindSuccessor);
-    l.on_failure(peer(0x20).id);
+    l.on_failure(peer(0x20));
     assert_eq!(l.next(), Next::Failed(Failure::NoRoute));
 }
 
@@ -97,7 +97,7 @@ fn a_lookup_skips_dead_successors_to_the_owner() {
     // 0x68 has crashed: the nearest peer that answered is asked for its
     // successors.
     asks(&mut l, 0x68, Question::FindSuccessor);
-    l.on_failure(peer(0x68).id);
+    l.on_failure(peer(0x68));
     asks(&mut l, 0x64, Question::Neighbours);
     let answer = Answer::Neighbours {
         predecessor: Some(peer(0x60)),
@@ -168,7 +168,7 @@ fn a_confirmation_that_fails_asks_the_next_successor() {
     asks(&mut l, 0x20, Question::FindSuccessor);
     l.on_response(peer(0x20), Answer::Successors(peers(&[0x80, 0x90])));
     asks(&mut l, 0x80, Question::Neighbours);
-    l.on_failure(peer(0x80).id);
+    l.on_failure(peer(0x80));
     asks(&mut l, 0x90, Question::Neighbours);
     l.on_response(peer(0x90), Answer::Useless);
     assert_eq!(l.next(), Next::Failed(Failure::NoRoute));
@@ -178,10 +178,10 @@ fn a_confirmation_that_fails_asks_the_next_successor() {
 fn a_restart_keeps_what_is_known_dead() {
     let mut l = lookup(0x70, &[0x20], false);
     asks(&mut l, 0x20, Question::FindSuccessor);
-    l.on_failure(peer(0x20).id);
+    l.on_failure(peer(0x20));
     l.restart(peers(&[0x30, 0x20]));
     asks(&mut l, 0x30, Question::FindSuccessor);
-    l.on_failure(peer(0x30).id);
+    l.on_failure(peer(0x30));
     assert_eq!(l.next(), Next::Failed(Failure::NoRoute));
 }
 

@@ -27,6 +27,9 @@ mod routing;
 
 pub(crate) use requests::{Pending, Purpose};
 
+#[cfg(test)]
+mod tests;
+
 /// Fingers kept: finger `i` is the successor of `me + 2^(255 - i)`. 64
 /// cover rings of up to about 2^60 nodes.
 pub const FINGERS: usize = 64;
@@ -422,7 +425,7 @@ impl Chord {
 
     /// The driver could not reach `peer` (connection refused, identity
     /// mismatch, closed). Requests to it fail now instead of timing out.
-    pub fn handle_unreachable(&mut self, peer: NodeId, now: Instant) {
+    pub fn handle_unreachable(&mut self, peer: PeerAddr, now: Instant) {
         let t = self.tick(now);
         if self.state == NodeState::Left {
             return;
@@ -430,7 +433,7 @@ impl Chord {
         let ids: Vec<u64> = self
             .pending
             .iter()
-            .filter(|(_, p)| p.to.id == peer)
+            .filter(|(_, p)| p.to == peer)
             .map(|(id, _)| *id)
             .collect();
         self.forget(peer);

@@ -281,7 +281,7 @@ impl Chord {
         };
         match &mut op.phase {
             Phase::Route { lookup, .. } => {
-                lookup.on_failure(to.id);
+                lookup.on_failure(to);
                 self.drive_lookup(id, now_ms);
             }
             Phase::Store { .. } => self.store_answered(id, None, now_ms),

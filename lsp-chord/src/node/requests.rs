@@ -168,14 +168,14 @@ impl Chord {
     pub(super) fn on_failure(&mut self, to: PeerAddr, purpose: Purpose, now_ms: u64) {
         match purpose {
             Purpose::Stabilize => {
-                self.forget(to.id);
+                self.forget(to);
                 // Try the next successor at once.
                 self.timers.set(Timer::Stabilize, now_ms);
             }
-            Purpose::Notify | Purpose::CheckPredecessor => self.forget(to.id),
+            Purpose::Notify | Purpose::CheckPredecessor => self.forget(to),
             Purpose::Hint | Purpose::Replicate | Purpose::Answer | Purpose::Repair { .. } => {}
             Purpose::Relay(key) => {
-                self.forget(to.id);
+                self.forget(to);
                 self.relay_settled(key, false, now_ms);
             }
             Purpose::Probe(n) => {
@@ -184,7 +184,7 @@ impl Chord {
                 }
             }
             Purpose::Op(op) => {
-                self.forget(to.id);
+                self.forget(to);
                 self.on_op_failure(op, to, now_ms);
             }
         }

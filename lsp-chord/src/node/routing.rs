@@ -90,25 +90,26 @@ impl Chord {
         }
     }
 
-    /// Drops a peer found dead from every table.
-    pub(crate) fn forget(&mut self, id: NodeId) {
+    /// Drops a peer found dead from every table. Only entries with both
+    /// its Node-ID and its address go: a hint that named a known node's ID
+    /// at another address must not evict the known node.
+    pub(crate) fn forget(&mut self, peer: PeerAddr) {
         let known = self
             .succs
             .iter()
             .chain(self.pred.iter())
             .chain(self.fingers.iter().flatten())
-            .find(|p| p.id == id)
-            .copied();
-        if let Some(p) = known {
-            self.bury(p);
+            .any(|p| *p == peer);
+        if known {
+            self.bury(peer);
         }
-        self.succs.retain(|p| p.id != id);
+        self.succs.retain(|p| *p != peer);
         self.routing_changed = true;
-        if self.pred.is_some_and(|p| p.id == id) {
+        if self.pred == Some(peer) {
             self.pred = None;
         }
         for f in self.fingers.iter_mut() {
-            if f.is_some_and(|p| p.id == id) {
+            if *f == Some(peer) {
                 *f = None;
             }
         }

@@ -1,0 +1,77 @@
+//! The node among hostile peers: each test is an attack, played through
+//! the node's inputs, and what must not follow from it.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use lsp_core::{NodeId, PeerAddr};
+
+use super::*;
+use crate::test_peers::peer;
+use crate::wire::{Message, Request, Response};
+
+/// A joined node 0x10 with this predecessor and successor list.
+fn joined(pred: u8, succs: &[u8]) -> Chord {
+    let mut node = Chord::new(peer(0x10), Config::default());
+    node.state = NodeState::Joined;
+    node.pred = Some(peer(pred));
+    node.succs = succs.iter().map(|b| peer(*b)).collect();
+    node
+}
+
+/// The same Node-ID as `peer(b)`, at an address nobody listens on.
+fn at_bogus_address(b: u8) -> PeerAddr {
+    let addr: SocketAddr = "198.51.100.1:9".parse().expect("literal");
+    PeerAddr {
+        id: NodeId([b; 32]),
+        addr,
+    }
+}
+
+/// Every request the node has sent since the last call: to whom, its id,
+/// and what it asks.
+fn requests(node: &mut Chord) -> Vec<(PeerAddr, u64, Request)> {
+    std::iter::from_fn(|| node.poll_transmit())
+        .filter_map(|t| match Message::decode(&t.frame) {
+            Ok(Message::Request { id, body }) => Some((t.to, id, body)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn answer(node: &mut Chord, from: PeerAddr, id: u64, body: Response, now: Instant) {
+    let frame = Message::Response { id, body }.encode();
+    node.handle_message(from, &frame, now).expect("answer");
+}
+
+/// A lookup reads a successor list that names a known node's ID at a
+/// bogus address. That address fails; the known node stays known.
+#[test]
+fn a_hint_naming_a_known_id_at_another_address_does_not_evict_the_known_node() {
+    let now = Instant::now();
+    let mut node = joined(0xf0, &[0x20, 0x30, 0x60]);
+    node.lookup(Point([0x50; 32]), now);
+    let [(to, id, _)] = requests(&mut node)[..] else {
+        panic!("one request")
+    };
+    assert_eq!(to, peer(0x30));
+    answer(&mut node, to, id, Response::Closer { peers: vec![] }, now);
+    let [(to, id, Request::GetNeighbours)] = requests(&mut node)[..] else {
+        panic!("a walk along 0x30's successors")
+    };
+    let lie = Response::Neighbours {
+        predecessor: Some(peer(0x20)),
+        successors: vec![at_bogus_address(0x60)],
+    };
+    answer(&mut node, to, id, lie, now);
+    let [(to, _, Request::GetNeighbours)] = requests(&mut node)[..] else {
+        panic!("the owner found is asked to confirm")
+    };
+    assert_eq!(to, at_bogus_address(0x60));
+    node.handle_unreachable(at_bogus_address(0x60), now + Duration::from_millis(10));
+    assert!(
+        node.successors().contains(&peer(0x60)),
+        "{:?}",
+        node.successors()
+    );
+}
