@@ -1,7 +1,7 @@
 //! Requests: sending and retrying them, matching their answers, and
 //! serving the ones peers send.
 
-use lsp_core::{Error, PeerAddr};
+use lsp_core::{Error, NodeId, PeerAddr};
 
 use super::{Chord, GRAVEYARD_PROBES, OpId, Timer, Transmit, ms, ops};
 use crate::ring::Point;
@@ -26,6 +26,15 @@ pub(crate) enum Purpose {
     Relay(u64),
     /// The answer of a recursive lookup, sent to its originator.
     Answer,
+    /// A peer that pinged as if this node were its predecessor, asked for
+    /// its neighbours before it becomes the successor.
+    VerifySuccessor,
+    /// A peer that may be the predecessor (it notified, or a leaving
+    /// predecessor named it), asked for its neighbours before it becomes
+    /// the predecessor; `left` is the leaver it may still name first.
+    VerifyPredecessor {
+        left: Option<NodeId>,
+    },
     Op(OpId),
 }
 
@@ -156,6 +165,9 @@ impl Chord {
             | Purpose::Replicate
             | Purpose::Answer => {}
             Purpose::Relay(key) => self.relay_settled(key, true, now_ms),
+            Purpose::VerifySuccessor | Purpose::VerifyPredecessor { .. } => {
+                self.on_verified(p.to, p.purpose, body, now_ms)
+            }
             Purpose::Repair { near } => {
                 if near && body == (Response::Digested { matched: false }) {
                     self.push_primary_range(p.to, now_ms);
@@ -173,7 +185,12 @@ impl Chord {
                 self.timers.set(Timer::Stabilize, now_ms);
             }
             Purpose::Notify | Purpose::CheckPredecessor => self.forget(to),
-            Purpose::Hint | Purpose::Replicate | Purpose::Answer | Purpose::Repair { .. } => {}
+            Purpose::Hint
+            | Purpose::Replicate
+            | Purpose::Answer
+            | Purpose::Repair { .. }
+            | Purpose::VerifySuccessor
+            | Purpose::VerifyPredecessor { .. } => {}
             Purpose::Relay(key) => {
                 self.forget(to);
                 self.relay_settled(key, false, now_ms);
@@ -214,7 +231,7 @@ impl Chord {
                 predecessor,
                 successors,
             } => {
-                self.on_leaving(from, predecessor, successors);
+                self.on_leaving(from, predecessor, successors, now_ms);
                 Response::Ack
             }
             Request::Store { records } => Response::Stored {

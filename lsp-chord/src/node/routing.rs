@@ -180,14 +180,86 @@ impl Chord {
     }
 
     /// A live peer that pings us (its predecessor check, or a probe) and
-    /// lies between us and our successor is a closer successor: take it.
-    /// This is how a node whose successor pointer skipped part of the ring
+    /// lies between us and our successor may be a closer successor. This
+    /// is how a node whose successor pointer skipped part of the ring
     /// (after a partition heals) learns of the node it skipped, which
     /// pings it as its predecessor; stabilize alone would walk back one
-    /// node per round.
+    /// node per round. A Ping alone changes nothing: the peer is asked for
+    /// its neighbours, and taken only if it names us as its predecessor
+    /// (the skipped node does, a passer-by does not) or if it was our
+    /// neighbour before a partition and is in a ring now.
     pub(crate) fn consider_successor(&mut self, p: PeerAddr, now_ms: u64) {
-        if self.state == crate::NodeState::Joined && !self.succs.is_empty() {
-            self.adopt_if_closer(p, now_ms);
+        if self.state == crate::NodeState::Joined
+            && !self.succs.is_empty()
+            && self.closer_successor(p)
+        {
+            self.verify(p, Purpose::VerifySuccessor, now_ms);
+        }
+    }
+
+    fn closer_successor(&self, p: PeerAddr) -> bool {
+        p.id != self.me.id
+            && self
+                .succs
+                .first()
+                .is_none_or(|s| pt(&p).in_open(pt(&self.me), pt(s)))
+    }
+
+    fn closer_predecessor(&self, n: PeerAddr) -> bool {
+        n.id != self.me.id
+            && match self.pred {
+                None => true,
+                Some(p) => p.id != n.id && pt(&n).in_open(pt(&p), pt(&self.me)),
+            }
+    }
+
+    /// Asks `p` for its neighbours, unless that is already asked.
+    fn verify(&mut self, p: PeerAddr, purpose: Purpose, now_ms: u64) {
+        if self
+            .pending
+            .values()
+            .any(|q| q.to == p && q.purpose == purpose)
+        {
+            return;
+        }
+        self.request(p, Request::GetNeighbours, purpose, now_ms);
+    }
+
+    /// A peer asked back for its neighbours answered.
+    pub(crate) fn on_verified(
+        &mut self,
+        p: PeerAddr,
+        purpose: Purpose,
+        body: Response,
+        now_ms: u64,
+    ) {
+        let Response::Neighbours {
+            predecessor,
+            successors,
+        } = body
+        else {
+            return;
+        };
+        let me = self.me.id;
+        match purpose {
+            Purpose::VerifySuccessor => {
+                // A node that skipped us names us as its predecessor. After a
+                // partition, a node from the other side that was our
+                // neighbour before (it is among the peers we dropped) names
+                // its own neighbours there.
+                let skipped_us = predecessor.is_some_and(|x| x.id == me);
+                let former = !successors.is_empty() && self.graveyard.iter().any(|(g, _)| *g == p);
+                if (skipped_us || former) && self.closer_successor(p) {
+                    self.adopt_if_closer(p, now_ms);
+                }
+            }
+            Purpose::VerifyPredecessor { left } => {
+                let first = successors.iter().find(|s| Some(s.id) != left);
+                if first.is_some_and(|s| s.id == me) && self.closer_predecessor(p) {
+                    self.adopt_predecessor(p, now_ms);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -208,40 +280,46 @@ impl Chord {
         }
     }
 
-    /// Rectify: `n` says it may be our predecessor.
+    /// Rectify: `n` says it may be our predecessor. It becomes one once it
+    /// names us, asked back, as its first successor: a Notify alone changes
+    /// nothing.
     pub(crate) fn rectify(&mut self, n: PeerAddr, now_ms: u64) {
-        if self.state != crate::NodeState::Joined {
-            return;
-        }
-        let me = pt(&self.me);
-        let adopt = match self.pred {
-            None => true,
-            Some(p) => p.id != n.id && pt(&n).in_open(pt(&p), me),
-        };
-        if adopt {
-            let old = self.pred.replace(n);
-            self.routing_changed = true;
-            // The old predecessor should now point at n; tell it to look.
-            if let Some(old) = old {
-                self.request(old, Request::StabilizeHint, Purpose::Hint, now_ms);
-            }
-        }
-        if self.succs.is_empty() {
-            self.succs.push(n);
-            self.routing_changed = true;
+        if self.state == crate::NodeState::Joined && self.closer_predecessor(n) {
+            let purpose = Purpose::VerifyPredecessor { left: None };
+            self.verify(n, purpose, now_ms);
         }
     }
 
-    /// A neighbour leaves gracefully: splice it out.
+    fn adopt_predecessor(&mut self, n: PeerAddr, now_ms: u64) {
+        let old = self.pred.replace(n);
+        self.routing_changed = true;
+        // The old predecessor should now point at n; tell it to look.
+        if let Some(old) = old {
+            self.request(old, Request::StabilizeHint, Purpose::Hint, now_ms);
+        }
+        if self.succs.is_empty() {
+            self.succs.push(n);
+        }
+    }
+
+    /// A neighbour leaves gracefully: splice it out. The predecessor it
+    /// names is asked back before it takes its place.
     pub(crate) fn on_leaving(
         &mut self,
         from: PeerAddr,
         predecessor: Option<PeerAddr>,
         successors: Vec<PeerAddr>,
+        now_ms: u64,
     ) {
         if self.pred.is_some_and(|p| p.id == from.id) {
-            self.pred = predecessor.filter(|p| p.id != self.me.id);
+            self.pred = None;
             self.routing_changed = true;
+            if let Some(q) = predecessor.filter(|q| q.id != self.me.id && q.id != from.id) {
+                let purpose = Purpose::VerifyPredecessor {
+                    left: Some(from.id),
+                };
+                self.verify(q, purpose, now_ms);
+            }
         }
         if let Some(i) = self.succs.iter().position(|p| p.id == from.id) {
             let mut list: Vec<PeerAddr> = self.succs[..i].to_vec();
@@ -332,8 +410,9 @@ mod tests {
     use crate::{Chord, Config, NodeState};
 
     /// After a partition heals, a node's successor can skip part of the
-    /// ring. The skipped node's predecessor check reaches it, and it must
-    /// take that node as its successor at once.
+    /// ring. The skipped node's predecessor check reaches it; asked back,
+    /// the skipped node names it as predecessor, and it becomes the
+    /// successor at once.
     #[test]
     fn a_ping_from_a_skipped_node_makes_it_the_successor() {
         let (a, b, c) = (peer(0x10), peer(0x20), peer(0x90));
@@ -348,6 +427,24 @@ mod tests {
         .encode();
         let now = Instant::now();
         node.handle_message(b, &ping, now).expect("ping");
+        let asked = std::iter::from_fn(|| node.poll_transmit())
+            .find_map(|t| match Message::decode(&t.frame) {
+                Ok(Message::Request {
+                    id,
+                    body: Request::GetNeighbours,
+                }) if t.to == b => Some(id),
+                _ => None,
+            })
+            .expect("b is asked back");
+        let answer = Message::Response {
+            id: asked,
+            body: Response::Neighbours {
+                predecessor: Some(a),
+                successors: vec![c],
+            },
+        };
+        node.handle_message(b, &answer.encode(), now)
+            .expect("answer");
         assert_eq!(node.successors().first(), Some(&b));
         assert_eq!(node.successors().get(1), Some(&c));
         // A ping from a node outside (a, successor) changes nothing.

@@ -75,3 +75,96 @@ fn a_hint_naming_a_known_id_at_another_address_does_not_evict_the_known_node() {
         node.successors()
     );
 }
+
+fn request(node: &mut Chord, from: PeerAddr, body: Request, now: Instant) {
+    let frame = Message::Request { id: 77, body }.encode();
+    node.handle_message(from, &frame, now).expect("request");
+}
+
+/// A peer between a node and its successor that only pings (a client, a
+/// passer-by) must not become the successor: asked back, it does not name
+/// the node as its predecessor, or does not answer at all.
+#[test]
+fn a_non_members_ping_does_not_change_the_successor() {
+    let now = Instant::now();
+    let mut node = joined(0xf0, &[0x40, 0x60]);
+    let stranger = peer(0x30);
+    request(&mut node, stranger, Request::Ping, now);
+    let [(to, id, Request::GetNeighbours)] = requests(&mut node)[..] else {
+        panic!("the stranger is asked back")
+    };
+    assert_eq!(to, stranger);
+    let lie = Response::Neighbours {
+        predecessor: None,
+        successors: vec![],
+    };
+    answer(&mut node, stranger, id, lie, now);
+    assert_eq!(node.successors(), &[peer(0x40), peer(0x60)]);
+
+    // Pinging again, and never answering.
+    request(&mut node, stranger, Request::Ping, now);
+    for _ in 0..5 {
+        node.handle_timeout(now + Duration::from_secs(10));
+    }
+    node.handle_unreachable(stranger, now + Duration::from_secs(11));
+    assert_eq!(node.successors(), &[peer(0x40), peer(0x60)]);
+}
+
+/// A Notify makes a peer the predecessor only once it names the node as
+/// its first successor, asked back; a leaving predecessor cannot hand its
+/// place to a peer that does not.
+#[test]
+fn notify_and_leaving_install_only_a_predecessor_that_names_the_node() {
+    let now = Instant::now();
+    let mut node = joined(0xa0, &[0x40]);
+    let claimant = peer(0xe0);
+    request(&mut node, claimant, Request::Notify, now);
+    assert_eq!(
+        node.predecessor(),
+        Some(peer(0xa0)),
+        "not before it answers"
+    );
+    let [(_, id, Request::GetNeighbours)] = requests(&mut node)[..] else {
+        panic!("the claimant is asked back")
+    };
+    let elsewhere = Response::Neighbours {
+        predecessor: Some(peer(0xa0)),
+        successors: vec![peer(0x50)],
+    };
+    answer(&mut node, claimant, id, elsewhere, now);
+    assert_eq!(node.predecessor(), Some(peer(0xa0)));
+
+    request(&mut node, claimant, Request::Notify, now);
+    let [(_, id, Request::GetNeighbours)] = requests(&mut node)[..] else {
+        panic!("asked back again")
+    };
+    let member = Response::Neighbours {
+        predecessor: Some(peer(0xa0)),
+        successors: vec![peer(0x10), peer(0x40)],
+    };
+    answer(&mut node, claimant, id, member, now);
+    assert_eq!(node.predecessor(), Some(claimant));
+
+    // The predecessor leaves and names a stranger as its own predecessor.
+    let leaving = Request::Leaving {
+        predecessor: Some(peer(0xc0)),
+        successors: vec![peer(0x10)],
+    };
+    requests(&mut node);
+    request(&mut node, claimant, leaving, now);
+    assert_eq!(node.predecessor(), None);
+    let asked: Vec<_> = requests(&mut node)
+        .into_iter()
+        .filter(|(_, _, r)| *r == Request::GetNeighbours)
+        .collect();
+    let [(to, id, _)] = asked[..] else {
+        panic!("the named predecessor is asked back: {asked:?}")
+    };
+    assert_eq!(to, peer(0xc0));
+    let stranger = Response::Neighbours {
+        predecessor: None,
+        successors: vec![],
+    };
+    answer(&mut node, peer(0xc0), id, stranger, now);
+    assert_eq!(node.predecessor(), None);
+}
