@@ -48,11 +48,14 @@ impl StoreRound {
         (round, first)
     }
 
-    /// One owner answered (`Some`) or could not be reached (`None`).
+    /// One owner answered (`Some`) or could not be reached (`None`). An
+    /// owner that says the key is not its own counts as unreachable: the
+    /// lookup that named it was wrong, or lied.
     pub(crate) fn on_answer(
         &mut self,
         outcome: Option<StoreOutcome>,
     ) -> Next<Result<Published, Error>> {
+        let outcome = outcome.filter(|o| *o != StoreOutcome::NotResponsible);
         match outcome {
             Some(o) => {
                 self.in_flight -= 1;

@@ -137,6 +137,10 @@ pub enum Response {
         predecessor: Option<PeerAddr>,
         /// The responder's successor list.
         successors: Vec<PeerAddr>,
+        /// The predecessors before `predecessor` that the responder knows,
+        /// nearest first (at most k - 1): with them, its successor learns
+        /// the range it holds replicas for.
+        farther_predecessors: Vec<PeerAddr>,
     },
     /// To `Notify`, `Ping`, `Leaving`, `StabilizeHint`, `Forward` and
     /// `Routed`.
@@ -196,6 +200,9 @@ pub enum StoreOutcome {
     Full(String),
     /// A field or size is out of range.
     Invalid(String),
+    /// The record's key lies outside the ranges this node holds (its own
+    /// and the k - 1 before it): the publisher should ask another owner.
+    NotResponsible,
 }
 
 impl StoreOutcome {
@@ -223,6 +230,7 @@ impl StoreOutcome {
             Self::Unauthorized(why) => Some(Error::Unauthorized(why)),
             Self::Full(_) => Some(Error::StoreFull("remote store")),
             Self::Invalid(why) => Some(Error::InvalidBinding(why)),
+            Self::NotResponsible => Some(Error::Unauthorized("not responsible for the key".into())),
         }
     }
 }
@@ -281,7 +289,11 @@ impl Message {
                 _ => 0,
             },
             Message::Response { body, .. } => match body {
-                Response::Neighbours { successors, .. } => successors.len(),
+                Response::Neighbours {
+                    successors,
+                    farther_predecessors,
+                    ..
+                } => successors.len().max(farther_predecessors.len()),
                 Response::Successors { peers } | Response::Closer { peers } => peers.len(),
                 Response::Refused { reason } if reason.len() > MAX_REASON_LEN => {
                     return Err(Error::Decode("refusal reason too long".into()));
@@ -363,6 +375,7 @@ mod tests {
             ".{0,40}".prop_map(StoreOutcome::Unauthorized),
             ".{0,40}".prop_map(StoreOutcome::Full),
             ".{0,40}".prop_map(StoreOutcome::Invalid),
+            Just(StoreOutcome::NotResponsible),
         ]
     }
 
@@ -404,12 +417,13 @@ mod tests {
             Just(Response::Ack),
             peers().prop_map(|peers| Response::Successors { peers }),
             peers().prop_map(|peers| Response::Closer { peers }),
-            (proptest::option::of(arb_peer()), peers()).prop_map(|(predecessor, successors)| {
-                Response::Neighbours {
+            (proptest::option::of(arb_peer()), peers(), peers()).prop_map(
+                |(predecessor, successors, farther_predecessors)| Response::Neighbours {
                     predecessor,
                     successors,
+                    farther_predecessors,
                 }
-            }),
+            ),
             proptest::collection::vec(arb_outcome(), 0..4)
                 .prop_map(|outcomes| Response::Stored { outcomes }),
             proptest::collection::vec(arb_record(), 0..3)

@@ -61,6 +61,7 @@ fn vectors() -> Vec<(&'static str, Message)> {
                 Response::Neighbours {
                     predecessor: Some(peer(3, "192.0.2.3:7000")),
                     successors: vec![peer(4, "192.0.2.4:7000")],
+                    farther_predecessors: vec![peer(5, "192.0.2.5:7000")],
                 },
             ),
         ),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use lsp_chord::Outcome;
 use lsp_chord::ring::Point;
 use lsp_chord::sim::{Sim, SimConfig};
-use lsp_core::{Aor, Binding, Identity, Record, SignedRecord, UnixTime};
+use lsp_core::{Aor, Binding, FirstComeFirstServed, Identity, Record, SignedRecord, UnixTime};
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
@@ -552,22 +552,20 @@ fn repair_brings_stray_copies_back_to_the_replicas() {
     };
     // One record only on the primary's second successor (a replica), one
     // only on its fourth (past the replicas, as joins in front leave them).
-    // Each is stored by a node far from the holder, so nothing spreads it.
+    // Each is written straight into the holder's store, so nothing spreads
+    // it (a Store from a peer for a key past the replicas is refused).
     let mut cases = Vec::new();
     for (n_rec, distance) in [(0, 2), (1, 4)] {
         let (aor, record) = ledger.record(n_rec, sim.now());
         let key = Point::from(aor.resource_id());
         let at = ring_order.partition_point(|p| Point(p.id.0) < key);
         let at_distance = |d: usize| index_of(&sim, ring_order[(at + d) % n]);
-        let (holder, stranger) = (at_distance(distance), at_distance(distance + 15));
+        let holder = at_distance(distance);
         let replicas = [at_distance(0), at_distance(1), at_distance(2)];
-        let store = lsp_chord::wire::Message::Request {
-            id: 99 + n_rec as u64,
-            body: lsp_chord::wire::Request::Store {
-                records: vec![record],
-            },
-        };
-        sim.inject(stranger, holder, store.encode());
+        let store = sim.node(holder).unwrap().store();
+        store
+            .publish(&record, &FirstComeFirstServed, sim.now(), |_| Ok(()))
+            .unwrap();
         cases.push((aor, replicas, holder));
     }
     sim.run_for(secs(2));

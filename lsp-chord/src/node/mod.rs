@@ -174,6 +174,9 @@ pub struct Chord {
     pub(crate) rng: Xoshiro256PlusPlus,
     pub(crate) state: NodeState,
     pub(crate) pred: Option<PeerAddr>,
+    /// The k - 1 predecessors before `pred`, nearest first, as `pred` last
+    /// told: with `pred`, they bound the keys this node holds.
+    pub(crate) farther_preds: Vec<PeerAddr>,
     pub(crate) succs: Vec<PeerAddr>,
     pub(crate) fingers: Vec<Option<PeerAddr>>,
     pub(crate) next_finger: usize,
@@ -205,11 +208,9 @@ pub struct Chord {
     pub(crate) replica_view: (Option<PeerAddr>, Vec<NodeId>),
     /// Which farther successor the next repair round asks.
     pub(crate) repair_turn: usize,
-    /// Digests answered since the last repair round; bounded, since each
-    /// costs a pass over the store.
-    pub(crate) digests_served: usize,
-    /// Ranges pushed back on a mismatched digest since the last round.
-    pub(crate) repair_pushes: usize,
+    /// Who got a digest answered since the last repair round: once each,
+    /// and r + k in all, since each answer costs a pass over the store.
+    pub(crate) digest_askers: Vec<NodeId>,
 }
 
 pub(crate) fn ms(d: Duration) -> u64 {
@@ -228,6 +229,7 @@ impl Chord {
             rng,
             state: NodeState::Idle,
             pred: None,
+            farther_preds: Vec::new(),
             succs: Vec::new(),
             fingers: vec![None; FINGERS],
             next_finger: 0,
@@ -249,8 +251,7 @@ impl Chord {
             next_relay: 0,
             replica_view: (None, Vec::new()),
             repair_turn: 0,
-            digests_served: 0,
-            repair_pushes: 0,
+            digest_askers: Vec::new(),
         }
     }
 
@@ -558,8 +559,10 @@ impl Chord {
             }
             Timer::CheckPredecessor if joined => {
                 self.schedule(Timer::CheckPredecessor, t, check);
+                // Asking for its neighbours, not only pinging, keeps the
+                // farther predecessors fresh.
                 if let Some(p) = self.pred {
-                    self.request(p, Request::Ping, Purpose::CheckPredecessor, t);
+                    self.request(p, Request::GetNeighbours, Purpose::CheckPredecessor, t);
                 }
             }
             Timer::Probe if joined => {
@@ -575,8 +578,7 @@ impl Chord {
             }
             Timer::Repair if joined => {
                 self.schedule(Timer::Repair, t, repair);
-                self.digests_served = 0;
-                self.repair_pushes = 0;
+                self.digest_askers.clear();
                 self.start_repair(t);
             }
             _ => {}

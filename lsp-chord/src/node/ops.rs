@@ -247,6 +247,7 @@ impl Chord {
                     Response::Neighbours {
                         predecessor,
                         successors,
+                        ..
                     } => Answer::Neighbours {
                         predecessor,
                         successors,

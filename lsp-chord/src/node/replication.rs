@@ -108,7 +108,19 @@ impl Chord {
         records: &[SignedRecord],
         now_ms: u64,
     ) -> Vec<StoreOutcome> {
-        let outcomes: Vec<StoreOutcome> = records.iter().map(|r| self.store_local(r)).collect();
+        // A peer may store only keys this node holds; its own operations
+        // store where their lookup found it an owner.
+        let outcomes: Vec<StoreOutcome> = records
+            .iter()
+            .map(|r| {
+                let key = Point::from(r.record.aor.resource_id());
+                if from.is_some() && !self.holds(key) {
+                    StoreOutcome::NotResponsible
+                } else {
+                    self.store_local(r)
+                }
+            })
+            .collect();
         let Some(pred) = self.pred else {
             return outcomes;
         };
@@ -178,11 +190,13 @@ impl Chord {
         }
     }
 
-    /// Answers a `Digest` of `(start, asker]`. On a mismatch this node
-    /// sends its own records of the range to its predecessor, never to the
-    /// asker: the asker can claim any range, and the predecessor is the
-    /// node a hand-off would go to anyway. From there the records travel
-    /// back hop by hop (see `store_and_spread`) until one holds them.
+    /// Answers a `Digest` of `(start, asker]`. Only a plausible
+    /// predecessor is answered: the asker and the start of its range lie
+    /// within twice the arc this node's successor list spans, behind it
+    /// (the r nodes before a node span about what the r after it do). Each
+    /// asker is answered once a round, and at most r + k askers are. On a
+    /// mismatch this node sends its records of that bounded range to the
+    /// asker, its primary, which keeps and spreads what it lacked.
     pub(crate) fn serve_digest(
         &mut self,
         asker: PeerAddr,
@@ -190,27 +204,43 @@ impl Chord {
         digest: [u8; 32],
         now_ms: u64,
     ) -> Response {
-        // Honest peers send at most r a round: k-1 from the predecessors this
-        // node is a replica for, the rest from farther ones, one each.
-        if self.digests_served >= self.cfg.r() + self.cfg.k() {
-            return Response::Refused {
-                reason: "too many digests this round".into(),
-            };
+        if !self.plausible_predecessor_range(start, Point(asker.id.0)) {
+            return Response::refused("not a range this node can hold");
         }
-        self.digests_served += 1;
+        if self.digest_askers.contains(&asker.id)
+            || self.digest_askers.len() >= self.cfg.r() + self.cfg.k()
+        {
+            return Response::refused("too many digests this round");
+        }
+        self.digest_askers.push(asker.id);
         let end = Point(asker.id.0);
         let mine = self.store.digest_where(self.wall(), |rid| {
             Point::from(rid).in_open_closed(start, end)
         });
         let matched = mine == digest;
-        // Each push may be the whole store: a few a round, whoever asks.
-        let may_push = !matched && self.repair_pushes < self.cfg.k();
-        if let Some(pred) = self.pred.filter(|p| p.id != self.me.id && may_push) {
-            self.repair_pushes += 1;
+        if !matched {
             let records = self.records_in(start, end);
-            self.push(pred, records, now_ms);
+            self.push(asker, records, now_ms);
         }
         Response::Digested { matched }
+    }
+
+    /// Whether `(start, end]` can be a predecessor's primary range: both
+    /// ends behind this node, within twice its successor list's arc.
+    fn plausible_predecessor_range(&self, start: Point, end: Point) -> bool {
+        let me = Point(self.me.id.0);
+        let Some(last) = self.succs.last() else {
+            return false;
+        };
+        let arc = Point(last.id.0).wrapping_sub(me);
+        let window = arc.wrapping_add(arc);
+        // A window past half the ring is a small ring: anything goes.
+        if window < arc {
+            return true;
+        }
+        let back = |p: Point| me.wrapping_sub(p);
+        let (to_end, to_start) = (back(end), back(start));
+        end != me && to_end <= window && to_start <= window && to_start > to_end
     }
 
     /// Sends every record this node is primary for to `to`, a replica
@@ -273,20 +303,28 @@ mod tests {
             .collect()
     }
 
-    /// A `Digest` claiming any range gets an answer, but never records,
-    /// and only a bounded number of answers and pushes a round.
+    /// A digest gets an answer only from a plausible predecessor, once a
+    /// round, within a bound; a mismatch sends the records of that range
+    /// to the asker, and a stranger's digest sends nothing anywhere.
     #[test]
-    fn digests_are_answered_within_bounds_and_push_only_to_the_predecessor() {
-        let (me, pred, succ, asker) = (peer(0x80), peer(0x40), peer(0xc0), peer(0x10));
+    fn a_strangers_digest_starts_no_push_and_a_predecessors_gets_its_range() {
+        let me = peer(0x80);
         let now = UnixTime(1_750_000_000_000);
         let config = Config::default().clock(Arc::new(ManualClock::new(now)));
         let mut node = Chord::new(me, config);
         node.state = NodeState::Joined;
-        node.pred = Some(pred);
-        node.succs = vec![succ];
+        node.pred = Some(peer(0x70));
+        node.succs = vec![peer(0x90), peer(0xa0), peer(0xb0)];
+        // Records until three fall in (0x50.., 0x60..].
+        let (start, asker) = (Point([0x50; 32]), peer(0x60));
         let publisher = Identity::from_secret_bytes([9; 32]);
-        for n in 0..20 {
+        let mut in_range = 0;
+        for n in 0.. {
             let aor = Aor::parse(&format!("sip:u{n}@example.com")).expect("aor");
+            let key = Point::from(aor.resource_id());
+            if !key.in_open_closed(start, Point(asker.id.0)) {
+                continue;
+            }
             let binding = Binding::new("sip:u@192.0.2.9", now + Duration::from_secs(600), "c", 1);
             let record = Record {
                 aor,
@@ -295,33 +333,34 @@ mod tests {
             }
             .sign(&publisher);
             assert_eq!(node.store_local(&record), StoreOutcome::Stored);
+            in_range += 1;
+            if in_range == 3 {
+                break;
+            }
         }
-        let everything = Point(asker.id.0);
-        let ask = |node: &mut Chord, digest| node.serve_digest(asker, everything, digest, 0);
-        let held = node.store.digest_where(now, |rid| {
-            Point::from(rid).in_open_closed(everything, everything)
-        });
+        let refused = |r: &Response| matches!(r, Response::Refused { .. });
 
-        assert_eq!(ask(&mut node, held), Response::Digested { matched: true });
-        assert_eq!(pushes(&mut node), vec![]);
-        let mut answers = vec![];
-        for _ in 0..30 {
-            answers.push(ask(&mut node, [0; 32]));
+        // Strangers: far behind, claiming the whole ring, or ahead.
+        for (s, a) in [(0x05, 0x10), (0x60, 0x60), (0x90, 0x95)] {
+            let answer = node.serve_digest(peer(a), Point([s; 32]), [0; 32], 0);
+            assert!(refused(&answer), "{s:x}..{a:x}: {answer:?}");
         }
-        let k = node.cfg.k();
-        let r = node.cfg.r();
-        let unmatched = answers
-            .iter()
-            .filter(|a| **a == Response::Digested { matched: false })
+        assert_eq!(pushes(&mut node), vec![]);
+
+        let answer = node.serve_digest(asker, start, [0; 32], 0);
+        assert_eq!(answer, Response::Digested { matched: false });
+        assert_eq!(pushes(&mut node), vec![asker.id], "one batch, to the asker");
+        let again = node.serve_digest(asker, start, [0; 32], 0);
+        assert!(refused(&again), "once a round");
+
+        // At most r + k askers a round.
+        let cap = node.cfg.r() + node.cfg.k();
+        let served = (0x21..0x5f)
+            .filter(|b| {
+                let answer = node.serve_digest(peer(*b), Point([0x20; 32]), [0; 32], 0);
+                !refused(&answer)
+            })
             .count();
-        assert_eq!(unmatched, r + k - 1, "{answers:?}");
-        assert!(
-            answers[unmatched..]
-                .iter()
-                .all(|a| matches!(a, Response::Refused { .. }))
-        );
-        // The records went back to the predecessor k times (one batch each),
-        // never to the asker.
-        assert_eq!(pushes(&mut node), vec![pred.id; k]);
+        assert_eq!(served, cap - 1);
     }
 }

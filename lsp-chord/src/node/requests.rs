@@ -159,11 +159,8 @@ impl Chord {
                 let target = Point(self.me.id.0);
                 self.start_route(target, ops::Then::Merge, Some(vec![p.to]), now_ms);
             }
-            Purpose::Notify
-            | Purpose::CheckPredecessor
-            | Purpose::Hint
-            | Purpose::Replicate
-            | Purpose::Answer => {}
+            Purpose::CheckPredecessor => self.on_predecessor_neighbours(p.to, body),
+            Purpose::Notify | Purpose::Hint | Purpose::Replicate | Purpose::Answer => {}
             Purpose::Relay(key) => self.relay_settled(key, true, now_ms),
             Purpose::VerifySuccessor | Purpose::VerifyPredecessor { .. } => {
                 self.on_verified(p.to, p.purpose, body, now_ms)
@@ -214,6 +211,7 @@ impl Chord {
             Request::GetNeighbours => Response::Neighbours {
                 predecessor: self.pred,
                 successors: self.succs.clone(),
+                farther_predecessors: self.farther_preds.clone(),
             },
             Request::Notify => {
                 self.rectify(from, now_ms);

@@ -136,6 +136,7 @@ impl Chord {
         let Response::Neighbours {
             predecessor,
             successors,
+            ..
         } = body
         else {
             return;
@@ -236,6 +237,7 @@ impl Chord {
         let Response::Neighbours {
             predecessor,
             successors,
+            ..
         } = body
         else {
             return;
@@ -280,6 +282,50 @@ impl Chord {
         }
     }
 
+    /// The predecessor answered the predecessor check: its predecessors
+    /// are this node's farther ones.
+    pub(crate) fn on_predecessor_neighbours(&mut self, p: PeerAddr, body: Response) {
+        let Response::Neighbours {
+            predecessor,
+            farther_predecessors,
+            ..
+        } = body
+        else {
+            return;
+        };
+        if self.pred != Some(p) {
+            return;
+        }
+        let mut farther: Vec<PeerAddr> = Vec::with_capacity(self.cfg.k());
+        for q in predecessor.into_iter().chain(farther_predecessors) {
+            // A ring smaller than k + 1 comes round to us.
+            if q.id == self.me.id || q.id == p.id || farther.len() + 1 >= self.cfg.k() {
+                break;
+            }
+            if !farther.contains(&q) {
+                farther.push(q);
+            }
+        }
+        self.farther_preds = farther;
+    }
+
+    /// Whether this node holds `key`: it is between the k-th predecessor
+    /// and this node. While the predecessors are not all known (a young
+    /// ring, a predecessor just lost), every key is.
+    pub(crate) fn holds(&self, key: Point) -> bool {
+        let Some(p) = self.pred else { return true };
+        let k = self.cfg.k();
+        let start = if k == 1 {
+            Some(p)
+        } else {
+            self.farther_preds.get(k - 2).copied()
+        };
+        match start {
+            Some(s) => key.in_open_closed(pt(&s), pt(&self.me)),
+            None => true,
+        }
+    }
+
     /// Rectify: `n` says it may be our predecessor. It becomes one once it
     /// names us, asked back, as its first successor: a Notify alone changes
     /// nothing.
@@ -293,6 +339,10 @@ impl Chord {
     fn adopt_predecessor(&mut self, n: PeerAddr, now_ms: u64) {
         let old = self.pred.replace(n);
         self.routing_changed = true;
+        if let Some(old) = old {
+            self.farther_preds.insert(0, old);
+            self.farther_preds.truncate(self.cfg.k() - 1);
+        }
         // The old predecessor should now point at n; tell it to look.
         if let Some(old) = old {
             self.request(old, Request::StabilizeHint, Purpose::Hint, now_ms);
@@ -441,6 +491,7 @@ mod tests {
             body: Response::Neighbours {
                 predecessor: Some(a),
                 successors: vec![c],
+                farther_predecessors: vec![],
             },
         };
         node.handle_message(b, &answer.encode(), now)
@@ -466,6 +517,7 @@ mod tests {
         let answer = Response::Neighbours {
             predecessor: Some(b),
             successors: vec![],
+            farther_predecessors: vec![],
         };
         node.on_neighbours(c, answer, 1_000);
         assert_eq!(node.successors(), &[b, c]);

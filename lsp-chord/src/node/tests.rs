@@ -62,6 +62,7 @@ fn a_hint_naming_a_known_id_at_another_address_does_not_evict_the_known_node() {
     let lie = Response::Neighbours {
         predecessor: Some(peer(0x20)),
         successors: vec![at_bogus_address(0x60)],
+        farther_predecessors: vec![],
     };
     answer(&mut node, to, id, lie, now);
     let [(to, _, Request::GetNeighbours)] = requests(&mut node)[..] else {
@@ -97,6 +98,7 @@ fn a_non_members_ping_does_not_change_the_successor() {
     let lie = Response::Neighbours {
         predecessor: None,
         successors: vec![],
+        farther_predecessors: vec![],
     };
     answer(&mut node, stranger, id, lie, now);
     assert_eq!(node.successors(), &[peer(0x40), peer(0x60)]);
@@ -130,6 +132,7 @@ fn notify_and_leaving_install_only_a_predecessor_that_names_the_node() {
     let elsewhere = Response::Neighbours {
         predecessor: Some(peer(0xa0)),
         successors: vec![peer(0x50)],
+        farther_predecessors: vec![],
     };
     answer(&mut node, claimant, id, elsewhere, now);
     assert_eq!(node.predecessor(), Some(peer(0xa0)));
@@ -141,6 +144,7 @@ fn notify_and_leaving_install_only_a_predecessor_that_names_the_node() {
     let member = Response::Neighbours {
         predecessor: Some(peer(0xa0)),
         successors: vec![peer(0x10), peer(0x40)],
+        farther_predecessors: vec![],
     };
     answer(&mut node, claimant, id, member, now);
     assert_eq!(node.predecessor(), Some(claimant));
@@ -164,7 +168,52 @@ fn notify_and_leaving_install_only_a_predecessor_that_names_the_node() {
     let stranger = Response::Neighbours {
         predecessor: None,
         successors: vec![],
+        farther_predecessors: vec![],
     };
     answer(&mut node, peer(0xc0), id, stranger, now);
     assert_eq!(node.predecessor(), None);
+}
+
+/// A signed record of the first AOR `sip:u<n>@example.com` whose key does
+/// (or does not) lie in `(from, to]`.
+fn record_with_key(from: u8, to: u8, inside: bool) -> lsp_core::SignedRecord {
+    use lsp_core::{Aor, Binding, Identity, Record, UnixTime};
+    let range = |k: Point| k.in_open_closed(Point([from; 32]), Point([to; 32]));
+    let aor = (0..)
+        .map(|n| Aor::parse(&format!("sip:u{n}@example.com")).expect("aor"))
+        .find(|a| range(Point::from(a.resource_id())) == inside)
+        .expect("some AOR");
+    let expires = UnixTime::now() + Duration::from_secs(600);
+    Record {
+        aor,
+        version: 1,
+        bindings: vec![Binding::new("sip:u@192.0.2.9", expires, "c", 1)],
+    }
+    .sign(&Identity::from_secret_bytes([9; 32]))
+}
+
+/// A node holds the keys between its k-th predecessor and itself; a Store
+/// of any other key is refused, whoever sends it.
+#[test]
+fn a_store_for_a_key_outside_the_nodes_ranges_is_refused() {
+    let now = Instant::now();
+    let mut node = joined(0x70, &[0x90, 0xa0]);
+    node.me = peer(0x80);
+    node.farther_preds = vec![peer(0x60), peer(0x50)];
+    let outside = record_with_key(0x50, 0x80, false);
+    let inside = record_with_key(0x50, 0x80, true);
+    let store = Request::Store {
+        records: vec![outside, inside],
+    };
+    let frame = Message::Request { id: 5, body: store }.encode();
+    node.handle_message(peer(0x33), &frame, now).expect("store");
+    let answer = std::iter::from_fn(|| node.poll_transmit())
+        .find_map(|t| match Message::decode(&t.frame) {
+            Ok(Message::Response { id: 5, body }) => Some(body),
+            _ => None,
+        })
+        .expect("an answer");
+    let outcomes = vec![StoreOutcome::NotResponsible, StoreOutcome::Stored];
+    assert_eq!(answer, Response::Stored { outcomes });
+    assert_eq!(node.store().stats().records, 1);
 }
