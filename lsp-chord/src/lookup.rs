@@ -152,6 +152,11 @@ impl Lookup {
         self.target
     }
 
+    /// The peer whose answer is awaited.
+    pub(crate) fn asking(&self) -> Option<PeerAddr> {
+        self.asking
+    }
+
     /// Peers asked while routing (confirmation not counted).
     pub(crate) fn hops(&self) -> u32 {
         self.hops

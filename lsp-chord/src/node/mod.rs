@@ -191,6 +191,8 @@ pub struct Chord {
     pub(crate) timers: TimerTable<Timer>,
     /// The monotonic instant that is 0 ms: the first `now` seen.
     pub(crate) epoch: Option<Instant>,
+    /// The `now` of the latest input, in ms since `epoch`.
+    pub(crate) now_ms: u64,
     pub(crate) ops: BTreeMap<OpId, Op>,
     pub(crate) next_op: u64,
     pub(crate) transmits: VecDeque<Transmit>,
@@ -199,8 +201,6 @@ pub struct Chord {
     /// Peers dropped as unreachable, probed now and then so that rings
     /// split by a partition find each other again.
     pub(crate) graveyard: VecDeque<(PeerAddr, u32)>,
-    pub(crate) relays: BTreeMap<u64, relay::Relay>,
-    pub(crate) next_relay: u64,
     /// Set whenever the predecessor or successor list changes, so that the
     /// replica check runs only then.
     pub(crate) routing_changed: bool,
@@ -240,6 +240,7 @@ impl Chord {
             pending: BTreeMap::new(),
             timers: TimerTable::default(),
             epoch: None,
+            now_ms: 0,
             ops: BTreeMap::new(),
             next_op: 1,
             transmits: VecDeque::new(),
@@ -247,8 +248,6 @@ impl Chord {
             counters: Counters::default(),
             graveyard: VecDeque::new(),
             routing_changed: false,
-            relays: BTreeMap::new(),
-            next_relay: 0,
             replica_view: (None, Vec::new()),
             repair_turn: 0,
             digest_askers: Vec::new(),
@@ -474,7 +473,8 @@ impl Chord {
     /// `now` in milliseconds since the first input.
     fn tick(&mut self, now: Instant) -> u64 {
         let epoch = *self.epoch.get_or_insert(now);
-        ms(now.saturating_duration_since(epoch))
+        self.now_ms = ms(now.saturating_duration_since(epoch));
+        self.now_ms
     }
 
     /// The wall clock, for record expiry only.

@@ -29,6 +29,11 @@ pub(crate) enum Then {
     Finger(usize),
     /// Probe of another ring: adopt the answer if it is a closer successor.
     Merge,
+    /// A lookup run for `origin`, which forwarded it (recursive routing).
+    Proxy {
+        origin: PeerAddr,
+        token: u64,
+    },
     Publish(Box<SignedRecord>),
     Query(Box<Aor>),
     Fetch(Box<Aor>),
@@ -73,7 +78,7 @@ impl Op {
         matches!(
             self.phase,
             Phase::Route {
-                then: Then::Finger(_) | Then::Merge,
+                then: Then::Finger(_) | Then::Merge | Then::Proxy { .. },
                 ..
             }
         )
@@ -326,6 +331,11 @@ impl Chord {
                 }
                 self.ops.remove(&id);
             }
+            Then::Proxy { origin, token } => {
+                self.ops.remove(&id);
+                self.timers.cancel(Timer::Op(id));
+                self.answer_proxied(origin, token, peers, lookup.hops(), now_ms);
+            }
             Then::Merge => {
                 self.ops.remove(&id);
                 if let Some(p) = peers.into_iter().find(|p| p.id != self.me.id) {
@@ -511,6 +521,13 @@ impl Chord {
         };
         self.timers.cancel(Timer::Op(id));
         self.timers.cancel(Timer::OpStep(id));
+        if let Phase::Route {
+            then: Then::Proxy { origin, token },
+            ..
+        } = op.phase
+        {
+            self.answer_proxied(origin, token, Vec::new(), 0, self.now_ms);
+        }
         if matches!(op.phase, Phase::Leave { .. }) && outcome.is_ok() {
             self.state = NodeState::Left;
             self.pending.clear();

@@ -1,116 +1,105 @@
-//! Recursive routing: each hop forwards the lookup and the node that knows
-//! the answer sends it straight to the originator. Hops acknowledge a
-//! forward at once, so each hop routes around a dead next hop; if no
-//! answer comes, the originator carries on iteratively.
+//! Recursive routing, with answers only to an authenticated origin. A
+//! node that gets a `Forward` from its origin resolves the target itself
+//! (from its own table, or by a lookup of its own) and sends `Routed`
+//! back to that origin, the peer the transport authenticated. A `Forward`
+//! whose origin is not its sender is refused: passing it on hop by hop and
+//! answering the origin from the last hop would let anyone aim `Routed`
+//! at any address. If no answer comes, the originator carries on
+//! iteratively.
 
 use lsp_core::PeerAddr;
 
-use super::ops::Phase;
+use super::ops::{Phase, Then};
 use super::{Chord, NodeState, OpId, Purpose, Timer};
 use crate::ring::Point;
 use crate::wire::{Request, Response};
 
-/// Forwards this node is responsible for until the next hop acknowledges.
-#[derive(Debug)]
-pub(crate) struct Relay {
-    target: Point,
-    origin: PeerAddr,
-    token: u64,
-    hops: u32,
-    alternatives: Vec<PeerAddr>,
-}
-
-/// A forward that has travelled this far is dropped.
-const MAX_RELAY_HOPS: u32 = 64;
+/// Lookups one origin may have this node run for it at once.
+const PROXIED_PER_ORIGIN: usize = 4;
 
 impl Chord {
-    /// Serves a `Forward`: answer the origin, or pass it on.
+    /// Serves a `Forward` from `from`.
     pub(crate) fn relay(
         &mut self,
+        from: PeerAddr,
         target: Point,
         origin: PeerAddr,
         token: u64,
-        hops: u32,
         now_ms: u64,
     ) -> Response {
         if self.state != NodeState::Joined {
-            return Response::Refused {
-                reason: "not in the ring".into(),
-            };
+            return Response::refused("not in the ring");
         }
-        let t = now_ms;
+        if origin != from {
+            return Response::refused("the origin of a Forward must be its sender");
+        }
         if let Some(peers) = self.responsible_for(target) {
-            let routed = Request::Routed { token, peers, hops };
-            if origin.id == self.me.id {
-                return Response::Ack;
-            }
-            self.request(origin, routed, Purpose::Answer, t);
+            let routed = Request::Routed {
+                token,
+                peers,
+                hops: 1,
+            };
+            self.request(origin, routed, Purpose::Answer, now_ms);
             return Response::Ack;
         }
-        if hops >= MAX_RELAY_HOPS || self.relays.len() >= self.cfg.max_pending_requests {
-            return Response::Refused {
-                reason: "cannot route further".into(),
-            };
+        let (mine, all) = self.proxied(origin);
+        if mine >= PROXIED_PER_ORIGIN || all >= self.cfg.max_operations / 4 {
+            return Response::refused("too many lookups for others");
         }
-        let mut hints = self.closest_preceding(target, 3);
-        if hints.is_empty() {
-            return Response::Refused {
-                reason: "no route".into(),
-            };
-        }
-        let next = hints.remove(0);
-        let key = self.next_relay;
-        self.next_relay += 1;
-        self.relays.insert(
-            key,
-            Relay {
-                target,
-                origin,
-                token,
-                hops,
-                alternatives: hints,
-            },
-        );
-        self.forward(key, next, t);
+        self.start_route(target, Then::Proxy { origin, token }, None, now_ms);
         Response::Ack
     }
 
-    fn forward(&mut self, key: u64, to: PeerAddr, now_ms: u64) {
-        let Some(r) = self.relays.get(&key) else {
-            return;
-        };
-        let body = Request::Forward {
-            target: r.target.0,
-            origin: r.origin,
-            token: r.token,
-            hops: r.hops + 1,
-        };
-        self.request(to, body, Purpose::Relay(key), now_ms);
-    }
-
-    /// The next hop took the forward (`answered`) or did not; then the
-    /// next alternative gets it.
-    pub(crate) fn relay_settled(&mut self, key: u64, answered: bool, now_ms: u64) {
-        if answered {
-            self.relays.remove(&key);
-            return;
-        }
-        let next = self
-            .relays
-            .get_mut(&key)
-            .and_then(|r| (!r.alternatives.is_empty()).then(|| r.alternatives.remove(0)));
-        match next {
-            Some(to) => self.forward(key, to, now_ms),
-            None => {
-                self.relays.remove(&key);
+    /// Lookups run for `origin`, and for anyone.
+    fn proxied(&self, origin: PeerAddr) -> (usize, usize) {
+        let mut counts = (0, 0);
+        for op in self.ops.values() {
+            if let Phase::Route {
+                then: Then::Proxy { origin: o, .. },
+                ..
+            } = &op.phase
+            {
+                counts.1 += 1;
+                counts.0 += usize::from(*o == origin);
             }
         }
+        counts
     }
 
-    /// The answer to one of our recursive lookups.
-    pub(crate) fn on_routed(&mut self, token: u64, peers: Vec<PeerAddr>, hops: u32, now_ms: u64) {
+    /// A lookup run for `origin` ended: send it what was found (nothing
+    /// when it failed, so that it carries on at once).
+    pub(crate) fn answer_proxied(
+        &mut self,
+        origin: PeerAddr,
+        token: u64,
+        peers: Vec<PeerAddr>,
+        hops: u32,
+        now_ms: u64,
+    ) {
+        let routed = Request::Routed {
+            token,
+            peers,
+            hops: hops + 1,
+        };
+        self.request(origin, routed, Purpose::Answer, now_ms);
+    }
+
+    /// The answer to one of our recursive lookups, from the peer it was
+    /// forwarded to.
+    pub(crate) fn on_routed(
+        &mut self,
+        from: PeerAddr,
+        token: u64,
+        peers: Vec<PeerAddr>,
+        hops: u32,
+        now_ms: u64,
+    ) {
         let found = self.ops.iter().find_map(|(id, op)| match &op.phase {
-            Phase::Route { token: Some(t), .. } if *t == token => Some(*id),
+            Phase::Route {
+                token: Some(t),
+                lookup,
+                ..
+            } if *t == token && lookup.asking().is_some_and(|a| a.id == from.id) => Some(*id),
             _ => None,
         });
         let Some(id) = found else { return };

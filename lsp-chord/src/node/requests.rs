@@ -22,8 +22,6 @@ pub(crate) enum Purpose {
     },
     /// A ping to a peer dropped earlier; the count of probes so far.
     Probe(u32),
-    /// A recursive lookup passed on for another node.
-    Relay(u64),
     /// The answer of a recursive lookup, sent to its originator.
     Answer,
     /// A peer that pinged as if this node were its predecessor, asked for
@@ -78,7 +76,7 @@ impl Chord {
         let frame = Message::Request { id, body }.encode();
         let maintenance = match purpose {
             Purpose::Op(op) => self.ops.get(&op).is_some_and(|o| o.internal()),
-            Purpose::Replicate | Purpose::Relay(_) | Purpose::Answer => false,
+            Purpose::Replicate | Purpose::Answer => false,
             _ => true,
         };
         self.count_request(purpose, maintenance, frame.len());
@@ -102,9 +100,6 @@ impl Chord {
     fn on_overload(&mut self, purpose: Purpose) {
         match purpose {
             Purpose::Op(op) => self.end_op(op, Err(Error::Overloaded("requests"))),
-            Purpose::Relay(key) => {
-                self.relays.remove(&key);
-            }
             _ => {}
         }
     }
@@ -161,7 +156,6 @@ impl Chord {
             }
             Purpose::CheckPredecessor => self.on_predecessor_neighbours(p.to, body),
             Purpose::Notify | Purpose::Hint | Purpose::Replicate | Purpose::Answer => {}
-            Purpose::Relay(key) => self.relay_settled(key, true, now_ms),
             Purpose::VerifySuccessor | Purpose::VerifyPredecessor { .. } => {
                 self.on_verified(p.to, p.purpose, body, now_ms)
             }
@@ -188,10 +182,6 @@ impl Chord {
             | Purpose::Repair { .. }
             | Purpose::VerifySuccessor
             | Purpose::VerifyPredecessor { .. } => {}
-            Purpose::Relay(key) => {
-                self.forget(to);
-                self.relay_settled(key, false, now_ms);
-            }
             Purpose::Probe(n) => {
                 if n < GRAVEYARD_PROBES {
                     self.graveyard.push_back((to, n));
@@ -239,10 +229,10 @@ impl Chord {
                 target,
                 origin,
                 token,
-                hops,
-            } => self.relay(Point(target), origin, token, hops, now_ms),
+                ..
+            } => self.relay(from, Point(target), origin, token, now_ms),
             Request::Routed { token, peers, hops } => {
-                self.on_routed(token, peers, hops, now_ms);
+                self.on_routed(from, token, peers, hops, now_ms);
                 Response::Ack
             }
             Request::Digest {

@@ -217,3 +217,44 @@ fn a_store_for_a_key_outside_the_nodes_ranges_is_refused() {
     assert_eq!(answer, Response::Stored { outcomes });
     assert_eq!(node.store().stats().records, 1);
 }
+
+/// A `Forward` whose origin is not its sender would aim `Routed` at any
+/// address: it is refused and nothing goes to that origin. From its own
+/// origin, it is answered there.
+#[test]
+fn a_forged_forward_origin_gets_nothing_sent_to_it() {
+    let now = Instant::now();
+    let mut node = joined(0xf0, &[0x40, 0x60]);
+    let (sender, victim) = (peer(0x33), at_bogus_address(0x99));
+    let forward = |origin: PeerAddr| Request::Forward {
+        target: [0x30; 32],
+        origin,
+        token: 7,
+        hops: 1,
+    };
+    let frame = Message::Request {
+        id: 1,
+        body: forward(victim),
+    }
+    .encode();
+    node.handle_message(sender, &frame, now).expect("forward");
+    let sent: Vec<Transmit> = std::iter::from_fn(|| node.poll_transmit()).collect();
+    assert!(sent.iter().all(|t| t.to.addr != victim.addr), "{sent:?}");
+    let refused = sent.iter().any(|t| {
+        t.to == sender
+            && matches!(
+                Message::decode(&t.frame),
+                Ok(Message::Response {
+                    body: Response::Refused { .. },
+                    ..
+                })
+            )
+    });
+    assert!(refused);
+
+    request(&mut node, sender, forward(sender), now);
+    let routed = requests(&mut node)
+        .into_iter()
+        .any(|(to, _, r)| to == sender && matches!(r, Request::Routed { token: 7, .. }));
+    assert!(routed, "answered to its own origin");
+}
