@@ -96,11 +96,10 @@ impl Chord {
     }
 
     /// A request could not be sent: too many are pending. Upkeep retries
-    /// on its own schedule; an operation fails; a relayed lookup is dropped.
+    /// on its own schedule; an operation fails.
     fn on_overload(&mut self, purpose: Purpose) {
-        match purpose {
-            Purpose::Op(op) => self.end_op(op, Err(Error::Overloaded("requests"))),
-            _ => {}
+        if let Purpose::Op(op) = purpose {
+            self.end_op(op, Err(Error::Overloaded("requests")));
         }
     }
 
