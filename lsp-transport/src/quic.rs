@@ -1,5 +1,6 @@
 //! The QUIC transport: one endpoint per node, a cache of connections keyed
-//! by Node-ID, one unidirectional stream per frame.
+//! by Node-ID (one per identity; the least recently used goes first when
+//! the cache is full), one unidirectional stream per frame.
 //!
 //! A frame on the wire is a 4-byte big-endian length and the frame. The
 //! receiver reads the length first and stops a stream that announces more
@@ -11,7 +12,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use lsp_core::{Identity, Incoming, NodeId, PeerAddr, Transport};
@@ -72,8 +73,9 @@ struct Inner {
     cfg: TransportConfig,
     creds: Credentials,
     transport: Arc<quinn::TransportConfig>,
-    /// Never held across an await.
-    conns: Mutex<HashMap<NodeId, Connection>>,
+    /// Never held across an await. Each connection with when it was last
+    /// used, for least-recently-used eviction.
+    conns: Mutex<HashMap<NodeId, (Connection, Instant)>>,
     tx: async_channel::Sender<Incoming>,
     rx: async_channel::Receiver<Incoming>,
     closed: tokio::sync::watch::Sender<bool>,
@@ -174,6 +176,11 @@ async fn read_frames(inner: Arc<Inner>, conn: Connection, peer: NodeId) {
             Err(_) => break,
         };
         let from_addr = conn.remote_address();
+        if let Some((c, used)) = inner.conns().get_mut(&peer)
+            && c.stable_id() == conn.stable_id()
+        {
+            *used = Instant::now();
+        }
         let read = tokio::time::timeout(
             inner.cfg.request_timeout,
             read_frame(stream, inner.cfg.max_frame_len, peer),
@@ -208,7 +215,7 @@ async fn read_frames(inner: Arc<Inner>, conn: Connection, peer: NodeId) {
     let mut conns = inner.conns();
     if conns
         .get(&peer)
-        .is_some_and(|c| c.stable_id() == conn.stable_id())
+        .is_some_and(|(c, _)| c.stable_id() == conn.stable_id())
     {
         conns.remove(&peer);
     }
@@ -231,27 +238,31 @@ async fn read_frame(mut stream: RecvStream, max: usize, peer: NodeId) -> Option<
 }
 
 impl Inner {
-    fn conns(&self) -> std::sync::MutexGuard<'_, HashMap<NodeId, Connection>> {
+    fn conns(&self) -> std::sync::MutexGuard<'_, HashMap<NodeId, (Connection, Instant)>> {
         self.conns.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn remember(&self, peer: NodeId, conn: Connection) {
         let mut conns = self.conns();
         if conns.len() >= self.cfg.max_connections && !conns.contains_key(&peer) {
-            // Make room: drop a connection, which reconnects on demand.
-            if let Some(victim) = conns.keys().next().copied()
-                && let Some(c) = conns.remove(&victim)
-            {
+            // Make room: drop the least recently used connection, which
+            // reconnects on demand.
+            let victim = conns
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(id, _)| *id);
+            if let Some((c, _)) = victim.and_then(|v| conns.remove(&v)) {
                 c.close(VarInt::from_u32(CLOSE_SHUTDOWN), b"too many connections");
             }
         }
-        conns.insert(peer, conn);
+        conns.insert(peer, (conn, Instant::now()));
     }
 
     async fn connection(self: &Arc<Self>, to: PeerAddr) -> Result<Connection, lsp_core::Error> {
-        if let Some(c) = self.conns().get(&to.id)
+        if let Some((c, used)) = self.conns().get_mut(&to.id)
             && c.close_reason().is_none()
         {
+            *used = Instant::now();
             return Ok(c.clone());
         }
         let (crypto, found) = tls::client_config(&self.creds, to.id)

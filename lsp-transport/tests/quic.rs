@@ -126,3 +126,37 @@ async fn a_restarted_peer_is_reached_again() {
     a.send(at, b"two".to_vec()).await.unwrap();
     assert_eq!(recv(&b2).await.frame, b"two");
 }
+
+/// With the cache full, a new connection closes the least recently used
+/// one, not any one: a busy peer keeps its connection.
+#[tokio::test]
+async fn a_full_connection_cache_drops_the_least_recently_used() {
+    let mut cfg = TransportConfig::default();
+    cfg.max_connections = 2;
+    let (_, a) = node_with(1, cfg);
+    let (_, b) = node(2);
+    let (_, c) = node(3);
+    let (_, d) = node(4);
+    a.send(b.local(), b"1".to_vec()).await.unwrap();
+    recv(&b).await;
+    a.send(c.local(), b"2".to_vec()).await.unwrap();
+    recv(&c).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    a.send(b.local(), b"3".to_vec()).await.unwrap();
+    recv(&b).await;
+    a.send(d.local(), b"4".to_vec()).await.unwrap();
+    recv(&d).await;
+    for _ in 0..100 {
+        if c.connections().await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        c.connections().await,
+        0,
+        "the least recently used is closed"
+    );
+    assert_eq!(b.connections().await, 1, "the recently used one stays");
+    assert_eq!(a.connections().await, 2);
+}
