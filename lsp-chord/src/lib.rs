@@ -12,6 +12,8 @@ pub mod wire;
 pub use config::{Config, Routing};
 pub use node::{Chord, Counters, Event, FINGERS, NodeState, OpId, Outcome, Status, Transmit};
 #[cfg(feature = "runtime")]
+mod outbox;
+#[cfg(feature = "runtime")]
 mod runtime;
 #[cfg(feature = "runtime")]
 pub use runtime::ChordNode;

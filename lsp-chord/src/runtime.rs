@@ -11,13 +11,14 @@ use lsp_core::{
     Aor, Binding, Error, LocationService, Lookup, PeerAddr, Published, ResourceId, SignedRecord,
     Transport,
 };
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::Config;
 use crate::node::{Chord, Event, OpId, Outcome, Status};
+use crate::outbox::Outbox;
 
-/// Sends in flight at once; more wait, which slows the driver down.
-const SENDS_IN_FLIGHT: usize = 256;
+/// Send failures waiting for the driver.
+const FAILURES_QUEUE: usize = 256;
 /// Commands queued for the driver.
 const COMMAND_QUEUE: usize = 1024;
 
@@ -139,8 +140,9 @@ async fn drive(
     mut commands: mpsc::Receiver<Command>,
 ) {
     let mut waiting: HashMap<OpId, Reply> = HashMap::new();
-    let sends = Arc::new(Semaphore::new(SENDS_IN_FLIGHT));
-    let (fail_tx, mut failures) = mpsc::channel::<PeerAddr>(SENDS_IN_FLIGHT);
+    let (fail_tx, mut failures) = mpsc::channel::<PeerAddr>(FAILURES_QUEUE);
+    let mut outbox = Outbox::new(transport.clone(), fail_tx);
+    let mut dropped: u64 = 0;
     loop {
         let deadline = chord.poll_timeout().map(tokio::time::Instant::from_std);
         let sleep = async {
@@ -161,7 +163,9 @@ async fn drive(
                     Command::Lookup(id, r) => (chord.lookup(id, now), r),
                     Command::Leave(r) => (chord.leave(now), r),
                     Command::Status(r) => {
-                        let _ = r.send(chord.status());
+                        let mut status = chord.status();
+                        status.counters.sends_dropped = dropped;
+                        let _ = r.send(status);
                         continue;
                     }
                 };
@@ -184,18 +188,11 @@ async fn drive(
                 let _ = reply.send(outcome);
             }
         }
+        // Never waits for a peer: each has its own bounded queue.
         while let Some(t) = chord.poll_transmit() {
-            let Ok(permit) = sends.clone().acquire_owned().await else {
-                break;
-            };
-            let transport = transport.clone();
-            let fail = fail_tx.clone();
-            tokio::spawn(async move {
-                if transport.send(t.to, t.frame).await.is_err() {
-                    let _ = fail.try_send(t.to);
-                }
-                drop(permit);
-            });
+            if !outbox.send(t.to, t.frame) {
+                dropped += 1;
+            }
         }
         if chord.state() == crate::NodeState::Left && waiting.is_empty() {
             break;

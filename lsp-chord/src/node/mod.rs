@@ -118,6 +118,9 @@ pub struct Counters {
     pub malformed: u64,
     /// Requests that got no answer after every attempt.
     pub unanswered: u64,
+    /// Frames the async node dropped because the peer's send queue was
+    /// full (a peer that does not read); the state machine never sets it.
+    pub sends_dropped: u64,
 }
 
 /// A node's view of the ring, for operators and tests.
