@@ -3,7 +3,7 @@
 //! ([`FetchRound`]). Like the lookup, they send nothing: the node asks
 //! them whom to ask and feeds them the answers.
 
-use lsp_core::{Error, NodeId, PeerAddr, Published, SignedRecord};
+use lsp_core::{Error, NodeId, PeerAddr, PublicKey, Published, SignedRecord};
 
 use crate::wire::StoreOutcome;
 
@@ -89,63 +89,144 @@ impl StoreRound {
 /// How a read ended.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Read {
-    /// The valid records of the first owner that held any.
-    Found(Vec<SignedRecord>),
+    /// The newest valid records the owners hold, and the owners that
+    /// answered without some of them (to be brought up to date).
+    Found {
+        records: Vec<SignedRecord>,
+        behind: Vec<PeerAddr>,
+    },
     /// Owners answered, and none held a valid record.
     NotFound,
     /// No owner answered; the primary's ID.
     Unreachable(NodeId),
 }
 
-/// Owners asked one at a time, up to k answers, until one holds a valid
-/// record.
+/// The first k owners asked at once; an owner that cannot be reached is
+/// replaced by the next one. The read is over when every owner asked has
+/// answered or failed, or as soon as a majority of k answered alike.
 #[derive(Debug)]
 pub(crate) struct FetchRound {
     peers: Vec<PeerAddr>,
     next: usize,
-    answered: usize,
+    in_flight: usize,
     k: usize,
+    /// Each answering owner with the valid records it holds.
+    answers: Vec<(PeerAddr, Vec<SignedRecord>)>,
 }
 
 impl FetchRound {
-    /// A round over `peers` (the owners, primary first).
-    pub(crate) fn new(peers: Vec<PeerAddr>, k: usize) -> Self {
-        Self {
+    /// A round over `peers` (the owners, primary first); returns the
+    /// peers to ask now.
+    pub(crate) fn new(peers: Vec<PeerAddr>, k: usize) -> (Self, Vec<PeerAddr>) {
+        let want = k.min(peers.len());
+        let first = peers[..want].to_vec();
+        let round = Self {
             peers,
-            next: 0,
-            answered: 0,
+            next: want,
+            in_flight: want,
             k,
-        }
+            answers: Vec::new(),
+        };
+        (round, first)
     }
 
-    /// The first owner to ask.
-    pub(crate) fn start(&mut self) -> Next<Read> {
-        self.ask_next()
-    }
-
-    /// The owner asked answered with the records that verified (`Some`),
-    /// or could not be reached.
-    pub(crate) fn on_answer(&mut self, valid: Option<Vec<SignedRecord>>) -> Next<Read> {
-        if let Some(records) = valid {
-            self.answered += 1;
-            if !records.is_empty() {
-                return Next::Done(Read::Found(records));
+    /// `from` answered with the records that verified (`Some`), or could
+    /// not be reached. `conflict(record, owners)` says whether the access
+    /// policy would refuse `record` beside records of `owners`.
+    pub(crate) fn on_answer(
+        &mut self,
+        from: PeerAddr,
+        valid: Option<Vec<SignedRecord>>,
+        conflict: impl Fn(&SignedRecord, &[PublicKey]) -> bool,
+    ) -> Next<Read> {
+        match valid {
+            Some(records) => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                self.answers.push((from, records));
             }
+            None if self.next < self.peers.len() => {
+                self.next += 1;
+                return Next::Ask(self.peers[self.next - 1]);
+            }
+            None => self.in_flight = self.in_flight.saturating_sub(1),
         }
-        self.ask_next()
-    }
-
-    fn ask_next(&mut self) -> Next<Read> {
-        if self.answered < self.k && self.next < self.peers.len() {
-            self.next += 1;
-            return Next::Ask(self.peers[self.next - 1]);
+        let newest = newest(&self.answers, conflict);
+        let behind = behind(&self.answers, &newest);
+        let majority = self.k / 2 + 1;
+        // Nothing found is never taken early: an owner not yet heard from
+        // may be the one that holds it.
+        let agreed = self.answers.len() >= majority && behind.is_empty() && !newest.is_empty();
+        if self.in_flight > 0 && !agreed {
+            return Next::Wait;
         }
-        Next::Done(if self.answered > 0 {
+        Next::Done(if !newest.is_empty() {
+            Read::Found {
+                records: newest,
+                behind,
+            }
+        } else if !self.answers.is_empty() {
             Read::NotFound
         } else {
             Read::Unreachable(self.peers.first().map_or(NodeId([0; 32]), |p| p.id))
         })
     }
+}
+
+/// The newest record of each publisher in the answers. Publishers the
+/// policy would not let stand together (two keys claiming one AOR under
+/// first-come-first-served) are settled by how many owners hold each: the
+/// most wins, then the one the earliest answer (the primary, usually)
+/// holds.
+fn newest(
+    answers: &[(PeerAddr, Vec<SignedRecord>)],
+    conflict: impl Fn(&SignedRecord, &[PublicKey]) -> bool,
+) -> Vec<SignedRecord> {
+    // (newest record, owners holding the publisher, first answer holding it)
+    let mut by_publisher: Vec<(SignedRecord, usize, usize)> = Vec::new();
+    for (at, (_, records)) in answers.iter().enumerate() {
+        let mut seen: Vec<PublicKey> = Vec::new();
+        for r in records {
+            let held = by_publisher
+                .iter_mut()
+                .find(|(best, _, _)| best.publisher == r.publisher);
+            match held {
+                Some((best, holders, _)) => {
+                    if r.record.version > best.record.version {
+                        *best = r.clone();
+                    }
+                    if !seen.contains(&r.publisher) {
+                        *holders += 1;
+                    }
+                }
+                None => by_publisher.push((r.clone(), 1, at)),
+            }
+            seen.push(r.publisher);
+        }
+    }
+    by_publisher.sort_by_key(|(_, holders, first)| (std::cmp::Reverse(*holders), *first));
+    let mut kept: Vec<SignedRecord> = Vec::new();
+    for (r, _, _) in by_publisher {
+        let owners: Vec<PublicKey> = kept.iter().map(|k| k.publisher).collect();
+        if !conflict(&r, &owners) {
+            kept.push(r);
+        }
+    }
+    kept
+}
+
+/// Owners whose answer lacks one of `newest` at its version.
+fn behind(answers: &[(PeerAddr, Vec<SignedRecord>)], newest: &[SignedRecord]) -> Vec<PeerAddr> {
+    answers
+        .iter()
+        .filter(|(_, records)| {
+            newest.iter().any(|n| {
+                !records
+                    .iter()
+                    .any(|r| r.publisher == n.publisher && r.record.version >= n.record.version)
+            })
+        })
+        .map(|(p, _)| *p)
+        .collect()
 }
 
 #[cfg(test)]
@@ -177,20 +258,79 @@ mod tests {
         assert_eq!(done, Next::Done(Err(Error::Unreachable(peer(1).id))));
     }
 
-    #[test]
-    fn a_fetch_asks_owners_in_turn_until_one_holds_a_record() {
-        let mut round = FetchRound::new(vec![peer(1), peer(2), peer(3), peer(4)], 3);
-        assert_eq!(round.start(), Next::Ask(peer(1)));
-        assert_eq!(round.on_answer(None), Next::Ask(peer(2)));
-        assert_eq!(round.on_answer(Some(vec![])), Next::Ask(peer(3)));
-        assert_eq!(round.on_answer(Some(vec![])), Next::Ask(peer(4)));
-        assert_eq!(round.on_answer(Some(vec![])), Next::Done(Read::NotFound));
+    fn record(publisher: u8, version: u64) -> SignedRecord {
+        use lsp_core::{Aor, Binding, Identity, Record, UnixTime};
+        let binding = Binding::new("sip:a@192.0.2.1", UnixTime(u64::MAX / 2), "c", 1);
+        Record {
+            aor: Aor::parse("sip:alice@example.com").expect("aor"),
+            version,
+            bindings: vec![binding],
+        }
+        .sign(&Identity::from_secret_bytes([publisher; 32]))
+    }
 
-        let mut round = FetchRound::new(vec![peer(1)], 3);
-        round.start();
+    /// First come, first served: a second key conflicts with the first.
+    fn one_owner(_: &SignedRecord, owners: &[PublicKey]) -> bool {
+        !owners.is_empty()
+    }
+
+    #[test]
+    fn a_read_takes_the_newest_version_and_names_the_owners_behind() {
+        let (mut round, first) = FetchRound::new(vec![peer(1), peer(2), peer(3)], 3);
+        assert_eq!(first.len(), 3);
+        let r = round.on_answer(peer(1), Some(vec![record(7, 1)]), one_owner);
+        assert_eq!(r, Next::Wait);
+        let r = round.on_answer(peer(2), Some(vec![record(7, 2)]), one_owner);
+        assert_eq!(r, Next::Wait, "no majority agrees yet");
+        let r = round.on_answer(peer(3), Some(vec![record(7, 2)]), one_owner);
+        let found = Read::Found {
+            records: vec![record(7, 2)],
+            behind: vec![peer(1)],
+        };
+        assert_eq!(r, Next::Done(found));
+    }
+
+    #[test]
+    fn a_read_ends_early_when_a_majority_agrees() {
+        let (mut round, _) = FetchRound::new(vec![peer(1), peer(2), peer(3)], 3);
+        round.on_answer(peer(1), Some(vec![record(7, 2)]), one_owner);
+        let r = round.on_answer(peer(2), Some(vec![record(7, 2)]), one_owner);
+        let found = Read::Found {
+            records: vec![record(7, 2)],
+            behind: vec![],
+        };
+        assert_eq!(r, Next::Done(found));
+    }
+
+    #[test]
+    fn a_key_held_by_fewer_owners_loses_a_conflict() {
+        let (mut round, _) = FetchRound::new(vec![peer(1), peer(2), peer(3)], 3);
+        // The thief's record, newer, on the primary only.
+        round.on_answer(peer(1), Some(vec![record(9, 50)]), one_owner);
+        round.on_answer(peer(2), Some(vec![record(7, 2)]), one_owner);
+        let r = round.on_answer(peer(3), Some(vec![record(7, 2)]), one_owner);
+        let found = Read::Found {
+            records: vec![record(7, 2)],
+            behind: vec![peer(1)],
+        };
+        assert_eq!(r, Next::Done(found));
+    }
+
+    #[test]
+    fn a_read_with_no_answer_is_unreachable_and_with_empty_ones_not_found() {
+        let (mut round, _) = FetchRound::new(vec![peer(1), peer(2)], 3);
+        assert_eq!(round.on_answer(peer(1), None, one_owner), Next::Wait);
+        let r = round.on_answer(peer(2), None, one_owner);
+        assert_eq!(r, Next::Done(Read::Unreachable(peer(1).id)));
+
+        let (mut round, _) = FetchRound::new(vec![peer(1), peer(2), peer(3), peer(4)], 3);
         assert_eq!(
-            round.on_answer(None),
-            Next::Done(Read::Unreachable(peer(1).id))
+            round.on_answer(peer(1), None, one_owner),
+            Next::Ask(peer(4))
         );
+        round.on_answer(peer(2), Some(vec![]), one_owner);
+        round.on_answer(peer(3), Some(vec![]), one_owner);
+        let r = round.on_answer(peer(4), Some(vec![]), one_owner);
+        assert_eq!(r, Next::Done(Read::NotFound));
     }
 }

@@ -274,7 +274,7 @@ impl Chord {
                     Response::Records { records } => Some(records),
                     _ => None,
                 };
-                self.fetch_answered(id, records, now_ms);
+                self.fetch_answered(id, from, records, now_ms);
             }
             Phase::Leave { .. } => self.leave_answered(id, now_ms),
             Phase::Moving => {}
@@ -291,7 +291,7 @@ impl Chord {
                 self.drive_lookup(id, now_ms);
             }
             Phase::Store { .. } => self.store_answered(id, None, now_ms),
-            Phase::Fetch { .. } => self.fetch_answered(id, None, now_ms),
+            Phase::Fetch { .. } => self.fetch_answered(id, to, None, now_ms),
             Phase::Leave { .. } => self.leave_answered(id, now_ms),
             Phase::Moving => {}
         }
@@ -352,8 +352,7 @@ impl Chord {
                 }
             }
             Then::Query(aor) | Then::Fetch(aor) => {
-                let mut round = FetchRound::new(peers, k);
-                let next = round.start();
+                let (round, first) = FetchRound::new(peers, k);
                 if let Some(op) = self.ops.get_mut(&id) {
                     op.phase = Phase::Fetch {
                         aor,
@@ -361,7 +360,9 @@ impl Chord {
                         records: want_records,
                     };
                 }
-                self.fetch_next(id, next, now_ms);
+                for p in first {
+                    self.send_fetch(id, p, now_ms);
+                }
             }
         }
     }
@@ -401,7 +402,7 @@ impl Chord {
         let aor = (**aor).clone();
         if to.id == self.me.id {
             let records = self.store.fetch(&aor, self.wall()).unwrap_or_default();
-            self.fetch_answered(id, Some(records), now_ms);
+            self.fetch_answered(id, to, Some(records), now_ms);
         } else {
             self.request(to, Request::Fetch { aor }, Purpose::Op(id), now_ms);
         }
@@ -410,7 +411,13 @@ impl Chord {
     /// A replica answered with records (`Some`) or could not be reached.
     /// Readers check what storing nodes hand them: only records of the AOR
     /// asked that verify under the policy count.
-    fn fetch_answered(&mut self, id: OpId, records: Option<Vec<SignedRecord>>, now_ms: u64) {
+    fn fetch_answered(
+        &mut self,
+        id: OpId,
+        from: PeerAddr,
+        records: Option<Vec<SignedRecord>>,
+        now_ms: u64,
+    ) {
         let policy = self.cfg.policy.clone();
         let Some(Phase::Fetch { aor, round, .. }) = self.ops.get_mut(&id).map(|o| &mut o.phase)
         else {
@@ -424,7 +431,9 @@ impl Chord {
                 })
                 .collect()
         });
-        let next = round.on_answer(valid);
+        let conflict =
+            |r: &SignedRecord, owners: &[lsp_core::PublicKey]| policy.authorize(r, owners).is_err();
+        let next = round.on_answer(from, valid, conflict);
         self.fetch_next(id, next, now_ms);
     }
 
@@ -437,14 +446,29 @@ impl Chord {
         let Some(Phase::Fetch { aor, records, .. }) = self.ops.get(&id).map(|o| &o.phase) else {
             return;
         };
+        let (aor, want_records) = ((**aor).clone(), *records);
         let result = match read {
-            Read::Found(valid) if *records => Ok(Outcome::Records(valid)),
-            Read::Found(valid) => {
-                let now = self.wall();
-                let bindings = lsp_core::live_bindings(valid.iter().map(|r| &r.record), now);
-                Ok(Outcome::Bindings(bindings))
+            Read::Found {
+                records: valid,
+                behind,
+            } => {
+                // Owners that answered with less are brought up to date.
+                let me = self.me.id;
+                for to in behind.into_iter().filter(|p| p.id != me) {
+                    let body = Request::Store {
+                        records: valid.clone(),
+                    };
+                    self.request(to, body, Purpose::Replicate, now_ms);
+                }
+                if want_records {
+                    Ok(Outcome::Records(valid))
+                } else {
+                    let now = self.wall();
+                    let bindings = lsp_core::live_bindings(valid.iter().map(|r| &r.record), now);
+                    Ok(Outcome::Bindings(bindings))
+                }
             }
-            Read::NotFound => Err(Error::NotFound((**aor).clone())),
+            Read::NotFound => Err(Error::NotFound(aor)),
             Read::Unreachable(primary) => Err(Error::Unreachable(primary)),
         };
         self.end_op(id, result);
