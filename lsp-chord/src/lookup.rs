@@ -98,6 +98,11 @@ pub(crate) struct Lookup {
     me: NodeId,
     /// Owners a confirmed lookup returns.
     k: usize,
+    /// The widest gap between two neighbours an answer may claim; `None`
+    /// when the ring is too small to tell.
+    max_gap: Option<Point>,
+    /// Answers found to be lies.
+    lies: u32,
     confirm: bool,
     hops: u32,
     /// The peer whose answer is awaited.
@@ -120,6 +125,8 @@ impl Lookup {
             target,
             me,
             k,
+            max_gap: None,
+            lies: 0,
             confirm,
             hops: 0,
             asking: None,
@@ -150,6 +157,19 @@ impl Lookup {
     /// The point sought.
     pub(crate) fn target(&self) -> Point {
         self.target
+    }
+
+    /// Refuses answers that claim two neighbours farther apart than
+    /// `max_gap` (a far-off "successor" is how a liar names accomplices
+    /// anywhere on the ring).
+    pub(crate) fn with_max_gap(mut self, max_gap: Option<Point>) -> Self {
+        self.max_gap = max_gap;
+        self
+    }
+
+    /// Answers found to be lies: the hop was dropped from the lookup.
+    pub(crate) fn lies(&self) -> u32 {
+        self.lies
     }
 
     /// The peer whose answer is awaited.
@@ -286,6 +306,19 @@ impl Lookup {
 
     fn routed(&mut self, from: PeerAddr, answer: Answer) {
         let (target, me) = (self.target, self.me);
+        // The owner must follow the target closely, and the node claimed
+        // to precede it (unless the owner answers for itself) must precede
+        // it closely.
+        let plausible = |before: Point, owner: Point| {
+            let owns_itself = before == owner;
+            target.in_open_closed(before, owner)
+                && self.max_gap.is_none_or(|gap| {
+                    owner.wrapping_sub(target) <= gap
+                        && (owns_itself || target.wrapping_sub(before) <= gap)
+                })
+        };
+        let mut claim: Option<Vec<PeerAddr>> = None;
+        let mut lie = false;
         let Phase::Route {
             candidates,
             answered,
@@ -296,25 +329,34 @@ impl Lookup {
             return;
         };
         let add = |hints: Vec<PeerAddr>, candidates: &mut Vec<PeerAddr>| {
+            let mut all_closer = true;
             for p in hints {
                 let closer = Point(p.id.0).in_open(Point(from.id.0), target);
+                all_closer &= closer || p.id == me;
                 if closer && p.id != me && !candidates.iter().any(|c| c.id == p.id) {
                     candidates.push(p);
                 }
             }
             candidates.sort_by_key(|c| target.wrapping_sub(Point(c.id.0)));
+            all_closer
         };
         match answer {
             Answer::Successors(peers) => {
                 let peers = dedup(peers);
-                if !peers.is_empty() {
-                    self.found(peers);
+                if let Some(first) = peers.first() {
+                    if plausible(Point(from.id.0), Point(first.id.0)) {
+                        claim = Some(peers);
+                    } else {
+                        lie = true;
+                    }
                 }
             }
             Answer::Closer(peers) => {
                 answered.retain(|a| a.id != from.id);
                 answered.push(from);
-                add(peers, candidates);
+                // A hint not closer than its giver is a lie; the closer
+                // ones are still worth asking.
+                lie = !add(peers, candidates);
             }
             Answer::Neighbours { successors, .. } => {
                 let live: Vec<PeerAddr> = successors
@@ -326,17 +368,42 @@ impl Lookup {
                 // be the first one: after a crash, nodes the list names
                 // between the responder and the target may be known dead.
                 let mut before = Point(from.id.0);
+                let mut owner_at = None;
                 for (i, s) in live.iter().enumerate() {
                     if target.in_open_closed(before, Point(s.id.0)) {
-                        let owners = live[i..].to_vec();
-                        self.found(owners);
-                        return;
+                        owner_at = Some((i, before));
+                        break;
                     }
                     before = Point(s.id.0);
                 }
-                add(live, candidates);
+                match owner_at {
+                    Some((i, before)) if plausible(before, Point(live[i].id.0)) => {
+                        claim = Some(live[i..].to_vec());
+                    }
+                    Some(_) => lie = true,
+                    None => {
+                        add(live, candidates);
+                    }
+                }
             }
             Answer::Useless => {}
+        }
+        if lie {
+            self.lies += 1;
+            if let Phase::Route {
+                candidates,
+                answered,
+                dead,
+                ..
+            } = &mut self.phase
+            {
+                candidates.retain(|c| c.id != from.id);
+                answered.retain(|a| a.id != from.id);
+                dead.push(from);
+            }
+        }
+        if let Some(owners) = claim {
+            self.found(owners);
         }
     }
 

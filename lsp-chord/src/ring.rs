@@ -115,6 +115,16 @@ impl Point {
         // Two limbs give 128 bits, far beyond f64's precision.
         (l[0] as f64 + l[1] as f64 / 18_446_744_073_709_551_616.0) / 18_446_744_073_709_551_616.0
     }
+
+    /// The distance covering fraction `f` of the ring, to 64 bits; `None`
+    /// for the whole ring or more.
+    pub fn from_fraction(f: f64) -> Option<Point> {
+        if !(0.0..1.0).contains(&f) {
+            return None;
+        }
+        let top = (f * 18_446_744_073_709_551_616.0) as u64;
+        Some(from_limbs([top, 0, 0, 0]))
+    }
 }
 
 #[cfg(test)]

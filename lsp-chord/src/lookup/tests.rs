@@ -32,13 +32,45 @@ fn hints_lead_to_the_owner() {
 }
 
 #[test]
-fn hints_that_are_not_closer_than_their_giver_are_ignored() {
-    let mut l = lookup(0x70, &[0x40], false);
+fn a_hop_whose_hints_are_not_closer_is_a_liar_and_is_dropped() {
+    let mut l = lookup(0x70, &[0x40, 0x30], false);
     asks(&mut l, 0x40, Question::FindSuccessor);
-    // 0x30 is behind the responder, 0x90 past the target, 0x10 is us.
-    l.on_response(peer(0x40), Answer::Closer(peers(&[0x30, 0x90, 0x10])));
-    // Only the walk along the responder's successors is left.
-    asks(&mut l, 0x40, Question::Neighbours);
+    // 0x30 is behind the responder, 0x90 past the target; 0x60 is fine.
+    l.on_response(peer(0x40), Answer::Closer(peers(&[0x30, 0x90, 0x60])));
+    assert_eq!(l.lies(), 1);
+    asks(&mut l, 0x60, Question::FindSuccessor);
+    l.on_failure(peer(0x60));
+    // The liar is not walked along: the next candidate is asked.
+    asks(&mut l, 0x30, Question::FindSuccessor);
+}
+
+#[test]
+fn owners_claimed_farther_than_the_rings_density_allows_are_a_lie() {
+    let gap = Point::from_fraction(0x20 as f64 / 256.0);
+    let mut l = lookup(0x70, &[0x60, 0x50], false).with_max_gap(gap);
+    asks(&mut l, 0x60, Question::FindSuccessor);
+    // 0xc0 is 0x50 past the target: no honest gap is that wide here.
+    l.on_response(peer(0x60), Answer::Successors(peers(&[0xc0])));
+    assert_eq!(l.lies(), 1);
+    asks(&mut l, 0x50, Question::FindSuccessor);
+    // Nor can a walk along a successor list claim such a gap.
+    let far = Answer::Neighbours {
+        predecessor: None,
+        successors: peers(&[0x58, 0x78]),
+    };
+    l.on_response(peer(0x50), far);
+    assert_eq!(l.lies(), 1, "0x58..0x78 is within the bound");
+    assert_eq!(l.next(), Next::Done(peers(&[0x78])));
+}
+
+#[test]
+fn an_owner_answering_for_its_own_range_is_no_liar() {
+    let gap = Point::from_fraction(0x20 as f64 / 256.0);
+    let mut l = lookup(0x70, &[0x78], false).with_max_gap(gap);
+    asks(&mut l, 0x78, Question::FindSuccessor);
+    l.on_response(peer(0x78), Answer::Successors(peers(&[0x78, 0x80])));
+    assert_eq!(l.lies(), 0);
+    assert_eq!(l.next(), Next::Done(peers(&[0x78, 0x80])));
 }
 
 #[test]

@@ -118,6 +118,10 @@ pub struct Counters {
     pub malformed: u64,
     /// Requests that got no answer after every attempt.
     pub unanswered: u64,
+    /// Lookup answers found to be lies (a hint not closer than its giver,
+    /// neighbours claimed farther apart than the ring's density allows);
+    /// each liar was dropped from its lookup.
+    pub lies: u64,
     /// Frames the async node dropped because the peer's send queue was
     /// full (a peer that does not read); the state machine never sets it.
     pub sends_dropped: u64,

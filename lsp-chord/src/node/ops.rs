@@ -42,7 +42,7 @@ pub(crate) enum Then {
 #[derive(Debug)]
 pub(crate) enum Phase {
     Route {
-        lookup: Lookup,
+        lookup: Box<Lookup>,
         then: Then,
         /// Forward hop by hop instead of asking each hop.
         recursive: bool,
@@ -153,15 +153,18 @@ impl Chord {
         );
         // Only a user's lookup asks the owner found to confirm it.
         let confirm = matches!(then, Then::Lookup);
-        let (me, k) = (self.me.id, self.cfg.k());
-        let lookup = match bootstrap {
-            Some(b) => Lookup::new(target, me, b, confirm, k),
-            // A joined node answers from its own table when it can.
-            None => match self.responsible_for(target) {
-                Some(owners) => Lookup::with_owners(target, me, owners, confirm, k),
-                None => Lookup::new(target, me, self.closest_preceding(target, 8), confirm, k),
-            },
-        };
+        let (me, k, gap) = (self.me.id, self.cfg.k(), self.gap_bound());
+        let lookup = Box::new(
+            match bootstrap {
+                Some(b) => Lookup::new(target, me, b, confirm, k),
+                // A joined node answers from its own table when it can.
+                None => match self.responsible_for(target) {
+                    Some(owners) => Lookup::with_owners(target, me, owners, confirm, k),
+                    None => Lookup::new(target, me, self.closest_preceding(target, 8), confirm, k),
+                },
+            }
+            .with_max_gap(gap),
+        );
         let phase = Phase::Route {
             lookup,
             then,
@@ -306,6 +309,7 @@ impl Chord {
         let Phase::Route { then, lookup, .. } = old else {
             return;
         };
+        self.counters.lies += u64::from(lookup.lies());
         let want_records = matches!(then, Then::Fetch(_));
         let k = self.cfg.k();
         match then {
@@ -545,6 +549,9 @@ impl Chord {
         };
         self.timers.cancel(Timer::Op(id));
         self.timers.cancel(Timer::OpStep(id));
+        if let Phase::Route { lookup, .. } = &op.phase {
+            self.counters.lies += u64::from(lookup.lies());
+        }
         if let Phase::Route {
             then: Then::Proxy { origin, token },
             ..

@@ -38,6 +38,19 @@ impl Chord {
         None
     }
 
+    /// The widest gap between neighbours a lookup answer may claim: 32
+    /// times the mean gap of this node's successor list. Honest gaps are
+    /// about exponential, so an honest answer exceeds it with odds near
+    /// e^-32 even when the estimate is half the truth; a liar naming
+    /// accomplices at random places on a ring of N nodes stays inside it
+    /// with odds about 64 / N. `None` while the list is empty or the ring
+    /// too small for the bound to mean anything.
+    pub(crate) fn gap_bound(&self) -> Option<Point> {
+        let last = self.succs.last()?;
+        let arc = Point(last.id.0).wrapping_sub(pt(&self.me)).as_fraction();
+        Point::from_fraction(32.0 * arc / self.succs.len() as f64)
+    }
+
     /// Known peers strictly between this node and `target`, closest to the
     /// target first.
     pub(crate) fn closest_preceding(&self, target: Point, n: usize) -> Vec<PeerAddr> {

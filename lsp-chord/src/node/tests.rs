@@ -258,3 +258,116 @@ fn a_forged_forward_origin_gets_nothing_sent_to_it() {
         .any(|(to, _, r)| to == sender && matches!(r, Request::Routed { token: 7, .. }));
     assert!(routed, "answered to its own origin");
 }
+
+/// A peer whose Node-ID is `key` moved by `delta` * 2^240 (so 1/65536 of
+/// the ring per unit).
+fn near(key: Point, delta: i64) -> PeerAddr {
+    let step = Point::pow2(240);
+    let mut p = key;
+    for _ in 0..delta.unsigned_abs() {
+        p = if delta > 0 {
+            p.wrapping_add(step)
+        } else {
+            p.wrapping_sub(step)
+        };
+    }
+    let b = p.0[0];
+    PeerAddr {
+        id: NodeId(p.0),
+        addr: format!("192.0.2.{b}:7{:03}", delta.unsigned_abs() % 1000)
+            .parse()
+            .expect("addr"),
+    }
+}
+
+/// The query's first hop lies: it names three accomplices, far past the
+/// AOR's key, that hold a thief's first-come record. The lie is caught,
+/// the hop dropped, and the query reads the true owners; of those, the one
+/// holding an older version loses to the newest and is brought up to date.
+#[test]
+fn a_lying_first_hop_cannot_make_a_query_return_a_thiefs_record() {
+    use lsp_core::{Aor, Binding, Identity, Record, UnixTime};
+    let now = Instant::now();
+    let aor = (0..)
+        .map(|n| Aor::parse(&format!("sip:u{n}@example.com")).expect("aor"))
+        .find(|a| (0x80..0xa0).contains(&a.resource_id().0[0]))
+        .expect("an AOR across the ring");
+    let key = Point::from(aor.resource_id());
+    let record = |version: u64, contact: &str, who: u8| {
+        let expires = UnixTime::now() + Duration::from_secs(600);
+        Record {
+            aor: aor.clone(),
+            version,
+            bindings: vec![Binding::new(contact, expires, "c", 1)],
+        }
+        .sign(&Identity::from_secret_bytes([who; 32]))
+    };
+    let mut node = joined(0xf0, &[0x12, 0x14, 0x16, 0x18]);
+    let op = node.query(aor.clone(), now);
+
+    let ask = |node: &mut Chord| {
+        let mut sent = requests(node);
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        sent.remove(0)
+    };
+    let (liar, id, _) = ask(&mut node);
+    assert_eq!(liar, peer(0x18));
+    let accomplices = vec![near(key, 0x6000), near(key, 0x6001), near(key, 0x6002)];
+    let lie = Response::Successors {
+        peers: accomplices.clone(),
+    };
+    answer(&mut node, liar, id, lie, now);
+
+    let (honest, id, _) = ask(&mut node);
+    assert_eq!(
+        honest,
+        peer(0x16),
+        "the liar is dropped, the next hop asked"
+    );
+    let before = near(key, -1);
+    answer(
+        &mut node,
+        honest,
+        id,
+        Response::Closer {
+            peers: vec![before],
+        },
+        now,
+    );
+    let (to, id, _) = ask(&mut node);
+    assert_eq!(to, before);
+    let owners = vec![near(key, 1), near(key, 2), near(key, 3)];
+    let found = Response::Successors {
+        peers: owners.clone(),
+    };
+    answer(&mut node, before, id, found, now);
+
+    let fetches = requests(&mut node);
+    let asked: Vec<PeerAddr> = fetches.iter().map(|(to, _, _)| *to).collect();
+    assert_eq!(asked, owners, "the k true owners are read, no accomplice");
+    let holdings = [
+        record(1, "sip:u@192.0.2.1", 7),
+        record(2, "sip:u@192.0.2.2", 7),
+        record(2, "sip:u@192.0.2.2", 7),
+    ];
+    for ((to, id, _), held) in fetches.into_iter().zip(holdings) {
+        let body = Response::Records {
+            records: vec![held],
+        };
+        answer(&mut node, to, id, body, now);
+    }
+    let repairs = requests(&mut node);
+    assert!(
+        matches!(&repairs[..], [(to, _, Request::Store { .. })] if *to == owners[0]),
+        "the stale owner gets the newest: {repairs:?}"
+    );
+    let outcome = std::iter::from_fn(|| node.poll_event())
+        .find_map(|Event::Done { op: done, outcome }| (done == op).then_some(outcome));
+    let Some(Ok(Outcome::Bindings(bindings))) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(bindings.len(), 1);
+    assert_eq!(bindings[0].contact, "sip:u@192.0.2.2");
+    assert_eq!(node.status().counters.lies, 1);
+    let _ = accomplices;
+}
