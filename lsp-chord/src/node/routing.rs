@@ -117,6 +117,7 @@ impl Chord {
             self.bury(peer);
         }
         self.succs.retain(|p| *p != peer);
+        self.farther_preds.retain(|p| *p != peer);
         self.routing_changed = true;
         if self.pred == Some(peer) {
             self.pred = None;
@@ -250,7 +251,7 @@ impl Chord {
         let Response::Neighbours {
             predecessor,
             successors,
-            ..
+            farther_predecessors,
         } = body
         else {
             return;
@@ -272,6 +273,7 @@ impl Chord {
                 let first = successors.iter().find(|s| Some(s.id) != left);
                 if first.is_some_and(|s| s.id == me) && self.closer_predecessor(p) {
                     self.adopt_predecessor(p, now_ms);
+                    self.learn_farther_predecessors(p, predecessor, farther_predecessors);
                 }
             }
             _ => {}
@@ -309,6 +311,16 @@ impl Chord {
         if self.pred != Some(p) {
             return;
         }
+        self.learn_farther_predecessors(p, predecessor, farther_predecessors);
+    }
+
+    /// The predecessor `p` named its own predecessor and farther ones.
+    fn learn_farther_predecessors(
+        &mut self,
+        p: PeerAddr,
+        predecessor: Option<PeerAddr>,
+        farther_predecessors: Vec<PeerAddr>,
+    ) {
         let mut farther: Vec<PeerAddr> = Vec::with_capacity(self.cfg.k());
         for q in predecessor.into_iter().chain(farther_predecessors) {
             // A ring smaller than k + 1 comes round to us.
@@ -324,9 +336,14 @@ impl Chord {
 
     /// Whether this node holds `key`: it is between the k-th predecessor
     /// and this node. While the predecessors are not all known (a young
-    /// ring, a predecessor just lost), every key is.
+    /// ring, a predecessor just lost) or the ring is smaller than the
+    /// successor list, every key is.
     pub(crate) fn holds(&self, key: Point) -> bool {
         let Some(p) = self.pred else { return true };
+        let small = self.succs.len() < self.cfg.r() || self.succs.iter().any(|s| s.id == p.id);
+        if small {
+            return true;
+        }
         let k = self.cfg.k();
         let start = if k == 1 {
             Some(p)
@@ -352,9 +369,14 @@ impl Chord {
     fn adopt_predecessor(&mut self, n: PeerAddr, now_ms: u64) {
         let old = self.pred.replace(n);
         self.routing_changed = true;
-        if let Some(old) = old {
-            self.farther_preds.insert(0, old);
-            self.farther_preds.truncate(self.cfg.k() - 1);
+        // A joiner in front: the old predecessor is now the first farther
+        // one. Anything else: the list is stale until the new one says.
+        match old {
+            Some(o) if pt(&n).in_open(pt(&o), pt(&self.me)) => {
+                self.farther_preds.insert(0, o);
+                self.farther_preds.truncate(self.cfg.k() - 1);
+            }
+            _ => self.farther_preds.clear(),
         }
         // The old predecessor should now point at n; tell it to look.
         if let Some(old) = old {

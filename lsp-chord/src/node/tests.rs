@@ -197,7 +197,8 @@ fn record_with_key(from: u8, to: u8, inside: bool) -> lsp_core::SignedRecord {
 #[test]
 fn a_store_for_a_key_outside_the_nodes_ranges_is_refused() {
     let now = Instant::now();
-    let mut node = joined(0x70, &[0x90, 0xa0]);
+    // A ring of more than r + 1 nodes: a smaller one holds every key.
+    let mut node = joined(0x70, &[0x90, 0xa0, 0xb0, 0xc0, 0xd0, 0xe0, 0xf0, 0x08]);
     node.me = peer(0x80);
     node.farther_preds = vec![peer(0x60), peer(0x50)];
     let outside = record_with_key(0x50, 0x80, false);
