@@ -123,6 +123,8 @@ pub fn status_document(s: &Status, source: &StatusSource) -> Value {
             "replication_bytes": c.replication_bytes,
             "malformed": c.malformed,
             "unanswered": c.unanswered,
+            "lies": c.lies,
+            "sends_dropped": c.sends_dropped,
         },
         "sip": source.sip.as_ref().map(|info| {
             let mut info = info.clone();
@@ -199,7 +201,7 @@ async fn metrics(State(source): State<Arc<StatusSource>>) -> Response {
     for (name, help, v) in gauges {
         metric(&mut out, name, "gauge", help, v);
     }
-    let counters: [(&str, &str, u64); 10] = [
+    let counters: [(&str, &str, u64); 12] = [
         (
             "messages_sent_total",
             "Overlay messages sent.",
@@ -242,6 +244,16 @@ async fn metrics(State(source): State<Arc<StatusSource>>) -> Response {
             c.malformed,
         ),
         ("unanswered_total", "Requests that timed out.", c.unanswered),
+        (
+            "lies_total",
+            "Lookup answers found to be lies; the liar was dropped from its lookup.",
+            c.lies,
+        ),
+        (
+            "sends_dropped_total",
+            "Frames dropped because the peer's send queue was full.",
+            c.sends_dropped,
+        ),
     ];
     for (name, help, v) in counters {
         metric(&mut out, name, "counter", help, v as f64);
