@@ -590,3 +590,21 @@ fn repair_brings_stray_copies_back_to_the_replicas() {
         }
     }
 }
+
+/// The hostile scenario of `chord-sim`: honest, every query is right and no
+/// lie is counted; with a tenth of the nodes lying, forging and dropping,
+/// no anchored AOR is ever hijacked (readers check the trust anchor).
+#[test]
+fn the_hostile_scenario_hijacks_no_anchored_aor() {
+    use lsp_chord::sim::hostile::{HostileConfig, run};
+    let mut honest = HostileConfig::new(150, 0.0, 3);
+    honest.aors = 40;
+    honest.queries = 200;
+    let r = run(&honest);
+    assert_eq!((r.correct, r.lies), (200, 0), "{r:?}");
+    let mut hostile = honest.clone();
+    hostile.malicious = 0.1;
+    let r = run(&hostile);
+    assert_eq!(r.hijacked_anchored, 0, "{r:?}");
+    assert!(r.lies > 0, "{r:?}");
+}

@@ -17,8 +17,8 @@ use lsp_chord::{OpId, Outcome, Routing};
 use lsp_core::{Aor, Binding, Identity, NodeId, PeerAddr, Record, SignedRecord};
 use serde::Serialize;
 
-const USAGE: &str = "chord-sim [--nodes 1000,10000] [--scenarios stable,churn,partition] \
-[--routing iterative|recursive] [--seed N] [--aors N] [--lookups-per-sec N] [--measure-secs N] [--churn-secs N] \
+const USAGE: &str = "chord-sim [--nodes 1000,10000] [--scenarios stable,churn,partition,hostile] \
+[--malicious 0.1,0.2] [--routing iterative|recursive] [--seed N] [--aors N] [--lookups-per-sec N] [--measure-secs N] [--churn-secs N] \
 [--json PATH] [--csv PATH] [--svg-dir DIR]";
 
 #[derive(Debug, Clone)]
@@ -31,6 +31,8 @@ struct Args {
     measure_secs: u64,
     churn_secs: u64,
     routing: Routing,
+    /// Fractions of hostile nodes for the `hostile` scenario.
+    malicious: Vec<f64>,
     json: PathBuf,
     csv: PathBuf,
     svg_dir: PathBuf,
@@ -46,6 +48,7 @@ fn parse_args() -> Result<Args, String> {
         measure_secs: 60,
         churn_secs: 600,
         routing: Routing::Iterative,
+        malicious: vec![0.1, 0.2],
         json: "target/lsp-bench/chord-sim.json".into(),
         csv: "target/lsp-bench/chord-sim.csv".into(),
         svg_dir: "target/lsp-bench".into(),
@@ -74,6 +77,12 @@ fn parse_args() -> Result<Args, String> {
                     other => return Err(format!("--routing: {other}? iterative or recursive")),
                 }
             }
+            "--malicious" => {
+                a.malicious = val()?
+                    .split(',')
+                    .map(|s| s.parse().map_err(|e| format!("--malicious: {e}")))
+                    .collect::<Result<_, _>>()?;
+            }
             "--json" => a.json = val()?.into(),
             "--csv" => a.csv = val()?.into(),
             "--svg-dir" => a.svg_dir = val()?.into(),
@@ -84,7 +93,7 @@ fn parse_args() -> Result<Args, String> {
     if let Some(s) = a
         .scenarios
         .iter()
-        .find(|s| !["stable", "churn", "partition"].contains(&s.as_str()))
+        .find(|s| !["stable", "churn", "partition", "hostile"].contains(&s.as_str()))
     {
         return Err(format!("unknown scenario {s}\n{USAGE}"));
     }
@@ -539,13 +548,20 @@ fn opt(v: Option<f64>) -> String {
 }
 
 fn main() {
-    let a = match parse_args() {
+    let mut a = match parse_args() {
         Ok(a) => a,
         Err(e) => {
             eprintln!("{e}");
             std::process::exit(2);
         }
     };
+    if a.scenarios.iter().any(|s| s == "hostile") {
+        hostile(&a);
+        a.scenarios.retain(|s| s != "hostile");
+        if a.scenarios.is_empty() {
+            return;
+        }
+    }
     println!(
         "{:>7} {:<9} {:>6} {:>8} {:>5} {:>4} {:>4} {:>7} {:>7} {:>8} {:>9} {:>5} {:>6} {:>6} {:>6} {:>6} {:>7} {:>6}",
         "nodes",
@@ -605,6 +621,72 @@ fn main() {
         a.csv.display(),
         a.svg_dir.display()
     );
+}
+
+/// The hostile scenario at each size and malicious fraction, with an
+/// honest run (fraction 0) first for the cost of the defences.
+fn hostile(a: &Args) {
+    use lsp_chord::sim::hostile::{HostileConfig, run};
+    println!(
+        "{:>7} {:>9} {:>8} {:>9} {:>6} {:>7} {:>9} {:>10} {:>7} {:>8} {:>6} {:>7}",
+        "nodes",
+        "malicious",
+        "queries",
+        "correct",
+        "stale",
+        "failed",
+        "hij.anch",
+        "hij.first",
+        "sybil",
+        "msg/n/m",
+        "lies",
+        "wall_s"
+    );
+    let mut rows = Vec::new();
+    for &n in &a.nodes {
+        let mut fractions = vec![0.0];
+        fractions.extend(a.malicious.iter().copied().filter(|f| *f > 0.0));
+        for f in fractions {
+            let t = std::time::Instant::now();
+            let r = run(&HostileConfig::new(n, f, a.seed));
+            let wall = t.elapsed().as_secs_f64();
+            println!(
+                "{:>7} {:>9.2} {:>8} {:>8.2}% {:>6} {:>7} {:>9} {:>10} {:>3}/{:<3} {:>8.1} {:>6} {:>7.1}",
+                n,
+                f,
+                r.queries,
+                r.correct_rate() * 100.0,
+                r.stale,
+                r.failed,
+                r.hijacked_anchored,
+                r.hijacked_first_come,
+                r.sybil_target_correct,
+                r.sybil_target_queries,
+                r.msgs_per_node_min,
+                r.lies,
+                wall
+            );
+            rows.push(serde_json::json!({
+                "nodes": n, "malicious": f, "queries": r.queries, "correct": r.correct,
+                "correct_rate": r.correct_rate(), "stale": r.stale, "failed": r.failed,
+                "hijacked_anchored": r.hijacked_anchored,
+                "hijacked_first_come": r.hijacked_first_come,
+                "sybil_target_queries": r.sybil_target_queries,
+                "sybil_target_correct": r.sybil_target_correct,
+                "msgs_per_node_min": r.msgs_per_node_min, "lies": r.lies, "wall_secs": wall,
+            }));
+        }
+    }
+    let path = a.json.with_file_name("chord-hostile.json");
+    let written = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| serde_json::to_vec_pretty(&rows).map_err(std::io::Error::other))
+        .and_then(|json| std::fs::write(&path, json));
+    match written {
+        Ok(()) => println!("results: {}", path.display()),
+        Err(e) => eprintln!("writing {}: {e}", path.display()),
+    }
 }
 
 /// Hops against N per scenario, with the 0.5·log2(N) + 0.5 bound, and the

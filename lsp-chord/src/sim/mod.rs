@@ -16,7 +16,28 @@ use rand::{RngExt, SeedableRng};
 
 use crate::node::{Chord, Event, FINGERS, NodeState, OpId, Outcome, ms};
 use crate::ring::Point;
+use crate::wire::{Message, Request, Response};
 use crate::{Config, Status};
+
+pub mod hostile;
+
+/// What a hostile node does with a request it receives.
+#[derive(Debug)]
+pub enum Hostile {
+    /// Lets its state machine serve it, honestly.
+    Serve,
+    /// Answers this instead.
+    Answer(Response),
+    /// Drops it.
+    Ignore,
+}
+
+/// The behaviour of the nodes marked hostile ([`Sim::set_adversary`]):
+/// it sees each request they receive before their state machine does.
+pub trait Adversary: std::fmt::Debug {
+    /// Node `node` received `request` from `from`.
+    fn on_request(&mut self, node: usize, from: PeerAddr, request: &Request) -> Hostile;
+}
 
 /// Settings of a simulation.
 #[derive(Debug, Clone)]
@@ -119,6 +140,9 @@ pub struct Sim {
     groups: Option<Vec<u8>>,
     done: BTreeMap<(usize, OpId), (UnixTime, Result<Outcome, Error>)>,
     net: NetStats,
+    /// Which nodes are hostile, and what they do.
+    hostile: Vec<bool>,
+    adversary: Option<Box<dyn Adversary>>,
 }
 
 impl Sim {
@@ -141,6 +165,8 @@ impl Sim {
             groups: None,
             done: BTreeMap::new(),
             net: NetStats::default(),
+            hostile: Vec::new(),
+            adversary: None,
         }
     }
 
@@ -222,6 +248,12 @@ impl Sim {
     pub fn add_node(&mut self) -> usize {
         let secret: [u8; 32] = self.rng.random();
         let id = Identity::from_secret_bytes(secret).node_id();
+        self.add_node_at(id)
+    }
+
+    /// Adds a node with a chosen Node-ID (not yet joined): how a Sybil
+    /// group that ground keys for a place is played.
+    pub fn add_node_at(&mut self, id: NodeId) -> usize {
         let i = self.nodes.len();
         let ip = Ipv4Addr::from(0x0a00_0000 | (i as u32 & 0x00ff_ffff));
         let addr = PeerAddr {
@@ -236,7 +268,23 @@ impl Sim {
         });
         self.by_id.insert(id, i);
         self.joined.push(false);
+        self.hostile.push(false);
         i
+    }
+
+    /// Makes `nodes` hostile, doing what `adversary` says with the requests
+    /// they receive; their own requests and timers stay honest, so they
+    /// keep their places in the ring.
+    pub fn set_adversary(&mut self, nodes: &[usize], adversary: Box<dyn Adversary>) {
+        for &i in nodes {
+            self.hostile[i] = true;
+        }
+        self.adversary = Some(adversary);
+    }
+
+    /// Whether node `i` is hostile.
+    pub fn is_hostile(&self, i: usize) -> bool {
+        self.hostile.get(i).copied().unwrap_or(false)
     }
 
     fn new_chord(&mut self, addr: PeerAddr) -> Chord {
@@ -475,6 +523,12 @@ impl Sim {
         let now = self.instant();
         match what {
             What::Deliver { to, from, frame } => {
+                if self.hostile[to]
+                    && self.nodes[to].chord.is_some()
+                    && self.intercepted(to, from, &frame)
+                {
+                    return true;
+                }
                 if let Some(c) = self.nodes[to].chord.as_mut() {
                     self.net.delivered += 1;
                     // Malformed input is the node's to count; nothing to do here.
@@ -501,6 +555,40 @@ impl Sim {
     fn instant(&self) -> Instant {
         self.clock.set(UnixTime(self.now));
         self.base + Duration::from_millis(self.now - self.cfg.start.as_millis())
+    }
+
+    /// Lets the adversary handle a request to hostile node `to`; true when
+    /// it did (answered or dropped).
+    fn intercepted(&mut self, to: usize, from: PeerAddr, frame: &[u8]) -> bool {
+        let Ok(Message::Request { id, body }) = Message::decode(frame) else {
+            return false;
+        };
+        let Some(adversary) = self.adversary.as_mut() else {
+            return false;
+        };
+        match adversary.on_request(to, from, &body) {
+            Hostile::Serve => false,
+            Hostile::Ignore => true,
+            Hostile::Answer(body) => {
+                self.net.delivered += 1;
+                let Some(&back) = self.by_id.get(&from.id) else {
+                    return true;
+                };
+                let frame = Message::Response { id, body }.encode();
+                let (lo, hi) = (ms(self.cfg.latency_min), ms(self.cfg.latency_max).max(1));
+                let delay = self.rng.random_range(lo.min(hi)..=hi);
+                let me = self.nodes[to].addr;
+                self.push(
+                    self.now + delay,
+                    What::Deliver {
+                        to: back,
+                        from: me,
+                        frame,
+                    },
+                );
+                true
+            }
+        }
     }
 
     fn with_node<T>(&mut self, i: usize, f: impl FnOnce(&mut Chord, Instant) -> T) -> Option<T> {
