@@ -22,6 +22,9 @@ pub(crate) const MAX_HOPS: u32 = 64;
 /// Newer predecessors a confirmation follows before it settles.
 const MAX_CONFIRM_STEPS: u32 = 3;
 
+/// Peers a lookup asks for a second opinion once it holds a first claim.
+const SECOND_OPINION_ASKS: u32 = 4;
+
 /// What a peer is asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Question {
@@ -103,6 +106,13 @@ pub(crate) struct Lookup {
     max_gap: Option<Point>,
     /// Answers found to be lies.
     lies: u32,
+    /// Whether a claim of owners is checked against a second one, got from
+    /// another peer; the owner nearer the target wins.
+    second_opinion: bool,
+    /// The first claim, while the second opinion is sought.
+    first_claim: Option<Vec<PeerAddr>>,
+    /// Hops asked until the first claim.
+    hops_to_claim: Option<u32>,
     confirm: bool,
     hops: u32,
     /// The peer whose answer is awaited.
@@ -127,6 +137,9 @@ impl Lookup {
             k,
             max_gap: None,
             lies: 0,
+            second_opinion: false,
+            first_claim: None,
+            hops_to_claim: None,
             confirm,
             hops: 0,
             asking: None,
@@ -167,6 +180,20 @@ impl Lookup {
         self
     }
 
+    /// Checks the first claim of owners against a second one, from another
+    /// peer, and keeps the owner nearer the target: a liar can name only
+    /// nodes that exist, and the true owner is the nearest of all. At most
+    /// a few more peers are asked for it.
+    pub(crate) fn with_second_opinion(mut self, on: bool) -> Self {
+        self.second_opinion = on;
+        self
+    }
+
+    /// Peers asked for a second opinion, apart from the hops.
+    pub(crate) fn check_hops(&self) -> u32 {
+        self.hops - self.hops_to_claim.unwrap_or(self.hops)
+    }
+
     /// Answers found to be lies: the hop was dropped from the lookup.
     pub(crate) fn lies(&self) -> u32 {
         self.lies
@@ -177,9 +204,10 @@ impl Lookup {
         self.asking
     }
 
-    /// Peers asked while routing (confirmation not counted).
+    /// Peers asked while routing to the first claim of owners
+    /// (confirmation and second opinion not counted).
     pub(crate) fn hops(&self) -> u32 {
-        self.hops
+        self.hops_to_claim.unwrap_or(self.hops)
     }
 
     /// What to do next. Asking marks the peer as the one whose answer is
@@ -189,6 +217,12 @@ impl Lookup {
             return Next::Wait;
         }
         let target = self.target;
+        if matches!(self.phase, Phase::Route { .. })
+            && self.second_opinion_spent()
+            && let Some(first) = self.first_claim.take()
+        {
+            self.found(first);
+        }
         let ask = match &mut self.phase {
             Phase::Done(owners) => return Next::Done(owners.clone()),
             Phase::Failed(f) => return Next::Failed(*f),
@@ -227,6 +261,10 @@ impl Lookup {
                     tried.push(to.id);
                     self.hops += 1;
                     (to, Question::FindSuccessor)
+                } else if let Some(first) = self.first_claim.take() {
+                    // No one left for a second opinion: the first stands.
+                    self.found(first);
+                    return self.next();
                 } else {
                     self.phase = Phase::Failed(Failure::NoRoute);
                     return Next::Failed(Failure::NoRoute);
@@ -403,8 +441,34 @@ impl Lookup {
             }
         }
         if let Some(owners) = claim {
-            self.found(owners);
+            self.claimed(owners);
         }
+    }
+
+    /// Whether the second opinion has had all the asks it may.
+    fn second_opinion_spent(&self) -> bool {
+        self.first_claim.is_some()
+            && (self.check_hops() >= SECOND_OPINION_ASKS || self.hops >= MAX_HOPS)
+    }
+
+    /// A peer claimed these owners.
+    fn claimed(&mut self, owners: Vec<PeerAddr>) {
+        if !self.second_opinion {
+            return self.found(owners);
+        }
+        let Some(first) = self.first_claim.take() else {
+            self.hops_to_claim = Some(self.hops);
+            self.first_claim = Some(owners);
+            return;
+        };
+        let target = self.target;
+        let dist = |c: &[PeerAddr]| c.first().map(|p| Point(p.id.0).wrapping_sub(target));
+        let nearer = if dist(&owners) < dist(&first) {
+            owners
+        } else {
+            first
+        };
+        self.found(nearer);
     }
 
     fn found(&mut self, owners: Vec<PeerAddr>) {

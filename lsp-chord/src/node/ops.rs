@@ -154,6 +154,9 @@ impl Chord {
         // Only a user's lookup asks the owner found to confirm it.
         let confirm = matches!(then, Then::Lookup);
         let (me, k, gap) = (self.me.id, self.cfg.k(), self.gap_bound());
+        // A user's operation routed from this node's own table checks the
+        // owners it finds against a second opinion.
+        let second_opinion = self.cfg.second_opinion && user && bootstrap.is_none();
         let lookup = Box::new(
             match bootstrap {
                 Some(b) => Lookup::new(target, me, b, confirm, k),
@@ -163,7 +166,8 @@ impl Chord {
                     None => Lookup::new(target, me, self.closest_preceding(target, 8), confirm, k),
                 },
             }
-            .with_max_gap(gap),
+            .with_max_gap(gap)
+            .with_second_opinion(second_opinion),
         );
         let phase = Phase::Route {
             lookup,

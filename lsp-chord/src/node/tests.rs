@@ -64,7 +64,16 @@ fn a_hint_naming_a_known_id_at_another_address_does_not_evict_the_known_node() {
         successors: vec![at_bogus_address(0x60)],
         farther_predecessors: vec![],
     };
-    answer(&mut node, to, id, lie, now);
+    answer(&mut node, to, id, lie.clone(), now);
+    // A second opinion, from the other peer before the target: the same.
+    let [(to, id, Request::FindSuccessor { .. })] = requests(&mut node)[..] else {
+        panic!("a second opinion is asked")
+    };
+    assert_eq!(to, peer(0x20));
+    let same = Response::Successors {
+        peers: vec![at_bogus_address(0x60)],
+    };
+    answer(&mut node, to, id, same, now);
     let [(to, _, Request::GetNeighbours)] = requests(&mut node)[..] else {
         panic!("the owner found is asked to confirm")
     };
@@ -342,6 +351,18 @@ fn a_lying_first_hop_cannot_make_a_query_return_a_thiefs_record() {
         peers: owners.clone(),
     };
     answer(&mut node, before, id, found, now);
+    // The second opinion, read off the successor list of the hop before,
+    // agrees.
+    let (to, id, question) = ask(&mut node);
+    assert_eq!((to, question), (honest, Request::GetNeighbours));
+    let mut list = vec![before];
+    list.extend(owners.iter().copied());
+    let walk = Response::Neighbours {
+        predecessor: Some(peer(0x14)),
+        successors: list,
+        farther_predecessors: vec![],
+    };
+    answer(&mut node, to, id, walk, now);
 
     let fetches = requests(&mut node);
     let asked: Vec<PeerAddr> = fetches.iter().map(|(to, _, _)| *to).collect();
