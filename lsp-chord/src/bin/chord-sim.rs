@@ -5,6 +5,8 @@
 //! ```text
 //! cargo run --release -p lsp-chord --features sim --bin chord-sim -- \
 //!     --nodes 1000,10000,100000 --scenarios stable,churn,partition
+//! cargo run --release -p lsp-chord --features sim --bin chord-sim -- \
+//!     --nodes 1000,10000 --scenarios hostile --malicious 0.1,0.2
 //! ```
 
 use std::collections::BTreeMap;
