@@ -101,9 +101,11 @@ pub(crate) enum Read {
     Unreachable(NodeId),
 }
 
-/// The first k owners asked at once; an owner that cannot be reached is
-/// replaced by the next one. The read is over when every owner asked has
-/// answered or failed, or as soon as a majority of k answered alike.
+/// A majority of the first k owners asked at once, the others one by one
+/// while the answers disagree or find nothing; an owner that cannot be
+/// reached is replaced by the next one. The read is over as soon as a
+/// majority of k answered alike, or when k owners (or all there are) have
+/// answered.
 #[derive(Debug)]
 pub(crate) struct FetchRound {
     peers: Vec<PeerAddr>,
@@ -118,7 +120,7 @@ impl FetchRound {
     /// A round over `peers` (the owners, primary first); returns the
     /// peers to ask now.
     pub(crate) fn new(peers: Vec<PeerAddr>, k: usize) -> (Self, Vec<PeerAddr>) {
-        let want = k.min(peers.len());
+        let want = (k / 2 + 1).min(peers.len());
         let first = peers[..want].to_vec();
         let round = Self {
             peers,
@@ -156,8 +158,13 @@ impl FetchRound {
         // Nothing found is never taken early: an owner not yet heard from
         // may be the one that holds it.
         let agreed = self.answers.len() >= majority && behind.is_empty() && !newest.is_empty();
-        if self.in_flight > 0 && !agreed {
+        if !agreed && self.in_flight > 0 {
             return Next::Wait;
+        }
+        if !agreed && self.answers.len() < self.k && self.next < self.peers.len() {
+            self.next += 1;
+            self.in_flight += 1;
+            return Next::Ask(self.peers[self.next - 1]);
         }
         Next::Done(if !newest.is_empty() {
             Read::Found {
@@ -277,11 +284,11 @@ mod tests {
     #[test]
     fn a_read_takes_the_newest_version_and_names_the_owners_behind() {
         let (mut round, first) = FetchRound::new(vec![peer(1), peer(2), peer(3)], 3);
-        assert_eq!(first.len(), 3);
+        assert_eq!(first, vec![peer(1), peer(2)], "a majority first");
         let r = round.on_answer(peer(1), Some(vec![record(7, 1)]), one_owner);
         assert_eq!(r, Next::Wait);
         let r = round.on_answer(peer(2), Some(vec![record(7, 2)]), one_owner);
-        assert_eq!(r, Next::Wait, "no majority agrees yet");
+        assert_eq!(r, Next::Ask(peer(3)), "they disagree: the third is asked");
         let r = round.on_answer(peer(3), Some(vec![record(7, 2)]), one_owner);
         let found = Read::Found {
             records: vec![record(7, 2)],
@@ -307,7 +314,8 @@ mod tests {
         let (mut round, _) = FetchRound::new(vec![peer(1), peer(2), peer(3)], 3);
         // The thief's record, newer, on the primary only.
         round.on_answer(peer(1), Some(vec![record(9, 50)]), one_owner);
-        round.on_answer(peer(2), Some(vec![record(7, 2)]), one_owner);
+        let r = round.on_answer(peer(2), Some(vec![record(7, 2)]), one_owner);
+        assert_eq!(r, Next::Ask(peer(3)));
         let r = round.on_answer(peer(3), Some(vec![record(7, 2)]), one_owner);
         let found = Read::Found {
             records: vec![record(7, 2)],
@@ -324,12 +332,14 @@ mod tests {
         assert_eq!(r, Next::Done(Read::Unreachable(peer(1).id)));
 
         let (mut round, _) = FetchRound::new(vec![peer(1), peer(2), peer(3), peer(4)], 3);
+        let r = round.on_answer(peer(1), None, one_owner);
+        assert_eq!(r, Next::Ask(peer(3)), "a spare for the unreachable one");
         assert_eq!(
-            round.on_answer(peer(1), None, one_owner),
-            Next::Ask(peer(4))
+            round.on_answer(peer(2), Some(vec![]), one_owner),
+            Next::Wait
         );
-        round.on_answer(peer(2), Some(vec![]), one_owner);
-        round.on_answer(peer(3), Some(vec![]), one_owner);
+        let r = round.on_answer(peer(3), Some(vec![]), one_owner);
+        assert_eq!(r, Next::Ask(peer(4)), "nothing found is never taken early");
         let r = round.on_answer(peer(4), Some(vec![]), one_owner);
         assert_eq!(r, Next::Done(Read::NotFound));
     }
