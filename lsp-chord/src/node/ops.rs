@@ -337,15 +337,14 @@ impl Chord {
                 if let Some(first) = peers.first().filter(|p| p.id != self.me.id) {
                     self.fingers[i] = Some(*first);
                 }
-                self.ops.remove(&id);
+                self.remove_op(id);
             }
             Then::Proxy { origin, token } => {
-                self.ops.remove(&id);
-                self.timers.cancel(Timer::Op(id));
+                self.remove_op(id);
                 self.answer_proxied(origin, token, peers, lookup.hops(), now_ms);
             }
             Then::Merge => {
-                self.ops.remove(&id);
+                self.remove_op(id);
                 if let Some(p) = peers.into_iter().find(|p| p.id != self.me.id) {
                     self.adopt_if_closer(p, now_ms);
                 }
@@ -546,13 +545,18 @@ impl Chord {
         }
     }
 
-    /// Removes the op and reports it (internal ops are not reported).
-    pub(crate) fn end_op(&mut self, id: OpId, outcome: Result<Outcome, Error>) {
-        let Some(op) = self.ops.remove(&id) else {
-            return;
-        };
+    /// Removes the op with its deadlines.
+    fn remove_op(&mut self, id: OpId) -> Option<Op> {
         self.timers.cancel(Timer::Op(id));
         self.timers.cancel(Timer::OpStep(id));
+        self.ops.remove(&id)
+    }
+
+    /// Removes the op and reports it (internal ops are not reported).
+    pub(crate) fn end_op(&mut self, id: OpId, outcome: Result<Outcome, Error>) {
+        let Some(op) = self.remove_op(id) else {
+            return;
+        };
         if let Phase::Route { lookup, .. } = &op.phase {
             self.counters.lies += u64::from(lookup.lies());
         }

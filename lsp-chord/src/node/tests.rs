@@ -323,9 +323,7 @@ fn a_lying_first_hop_cannot_make_a_query_return_a_thiefs_record() {
     let (liar, id, _) = ask(&mut node);
     assert_eq!(liar, peer(0x18));
     let accomplices = vec![near(key, 0x6000), near(key, 0x6001), near(key, 0x6002)];
-    let lie = Response::Successors {
-        peers: accomplices.clone(),
-    };
+    let lie = Response::Successors { peers: accomplices };
     answer(&mut node, liar, id, lie, now);
 
     let (honest, id, _) = ask(&mut node);
@@ -398,5 +396,4 @@ fn a_lying_first_hop_cannot_make_a_query_return_a_thiefs_record() {
     assert_eq!(bindings.len(), 1);
     assert_eq!(bindings[0].contact, "sip:u@192.0.2.2");
     assert_eq!(node.status().counters.lies, 1);
-    let _ = accomplices;
 }
