@@ -45,6 +45,10 @@ pub struct Config {
     /// with its first k-1 successors' copies, and with one farther
     /// successor in turn, which may hold copies left behind by joins.
     pub repair_interval: Duration,
+    /// Silence from every peer after which a node that had peers counts
+    /// as isolated and refuses user operations with `Error::Isolated`
+    /// (see [`crate::Health`]). Keep it a few stabilize periods long.
+    pub isolation_timeout: Duration,
     /// Most operations in flight; more fail with `Error::Overloaded`.
     pub max_operations: usize,
     /// Most requests awaiting a response; more fail with `Error::Overloaded`.
@@ -80,6 +84,7 @@ impl Default for Config {
             operation_timeout: Duration::from_secs(30),
             purge_interval: Duration::from_secs(30),
             repair_interval: Duration::from_secs(30),
+            isolation_timeout: Duration::from_secs(15),
             max_operations: 1024,
             max_pending_requests: 4096,
             limits: StoreLimits::default(),

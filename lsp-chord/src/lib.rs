@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 mod config;
+mod health;
 mod lookup;
 mod node;
 pub mod ring;
@@ -10,6 +11,7 @@ mod timers;
 pub mod wire;
 
 pub use config::{Config, Routing};
+pub use health::Health;
 pub use node::{Chord, Counters, Event, FINGERS, NodeState, OpId, Outcome, Status, Transmit};
 #[cfg(feature = "runtime")]
 mod outbox;

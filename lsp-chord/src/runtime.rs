@@ -13,9 +13,9 @@ use lsp_core::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use crate::Config;
 use crate::node::{Chord, Event, OpId, Outcome, Status};
 use crate::outbox::Outbox;
+use crate::{Config, Health};
 
 /// Send failures waiting for the driver.
 const FAILURES_QUEUE: usize = 256;
@@ -94,6 +94,14 @@ impl ChordNode {
             .map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)
     }
+
+    /// Whether the node serves now: [`Health::Isolated`] within
+    /// [`Config::isolation_timeout`] of the last answer from any peer, and
+    /// then `publish`, `query`, `fetch` and `lookup` fail with
+    /// `Error::Isolated` until a peer answers again.
+    pub async fn health(&self) -> Result<Health, Error> {
+        Ok(self.status().await?.health)
+    }
 }
 
 fn unexpected(o: Outcome) -> Error {
@@ -165,6 +173,7 @@ async fn drive(
                     Command::Status(r) => {
                         let mut status = chord.status();
                         status.counters.sends_dropped = dropped;
+                        status.health = chord.health(Instant::now());
                         let _ = r.send(status);
                         continue;
                     }

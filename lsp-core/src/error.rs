@@ -77,6 +77,14 @@ pub enum Error {
     /// The operation did not finish in time.
     #[error("timed out")]
     Timeout,
+    /// The node is cut off from its ring: it had peers and none has
+    /// answered for `silent`. Nothing it stores would be found by others,
+    /// so it takes no write and answers no read until a peer answers.
+    #[error("isolated from the ring: no peer has answered for {} s", silent.as_secs())]
+    Isolated {
+        /// Time since the last answer from any peer.
+        silent: std::time::Duration,
+    },
     /// The service or transport has shut down.
     #[error("closed")]
     Closed,

@@ -5,7 +5,7 @@
 //! and that a frame sent to a [`PeerAddr`] reaches only the holder of that
 //! Node-ID's key.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -65,6 +65,8 @@ const DEFAULT_MAX_FRAME: usize = 64 * 1024;
 #[derive(Debug, Clone)]
 pub struct MemoryNetwork {
     inner: Arc<Mutex<HashMap<SocketAddr, Endpoint>>>,
+    /// Addresses whose link is cut: frames to and from them vanish.
+    cut: Arc<Mutex<HashSet<SocketAddr>>>,
     queue: usize,
     max_frame: usize,
 }
@@ -87,6 +89,7 @@ impl MemoryNetwork {
     pub fn new(queue: usize, max_frame: usize) -> Self {
         Self {
             inner: Arc::default(),
+            cut: Arc::default(),
             queue: queue.max(1),
             max_frame,
         }
@@ -108,6 +111,26 @@ impl MemoryNetwork {
         if let Some(ep) = self.endpoints().remove(&addr) {
             ep.tx.close();
         }
+    }
+
+    /// Cuts the link of whatever listens at `addr`: from now on, frames to
+    /// and from it are lost without an error, as on a cable pulled out.
+    pub fn cut(&self, addr: SocketAddr) {
+        self.cut_links().insert(addr);
+    }
+
+    /// Mends a link cut with [`MemoryNetwork::cut`].
+    pub fn mend(&self, addr: SocketAddr) {
+        self.cut_links().remove(&addr);
+    }
+
+    fn is_cut(&self, a: SocketAddr, b: SocketAddr) -> bool {
+        let cut = self.cut_links();
+        cut.contains(&a) || cut.contains(&b)
+    }
+
+    fn cut_links(&self) -> std::sync::MutexGuard<'_, HashSet<SocketAddr>> {
+        self.cut.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn endpoints(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, Endpoint>> {
@@ -143,6 +166,9 @@ impl Transport for MemoryTransport {
         }
         if self.rx.is_closed() {
             return Err(Error::Closed);
+        }
+        if self.net.is_cut(self.local.addr, to.addr) {
+            return Ok(());
         }
         let ep = self.net.endpoints().get(&to.addr).cloned();
         let ep = ep.ok_or(Error::Unreachable(to.id))?;
@@ -234,6 +260,23 @@ mod tests {
                 a.send(b.local(), vec![]).await,
                 Err(Error::Unreachable(b_id))
             );
+        });
+    }
+
+    #[test]
+    fn a_cut_link_loses_frames_both_ways_until_mended() {
+        block_on(async {
+            let net = MemoryNetwork::new(4, 100);
+            let a = net.bind(Identity::from_secret_bytes([1; 32]).node_id(), addr(1));
+            let b = net.bind(Identity::from_secret_bytes([2; 32]).node_id(), addr(2));
+            net.cut(addr(1));
+            a.send(b.local(), vec![1]).await.unwrap();
+            b.send(a.local(), vec![2]).await.unwrap();
+            net.mend(addr(1));
+            a.send(b.local(), vec![3]).await.unwrap();
+            assert_eq!(b.recv().await.unwrap().frame, vec![3], "1 was lost");
+            b.send(a.local(), vec![4]).await.unwrap();
+            assert_eq!(a.recv().await.unwrap().frame, vec![4], "2 was lost");
         });
     }
 

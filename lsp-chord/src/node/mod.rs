@@ -14,6 +14,7 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 
 use crate::config::Config;
+use crate::health::{Health, Liveness};
 use crate::ring::Point;
 use crate::timers::TimerTable;
 use crate::wire::{Message, Request, StoreOutcome};
@@ -145,6 +146,8 @@ pub struct Status {
     pub store: StoreStats,
     /// Estimated number of nodes in the ring.
     pub estimated_size: f64,
+    /// Whether the node serves, as of its latest input.
+    pub health: Health,
     /// Traffic counts.
     pub counters: Counters,
 }
@@ -218,6 +221,8 @@ pub struct Chord {
     /// Who got a digest answered since the last repair round: once each,
     /// and r + k in all, since each answer costs a pass over the store.
     pub(crate) digest_askers: Vec<NodeId>,
+    /// When a peer last answered, which health is judged from.
+    pub(crate) liveness: Liveness,
 }
 
 pub(crate) fn ms(d: Duration) -> u64 {
@@ -258,6 +263,7 @@ impl Chord {
             replica_view: (None, Vec::new()),
             repair_turn: 0,
             digest_askers: Vec::new(),
+            liveness: Liveness::default(),
         }
     }
 
@@ -304,7 +310,29 @@ impl Chord {
             fingers,
             store: self.store.stats(),
             estimated_size: self.estimated_size(),
+            health: self.health_at(self.now_ms),
             counters: self.counters,
+        }
+    }
+
+    /// Whether the node serves at `now` (see [`Health`]).
+    pub fn health(&self, now: Instant) -> Health {
+        let now_ms = self
+            .epoch
+            .map_or(0, |e| ms(now.saturating_duration_since(e)));
+        self.health_at(now_ms.max(self.now_ms))
+    }
+
+    pub(crate) fn health_at(&self, now_ms: u64) -> Health {
+        self.liveness
+            .health(self.state, now_ms, self.cfg.isolation_timeout)
+    }
+
+    /// `Error::Isolated` when the node is cut off at `now_ms`.
+    pub(crate) fn isolated(&self, now_ms: u64) -> Option<Error> {
+        match self.health_at(now_ms) {
+            Health::Isolated { silent } => Some(Error::Isolated { silent }),
+            _ => None,
         }
     }
 
@@ -357,6 +385,9 @@ impl Chord {
     pub fn lookup(&mut self, target: impl Into<Point>, now: Instant) -> OpId {
         let t = self.tick(now);
         let target = target.into();
+        if let Some(e) = self.isolated(t) {
+            return self.fail_now(e);
+        }
         match self.state {
             NodeState::Joined => self.start_route(target, ops::Then::Lookup, None, t),
             NodeState::Idle => self.fail_now(Error::Unreachable(NodeId(target.0))),

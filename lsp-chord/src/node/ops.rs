@@ -130,6 +130,11 @@ impl Chord {
             NodeState::Idle => return self.fail_now(Error::Unreachable(self.me.id)),
             NodeState::Left => return self.fail_now(Error::Closed),
         }
+        // Nothing stored from here would be found, and nothing read here
+        // is current: fail loudly so that the caller goes elsewhere.
+        if let Some(e) = self.isolated(now_ms) {
+            return self.fail_now(e);
+        }
         let target = match &then {
             Then::Publish(r) => Point::from(r.record.aor.resource_id()),
             Then::Query(a) | Then::Fetch(a) => Point::from(a.resource_id()),

@@ -138,6 +138,7 @@ impl Chord {
             return;
         };
         self.timers.cancel(Timer::Request(id));
+        self.liveness.heard(now_ms);
         if p.maintenance {
             self.counters.maintenance_messages += 1;
             self.counters.maintenance_bytes += len as u64;

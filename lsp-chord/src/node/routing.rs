@@ -421,6 +421,10 @@ impl Chord {
             self.routing_changed = true;
         }
         self.forget_finger(from.id);
+        if self.succs.is_empty() && self.pred.is_none() {
+            // The last peer said goodbye: alone, not cut off.
+            self.liveness.alone_again();
+        }
     }
 
     fn forget_finger(&mut self, id: NodeId) {
