@@ -451,6 +451,10 @@ fn not_allowed(request: &Request) -> Response {
         .with_header("Allow", ALLOW)
 }
 
+/// Seconds a UA waits before it tries an isolated registrar again: about
+/// the time a node takes to find its ring again once its link is back.
+const ISOLATED_RETRY_AFTER: &str = "30";
+
 fn service_error(request: &Request, e: &LsError) -> Response {
     match e {
         LsError::Unauthorized(_) | LsError::WrongKey { .. } => {
@@ -459,6 +463,12 @@ fn service_error(request: &Request, e: &LsError) -> Response {
         LsError::StoreFull(_) | LsError::Overloaded(_) => request
             .response(503, "Location Service full")
             .with_header("Retry-After", "60"),
+        // Cut off from the ring: whatever it stored here no caller would
+        // find. A 503 makes the UA fail over to another registrar
+        // (RFC 3263 section 4.3) and come back later.
+        LsError::Isolated { .. } => request
+            .response(503, "Location Service isolated from its ring")
+            .with_header("Retry-After", ISOLATED_RETRY_AFTER),
         LsError::Timeout | LsError::Unreachable(_) | LsError::Closed => request
             .response(503, "Location Service unavailable")
             .with_header("Retry-After", "5"),

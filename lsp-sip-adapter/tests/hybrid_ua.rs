@@ -1,33 +1,48 @@
 //! Hybrid mode and UA self-registration over the embedded store.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::executor::block_on;
 use lsp_core::{
     Aor, Binding, Error, FirstComeFirstServed, Identity, LocalConfig, LocalLocationService,
     LocationService, Lookup, Published, Record, ResourceId, SignedRecord, UnixTime,
 };
 use lsp_sip_adapter::hybrid::{HybridService, QueryOrder};
+use lsp_sip_adapter::message::{self, Inbound, Response};
+use lsp_sip_adapter::service::{SipConfig, SipService};
 use lsp_sip_adapter::ua::{SelfBinding, SelfRegistration};
 
-/// A half that has failed: every call errors, as a crashed overlay would.
+/// A half that has failed: every call errors, as a crashed overlay
+/// (`Down::CLOSED`) or an isolated node would.
 #[derive(Debug)]
-struct Down;
+struct Down(Error);
+
+impl Down {
+    const CLOSED: Down = Down(Error::Closed);
+
+    fn isolated() -> Self {
+        Down(Error::Isolated {
+            silent: Duration::from_secs(20),
+        })
+    }
+}
 
 #[async_trait]
 impl LocationService for Down {
     async fn publish(&self, _: SignedRecord) -> Result<Published, Error> {
-        Err(Error::Closed)
+        Err(self.0.clone())
     }
     async fn query(&self, _: &Aor) -> Result<Vec<Binding>, Error> {
-        Err(Error::Closed)
+        Err(self.0.clone())
     }
     async fn fetch(&self, _: &Aor) -> Result<Vec<SignedRecord>, Error> {
-        Err(Error::Closed)
+        Err(self.0.clone())
     }
     async fn lookup(&self, _: ResourceId) -> Result<Lookup, Error> {
-        Err(Error::Closed)
+        Err(self.0.clone())
     }
 }
 
@@ -79,7 +94,7 @@ async fn hybrid_publishes_to_both_and_queries_in_order() {
 async fn each_half_works_when_the_other_fails() {
     let key = Identity::from_secret_bytes([1; 32]);
     let local = store();
-    let no_p2p = HybridService::new(local.clone(), Arc::new(Down), QueryOrder::P2pFirst);
+    let no_p2p = HybridService::new(local.clone(), Arc::new(Down::CLOSED), QueryOrder::P2pFirst);
     no_p2p
         .publish(record("sip:alice@192.0.2.1", &key))
         .await
@@ -87,7 +102,7 @@ async fn each_half_works_when_the_other_fails() {
     assert_eq!(no_p2p.query(&alice()).await.expect("from local").len(), 1);
 
     let p2p = store();
-    let no_local = HybridService::new(Arc::new(Down), p2p.clone(), QueryOrder::LocalFirst);
+    let no_local = HybridService::new(Arc::new(Down::CLOSED), p2p.clone(), QueryOrder::LocalFirst);
     no_local
         .publish(record("sip:alice@192.0.2.2", &key))
         .await
@@ -99,7 +114,11 @@ async fn each_half_works_when_the_other_fails() {
         Err(Error::NotFound(_))
     ));
 
-    let neither = HybridService::new(Arc::new(Down), Arc::new(Down), QueryOrder::LocalFirst);
+    let neither = HybridService::new(
+        Arc::new(Down::CLOSED),
+        Arc::new(Down::CLOSED),
+        QueryOrder::LocalFirst,
+    );
     assert!(
         neither
             .publish(record("sip:a@192.0.2.3", &key))
@@ -141,4 +160,49 @@ async fn a_ua_registers_itself_refreshes_and_leaves() {
 
     ua.stop().await.expect("removed");
     assert_eq!(service.query(&alice()).await, Ok(Vec::new()));
+}
+
+fn sip_over(service: Arc<dyn LocationService>) -> SipService {
+    let config = SipConfig::new(Arc::new(Identity::from_secret_bytes([7; 32])))
+        .serve_domain("example.com")
+        .allow_unauthenticated();
+    SipService::new(service, config).expect("config")
+}
+
+fn handle(sip: &SipService, text: &str) -> Response {
+    let Ok(Inbound::Request(request)) = message::parse(text.as_bytes()) else {
+        panic!("not a request: {text}");
+    };
+    let source: SocketAddr = "192.0.2.4:5060".parse().expect("addr");
+    block_on(sip.handle(&request, source)).expect("a response")
+}
+
+const REGISTER: &str = "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.4:5060;branch=z9hG4bKr1\r\n\
+    Max-Forwards: 70\r\nTo: <sip:alice@example.com>\r\nFrom: <sip:alice@example.com>;tag=a1\r\n\
+    Call-ID: r1\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@192.0.2.4>\r\nExpires: 600\r\n\
+    Content-Length: 0\r\n\r\n";
+
+const INVITE: &str = "INVITE sip:alice@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bKi1\r\n\
+    Max-Forwards: 70\r\nTo: <sip:alice@example.com>\r\nFrom: <sip:bob@example.net>;tag=b1\r\n\
+    Call-ID: i1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+
+#[test]
+fn an_isolated_ring_store_answers_503_with_retry_after_and_hybrid_keeps_serving() {
+    let ring_only = sip_over(Arc::new(Down::isolated()));
+    for text in [REGISTER, INVITE] {
+        let r = handle(&ring_only, text);
+        let wire = String::from_utf8(r.to_bytes()).expect("utf8");
+        assert_eq!(r.code, 503, "{wire}");
+        assert!(wire.contains("\r\nRetry-After: 30\r\n"), "{wire}");
+    }
+
+    let local = store();
+    let hybrid = sip_over(Arc::new(HybridService::new(
+        local.clone(),
+        Arc::new(Down::isolated()),
+        QueryOrder::LocalFirst,
+    )));
+    assert_eq!(handle(&hybrid, REGISTER).code, 200);
+    assert_eq!(block_on(local.query(&alice())).expect("local").len(), 1);
+    assert_eq!(handle(&hybrid, INVITE).code, 302);
 }

@@ -161,6 +161,10 @@ async fn daemon(config: NodeConfig) -> Result<(), Fail> {
                 started,
                 sip: sip_info,
                 sip_monitor: sip.as_ref().map(SipServer::monitor),
+                sip_local_store: config
+                    .sip
+                    .as_ref()
+                    .is_some_and(|c| c.store != SipStore::Ring),
             });
             Some(tokio::spawn(status::serve(listener, source, async {
                 let _ = http_stopped.await;

@@ -1,6 +1,7 @@
 //! The HTTP status endpoint: `/status` (JSON), `/metrics` (Prometheus text
-//! format) and `/` (an HTML page drawing this node's view of the ring).
-//! Each request reads one fresh snapshot from the node.
+//! format), `/health` (200 or 503, for probes and load balancers) and `/`
+//! (an HTML page drawing this node's view of the ring). Each request reads
+//! one fresh snapshot from the node.
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use lsp_chord::{ChordNode, Status};
+use lsp_chord::{ChordNode, Health, Status};
 use lsp_core::{NodeId, PeerAddr};
 use lsp_sip_adapter::server::SipMonitor;
 use serde_json::{Value, json};
@@ -27,6 +28,48 @@ pub struct StatusSource {
     pub sip: Option<Value>,
     /// The SIP server's transaction counters, if SIP is on.
     pub sip_monitor: Option<SipMonitor>,
+    /// Whether SIP answers from a local store (`store = "hybrid"` or
+    /// `"local"`), which keeps serving while the ring is down.
+    pub sip_local_store: bool,
+}
+
+/// What `/health` says: the ring's health, and what SIP still does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceHealth {
+    /// `healthy`, `alone`, `degraded`, `joining`, `isolated` or `left`.
+    pub status: &'static str,
+    /// Whether the node does its job: `/health` answers 200.
+    pub serving: bool,
+    /// Why, for operators.
+    pub reason: String,
+}
+
+/// The service's health from the ring's: a node whose ring half is down
+/// but whose SIP answers from a local store is `degraded` and serving.
+pub fn service_health(ring: &Health, sip_local_store: bool) -> ServiceHealth {
+    if ring.is_serving() {
+        return ServiceHealth {
+            status: ring.name(),
+            serving: true,
+            reason: ring.reason(),
+        };
+    }
+    if sip_local_store && matches!(ring, Health::Isolated { .. } | Health::Joining) {
+        return ServiceHealth {
+            status: "degraded",
+            serving: true,
+            reason: format!(
+                "ring {}: {}; SIP answers from the local store",
+                ring.name(),
+                ring.reason()
+            ),
+        };
+    }
+    ServiceHealth {
+        status: ring.name(),
+        serving: false,
+        reason: ring.reason(),
+    }
 }
 
 /// The SIP transaction counters as (name, help, value), for both pages.
@@ -82,6 +125,7 @@ pub fn router(source: Arc<StatusSource>) -> Router {
         .route("/", get(page))
         .route("/status", get(status_json))
         .route("/metrics", get(metrics))
+        .route("/health", get(health))
         .with_state(source)
 }
 
@@ -102,10 +146,17 @@ fn peer(p: &PeerAddr) -> Value {
 /// The JSON document of `/status`.
 pub fn status_document(s: &Status, source: &StatusSource) -> Value {
     let c = &s.counters;
+    let h = service_health(&s.health, source.sip_local_store);
     json!({
         "node_id": s.me.id.to_string(),
         "addr": s.me.addr.to_string(),
         "state": format!("{:?}", s.state),
+        "health": {
+            "status": h.status,
+            "serving": h.serving,
+            "reason": h.reason,
+            "ring": s.health.name(),
+        },
         "uptime_secs": source.started.elapsed().as_secs(),
         "predecessor": s.predecessor.as_ref().map(peer),
         "successors": s.successors.iter().map(peer).collect::<Vec<_>>(),
@@ -140,6 +191,20 @@ pub fn status_document(s: &Status, source: &StatusSource) -> Value {
     })
 }
 
+async fn health(State(source): State<Arc<StatusSource>>) -> Response {
+    let s = match snapshot(&source).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let h = service_health(&s.health, source.sip_local_store);
+    let code = if h.serving {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, format!("{}: {}\n", h.status, h.reason)).into_response()
+}
+
 async fn status_json(State(source): State<Arc<StatusSource>>) -> Response {
     match snapshot(&source).await {
         Ok(s) => (
@@ -165,7 +230,19 @@ async fn metrics(State(source): State<Arc<StatusSource>>) -> Response {
     };
     let c = &s.counters;
     let mut out = String::new();
-    let gauges: [(&str, &str, f64); 7] = [
+    let serving = service_health(&s.health, source.sip_local_store).serving;
+    let isolated = matches!(s.health, Health::Isolated { .. });
+    let gauges: [(&str, &str, f64); 9] = [
+        (
+            "serving",
+            "1 when the node does its job (/health answers 200).",
+            f64::from(u8::from(serving)),
+        ),
+        (
+            "ring_isolated",
+            "1 when the node had peers and none has answered for the isolation timeout.",
+            f64::from(u8::from(isolated)),
+        ),
         (
             "estimated_size",
             "Estimated number of nodes in the ring.",
@@ -351,7 +428,7 @@ pub fn ring_page(s: &Status) -> String {
     format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"5\">\
          <title>lsp-node {}</title></head><body style=\"font-family:sans-serif\">\
-         <h1>lsp-node {}…</h1><p>state {:?} · size estimate {:.1} · {} record(s) for {} AOR(s) · \
+         <h1>lsp-node {}…</h1><p>state {:?} · health {} ({}) · size estimate {:.1} · {} record(s) for {} AOR(s) · \
          <a href=\"/status\">JSON</a> · <a href=\"/metrics\">metrics</a></p>{svg}\
          <p><span style=\"color:#d22\">●</span> this node \
          <span style=\"color:#e80\">●</span> predecessor \
@@ -361,6 +438,8 @@ pub fn ring_page(s: &Status) -> String {
         short(&s.me.id),
         short(&s.me.id),
         s.state,
+        s.health.name(),
+        s.health.reason(),
         s.estimated_size,
         s.store.records,
         s.store.aors,
@@ -387,4 +466,30 @@ pub async fn serve(
     axum::serve(listener, router(source))
         .with_graceful_shutdown(stop)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn an_isolated_ring_is_degraded_behind_a_local_store_and_down_otherwise() {
+        let cut = Health::Isolated {
+            silent: Duration::from_secs(20),
+        };
+        let ring_only = service_health(&cut, false);
+        assert_eq!((ring_only.status, ring_only.serving), ("isolated", false));
+        let hybrid = service_health(&cut, true);
+        assert_eq!((hybrid.status, hybrid.serving), ("degraded", true));
+        assert!(hybrid.reason.contains("no peer has answered for 20 s"));
+        for alone in [
+            service_health(&Health::Alone, false),
+            service_health(&Health::Alone, true),
+        ] {
+            assert_eq!((alone.status, alone.serving), ("alone", true));
+        }
+        assert!(!service_health(&Health::Left, true).serving);
+    }
 }

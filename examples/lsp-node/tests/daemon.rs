@@ -109,9 +109,15 @@ async fn register_redirect_and_survive_sigterm() {
     });
     sipp("invite-302.xml", "caller", redirect).await;
 
-    // The other two pages.
+    // The other pages. a started the ring, but has had peers since: it is
+    // healthy, not alone.
+    let (code, health) = http_get(a.status, "/health");
+    assert_eq!((code, health.as_str()), (200, "healthy: peers answer\n"));
+    assert_eq!(a.status()["health"]["status"], "healthy");
     let (code, metrics) = http_get(a.status, "/metrics");
     assert_eq!(code, 200);
+    assert!(metrics.contains("\nlsp_serving 1\n"), "{metrics}");
+    assert!(metrics.contains("\nlsp_ring_isolated 0\n"), "{metrics}");
     assert!(
         metrics.contains("# TYPE lsp_estimated_size gauge"),
         "{metrics}"
