@@ -107,6 +107,9 @@ pub struct TimersConfig {
     pub request_timeout_ms: Option<u64>,
     /// Compare the records this node is primary for with its replicas.
     pub repair_ms: Option<u64>,
+    /// Silence from every peer after which the node counts as isolated:
+    /// `/health` answers 503 and the ring refuses writes.
+    pub isolation_ms: Option<u64>,
 }
 
 impl TimersConfig {
@@ -117,6 +120,7 @@ impl TimersConfig {
             ("timers.check_predecessor_ms", self.check_predecessor_ms),
             ("timers.request_timeout_ms", self.request_timeout_ms),
             ("timers.repair_ms", self.repair_ms),
+            ("timers.isolation_ms", self.isolation_ms),
         ];
         for (field, value) in fields {
             if let Some(ms) = value
@@ -143,6 +147,7 @@ impl TimersConfig {
         );
         set(&mut config.request_timeout, self.request_timeout_ms);
         set(&mut config.repair_interval, self.repair_ms);
+        set(&mut config.isolation_timeout, self.isolation_ms);
     }
 }
 

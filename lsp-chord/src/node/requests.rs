@@ -183,8 +183,10 @@ impl Chord {
             | Purpose::VerifySuccessor
             | Purpose::VerifyPredecessor { .. } => {}
             Purpose::Probe(n) => {
-                if n < GRAVEYARD_PROBES {
-                    self.graveyard.push_back((to, n));
+                // An isolated node keeps probing: its buried peers are its
+                // only way back into the ring.
+                if n < GRAVEYARD_PROBES || self.isolated(now_ms).is_some() {
+                    self.graveyard.push_back((to, n.min(GRAVEYARD_PROBES)));
                 }
             }
             Purpose::Op(op) => {

@@ -397,3 +397,48 @@ fn a_lying_first_hop_cannot_make_a_query_return_a_thiefs_record() {
     assert_eq!(bindings[0].contact, "sip:u@192.0.2.2");
     assert_eq!(node.status().counters.lies, 1);
 }
+
+/// A node whose only peer goes silent turns isolated, refuses work at
+/// once, and keeps probing that peer long after a healthy node would have
+/// given up on it: the peer is its only way back.
+#[test]
+fn an_isolated_node_refuses_work_and_keeps_probing_its_lost_peer() {
+    let t0 = Instant::now();
+    let mut node = Chord::new(peer(0x10), Config::default());
+    node.join(&[], t0);
+    node.poll_event();
+    node.pred = Some(peer(0x20));
+    node.succs = vec![peer(0x20)];
+    node.liveness.heard(0);
+    let mut late_pings = 0;
+    for s in 1..=900u64 {
+        let now = t0 + Duration::from_secs(s);
+        node.handle_timeout(now);
+        let pings = requests(&mut node)
+            .iter()
+            .filter(|(to, _, body)| *to == peer(0x20) && *body == Request::Ping)
+            .count();
+        if s > 600 {
+            late_pings += pings;
+        }
+    }
+    let now = t0 + Duration::from_secs(900);
+    assert!(
+        matches!(node.health(now), Health::Isolated { silent } if silent >= Duration::from_secs(899))
+    );
+    assert!(late_pings > 0, "no probe in the last five minutes");
+    let op = node.lookup(Point([0x50; 32]), now);
+    assert!(
+        requests(&mut node).is_empty(),
+        "an isolated lookup asks nobody"
+    );
+    assert_eq!(
+        node.poll_event(),
+        Some(Event::Done {
+            op,
+            outcome: Err(Error::Isolated {
+                silent: Duration::from_secs(900)
+            })
+        })
+    );
+}
