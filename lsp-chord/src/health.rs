@@ -85,15 +85,24 @@ impl Liveness {
     }
 
     /// The node's health at `now_ms`, in `state`, with `timeout` of
-    /// silence meaning isolation.
-    pub(crate) fn health(&self, state: NodeState, now_ms: u64, timeout: Duration) -> Health {
+    /// silence meaning isolation. `has_peers`: a successor or predecessor
+    /// is known. A node that had peers and has lost every one of them is
+    /// isolated at once: it would otherwise take itself for the owner of
+    /// every key.
+    pub(crate) fn health(
+        &self,
+        state: NodeState,
+        has_peers: bool,
+        now_ms: u64,
+        timeout: Duration,
+    ) -> Health {
         match (state, self.last_answer_ms) {
             (NodeState::Idle, _) => Health::Joining,
             (NodeState::Left, _) => Health::Left,
             (NodeState::Joined, None) => Health::Alone,
             (NodeState::Joined, Some(at)) => {
                 let silent = Duration::from_millis(now_ms.saturating_sub(at));
-                if silent >= timeout {
+                if silent >= timeout || !has_peers {
                     Health::Isolated { silent }
                 } else {
                     Health::Healthy
@@ -112,7 +121,7 @@ mod tests {
     #[test]
     fn a_node_that_never_had_a_peer_is_alone_and_serves() {
         let l = Liveness::default();
-        let h = l.health(NodeState::Joined, 3_600_000, TIMEOUT);
+        let h = l.health(NodeState::Joined, true, 3_600_000, TIMEOUT);
         assert_eq!(h, Health::Alone);
         assert!(h.is_serving());
     }
@@ -122,10 +131,10 @@ mod tests {
         let mut l = Liveness::default();
         l.heard(1_000);
         assert_eq!(
-            l.health(NodeState::Joined, 15_999, TIMEOUT),
+            l.health(NodeState::Joined, true, 15_999, TIMEOUT),
             Health::Healthy
         );
-        let h = l.health(NodeState::Joined, 16_000, TIMEOUT);
+        let h = l.health(NodeState::Joined, true, 16_000, TIMEOUT);
         assert_eq!(
             h,
             Health::Isolated {
@@ -136,8 +145,21 @@ mod tests {
         assert_eq!(h.reason(), "no peer has answered for 15 s");
         l.heard(40_000);
         assert_eq!(
-            l.health(NodeState::Joined, 40_001, TIMEOUT),
+            l.health(NodeState::Joined, true, 40_001, TIMEOUT),
             Health::Healthy
+        );
+    }
+
+    #[test]
+    fn losing_every_peer_is_isolation_at_once() {
+        let mut l = Liveness::default();
+        l.heard(1_000);
+        let h = l.health(NodeState::Joined, false, 2_000, TIMEOUT);
+        assert_eq!(
+            h,
+            Health::Isolated {
+                silent: Duration::from_secs(1)
+            }
         );
     }
 
@@ -146,7 +168,10 @@ mod tests {
         let mut l = Liveness::default();
         l.heard(1_000);
         l.alone_again();
-        assert_eq!(l.health(NodeState::Joined, 100_000, TIMEOUT), Health::Alone);
+        assert_eq!(
+            l.health(NodeState::Joined, true, 100_000, TIMEOUT),
+            Health::Alone
+        );
     }
 
     #[test]
@@ -157,7 +182,7 @@ mod tests {
             (NodeState::Idle, Health::Joining),
             (NodeState::Left, Health::Left),
         ] {
-            let h = l.health(state, 1, TIMEOUT);
+            let h = l.health(state, true, 1, TIMEOUT);
             assert_eq!(h, want);
             assert!(!h.is_serving());
         }

@@ -77,7 +77,9 @@ async fn a_cut_off_node_turns_isolated_refuses_writes_and_recovers_when_mended()
         until(n, Duration::from_secs(5), |h| *h == Health::Healthy).await;
     }
 
-    // Cut a's link: no goodbye, frames just vanish.
+    // Cut a's link: no goodbye, frames just vanish. a turns isolated when
+    // it has lost every peer or heard none for the timeout, whichever
+    // comes first.
     net.cut(addr(1));
     let took = until(&a, Duration::from_secs(30), |h| {
         matches!(h, Health::Isolated { .. })
@@ -90,7 +92,7 @@ async fn a_cut_off_node_turns_isolated_refuses_writes_and_recovers_when_mended()
     let started = Instant::now();
     let refused = a.publish(record("lost", 1)).await;
     assert!(
-        matches!(refused, Err(Error::Isolated { silent }) if silent >= ISOLATION),
+        matches!(refused, Err(Error::Isolated { .. })),
         "{refused:?}"
     );
     assert!(

@@ -608,3 +608,34 @@ fn the_hostile_scenario_hijacks_no_anchored_aor() {
     assert_eq!(r.hijacked_anchored, 0, "{r:?}");
     assert!(r.lies > 0, "{r:?}");
 }
+
+/// Writes taken on both sides of a partition are all found once it heals,
+/// and the copies a side stored for keys the whole ring holds elsewhere
+/// are handed to the owners and dropped: no AOR stays on more than k nodes.
+#[test]
+fn writes_on_both_sides_of_a_partition_reach_their_owners_after_it_heals() {
+    let mut sim = ring(8, 30);
+    let mut ledger = Ledger::new();
+    ledger.publish(&mut sim, 10);
+    sim.partition(|i| (i % 2) as u8);
+    sim.run_for(secs(90));
+    assert!(sim.check_ring().is_err(), "the partition split nothing");
+    ledger.publish(&mut sim, 40);
+    sim.heal();
+    sim.run_for(secs(900));
+    assert_ring(&sim);
+    ledger.check(&mut sim);
+    let k = lsp_chord::Config::default().replicas;
+    for (aor, _) in &ledger.entries {
+        let holders = sim
+            .live()
+            .into_iter()
+            .filter(|&i| sim.node(i).unwrap().store().fetch(aor, sim.now()).is_ok())
+            .count();
+        assert!(
+            (1..=k).contains(&holders),
+            "{aor} on {holders} nodes (LSP_SIM_SEED={})",
+            sim.seed()
+        );
+    }
+}

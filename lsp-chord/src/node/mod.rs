@@ -21,6 +21,7 @@ use crate::wire::{Message, Request, StoreOutcome};
 use ops::Op;
 
 mod ops;
+mod rehome;
 mod relay;
 mod replication;
 mod requests;
@@ -324,8 +325,9 @@ impl Chord {
     }
 
     pub(crate) fn health_at(&self, now_ms: u64) -> Health {
+        let has_peers = !self.succs.is_empty() || self.pred.is_some();
         self.liveness
-            .health(self.state, now_ms, self.cfg.isolation_timeout)
+            .health(self.state, has_peers, now_ms, self.cfg.isolation_timeout)
     }
 
     /// `Error::Isolated` when the node is cut off at `now_ms`.
@@ -618,6 +620,7 @@ impl Chord {
                 self.schedule(Timer::Repair, t, repair);
                 self.digest_askers.clear();
                 self.start_repair(t);
+                self.start_rehoming(t);
             }
             _ => {}
         }

@@ -37,6 +37,8 @@ pub(crate) enum Then {
     Publish(Box<SignedRecord>),
     Query(Box<Aor>),
     Fetch(Box<Aor>),
+    /// Hand the records of an AOR this node no longer holds to its owners.
+    Rehome(Box<Aor>),
 }
 
 #[derive(Debug)]
@@ -62,6 +64,16 @@ pub(crate) enum Phase {
     Leave {
         in_flight: usize,
     },
+    /// Records of a misplaced AOR sent to its owners (`rehome.rs`).
+    Rehome {
+        aor: Box<Aor>,
+        /// The encoded records sent: only these may be dropped here.
+        sent: Vec<Vec<u8>>,
+        /// Owners yet to answer.
+        waiting: usize,
+        /// Whether some owner did not take them all.
+        refused: bool,
+    },
     /// Between phases.
     Moving,
 }
@@ -73,14 +85,28 @@ pub(crate) struct Op {
 }
 
 impl Op {
-    /// Finger refreshes are upkeep, not user work.
+    /// Finger refreshes, merges, proxied lookups and hand-overs are
+    /// upkeep, not user work.
     pub(crate) fn internal(&self) -> bool {
+        self.rehomes()
+            || matches!(
+                self.phase,
+                Phase::Route {
+                    then: Then::Finger(_) | Then::Merge | Then::Proxy { .. },
+                    ..
+                }
+            )
+    }
+
+    /// Whether it hands a misplaced AOR over.
+    pub(crate) fn rehomes(&self) -> bool {
         matches!(
             self.phase,
-            Phase::Route {
-                then: Then::Finger(_) | Then::Merge | Then::Proxy { .. },
-                ..
-            }
+            Phase::Rehome { .. }
+                | Phase::Route {
+                    then: Then::Rehome(_),
+                    ..
+                }
         )
     }
 
@@ -161,7 +187,9 @@ impl Chord {
         let (me, k, gap) = (self.me.id, self.cfg.k(), self.gap_bound());
         // A user's operation routed from this node's own table checks the
         // owners it finds against a second opinion.
-        let second_opinion = self.cfg.second_opinion && user && bootstrap.is_none();
+        // So does a hand-over: the copy here is dropped once they have it.
+        let checked = user || matches!(then, Then::Rehome(_));
+        let second_opinion = self.cfg.second_opinion && checked && bootstrap.is_none();
         let lookup = Box::new(
             match bootstrap {
                 Some(b) => Lookup::new(target, me, b, confirm, k),
@@ -289,6 +317,7 @@ impl Chord {
                 self.fetch_answered(id, from, records, now_ms);
             }
             Phase::Leave { .. } => self.leave_answered(id, now_ms),
+            Phase::Rehome { .. } => self.rehome_answered(id, Some(body)),
             Phase::Moving => {}
         }
     }
@@ -305,6 +334,7 @@ impl Chord {
             Phase::Store { .. } => self.store_answered(id, None, now_ms),
             Phase::Fetch { .. } => self.fetch_answered(id, to, None, now_ms),
             Phase::Leave { .. } => self.leave_answered(id, now_ms),
+            Phase::Rehome { .. } => self.rehome_answered(id, None),
             Phase::Moving => {}
         }
     }
@@ -363,6 +393,7 @@ impl Chord {
                     self.send_store(id, p, now_ms);
                 }
             }
+            Then::Rehome(aor) => self.rehome_to(id, aor, peers, now_ms),
             Then::Query(aor) | Then::Fetch(aor) => {
                 let (round, first) = FetchRound::new(peers, k);
                 if let Some(op) = self.ops.get_mut(&id) {
@@ -551,7 +582,7 @@ impl Chord {
     }
 
     /// Removes the op with its deadlines.
-    fn remove_op(&mut self, id: OpId) -> Option<Op> {
+    pub(crate) fn remove_op(&mut self, id: OpId) -> Option<Op> {
         self.timers.cancel(Timer::Op(id));
         self.timers.cancel(Timer::OpStep(id));
         self.ops.remove(&id)

@@ -474,6 +474,29 @@ impl RecordStore {
         }
     }
 
+    /// Drops the entry of `aor` if every record it holds passes
+    /// `handed_over`, and says whether it did. A Chord node drops so the
+    /// copies of a key it no longer holds, once the key's owners have them;
+    /// a record that arrived meanwhile keeps the entry. Memory only: a
+    /// store with an on-disk copy does not use it.
+    pub fn forget(&self, aor: &Aor, handed_over: impl Fn(&[u8]) -> bool) -> bool {
+        let rid = aor.resource_id();
+        let hash = rid.prefix_u64();
+        let text = aor.as_str().as_bytes();
+        let same = |e: &[u8]| entry::aor_bytes(e) == text;
+        let mut shard = self.write(rid);
+        match shard.table.find(hash, same) {
+            Some(e) if entry::slots(e).all(|s| handed_over(s.bytes)) => {}
+            _ => return false,
+        }
+        if let Some(old) = shard.table.remove(hash, same) {
+            self.records
+                .fetch_sub(entry::slots(&old).count(), Ordering::Relaxed);
+            self.bytes.fetch_sub(old.len(), Ordering::Relaxed);
+        }
+        true
+    }
+
     /// Drops the entries of shard `index` (modulo the shard count) whose
     /// every record has lapsed. `commit` gets their Resource-IDs under the
     /// shard lock, so that an on-disk copy can drop them in order.
@@ -697,5 +720,41 @@ mod tests {
         assert_eq!(store.stats().aors, 0);
         assert!(store.restore(good, UnixTime(1000)));
         assert_eq!(store.stats().aors, 1);
+    }
+}
+
+#[cfg(test)]
+mod forget_tests {
+    use super::*;
+    use crate::{FirstComeFirstServed, Identity, OpenPolicy, Record};
+
+    fn signed(user: &str, key: u8) -> SignedRecord {
+        let mut rec = Record::new(Aor::parse(&format!("sip:{user}@example.com")).unwrap(), 1);
+        rec.bindings = vec![Binding::new("sip:x@10.0.0.3", UnixTime(9000), "c", 1)];
+        rec.sign(&Identity::from_secret_bytes([key; 32]))
+    }
+
+    #[test]
+    fn forget_drops_an_entry_only_when_every_record_was_handed_over() {
+        let store = RecordStore::new(StoreLimits::default());
+        let now = UnixTime(1000);
+        let (a, b) = (signed("carol", 1), signed("carol", 2));
+        for r in [&a, &b] {
+            store.publish(r, &OpenPolicy, now, |_| Ok(())).unwrap();
+        }
+        let aor = a.record.aor.clone();
+        let a_bytes = a.to_bytes();
+        assert!(!store.forget(&aor, |bytes| bytes == a_bytes.as_slice()));
+        assert_eq!(store.stats().records, 2, "b was not handed over");
+        let both = [a_bytes, b.to_bytes()];
+        assert!(store.forget(&aor, |bytes| both.iter().any(|h| h == bytes)));
+        let stats = store.stats();
+        assert_eq!((stats.aors, stats.records, stats.bytes), (0, 0, 0));
+        let unknown = signed("dave", 1).record.aor;
+        assert!(!store.forget(&unknown, |_| true));
+        store
+            .publish(&a, &FirstComeFirstServed, now, |_| Ok(()))
+            .unwrap();
+        assert_eq!(store.stats().records, 1, "the AOR can be stored again");
     }
 }
