@@ -4,6 +4,7 @@
 #   sipp     (sip-tester)   drives the registrar and redirect server
 #   baresip  (baresip-core) a real phone registering with the daemon
 #   kamailio (kamailio)     a real proxy using our redirect server
+#   ip       (iproute2)     network namespaces for the multi-host test (as root)
 # Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,7 @@ need=()
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 command -v baresip >/dev/null 2>&1 || need+=(baresip-core)
 command -v kamailio >/dev/null 2>&1 || need+=(kamailio)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
     echo "tools/test.sh: install ${need[*]} (Debian package names) and run again" >&2
