@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+pub mod client;
 pub mod digest;
 pub mod headers;
 pub mod hybrid;
