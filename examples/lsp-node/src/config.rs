@@ -255,6 +255,13 @@ pub struct SipSection {
     /// default.
     #[serde(default = "default_algorithms")]
     pub digest_algorithms: Vec<String>,
+    /// Shortest registration lifetime accepted, in seconds; a shorter
+    /// REGISTER gets 423 with Min-Expires.
+    #[serde(default = "default_min_expires")]
+    pub min_expires: u32,
+    /// Longest registration lifetime granted, in seconds (also the default).
+    #[serde(default = "default_max_expires")]
+    pub max_expires: u32,
     /// Accept REGISTER with no authentication (closed networks only).
     #[serde(default)]
     pub allow_unauthenticated: bool,
@@ -265,6 +272,14 @@ pub struct SipSection {
 
 fn yes() -> bool {
     true
+}
+
+fn default_min_expires() -> u32 {
+    60
+}
+
+fn default_max_expires() -> u32 {
+    3600
 }
 
 /// MD5 alone: baresip 1.0 and sipp 3.6 cannot register when SHA-256 is
@@ -475,6 +490,15 @@ impl SipSection {
                     format!("{a:?} is neither \"SHA-256\" nor \"MD5\""),
                 ));
             }
+        }
+        if self.min_expires == 0 || self.min_expires > self.max_expires {
+            return Err(invalid(
+                "sip.min_expires",
+                "must be at least 1 and at most sip.max_expires",
+            ));
+        }
+        if self.max_expires > 86_400 {
+            return Err(invalid("sip.max_expires", "must be at most 86400 s"));
         }
         if self.digest_algorithms.is_empty() {
             return Err(invalid("sip.digest_algorithms", "name at least one"));

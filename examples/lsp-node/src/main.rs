@@ -19,6 +19,7 @@ use lsp_core::{
 };
 use lsp_sip_adapter::digest::{Algorithm, DigestAuth, StaticCredentials};
 use lsp_sip_adapter::hybrid::{HybridService, QueryOrder};
+use lsp_sip_adapter::registrar::ExpiryLimits;
 use lsp_sip_adapter::server::{SipListen, SipServer};
 use lsp_sip_adapter::service::{SipConfig, SipService};
 use lsp_transport::{QuicTransport, TransportConfig};
@@ -283,7 +284,12 @@ async fn start_sip(
     };
     let mut sip = SipConfig::new(Arc::new(domain_key))
         .registrar(section.registrar)
-        .redirect(section.redirect);
+        .redirect(section.redirect)
+        .expiry(ExpiryLimits {
+            min: section.min_expires,
+            max: section.max_expires,
+            default: section.max_expires,
+        });
     for d in &section.domains {
         sip = sip.serve_domain(d);
     }

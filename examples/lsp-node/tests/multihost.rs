@@ -10,11 +10,15 @@
 
 mod support;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use lsp_core::Aor;
+use lsp_sip_adapter::client::{Registration, RegistrationConfig};
 use serde_json::Value;
 use support::netns::Lab;
 use support::{Daemon, http_get, ids};
@@ -44,7 +48,8 @@ fn config(dir: &Path, n: usize, bootstrap: Option<&str>) -> PathBuf {
          [policy]\nmode = \"first-come\"\n\n\
          [status]\nlisten = \"127.0.0.1:8080\"\n\n\
          [sip]\nudp = [\"0.0.0.0:5060\"]\ndomains = [\"example.com\"]\n\
-         domain_key_file = \"domain.key\"\nstore = \"{store}\"\nallow_unauthenticated = true\n"
+         domain_key_file = \"domain.key\"\nstore = \"{store}\"\nallow_unauthenticated = true\n\
+         min_expires = 2\n"
     );
     let path = dir.join(format!("h{n}.toml"));
     std::fs::write(&path, text).unwrap();
@@ -134,6 +139,62 @@ fn resolve_all(lab: &Lab, n: usize, users: &[String], when: &str) {
     }
 }
 
+/// A phone on host 3 that keeps `sip:roamer@example.com` registered with
+/// the first of two registrars that serves it, through the library's
+/// registration client, until `stop`; it reports where it is registered.
+struct Roamer {
+    at: Arc<Mutex<(Option<SocketAddr>, u64)>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Roamer {
+    fn start(lab: &Lab, registrars: Vec<SocketAddr>) -> Roamer {
+        let at = Arc::new(Mutex::new((None, 0)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (seen, stopping) = (at.clone(), stop.clone());
+        let thread = lab.spawn(ROAMER_HOST, move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let aor = Aor::parse("sip:roamer@example.com").unwrap();
+                let config = RegistrationConfig::new(aor, "sip:roamer@192.0.2.10:5070", registrars)
+                    .expires(ROAMER_LIFETIME)
+                    .attempt_timeout(Duration::from_secs(1));
+                let reg = Registration::start(config).await.unwrap();
+                while !stopping.load(Ordering::Relaxed) {
+                    *seen.lock().unwrap() = (reg.registrar(), reg.failovers());
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                reg.stop().await.unwrap();
+            });
+        });
+        Roamer {
+            at,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn registrar(&self) -> (Option<SocketAddr>, u64) {
+        *self.at.lock().unwrap()
+    }
+}
+
+impl Drop for Roamer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+const ROAMER_HOST: usize = 3;
+const ROAMER_LIFETIME: Duration = Duration::from_secs(4);
+
 fn users(prefix: &str, count: usize) -> Vec<String> {
     (0..count).map(|i| format!("{prefix}{i:02}")).collect()
 }
@@ -206,6 +267,16 @@ fn five_hosts_survive_a_crash_a_partition_and_an_isolated_registrar() {
     resolve_all(&lab, 5, &before_isolation, "after the partition");
     resolve_all(&lab, 2, &before_isolation, "after the partition");
 
+    // A phone on host 3 registers with host 1's registrar, host 2's as its
+    // second choice.
+    let sip_at = |n: usize| SocketAddr::from((Lab::addr(n), 5060));
+    let roamer = Roamer::start(&lab, vec![sip_at(REGISTRAR), sip_at(2)]);
+    wait("the roamer registered", Duration::from_secs(10), || {
+        roamer.registrar().0 == Some(sip_at(REGISTRAR))
+    });
+    let roamer_aor = vec!["roamer".to_string()];
+    resolve_all(&lab, 4, &roamer_aor, "the roamer at its first registrar");
+
     // The registrar's host (store = "ring") and the hybrid host are cut
     // off. Until the registrar notices, its REGISTERs may still get 200:
     // those writes must not be lost.
@@ -271,6 +342,16 @@ fn five_hosts_survive_a_crash_a_partition_and_an_isolated_registrar() {
     assert!(metrics.contains("\nlsp_ring_isolated 1\n"), "{metrics}");
     assert!(metrics.contains("\nlsp_serving 0\n"), "{metrics}");
 
+    // The roamer's refresh gets that 503 too: it moves to host 2 and
+    // registers there, so it is still found once the binding it made
+    // through host 1 has lapsed.
+    let took = wait("the roamer at host 2", Duration::from_secs(15), || {
+        roamer.registrar() == (Some(sip_at(2)), 1)
+    });
+    eprintln!("roamer moved {took:?} after the registrar turned unhealthy");
+    std::thread::sleep(ROAMER_LIFETIME + Duration::from_secs(1));
+    resolve_all(&lab, 4, &roamer_aor, "the roamer after failing over");
+
     // The hybrid host keeps registering from its local store, degraded.
     wait("the hybrid host isolated", Duration::from_secs(30), || {
         status(&lab, host(HYBRID))["health"]["ring"] == "isolated"
@@ -307,4 +388,10 @@ fn five_hosts_survive_a_crash_a_partition_and_an_isolated_registrar() {
     resolve_all(&lab, 2, &everyone, "after the registrar's link came back");
     sipp(&lab, REGISTRAR, "register-user.xml", &users("again", 1)).expect("REGISTER works again");
     resolve_all(&lab, 4, &users("again", 1), "after recovery");
+    assert_eq!(
+        roamer.registrar(),
+        (Some(sip_at(2)), 1),
+        "it stays where it works"
+    );
+    resolve_all(&lab, 5, &roamer_aor, "the roamer after recovery");
 }

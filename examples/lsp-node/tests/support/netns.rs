@@ -127,6 +127,21 @@ impl Lab {
             .unwrap()
         })
     }
+
+    /// Starts `f` on a thread inside host `n`'s namespace, for work that
+    /// goes on beside the test's own steps.
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        n: usize,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
+        let path = format!("/run/netns/{}", self.ns(n));
+        std::thread::spawn(move || {
+            let ns = File::open(&path).unwrap();
+            move_into_link_name_space(ns.as_fd(), Some(LinkNameSpaceType::Network)).unwrap();
+            f()
+        })
+    }
 }
 
 impl Drop for Lab {
