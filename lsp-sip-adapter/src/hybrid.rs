@@ -1,13 +1,20 @@
 //! Hybrid mode: a domain keeps its registrations in a local store and
 //! publishes them into the P2P overlay as well. Each half keeps working
-//! when the other fails.
+//! when the other fails, and what the overlay missed while it was down
+//! (isolated, say) is sent again by [`HybridService::resync`].
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use lsp_core::{
-    Aor, Binding, Error, LocationService, Lookup, OwnRecord, Published, ResourceId, SignedRecord,
+    Aor, Binding, Error, LocationService, Lookup, OwnRecord, PublicKey, Published, ResourceId,
+    SignedRecord,
 };
+
+/// Bytes of records kept for the overlay while it is down. Beyond it, a
+/// record waits for its UA's next refresh instead.
+const BACKLOG_BYTES: usize = 4 << 20;
 
 /// Which half a query asks first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -26,11 +33,73 @@ pub enum QueryOrder {
 ///   binding or fails.
 /// - `fetch` merges both, keeping each publisher's newest record.
 /// - `lookup` asks the overlay, and the local store if the overlay fails.
+/// - A record the local store took and the overlay did not waits in a
+///   bounded backlog; [`HybridService::resync`] sends it once the overlay
+///   answers again.
 #[derive(Clone)]
 pub struct HybridService {
     local: Arc<dyn LocationService>,
     p2p: Arc<dyn LocationService>,
     order: QueryOrder,
+    backlog: Arc<Mutex<Backlog>>,
+}
+
+/// The newest record per (AOR, publisher) that the overlay lacks.
+#[derive(Debug, Default)]
+struct Backlog {
+    records: HashMap<(Aor, PublicKey), SignedRecord>,
+    bytes: usize,
+    /// Records left out because the backlog was full.
+    dropped: u64,
+}
+
+impl Backlog {
+    fn key(r: &SignedRecord) -> (Aor, PublicKey) {
+        (r.record.aor.clone(), r.publisher)
+    }
+
+    fn put(&mut self, r: SignedRecord) {
+        let size = r.to_bytes().len();
+        let old = self.records.get(&Self::key(&r)).map(|o| o.to_bytes().len());
+        if self.bytes - old.unwrap_or(0) + size > BACKLOG_BYTES {
+            self.dropped += 1;
+            return;
+        }
+        self.bytes = self.bytes - old.unwrap_or(0) + size;
+        self.records.insert(Self::key(&r), r);
+    }
+
+    /// Drops the entry of `r`'s key if it is `r` itself (not a newer one).
+    fn settle(&mut self, r: &SignedRecord) {
+        let key = Self::key(r);
+        if self.records.get(&key).is_some_and(|held| held == r) {
+            self.records.remove(&key);
+            self.bytes -= r.to_bytes().len();
+        }
+    }
+
+    /// Any newer record of that key reached the overlay: forget older.
+    fn superseded(&mut self, r: &SignedRecord) {
+        let key = Self::key(r);
+        if let Some(held) = self.records.get(&key)
+            && held.record.version <= r.record.version
+        {
+            self.bytes -= held.to_bytes().len();
+            self.records.remove(&key);
+        }
+    }
+}
+
+/// What [`HybridService::resync`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Resync {
+    /// Records the overlay took (or already held newer).
+    pub sent: usize,
+    /// Records still waiting.
+    pub waiting: usize,
+    /// Records never kept because the backlog was full, since the start.
+    pub dropped: u64,
 }
 
 impl std::fmt::Debug for HybridService {
@@ -48,7 +117,56 @@ impl HybridService {
         p2p: Arc<dyn LocationService>,
         order: QueryOrder,
     ) -> Self {
-        Self { local, p2p, order }
+        Self {
+            local,
+            p2p,
+            order,
+            backlog: Arc::default(),
+        }
+    }
+
+    fn backlog(&self) -> std::sync::MutexGuard<'_, Backlog> {
+        self.backlog.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sends the overlay the records it missed, and stops at the first
+    /// failure (it is still down). Call it now and then, e.g. every few
+    /// seconds; it costs nothing while the backlog is empty.
+    pub async fn resync(&self) -> Resync {
+        let pending: Vec<SignedRecord> = self.backlog().records.values().cloned().collect();
+        let mut sent = 0;
+        for record in pending {
+            match self.p2p.publish(record.clone()).await {
+                Ok(_) | Err(Error::Replay { .. }) => {
+                    self.backlog().settle(&record);
+                    sent += 1;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "the overlay still refuses the backlog");
+                    break;
+                }
+            }
+        }
+        let backlog = self.backlog();
+        Resync {
+            sent,
+            waiting: backlog.records.len(),
+            dropped: backlog.dropped,
+        }
+    }
+
+    /// Keeps the backlog in step with one publish's outcome.
+    fn track(
+        &self,
+        record: &SignedRecord,
+        local: &Result<Published, Error>,
+        p2p: &Result<Published, Error>,
+    ) {
+        match (local, p2p) {
+            (_, Ok(_)) => self.backlog().superseded(record),
+            (Ok(_), Err(_)) => self.backlog().put(record.clone()),
+            (Err(_), Err(_)) => {}
+        }
     }
 
     fn halves(&self) -> (&Arc<dyn LocationService>, &Arc<dyn LocationService>) {
@@ -62,18 +180,22 @@ impl HybridService {
 #[async_trait]
 impl LocationService for HybridService {
     async fn publish(&self, record: SignedRecord) -> Result<Published, Error> {
-        let (local, p2p) =
-            futures::future::join(self.local.publish(record.clone()), self.p2p.publish(record))
-                .await;
+        let (local, p2p) = futures::future::join(
+            self.local.publish(record.clone()),
+            self.p2p.publish(record.clone()),
+        )
+        .await;
+        self.track(&record, &local, &p2p);
         merge_published(local, p2p)
     }
 
     async fn publish_own(&self, record: OwnRecord) -> Result<Published, Error> {
         let (local, p2p) = futures::future::join(
             self.local.publish_own(record.clone()),
-            self.p2p.publish_own(record),
+            self.p2p.publish_own(record.clone()),
         )
         .await;
+        self.track(record.signed(), &local, &p2p);
         merge_published(local, p2p)
     }
 

@@ -2,69 +2,21 @@
 //! to the next registrar when the one in use turns isolated (503) or never
 //! answers, and registers its binding there.
 
+#[path = "support/cuttable.rs"]
+mod cuttable;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use lsp_core::{
-    Aor, Binding, Error, Identity, LocalConfig, LocalLocationService, LocationService, Lookup,
-    Published, ResourceId, SignedRecord,
-};
+use cuttable::Cuttable;
+use lsp_core::{Aor, Identity, LocalConfig, LocalLocationService, LocationService};
 use lsp_sip_adapter::client::{Registration, RegistrationConfig, RegistrationError};
 use lsp_sip_adapter::digest::{DigestAuth, StaticCredentials};
 use lsp_sip_adapter::registrar::ExpiryLimits;
 use lsp_sip_adapter::server::{SipListen, SipServer};
 use lsp_sip_adapter::service::{SipConfig, SipService};
-
-/// A store that turns isolated when told to, as a node cut off from its
-/// ring does.
-#[derive(Debug)]
-struct Cuttable {
-    store: LocalLocationService,
-    cut: AtomicBool,
-}
-
-impl Default for Cuttable {
-    fn default() -> Self {
-        Self {
-            store: LocalLocationService::new(LocalConfig::default()),
-            cut: AtomicBool::new(false),
-        }
-    }
-}
-
-impl Cuttable {
-    fn check(&self) -> Result<(), Error> {
-        if self.cut.load(Ordering::Relaxed) {
-            return Err(Error::Isolated {
-                silent: Duration::from_secs(16),
-            });
-        }
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl LocationService for Cuttable {
-    async fn publish(&self, record: SignedRecord) -> Result<Published, Error> {
-        self.check()?;
-        self.store.publish(record).await
-    }
-    async fn query(&self, aor: &Aor) -> Result<Vec<Binding>, Error> {
-        self.check()?;
-        self.store.query(aor).await
-    }
-    async fn fetch(&self, aor: &Aor) -> Result<Vec<SignedRecord>, Error> {
-        self.check()?;
-        self.store.fetch(aor).await
-    }
-    async fn lookup(&self, id: ResourceId) -> Result<Lookup, Error> {
-        self.check()?;
-        self.store.lookup(id).await
-    }
-}
 
 async fn registrar(service: Arc<dyn LocationService>, digest: bool) -> SipServer {
     // Short lifetimes, so that refreshes come within the test.

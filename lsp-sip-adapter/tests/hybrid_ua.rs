@@ -1,16 +1,20 @@
 //! Hybrid mode and UA self-registration over the embedded store.
 
+#[path = "support/cuttable.rs"]
+mod cuttable;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use cuttable::Cuttable;
 use futures::executor::block_on;
 use lsp_core::{
     Aor, Binding, Error, FirstComeFirstServed, Identity, LocalConfig, LocalLocationService,
     LocationService, Lookup, Published, Record, ResourceId, SignedRecord, UnixTime,
 };
-use lsp_sip_adapter::hybrid::{HybridService, QueryOrder};
+use lsp_sip_adapter::hybrid::{HybridService, QueryOrder, Resync};
 use lsp_sip_adapter::message::{self, Inbound, Response};
 use lsp_sip_adapter::service::{SipConfig, SipService};
 use lsp_sip_adapter::ua::{SelfBinding, SelfRegistration};
@@ -205,4 +209,56 @@ fn an_isolated_ring_store_answers_503_with_retry_after_and_hybrid_keeps_serving(
     assert_eq!(handle(&hybrid, REGISTER).code, 200);
     assert_eq!(block_on(local.query(&alice())).expect("local").len(), 1);
     assert_eq!(handle(&hybrid, INVITE).code, 302);
+}
+
+#[tokio::test]
+async fn what_the_overlay_missed_while_isolated_reaches_it_on_resync() {
+    let key = Identity::from_secret_bytes([1; 32]);
+    let local = store();
+    let p2p = Arc::new(Cuttable::default());
+    let hybrid = HybridService::new(local.clone(), p2p.clone(), QueryOrder::LocalFirst);
+    p2p.cut.store(true, std::sync::atomic::Ordering::Relaxed);
+    let versioned = |contact: &str, version: u64| {
+        let mut r = Record::new(alice(), version);
+        r.bindings.push(Binding::new(
+            contact,
+            UnixTime::now() + Duration::from_secs(600),
+            "c",
+            1,
+        ));
+        r.sign(&key)
+    };
+    let first = versioned("sip:alice@192.0.2.1", 1);
+    hybrid
+        .publish(first)
+        .await
+        .expect("the local half takes it");
+    let newer = versioned("sip:alice@192.0.2.2", 2);
+    hybrid
+        .publish(newer.clone())
+        .await
+        .expect("and the newer one");
+    let still_down = hybrid.resync().await;
+    assert_eq!(
+        (still_down.sent, still_down.waiting),
+        (0, 1),
+        "the newest only waits"
+    );
+    assert!(p2p.store.query(&alice()).await.is_err());
+
+    p2p.cut.store(false, std::sync::atomic::Ordering::Relaxed);
+    let done = hybrid.resync().await;
+    assert_eq!((done.sent, done.waiting), (1, 0));
+    assert_eq!(
+        p2p.store.fetch(&alice()).await.expect("on the overlay"),
+        [newer]
+    );
+    assert_eq!(hybrid.resync().await, Resync::default(), "nothing left");
+
+    // A publish that reaches both halves leaves nothing behind.
+    hybrid
+        .publish(versioned("sip:alice@192.0.2.3", 3))
+        .await
+        .expect("both");
+    assert_eq!(hybrid.resync().await.waiting, 0);
 }

@@ -228,6 +228,18 @@ async fn join(node: &ChordNode, bootstrap: &[lsp_core::PeerAddr]) {
     }
 }
 
+/// Sends the ring what the hybrid store's local half took while the ring
+/// half was down, every few seconds.
+async fn resync(hybrid: HybridService) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let r = hybrid.resync().await;
+        if r.sent > 0 {
+            println!("sent the ring {} registration(s) it missed", r.sent);
+        }
+    }
+}
+
 async fn start_sip(
     section: &SipSection,
     config: &NodeConfig,
@@ -276,11 +288,15 @@ async fn start_sip(
     let service: Arc<dyn LocationService> = match section.store {
         SipStore::Ring => Arc::new(node.clone()),
         SipStore::Local => Arc::new(local()?),
-        SipStore::Hybrid => Arc::new(HybridService::new(
-            Arc::new(local()?),
-            Arc::new(node.clone()),
-            QueryOrder::LocalFirst,
-        )),
+        SipStore::Hybrid => {
+            let hybrid = HybridService::new(
+                Arc::new(local()?),
+                Arc::new(node.clone()),
+                QueryOrder::LocalFirst,
+            );
+            tokio::spawn(resync(hybrid.clone()));
+            Arc::new(hybrid)
+        }
     };
     let mut sip = SipConfig::new(Arc::new(domain_key))
         .registrar(section.registrar)

@@ -383,6 +383,12 @@ fn five_hosts_survive_a_crash_a_partition_and_an_isolated_registrar() {
         one_ring(&lab, &all)
     });
     assert_eq!(status(&lab, host(HYBRID))["health"]["status"], "healthy");
+    // What the hybrid host took alone reaches the ring: found on host 2.
+    wait(
+        "the hybrid host's registration on the ring",
+        Duration::from_secs(20),
+        || sipp(&lab, 2, "invite-user.xml", &local).is_ok(),
+    );
     let mut everyone = before_isolation.clone();
     everyone.extend(taken);
     resolve_all(&lab, 2, &everyone, "after the registrar's link came back");
