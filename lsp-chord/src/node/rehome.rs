@@ -25,9 +25,12 @@ impl Chord {
     pub(crate) fn misplaced(&self, key: Point) -> bool {
         let Some(p) = self.pred else { return false };
         let k = self.cfg.k();
-        let ring_of_at_most_k = self.succs.len() < k || self.succs.iter().any(|s| s.id == p.id);
-        if ring_of_at_most_k {
-            return false;
+        // In a ring smaller than the successor list, the list wraps round
+        // to the predecessor, which tells the ring's size.
+        match self.succs.iter().position(|s| s.id == p.id) {
+            Some(i) if i + 2 <= k => return false,
+            None if self.succs.len() < k => return false,
+            _ => {}
         }
         let start = if k == 1 {
             p
@@ -141,4 +144,39 @@ fn taken(o: &StoreOutcome) -> bool {
             | StoreOutcome::Removed
             | StoreOutcome::Replay { .. }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_peers::peer;
+    use crate::{Config, NodeState};
+
+    /// Node 0x10 in a ring of `ring` (sorted, 0x10 among them), k = 3,
+    /// with its tables as a settled ring would have them.
+    fn settled(ring: &[u8]) -> Chord {
+        let mut node = Chord::new(peer(0x10), Config::default());
+        node.state = NodeState::Joined;
+        let i = ring.iter().position(|b| *b == 0x10).expect("in the ring");
+        let n = ring.len();
+        let at = |j: usize| peer(ring[j % n]);
+        node.succs = (1..n).map(|d| at(i + d)).collect();
+        node.pred = Some(at(i + n - 1));
+        node.farther_preds = (2..=3).filter(|d| *d < n).map(|d| at(i + n - d)).collect();
+        node
+    }
+
+    #[test]
+    fn a_key_before_the_kth_predecessor_is_misplaced_once_the_ring_is_larger_than_k() {
+        // Five nodes: 0x10 holds (0x60, 0x10], the keys of itself and of
+        // its two predecessors 0xe0 and 0xf0.
+        let node = settled(&[0x10, 0x30, 0x60, 0xe0, 0xf0]);
+        assert!(!node.misplaced(Point([0x05; 32])));
+        assert!(!node.misplaced(Point([0xd0; 32])));
+        assert!(node.misplaced(Point([0x50; 32])));
+        assert!(node.misplaced(Point([0x20; 32])));
+        // Three nodes and k = 3: every node holds every key.
+        let small = settled(&[0x10, 0x60, 0xc0]);
+        assert!(!small.misplaced(Point([0x20; 32])));
+    }
 }
