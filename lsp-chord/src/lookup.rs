@@ -22,8 +22,8 @@ pub(crate) const MAX_HOPS: u32 = 64;
 /// Newer predecessors a confirmation follows before it settles.
 const MAX_CONFIRM_STEPS: u32 = 3;
 
-/// Peers a lookup asks for a second opinion once it holds a first claim.
-const SECOND_OPINION_ASKS: u32 = 4;
+/// Peers a lookup asks for more opinions once it holds a first claim.
+const MORE_OPINION_ASKS: u32 = 8;
 
 /// What a peer is asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,10 +106,12 @@ pub(crate) struct Lookup {
     max_gap: Option<Point>,
     /// Answers found to be lies.
     lies: u32,
-    /// Whether a claim of owners is checked against a second one, got from
-    /// another peer; the owner nearer the target wins.
-    second_opinion: bool,
-    /// The first claim, while the second opinion is sought.
+    /// Claims of owners gathered, from different peers, before the one
+    /// whose owner is nearest the target wins; 1 takes the first.
+    opinions: u32,
+    /// Claims gathered so far.
+    claims: u32,
+    /// The claim nearest the target so far, while more are sought.
     first_claim: Option<Vec<PeerAddr>>,
     /// Hops asked until the first claim.
     hops_to_claim: Option<u32>,
@@ -137,7 +139,8 @@ impl Lookup {
             k,
             max_gap: None,
             lies: 0,
-            second_opinion: false,
+            opinions: 1,
+            claims: 0,
             first_claim: None,
             hops_to_claim: None,
             confirm,
@@ -180,16 +183,16 @@ impl Lookup {
         self
     }
 
-    /// Checks the first claim of owners against a second one, from another
-    /// peer, and keeps the owner nearer the target: a liar can name only
+    /// Gathers `opinions` claims of owners from different peers and keeps
+    /// the one whose owner is nearest the target: a liar can name only
     /// nodes that exist, and the true owner is the nearest of all. At most
-    /// a few more peers are asked for it.
-    pub(crate) fn with_second_opinion(mut self, on: bool) -> Self {
-        self.second_opinion = on;
+    /// [`MORE_OPINION_ASKS`] more peers are asked after the first claim.
+    pub(crate) fn with_opinions(mut self, opinions: u32) -> Self {
+        self.opinions = opinions.max(1);
         self
     }
 
-    /// Peers asked for a second opinion, apart from the hops.
+    /// Peers asked for more opinions, apart from the hops.
     pub(crate) fn check_hops(&self) -> u32 {
         self.hops - self.hops_to_claim.unwrap_or(self.hops)
     }
@@ -218,7 +221,7 @@ impl Lookup {
         }
         let target = self.target;
         if matches!(self.phase, Phase::Route { .. })
-            && self.second_opinion_spent()
+            && self.opinions_spent()
             && let Some(first) = self.first_claim.take()
         {
             self.found(first);
@@ -262,7 +265,7 @@ impl Lookup {
                     self.hops += 1;
                     (to, Question::FindSuccessor)
                 } else if let Some(first) = self.first_claim.take() {
-                    // No one left for a second opinion: the first stands.
+                    // No one left to ask: the nearest claim so far stands.
                     self.found(first);
                     return self.next();
                 } else {
@@ -445,30 +448,35 @@ impl Lookup {
         }
     }
 
-    /// Whether the second opinion has had all the asks it may.
-    fn second_opinion_spent(&self) -> bool {
+    /// Whether the search for more opinions has had all the asks it may.
+    fn opinions_spent(&self) -> bool {
         self.first_claim.is_some()
-            && (self.check_hops() >= SECOND_OPINION_ASKS || self.hops >= MAX_HOPS)
+            && (self.check_hops() >= MORE_OPINION_ASKS || self.hops >= MAX_HOPS)
     }
 
     /// A peer claimed these owners.
     fn claimed(&mut self, owners: Vec<PeerAddr>) {
-        if !self.second_opinion {
-            return self.found(owners);
-        }
-        let Some(first) = self.first_claim.take() else {
-            self.hops_to_claim = Some(self.hops);
-            self.first_claim = Some(owners);
-            return;
+        self.claims += 1;
+        let best = match self.first_claim.take() {
+            None => {
+                self.hops_to_claim = Some(self.hops);
+                owners
+            }
+            Some(best) => {
+                let target = self.target;
+                let dist = |c: &[PeerAddr]| c.first().map(|p| Point(p.id.0).wrapping_sub(target));
+                if dist(&owners) < dist(&best) {
+                    owners
+                } else {
+                    best
+                }
+            }
         };
-        let target = self.target;
-        let dist = |c: &[PeerAddr]| c.first().map(|p| Point(p.id.0).wrapping_sub(target));
-        let nearer = if dist(&owners) < dist(&first) {
-            owners
+        if self.claims >= self.opinions {
+            self.found(best);
         } else {
-            first
-        };
-        self.found(nearer);
+            self.first_claim = Some(best);
+        }
     }
 
     fn found(&mut self, owners: Vec<PeerAddr>) {

@@ -228,7 +228,7 @@ fn a_routed_answer_ends_the_route_phase() {
 
 #[test]
 fn a_second_opinion_with_a_nearer_owner_wins() {
-    let mut l = lookup(0x70, &[0x60, 0x50], false).with_second_opinion(true);
+    let mut l = lookup(0x70, &[0x60, 0x50], false).with_opinions(2);
     asks(&mut l, 0x60, Question::FindSuccessor);
     l.on_response(peer(0x60), Answer::Successors(peers(&[0x90, 0x98])));
     // Not done: another peer is asked.
@@ -239,8 +239,22 @@ fn a_second_opinion_with_a_nearer_owner_wins() {
 }
 
 #[test]
+fn with_three_opinions_an_honest_third_beats_two_lies_that_agree() {
+    let mut l = lookup(0x70, &[0x60, 0x50, 0x40], false).with_opinions(3);
+    asks(&mut l, 0x60, Question::FindSuccessor);
+    l.on_response(peer(0x60), Answer::Successors(peers(&[0x90, 0x98])));
+    asks(&mut l, 0x50, Question::FindSuccessor);
+    l.on_response(peer(0x50), Answer::Successors(peers(&[0x90, 0x98])));
+    // Two claims agree, but a third is still sought.
+    asks(&mut l, 0x40, Question::FindSuccessor);
+    l.on_response(peer(0x40), Answer::Successors(peers(&[0x78, 0x80])));
+    assert_eq!(l.next(), Next::Done(peers(&[0x78, 0x80])));
+    assert_eq!((l.hops(), l.check_hops()), (1, 2));
+}
+
+#[test]
 fn the_first_claim_stands_when_no_one_is_left_to_ask() {
-    let mut l = lookup(0x70, &[0x60], false).with_second_opinion(true);
+    let mut l = lookup(0x70, &[0x60], false).with_opinions(2);
     asks(&mut l, 0x60, Question::FindSuccessor);
     l.on_response(peer(0x60), Answer::Successors(peers(&[0x90])));
     assert_eq!(l.next(), Next::Done(peers(&[0x90])));

@@ -189,7 +189,11 @@ impl Chord {
         // owners it finds against a second opinion.
         // So does a hand-over: the copy here is dropped once they have it.
         let checked = user || matches!(then, Then::Rehome(_));
-        let second_opinion = self.cfg.second_opinion && checked && bootstrap.is_none();
+        let opinions = if checked && bootstrap.is_none() {
+            self.cfg.opinions
+        } else {
+            1
+        };
         let lookup = Box::new(
             match bootstrap {
                 Some(b) => Lookup::new(target, me, b, confirm, k),
@@ -200,7 +204,7 @@ impl Chord {
                 },
             }
             .with_max_gap(gap)
-            .with_second_opinion(second_opinion),
+            .with_opinions(opinions),
         );
         let phase = Phase::Route {
             lookup,
