@@ -18,6 +18,7 @@ use async_trait::async_trait;
 use lsp_core::{Identity, Incoming, NodeId, PeerAddr, Transport};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn::{Connection, Endpoint, RecvStream, VarInt};
+use tokio::sync::Semaphore;
 
 use crate::Error;
 use crate::tls::{self, Credentials};
@@ -30,6 +31,11 @@ pub struct TransportConfig {
     pub max_frame_len: usize,
     /// Frames received but not yet taken by `recv`.
     pub incoming_queue: usize,
+    /// Of those, frames from one peer at most (a quarter by default):
+    /// beyond it that peer's streams wait (QUIC flow control slows it
+    /// down), so that one peer cannot fill the queue every other peer
+    /// needs.
+    pub incoming_per_peer: usize,
     /// Streams a peer may have open towards us at once, per connection.
     pub max_streams_per_connection: u32,
     /// Connections kept open at once.
@@ -47,6 +53,7 @@ impl Default for TransportConfig {
         Self {
             max_frame_len: 64 * 1024,
             incoming_queue: 1024,
+            incoming_per_peer: 256,
             max_streams_per_connection: 64,
             max_connections: 1024,
             request_timeout: Duration::from_secs(5),
@@ -78,6 +85,9 @@ struct Inner {
     conns: Mutex<HashMap<NodeId, (Connection, Instant)>>,
     tx: async_channel::Sender<Incoming>,
     rx: async_channel::Receiver<Incoming>,
+    /// Each peer's share of the incoming queue: a permit per frame queued,
+    /// given back when `recv` takes it. Never held across an await.
+    shares: Mutex<HashMap<NodeId, Arc<Semaphore>>>,
     closed: tokio::sync::watch::Sender<bool>,
 }
 
@@ -120,6 +130,7 @@ impl QuicTransport {
             conns: Mutex::new(HashMap::new()),
             tx,
             rx,
+            shares: Mutex::new(HashMap::new()),
             closed: tokio::sync::watch::Sender::new(false),
         });
         tokio::spawn(accept_loop(inner.clone()));
@@ -170,6 +181,7 @@ fn peer_id(conn: &Connection) -> Option<NodeId> {
 
 /// Reads frames from every stream the peer opens on `conn` until it closes.
 async fn read_frames(inner: Arc<Inner>, conn: Connection, peer: NodeId) {
+    let share = inner.share(peer);
     loop {
         let stream = match conn.accept_uni().await {
             Ok(s) => s,
@@ -193,15 +205,23 @@ async fn read_frames(inner: Arc<Inner>, conn: Connection, peer: NodeId) {
             r = &mut read => Some(r),
             () = std::future::ready(()) => None,
         };
+        let share = share.clone();
         let deliver = move |r: Result<Option<Vec<u8>>, _>, inner: Arc<Inner>| async move {
             if let Ok(Some(frame)) = r {
+                // The peer's share: beyond it, this peer waits, alone.
+                let Ok(permit) = share.acquire_owned().await else {
+                    return;
+                };
+                permit.forget();
                 let incoming = Incoming {
                     from: peer,
                     from_addr,
                     frame,
                 };
                 // A full queue makes this reader wait: backpressure.
-                let _ = inner.tx.send(incoming).await;
+                if inner.tx.send(incoming).await.is_err() {
+                    inner.give_back(peer);
+                }
             }
         };
         match ready {
@@ -212,6 +232,8 @@ async fn read_frames(inner: Arc<Inner>, conn: Connection, peer: NodeId) {
             }
         }
     }
+    drop(share);
+    inner.drop_share(peer);
     let mut conns = inner.conns();
     if conns
         .get(&peer)
@@ -238,6 +260,45 @@ async fn read_frame(mut stream: RecvStream, max: usize, peer: NodeId) -> Option<
 }
 
 impl Inner {
+    fn shares(&self) -> std::sync::MutexGuard<'_, HashMap<NodeId, Arc<Semaphore>>> {
+        self.shares.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn share_size(&self) -> usize {
+        self.cfg.incoming_per_peer.max(1)
+    }
+
+    /// The peer's share, one for all its connections.
+    fn share(&self, peer: NodeId) -> Arc<Semaphore> {
+        let size = self.share_size();
+        self.shares()
+            .entry(peer)
+            .or_insert_with(|| Arc::new(Semaphore::new(size)))
+            .clone()
+    }
+
+    /// A frame of `peer`'s left the queue.
+    fn give_back(&self, peer: NodeId) {
+        if let Some(s) = self.shares().get(&peer)
+            && s.available_permits() < self.share_size()
+        {
+            s.add_permits(1);
+        }
+    }
+
+    /// A connection of `peer` ended: its share goes once nothing else
+    /// holds it and none of its frames is queued.
+    fn drop_share(&self, peer: NodeId) {
+        let size = self.share_size();
+        let mut shares = self.shares();
+        if shares
+            .get(&peer)
+            .is_some_and(|s| Arc::strong_count(s) == 1 && s.available_permits() >= size)
+        {
+            shares.remove(&peer);
+        }
+    }
+
     fn conns(&self) -> std::sync::MutexGuard<'_, HashMap<NodeId, (Connection, Instant)>> {
         self.conns.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -352,11 +413,14 @@ impl Transport for QuicTransport {
 
     async fn recv(&self) -> Result<Incoming, lsp_core::Error> {
         // `close` closes the queue, which ends every waiting `recv`.
-        self.inner
+        let incoming = self
+            .inner
             .rx
             .recv()
             .await
-            .map_err(|_| lsp_core::Error::Closed)
+            .map_err(|_| lsp_core::Error::Closed)?;
+        self.inner.give_back(incoming.from);
+        Ok(incoming)
     }
 
     async fn close(&self) {

@@ -160,3 +160,47 @@ async fn a_full_connection_cache_drops_the_least_recently_used() {
     assert_eq!(b.connections().await, 1, "the recently used one stays");
     assert_eq!(a.connections().await, 2);
 }
+
+const SHARE: usize = 256;
+
+/// One peer floods a receiver that is busy: it fills only its share of the
+/// incoming queue (256 of 1,024 frames), so another peer's frame is taken
+/// after at most that many, not after the flood.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_peer_holds_only_its_share_of_the_incoming_queue() {
+    let mut cfg = TransportConfig::default();
+    cfg.incoming_per_peer = SHARE;
+    let (_, busy) = node_with(20, cfg);
+    let (_, flooder) = node(21);
+    let (ih, honest) = node(22);
+    let target = busy.local();
+    let flood = tokio::spawn(async move {
+        for i in 0..900u32 {
+            if flooder
+                .send(target, i.to_be_bytes().to_vec())
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    honest.send(target, b"honest".to_vec()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut taken = 0;
+    loop {
+        let got = recv(&busy).await;
+        if got.from == ih.node_id() {
+            break;
+        }
+        taken += 1;
+        assert!(taken <= 900, "the honest frame never came");
+    }
+    eprintln!("{taken} flood frames before the honest one");
+    assert!(
+        taken <= SHARE + 4,
+        "{taken} flood frames were taken before the honest one"
+    );
+    flood.abort();
+}
