@@ -15,6 +15,7 @@ use ezk_sip_types::header::typed::{AuthResponse, DigestResponse, QopOption, User
 use lsp_core::UnixTime;
 use md5::Md5;
 use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq;
 
 use crate::message::Request;
 
@@ -369,8 +370,10 @@ fn parse_digest(raw: &str) -> Option<DigestResponse> {
     }
 }
 
+/// Compares in time that does not depend on where the texts differ (their
+/// lengths are public: hex digests and nonces of fixed shape).
 fn constant_time_eq(a: &str, b: &str) -> bool {
-    blake3::hash(a.as_bytes()) == blake3::hash(b.as_bytes())
+    a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
 /// Computes a client's `Authorization` value, for tests and for UAs that
