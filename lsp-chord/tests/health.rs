@@ -63,6 +63,8 @@ async fn a_cut_off_node_turns_isolated_refuses_writes_and_recovers_when_mended()
     let net = MemoryNetwork::default();
     let a = start(&net, 1);
     assert_eq!(a.health().await.unwrap(), Health::Joining);
+    let early = record("early", 1).record.aor;
+    assert_eq!(a.query(&early).await, Err(Error::NotJoined));
     a.join(&[]).await.unwrap();
 
     // Alone by configuration: it serves, however long nobody comes.

@@ -77,6 +77,10 @@ pub enum Error {
     /// The operation did not finish in time.
     #[error("timed out")]
     Timeout,
+    /// The node is not in a ring yet: `join` was not called or has not
+    /// finished.
+    #[error("not in a ring yet: join first")]
+    NotJoined,
     /// The node is cut off from its ring: it had peers and none has
     /// answered for `silent`. Nothing it stores would be found by others,
     /// so it takes no write and answers no read until a peer answers.

@@ -392,7 +392,7 @@ impl Chord {
         }
         match self.state {
             NodeState::Joined => self.start_route(target, ops::Then::Lookup, None, t),
-            NodeState::Idle => self.fail_now(Error::Unreachable(NodeId(target.0))),
+            NodeState::Idle => self.fail_now(Error::NotJoined),
             NodeState::Left => self.fail_now(Error::Closed),
         }
     }

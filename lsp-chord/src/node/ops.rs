@@ -153,7 +153,7 @@ impl Chord {
     pub(crate) fn start_data_op(&mut self, then: Then, now_ms: u64) -> OpId {
         match self.state {
             NodeState::Joined => {}
-            NodeState::Idle => return self.fail_now(Error::Unreachable(self.me.id)),
+            NodeState::Idle => return self.fail_now(Error::NotJoined),
             NodeState::Left => return self.fail_now(Error::Closed),
         }
         // Nothing stored from here would be found, and nothing read here
