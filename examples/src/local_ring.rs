@@ -91,14 +91,7 @@ pub async fn ring_from_args(
         let text = args
             .get(i + 1)
             .ok_or("--bootstrap needs <node-id>@<addr>")?;
-        let (id, addr) = text
-            .split_once('@')
-            .ok_or("--bootstrap wants <node-id>@<addr>")?;
-        let id = NodeId::from_hex(id).ok_or("--bootstrap: the Node-ID is not 64 hex digits")?;
-        let peer = PeerAddr {
-            id,
-            addr: addr.parse()?,
-        };
+        let peer: PeerAddr = text.parse().map_err(|e| format!("--bootstrap: {e}"))?;
         println!("   joining the ring at {peer:?}");
         return Ok((Vec::new(), vec![peer]));
     }

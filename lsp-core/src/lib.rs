@@ -27,4 +27,4 @@ pub use record::{
     live_bindings, signing_bytes, sort_contacts,
 };
 pub use service::{LocationService, Lookup, Peer, Published};
-pub use transport::{Incoming, MemoryNetwork, MemoryTransport, PeerAddr, Transport};
+pub use transport::{Incoming, MemoryNetwork, MemoryTransport, PeerAddr, PeerAddrError, Transport};

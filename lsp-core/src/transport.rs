@@ -24,6 +24,48 @@ pub struct PeerAddr {
     pub addr: SocketAddr,
 }
 
+/// `<node-id>@<address>`, the form bootstrap lists use: 64 hex digits,
+/// `@`, and a socket address.
+impl std::fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}", self.id, self.addr)
+    }
+}
+
+/// Why a text is not a `<node-id>@<address>`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerAddrError {
+    /// There is no `@`.
+    #[error("expected <node-id>@<address>")]
+    NoAt,
+    /// The part before `@` is not 64 hex digits.
+    #[error("the Node-ID is not 64 hex digits")]
+    NodeId,
+    /// The part after `@` is not a socket address.
+    #[error("address {text:?}: {source}")]
+    Address {
+        /// The text after `@`.
+        text: String,
+        /// Why it does not parse.
+        source: std::net::AddrParseError,
+    },
+}
+
+impl std::str::FromStr for PeerAddr {
+    type Err = PeerAddrError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (id, addr) = s.split_once('@').ok_or(PeerAddrError::NoAt)?;
+        let id = NodeId::from_hex(id).ok_or(PeerAddrError::NodeId)?;
+        let addr = addr.parse().map_err(|source| PeerAddrError::Address {
+            text: addr.to_owned(),
+            source,
+        })?;
+        Ok(PeerAddr { id, addr })
+    }
+}
+
 /// A frame received from an authenticated peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Incoming {
@@ -261,6 +303,24 @@ mod tests {
                 Err(Error::Unreachable(b_id))
             );
         });
+    }
+
+    #[test]
+    fn a_peer_address_prints_and_parses_as_id_at_address() {
+        let p = PeerAddr {
+            id: Identity::from_secret_bytes([1; 32]).node_id(),
+            addr: "[2001:db8::1]:7400".parse().unwrap(),
+        };
+        let text = p.to_string();
+        assert_eq!(text, format!("{}@[2001:db8::1]:7400", p.id));
+        assert_eq!(text.parse::<PeerAddr>(), Ok(p));
+        assert_eq!("nothing".parse::<PeerAddr>(), Err(PeerAddrError::NoAt));
+        assert_eq!(
+            "abc@1.2.3.4:5".parse::<PeerAddr>(),
+            Err(PeerAddrError::NodeId)
+        );
+        let bad = format!("{}@localhost", p.id).parse::<PeerAddr>();
+        assert!(matches!(bad, Err(PeerAddrError::Address { text, .. }) if text == "localhost"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lsp_core::store::StoreLimits;
-use lsp_core::{NodeId, PeerAddr, PublicKey};
+use lsp_core::{PeerAddr, PublicKey};
 use serde::Deserialize;
 
 /// A configuration that cannot run, with the field that is wrong.
@@ -366,16 +366,8 @@ impl NodeConfig {
             .iter()
             .enumerate()
             .map(|(i, text)| {
-                let field = format!("bootstrap[{i}]");
-                let (id, addr) = text
-                    .split_once('@')
-                    .ok_or_else(|| invalid(&field, "expected <node-id>@<address>"))?;
-                let id = NodeId::from_hex(id)
-                    .ok_or_else(|| invalid(&field, "the Node-ID is not 64 hex digits"))?;
-                let addr = addr
-                    .parse()
-                    .map_err(|e| invalid(&field, format!("address {addr:?}: {e}")))?;
-                Ok(PeerAddr { id, addr })
+                text.parse::<PeerAddr>()
+                    .map_err(|e| invalid(format!("bootstrap[{i}]"), e.to_string()))
             })
             .collect()
     }

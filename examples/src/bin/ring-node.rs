@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lsp_chord::{ChordNode, Config};
-use lsp_core::{Aor, Binding, Identity, LocationService, NodeId, PeerAddr, Record, UnixTime};
+use lsp_core::{Aor, Binding, Identity, LocationService, PeerAddr, Record, UnixTime};
 use lsp_transport::{QuicTransport, TransportConfig};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -39,16 +39,10 @@ async fn main() {
             }
             "--listen" => listen = val(),
             "--bootstrap" => {
-                let v = val();
-                let (id, addr) = v
-                    .split_once('@')
-                    .unwrap_or_else(|| fail("--bootstrap wants <node-id>@<addr>".into()));
-                let id =
-                    NodeId::from_hex(id).unwrap_or_else(|| fail("--bootstrap: bad node id".into()));
-                let addr = addr
+                let peer: PeerAddr = val()
                     .parse()
                     .unwrap_or_else(|e| fail(format!("--bootstrap: {e}")));
-                bootstrap = Some(PeerAddr { id, addr });
+                bootstrap = Some(peer);
             }
             other => fail(format!("unknown argument {other}")),
         }
