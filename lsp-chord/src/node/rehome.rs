@@ -50,14 +50,16 @@ impl Chord {
         if busy || self.isolated(now_ms).is_some() {
             return;
         }
+        // Only the first AORs found are decoded: after a partition most of
+        // the store may be misplaced, and the rest waits for later rounds.
+        let mut picked = 0;
+        let found = self.store.records_where(self.wall(), |rid| {
+            let take = picked < REHOME_PER_ROUND && self.misplaced(Point::from(rid));
+            picked += usize::from(take);
+            take
+        });
         let mut aors: Vec<Aor> = Vec::new();
-        for (rid, record) in self
-            .store
-            .records_where(self.wall(), |rid| self.misplaced(Point::from(rid)))
-        {
-            if aors.len() == REHOME_PER_ROUND {
-                break;
-            }
+        for (rid, record) in found {
             if !aors.iter().any(|a| a.resource_id() == rid) {
                 aors.push(record.record.aor);
             }
