@@ -133,9 +133,14 @@ impl HybridService {
     /// failure (it is still down). Call it now and then, e.g. every few
     /// seconds; it costs nothing while the backlog is empty.
     pub async fn resync(&self) -> Resync {
-        let pending: Vec<SignedRecord> = self.backlog().records.values().cloned().collect();
+        // One record at a time: while the overlay is down, only the first
+        // is copied out, and it fails.
+        let pending = self.backlog().records.len();
         let mut sent = 0;
-        for record in pending {
+        for _ in 0..pending {
+            let Some(record) = self.backlog().records.values().next().cloned() else {
+                break;
+            };
             match self.p2p.publish(record.clone()).await {
                 Ok(_) | Err(Error::Replay { .. }) => {
                     self.backlog().settle(&record);
