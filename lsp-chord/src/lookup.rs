@@ -25,6 +25,22 @@ const MAX_CONFIRM_STEPS: u32 = 3;
 /// Peers a lookup asks for more opinions once it holds a first claim.
 const MORE_OPINION_ASKS: u32 = 8;
 
+/// A claimed successor list whose mean gap is more than this many times
+/// the ring's is sparse. An honest list of 8 exceeds it about 3% of the
+/// time (the ring's mean gap is itself estimated from 9 gaps); a list of
+/// the 8 liars nearest after the target passes it about 0.1% of the time
+/// when one node in 10 lies, and 5% when one in 5 does.
+const SPARSE_FACTOR: f64 = 2.5;
+
+/// What an honest claim of owners looks like on this ring.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Density {
+    /// The mean gap between neighbours, as a fraction of the ring.
+    pub(crate) mean_gap: f64,
+    /// Peers an honest answer lists: a full successor list.
+    pub(crate) listed: usize,
+}
+
 /// What a peer is asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Question {
@@ -104,15 +120,24 @@ pub(crate) struct Lookup {
     /// The widest gap between two neighbours an answer may claim; `None`
     /// when the ring is too small to tell.
     max_gap: Option<Point>,
+    /// How dense an honest claim is; `None` when the ring is too small to
+    /// tell.
+    density: Option<Density>,
     /// Answers found to be lies.
     lies: u32,
-    /// Claims of owners gathered, from different peers, before the one
-    /// whose owner is nearest the target wins; 1 takes the first.
+    /// Dense claims of owners gathered, from different peers, before the
+    /// one whose owner is nearest the target wins; 1 takes the first.
     opinions: u32,
-    /// Claims gathered so far.
+    /// Dense claims gathered so far.
     claims: u32,
-    /// The claim nearest the target so far, while more are sought.
-    first_claim: Option<Vec<PeerAddr>>,
+    /// The dense claim nearest the target so far, while more are sought.
+    claim: Option<Vec<PeerAddr>>,
+    /// The sparse claim nearest the target so far: it counts as no
+    /// opinion, and wins only when it is nearer than every dense one.
+    sparse: Option<Vec<PeerAddr>>,
+    /// Owners of the claims that lost: a confirmation whose owners all
+    /// fail asks these, nearest the target first.
+    spare: Vec<PeerAddr>,
     /// Hops asked until the first claim.
     hops_to_claim: Option<u32>,
     confirm: bool,
@@ -138,10 +163,13 @@ impl Lookup {
             me,
             k,
             max_gap: None,
+            density: None,
             lies: 0,
             opinions: 1,
             claims: 0,
-            first_claim: None,
+            claim: None,
+            sparse: None,
+            spare: Vec::new(),
             hops_to_claim: None,
             confirm,
             hops: 0,
@@ -183,7 +211,16 @@ impl Lookup {
         self
     }
 
-    /// Gathers `opinions` claims of owners from different peers and keeps
+    /// Counts a claim as an opinion only when its successor list is as
+    /// long and as dense as an honest one on this ring (Castro et al.'s
+    /// density test): liars can name only each other, and they are
+    /// sparser than the ring.
+    pub(crate) fn with_density(mut self, density: Option<Density>) -> Self {
+        self.density = density;
+        self
+    }
+
+    /// Gathers `opinions` dense claims of owners from different peers and keeps
     /// the one whose owner is nearest the target: a liar can name only
     /// nodes that exist, and the true owner is the nearest of all. At most
     /// [`MORE_OPINION_ASKS`] more peers are asked after the first claim.
@@ -222,9 +259,9 @@ impl Lookup {
         let target = self.target;
         if matches!(self.phase, Phase::Route { .. })
             && self.opinions_spent()
-            && let Some(first) = self.first_claim.take()
+            && let Some(best) = self.best_claim()
         {
-            self.found(first);
+            self.found(best);
         }
         let ask = match &mut self.phase {
             Phase::Done(owners) => return Next::Done(owners.clone()),
@@ -264,9 +301,9 @@ impl Lookup {
                     tried.push(to.id);
                     self.hops += 1;
                     (to, Question::FindSuccessor)
-                } else if let Some(first) = self.first_claim.take() {
+                } else if let Some(best) = self.best_claim() {
                     // No one left to ask: the nearest claim so far stands.
-                    self.found(first);
+                    self.found(best);
                     return self.next();
                 } else {
                     self.phase = Phase::Failed(Failure::NoRoute);
@@ -346,7 +383,7 @@ impl Lookup {
     }
 
     fn routed(&mut self, from: PeerAddr, answer: Answer) {
-        let (target, me) = (self.target, self.me);
+        let (target, me, density) = (self.target, self.me, self.density);
         // The owner must follow the target closely, and the node claimed
         // to precede it (unless the owner answers for itself) must precede
         // it closely.
@@ -358,7 +395,7 @@ impl Lookup {
                         && (owns_itself || target.wrapping_sub(before) <= gap)
                 })
         };
-        let mut claim: Option<Vec<PeerAddr>> = None;
+        let mut claim: Option<(Vec<PeerAddr>, bool)> = None;
         let mut lie = false;
         let Phase::Route {
             candidates,
@@ -386,7 +423,8 @@ impl Lookup {
                 let peers = dedup(peers);
                 if let Some(first) = peers.first() {
                     if plausible(Point(from.id.0), Point(first.id.0)) {
-                        claim = Some(peers);
+                        let dense = dense(density, from, &peers);
+                        claim = Some((peers, dense));
                     } else {
                         lie = true;
                     }
@@ -400,6 +438,7 @@ impl Lookup {
                 lie = !add(peers, candidates);
             }
             Answer::Neighbours { successors, .. } => {
+                let dense = dense(density, from, &successors);
                 let live: Vec<PeerAddr> = successors
                     .into_iter()
                     .filter(|p| !dead.contains(p))
@@ -419,7 +458,7 @@ impl Lookup {
                 }
                 match owner_at {
                     Some((i, before)) if plausible(before, Point(live[i].id.0)) => {
-                        claim = Some(live[i..].to_vec());
+                        claim = Some((live[i..].to_vec(), dense));
                     }
                     Some(_) => lie = true,
                     None => {
@@ -443,46 +482,69 @@ impl Lookup {
                 dead.push(from);
             }
         }
-        if let Some(owners) = claim {
-            self.claimed(owners);
+        if let Some((owners, dense)) = claim {
+            self.claimed(owners, dense);
         }
     }
 
     /// Whether the search for more opinions has had all the asks it may.
     fn opinions_spent(&self) -> bool {
-        self.first_claim.is_some()
-            && (self.check_hops() >= MORE_OPINION_ASKS || self.hops >= MAX_HOPS)
+        let asks = if self.claim.is_some() {
+            MORE_OPINION_ASKS
+        } else {
+            2 * MORE_OPINION_ASKS
+        };
+        (self.claim.is_some() || self.sparse.is_some())
+            && (self.check_hops() >= asks || self.hops >= MAX_HOPS)
     }
 
-    /// A peer claimed these owners.
-    fn claimed(&mut self, owners: Vec<PeerAddr>) {
-        self.claims += 1;
-        let best = match self.first_claim.take() {
-            None => {
-                self.hops_to_claim = Some(self.hops);
-                owners
-            }
-            Some(best) => {
-                let target = self.target;
-                let dist = |c: &[PeerAddr]| c.first().map(|p| Point(p.id.0).wrapping_sub(target));
-                if dist(&owners) < dist(&best) {
-                    owners
-                } else {
-                    best
-                }
-            }
-        };
-        if self.claims >= self.opinions {
-            self.found(best);
+    /// A peer claimed these owners; `dense` when the claim looks honest.
+    fn claimed(&mut self, owners: Vec<PeerAddr>, dense: bool) {
+        self.hops_to_claim.get_or_insert(self.hops);
+        let target = self.target;
+        let slot = if dense {
+            &mut self.claim
         } else {
-            self.first_claim = Some(best);
+            &mut self.sparse
+        };
+        let (best, lost) = match slot.take() {
+            Some(best) if !nearer(target, &owners, &best) => (best, Some(owners)),
+            old => (owners, old),
+        };
+        *slot = Some(best);
+        self.spare.extend(lost.into_iter().flatten());
+        if dense {
+            self.claims += 1;
+            if self.claims >= self.opinions
+                && let Some(best) = self.best_claim()
+            {
+                self.found(best);
+            }
         }
+    }
+
+    /// The claim nearest the target, dense or not; a tie goes to the dense
+    /// one. A liar can name only nodes that exist, and the true owner is
+    /// the nearest of all.
+    fn best_claim(&mut self) -> Option<Vec<PeerAddr>> {
+        let (best, lost) = match (self.claim.take(), self.sparse.take()) {
+            (Some(c), Some(s)) if nearer(self.target, &s, &c) => (Some(s), Some(c)),
+            (Some(c), s) => (Some(c), s),
+            (None, s) => (s, None),
+        };
+        self.spare.extend(lost.into_iter().flatten());
+        best
     }
 
     fn found(&mut self, owners: Vec<PeerAddr>) {
         self.phase = if self.confirm {
+            let target = self.target;
+            let mut spare = std::mem::take(&mut self.spare);
+            spare.sort_by_key(|p| Point(p.id.0).wrapping_sub(target));
+            let mut peers = owners;
+            peers.extend(spare);
             Phase::Confirm {
-                peers: owners,
+                peers: dedup(peers),
                 steps: 0,
             }
         } else {
@@ -521,6 +583,28 @@ impl Lookup {
             peers.retain(|p| p.id != id);
         }
     }
+}
+
+/// Whether `listed`, the successor list `from` answered with, is as long
+/// and as dense as an honest one; always, when density cannot tell.
+fn dense(density: Option<Density>, from: PeerAddr, listed: &[PeerAddr]) -> bool {
+    let Some(density) = density else {
+        return true;
+    };
+    let (Some(last), true) = (listed.last(), listed.len() >= density.listed) else {
+        return false;
+    };
+    let gaps = listed.iter().filter(|p| p.id != from.id).count().max(1);
+    let span = Point(last.id.0)
+        .wrapping_sub(Point(from.id.0))
+        .as_fraction();
+    span <= SPARSE_FACTOR * gaps as f64 * density.mean_gap
+}
+
+/// Whether claim `a`'s owner is nearer past `target` than claim `b`'s.
+fn nearer(target: Point, a: &[PeerAddr], b: &[PeerAddr]) -> bool {
+    let dist = |c: &[PeerAddr]| c.first().map(|p| Point(p.id.0).wrapping_sub(target));
+    dist(a) < dist(b)
 }
 
 /// `peers` with later repeats of a Node-ID removed.

@@ -259,3 +259,69 @@ fn the_first_claim_stands_when_no_one_is_left_to_ask() {
     l.on_response(peer(0x60), Answer::Successors(peers(&[0x90])));
     assert_eq!(l.next(), Next::Done(peers(&[0x90])));
 }
+
+/// A ring whose neighbours are 2/256 of the ring apart, with successor
+/// lists of 3.
+fn dense_ring() -> Option<Density> {
+    Some(Density {
+        mean_gap: 2.0 / 256.0,
+        listed: 3,
+    })
+}
+
+#[test]
+fn a_sparse_claim_counts_as_no_opinion_and_a_dense_one_is_sought() {
+    let mut l = lookup(0x70, &[0x60, 0x6c], false).with_density(dense_ring());
+    asks(&mut l, 0x60, Question::FindSuccessor);
+    // Three owners over 0x50 of the ring: liars naming each other.
+    l.on_response(peer(0x60), Answer::Successors(peers(&[0x90, 0xa0, 0xb0])));
+    assert_eq!(l.lies(), 0, "sparse is not proof of a lie");
+    asks(&mut l, 0x6c, Question::FindSuccessor);
+    l.on_response(peer(0x6c), Answer::Successors(peers(&[0x72, 0x74, 0x76])));
+    assert_eq!(l.next(), Next::Done(peers(&[0x72, 0x74, 0x76])));
+}
+
+#[test]
+fn a_claim_listing_fewer_owners_than_a_successor_list_is_sparse() {
+    let mut l = lookup(0x70, &[0x6c, 0x6a], false).with_density(dense_ring());
+    asks(&mut l, 0x6c, Question::FindSuccessor);
+    l.on_response(peer(0x6c), Answer::Successors(peers(&[0x72])));
+    asks(&mut l, 0x6a, Question::FindSuccessor);
+}
+
+#[test]
+fn a_sparse_claim_stands_when_no_dense_one_can_be_found() {
+    let mut l = lookup(0x70, &[0x60], false).with_density(dense_ring());
+    asks(&mut l, 0x60, Question::FindSuccessor);
+    l.on_response(peer(0x60), Answer::Successors(peers(&[0x90, 0xa0, 0xb0])));
+    assert_eq!(l.next(), Next::Done(peers(&[0x90, 0xa0, 0xb0])));
+}
+
+#[test]
+fn a_walk_along_a_dense_successor_list_is_an_opinion() {
+    let mut l = lookup(0x70, &[0x68], false).with_density(dense_ring());
+    asks(&mut l, 0x68, Question::FindSuccessor);
+    l.on_response(peer(0x68), Answer::Closer(peers(&[0x69])));
+    asks(&mut l, 0x69, Question::FindSuccessor);
+    l.on_failure(peer(0x69));
+    asks(&mut l, 0x68, Question::Neighbours);
+    let answer = Answer::Neighbours {
+        predecessor: Some(peer(0x66)),
+        successors: peers(&[0x69, 0x6e, 0x71, 0x73]),
+    };
+    l.on_response(peer(0x68), answer);
+    assert_eq!(l.next(), Next::Done(peers(&[0x71, 0x73])));
+}
+
+#[test]
+fn a_confirmation_whose_owners_all_fail_asks_those_of_the_claims_that_lost() {
+    let mut l = lookup(0x70, &[0x60, 0x50], true).with_opinions(2);
+    asks(&mut l, 0x60, Question::FindSuccessor);
+    l.on_response(peer(0x60), Answer::Successors(peers(&[0x80])));
+    asks(&mut l, 0x50, Question::FindSuccessor);
+    // Nearer, but stale: 0x72 has crashed.
+    l.on_response(peer(0x50), Answer::Successors(peers(&[0x72])));
+    asks(&mut l, 0x72, Question::Neighbours);
+    l.on_failure(peer(0x72));
+    asks(&mut l, 0x80, Question::Neighbours);
+}

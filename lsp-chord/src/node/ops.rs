@@ -186,13 +186,14 @@ impl Chord {
         let confirm = matches!(then, Then::Lookup);
         let (me, k, gap) = (self.me.id, self.cfg.k(), self.gap_bound());
         // A user's operation routed from this node's own table checks the
-        // owners it finds against a second opinion.
-        // So does a hand-over: the copy here is dropped once they have it.
-        let checked = user || matches!(then, Then::Rehome(_));
-        let opinions = if checked && bootstrap.is_none() {
-            self.cfg.opinions
+        // owners it finds against more opinions, and counts only claims as
+        // dense as the ring. So does a hand-over: the copy here is dropped
+        // once they have it.
+        let checked = (user || matches!(then, Then::Rehome(_))) && bootstrap.is_none();
+        let (opinions, density) = if checked {
+            (self.cfg.opinions, self.density())
         } else {
-            1
+            (1, None)
         };
         let lookup = Box::new(
             match bootstrap {
@@ -204,6 +205,7 @@ impl Chord {
                 },
             }
             .with_max_gap(gap)
+            .with_density(density)
             .with_opinions(opinions),
         );
         let phase = Phase::Route {

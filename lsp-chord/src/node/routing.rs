@@ -5,6 +5,7 @@ use lsp_core::{NodeId, PeerAddr};
 
 use super::ops::Then;
 use super::{Chord, FINGERS, Purpose, Timer};
+use crate::lookup::Density;
 use crate::ring::Point;
 use crate::wire::{MAX_PEERS, Request, Response};
 
@@ -49,6 +50,18 @@ impl Chord {
         let last = self.succs.last()?;
         let arc = Point(last.id.0).wrapping_sub(pt(&self.me)).as_fraction();
         Point::from_fraction(32.0 * arc / self.succs.len() as f64)
+    }
+
+    /// What an honest claim of owners looks like from here: a full
+    /// successor list, about as dense as this node's own neighbourhood.
+    /// `None` while the ring is too small for density to tell liars apart
+    /// (under four times the successor list).
+    pub(crate) fn density(&self) -> Option<Density> {
+        let (size, r) = (self.estimated_size(), self.cfg.r());
+        (self.succs.len() >= r && size > 4.0 * r as f64).then(|| Density {
+            mean_gap: 1.0 / size,
+            listed: r,
+        })
     }
 
     /// Known peers strictly between this node and `target`, closest to the
