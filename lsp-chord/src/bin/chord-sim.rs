@@ -20,7 +20,7 @@ use lsp_core::{Aor, Binding, Identity, NodeId, PeerAddr, Record, SignedRecord};
 use serde::Serialize;
 
 const USAGE: &str = "chord-sim [--nodes 1000,10000] [--scenarios stable,churn,partition,hostile] \
-[--malicious 0.1,0.2] [--routing iterative|recursive] [--seed N] [--aors N] [--lookups-per-sec N] [--measure-secs N] [--churn-secs N] \
+[--malicious 0.1,0.2] [--replicas 7] [--routing iterative|recursive] [--seed N] [--aors N] [--lookups-per-sec N] [--measure-secs N] [--churn-secs N] \
 [--json PATH] [--csv PATH] [--svg-dir DIR]";
 
 #[derive(Debug, Clone)]
@@ -35,6 +35,8 @@ struct Args {
     routing: Routing,
     /// Fractions of hostile nodes for the `hostile` scenario.
     malicious: Vec<f64>,
+    /// Replicas of each record in the `hostile` scenario.
+    replicas: usize,
     json: PathBuf,
     csv: PathBuf,
     svg_dir: PathBuf,
@@ -51,6 +53,7 @@ fn parse_args() -> Result<Args, String> {
         churn_secs: 600,
         routing: Routing::Iterative,
         malicious: vec![0.1, 0.2],
+        replicas: 7,
         json: "target/lsp-bench/chord-sim.json".into(),
         csv: "target/lsp-bench/chord-sim.csv".into(),
         svg_dir: "target/lsp-bench".into(),
@@ -85,6 +88,7 @@ fn parse_args() -> Result<Args, String> {
                     .map(|s| s.parse().map_err(|e| format!("--malicious: {e}")))
                     .collect::<Result<_, _>>()?;
             }
+            "--replicas" => a.replicas = num(val()?)? as usize,
             "--json" => a.json = val()?.into(),
             "--csv" => a.csv = val()?.into(),
             "--svg-dir" => a.svg_dir = val()?.into(),
@@ -630,7 +634,7 @@ fn main() {
 fn hostile(a: &Args) {
     use lsp_chord::sim::hostile::{HostileConfig, run};
     println!(
-        "{:>7} {:>9} {:>8} {:>9} {:>6} {:>7} {:>9} {:>10} {:>7} {:>8} {:>6} {:>7}",
+        "{:>7} {:>9} {:>8} {:>9} {:>6} {:>7} {:>9} {:>10} {:>7} {:>9} {:>8} {:>6} {:>7}",
         "nodes",
         "malicious",
         "queries",
@@ -640,6 +644,7 @@ fn hostile(a: &Args) {
         "hij.anch",
         "hij.first",
         "sybil",
+        "outvoted",
         "msg/n/m",
         "lies",
         "wall_s"
@@ -650,10 +655,12 @@ fn hostile(a: &Args) {
         fractions.extend(a.malicious.iter().copied().filter(|f| *f > 0.0));
         for f in fractions {
             let t = std::time::Instant::now();
-            let r = run(&HostileConfig::new(n, f, a.seed));
+            let mut cfg = HostileConfig::new(n, f, a.seed);
+            cfg.replicas = a.replicas;
+            let r = run(&cfg);
             let wall = t.elapsed().as_secs_f64();
             println!(
-                "{:>7} {:>9.2} {:>8} {:>8.2}% {:>6} {:>7} {:>9} {:>10} {:>3}/{:<3} {:>8.1} {:>6} {:>7.1}",
+                "{:>7} {:>9.2} {:>8} {:>8.2}% {:>6} {:>7} {:>9} {:>10} {:>3}/{:<3} {:>4}/{:<4} {:>8.1} {:>6} {:>7.1}",
                 n,
                 f,
                 r.queries,
@@ -664,6 +671,8 @@ fn hostile(a: &Args) {
                 r.hijacked_first_come,
                 r.sybil_target_correct,
                 r.sybil_target_queries,
+                r.outvoted_correct,
+                r.outvoted_queries,
                 r.msgs_per_node_min,
                 r.lies,
                 wall
@@ -675,6 +684,9 @@ fn hostile(a: &Args) {
                 "hijacked_first_come": r.hijacked_first_come,
                 "sybil_target_queries": r.sybil_target_queries,
                 "sybil_target_correct": r.sybil_target_correct,
+                "replicas": a.replicas,
+                "outvoted_queries": r.outvoted_queries,
+                "outvoted_correct": r.outvoted_correct,
                 "msgs_per_node_min": r.msgs_per_node_min, "lies": r.lies, "wall_secs": wall,
             }));
         }

@@ -3,8 +3,9 @@
 //! publish two versions of each AOR; then honest nodes query them while the
 //! hostile ones
 //!
-//! - answer every `FindSuccessor` with the three hostile nodes nearest
-//!   after the target (the most plausible lie they can tell),
+//! - answer every `FindSuccessor` with as many hostile nodes, the nearest
+//!   after the target, as an honest successor list holds (the most
+//!   plausible lie they can tell),
 //! - answer every `Store` with `Stored` and keep nothing,
 //! - answer every `Fetch` with a thief's record (signed by the thief's key,
 //!   with a higher version) and, for anchored AORs, the honest first
@@ -14,6 +15,9 @@
 //! Half the AORs are in a domain whose trust anchor is the honest key; the
 //! other half are first-come-first-served. A query is **correct** when it
 //! returns the honest second version's binding and nothing else.
+//! Records have 7 replicas. Queries of an AOR whose replicas are mostly
+//! hostile are counted apart (*outvoted*): for a first-come AOR, no reader
+//! can tell the thief from the first publisher there.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -45,19 +49,23 @@ pub struct HostileConfig {
     pub queries: usize,
     /// Hostile nodes placed just before the first first-come AOR's key.
     pub sybils: usize,
+    /// Replicas of each record: 7, the setting `docs/operations.md`
+    /// recommends for a ring where a fifth of the nodes may lie.
+    pub replicas: usize,
 }
 
 impl HostileConfig {
-    /// `nodes` with a `malicious` fraction, 200 AORs, 2,000 queries and a
-    /// Sybil group of 4.
+    /// `nodes` with a `malicious` fraction, 1,000 AORs, 2,000 queries, a
+    /// Sybil group of 4 and 7 replicas.
     pub fn new(nodes: usize, malicious: f64, seed: u64) -> Self {
         Self {
             nodes,
             malicious,
             seed,
-            aors: 200,
+            aors: 1000,
             queries: 2000,
             sybils: 4,
+            replicas: 7,
         }
     }
 }
@@ -82,6 +90,10 @@ pub struct HostileReport {
     pub sybil_target_correct: u64,
     /// Ended in an error.
     pub failed: u64,
+    /// Queries of AORs whose replicas are mostly hostile nodes.
+    pub outvoted_queries: u64,
+    /// Of those, correct.
+    pub outvoted_correct: u64,
     /// Messages sent per node per minute while the queries ran.
     pub msgs_per_node_min: f64,
     /// Lies the honest nodes caught.
@@ -103,6 +115,8 @@ const THIEF: &str = "sip:thief@203.0.113.66";
 struct Liars {
     /// The hostile nodes, in ring order.
     ring: Vec<PeerAddr>,
+    /// Peers a lie lists: as many as an honest successor list.
+    listed: usize,
     /// What a hostile node answers a Fetch with.
     answers: HashMap<Aor, Vec<SignedRecord>>,
 }
@@ -110,7 +124,7 @@ struct Liars {
 impl Liars {
     fn after(&self, target: Point) -> Vec<PeerAddr> {
         let at = self.ring.partition_point(|p| Point(p.id.0) <= target);
-        (0..3.min(self.ring.len()))
+        (0..self.listed.min(self.ring.len()))
             .map(|d| self.ring[(at + d) % self.ring.len()])
             .collect()
     }
@@ -152,6 +166,8 @@ pub fn run(cfg: &HostileConfig) -> HostileReport {
         .otherwise(FirstComeFirstServed);
     let mut sim_cfg = SimConfig::new(cfg.seed);
     sim_cfg.chord = sim_cfg.chord.clone().policy(Arc::new(policy));
+    sim_cfg.chord.replicas = cfg.replicas;
+    let listed = sim_cfg.chord.successors;
     let mut sim = Sim::new(sim_cfg);
     let ring = sim.converged_ring(cfg.nodes);
     sim.run_for(Duration::from_secs(10));
@@ -224,6 +240,7 @@ pub fn run(cfg: &HostileConfig) -> HostileReport {
         &hostile,
         Box::new(Liars {
             ring: liars,
+            listed,
             answers,
         }),
     );
@@ -265,6 +282,20 @@ pub fn run(cfg: &HostileConfig) -> HostileReport {
             .sum(),
         ..HostileReport::default()
     };
+    // Which AORs have a hostile majority among their replicas: no read
+    // can tell a first-come thief from the first publisher there.
+    let mut ring_order: Vec<(Point, bool)> = (0..sim.len())
+        .map(|i| (Point(sim.addr(i).id.0), hostile.contains(&i)))
+        .collect();
+    ring_order.sort_by_key(|x| x.0);
+    let hostile_majority = |aor: &Aor| {
+        let key = Point::from(aor.resource_id());
+        let at = ring_order.partition_point(|x| x.0 < key);
+        let bad = (0..cfg.replicas)
+            .filter(|d| ring_order[(at + d) % ring_order.len()].1)
+            .count();
+        2 * bad > cfg.replicas
+    };
     for (from, op, n) in asked {
         let outcome = sim.take_finished(from, op).map(|(_, o)| o);
         let contacts: Vec<String> = match &outcome {
@@ -274,6 +305,9 @@ pub fn run(cfg: &HostileConfig) -> HostileReport {
         let anchored = n % 2 == 0;
         let on_target = target_aor.as_ref() == Some(&aors[n]);
         let correct = contacts == [HONEST];
+        let outvoted = hostile_majority(&aors[n]);
+        report.outvoted_queries += u64::from(outvoted);
+        report.outvoted_correct += u64::from(outvoted && correct);
         report.sybil_target_queries += u64::from(on_target);
         report.sybil_target_correct += u64::from(on_target && correct);
         match outcome {
