@@ -30,9 +30,12 @@ impl Chord {
         if self.state != NodeState::Joined {
             return Response::refused("not in the ring");
         }
-        if origin != from {
+        if origin.id != from.id {
             return Response::refused("the origin of a Forward must be its sender");
         }
+        // The answer goes where the sender's connection comes from: a node
+        // behind NAT, or bound to an unspecified address, cannot name it.
+        let origin = from;
         if let Some(peers) = self.responsible_for(target) {
             let routed = Request::Routed {
                 token,
