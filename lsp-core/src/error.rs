@@ -77,10 +77,14 @@ pub enum Error {
     /// The operation did not finish in time.
     #[error("timed out")]
     Timeout,
-    /// The node is not in a ring yet: `join` was not called or has not
-    /// finished.
-    #[error("not in a ring yet: join first")]
+    /// The node is not in a ring yet: neither `join` nor `attach` was
+    /// called, or `join` has not finished.
+    #[error("not in a ring yet: join or attach first")]
     NotJoined,
+    /// The node already joined the ring as a member: it cannot attach to
+    /// it as a client too.
+    #[error("already a ring member: a member does not attach as a client")]
+    AlreadyJoined,
     /// The node is cut off from its ring: it had peers and none has
     /// answered for `silent`. Nothing it stores would be found by others,
     /// so it takes no write and answers no read until a peer answers.
