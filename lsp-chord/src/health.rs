@@ -100,6 +100,16 @@ impl Liveness {
             (NodeState::Idle, _) => Health::Joining,
             (NodeState::Left, _) => Health::Left,
             (NodeState::Joined, None) => Health::Alone,
+            // A client attaching: no member has answered yet.
+            (NodeState::Client, None) => Health::Joining,
+            (NodeState::Client, Some(at)) => {
+                let silent = Duration::from_millis(now_ms.saturating_sub(at));
+                if silent >= timeout {
+                    Health::Isolated { silent }
+                } else {
+                    Health::Healthy
+                }
+            }
             (NodeState::Joined, Some(at)) => {
                 let silent = Duration::from_millis(now_ms.saturating_sub(at));
                 if silent >= timeout || !has_peers {

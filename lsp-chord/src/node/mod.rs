@@ -20,6 +20,7 @@ use crate::timers::TimerTable;
 use crate::wire::{Message, Request, StoreOutcome};
 use ops::Op;
 
+mod client;
 mod ops;
 mod rehome;
 mod relay;
@@ -67,6 +68,8 @@ pub enum Outcome {
     Records(Vec<SignedRecord>),
     /// The peers responsible for the key, and the hops it took.
     Lookup(Lookup),
+    /// The node uses the ring as a client (see [`Chord::attach`]).
+    Attached,
     /// The node has handed over its data and left.
     Left,
 }
@@ -91,6 +94,9 @@ pub enum NodeState {
     Idle,
     /// Part of a ring (possibly a ring of one).
     Joined,
+    /// Uses a ring through its members without joining it
+    /// ([`Chord::attach`]).
+    Client,
     /// Left gracefully; it does nothing more.
     Left,
 }
@@ -224,6 +230,8 @@ pub struct Chord {
     pub(crate) digest_askers: Vec<NodeId>,
     /// When a peer last answered, which health is judged from.
     pub(crate) liveness: Liveness,
+    /// A client's members and contacts; empty for a member.
+    pub(crate) contacts: client::Contacts,
 }
 
 pub(crate) fn ms(d: Duration) -> u64 {
@@ -265,6 +273,7 @@ impl Chord {
             repair_turn: 0,
             digest_askers: Vec::new(),
             liveness: Liveness::default(),
+            contacts: client::Contacts::default(),
         }
     }
 
@@ -391,7 +400,9 @@ impl Chord {
             return self.fail_now(e);
         }
         match self.state {
-            NodeState::Joined => self.start_route(target, ops::Then::Lookup, None, t),
+            NodeState::Joined | NodeState::Client => {
+                self.start_route(target, ops::Then::Lookup, None, t)
+            }
             NodeState::Idle => self.fail_now(Error::NotJoined),
             NodeState::Left => self.fail_now(Error::Closed),
         }
@@ -436,7 +447,11 @@ impl Chord {
         }
         match msg {
             Message::Request { id, body } => {
-                let body = self.serve(from, body, now_ms);
+                let body = if self.state == NodeState::Client {
+                    self.serve_as_client(from, body, now_ms)
+                } else {
+                    self.serve(from, body, now_ms)
+                };
                 self.send_raw(from, Message::Response { id, body }.encode());
             }
             Message::Response { id, body } => {
@@ -579,6 +594,7 @@ impl Chord {
         );
         let (purge, repair) = (c.purge_interval, c.repair_interval);
         let joined = self.state == NodeState::Joined;
+        let client = self.state == NodeState::Client;
         match timer {
             Timer::Request(id) => self.request_due(id, t),
             Timer::Op(op) => self.op_expired(op),
@@ -586,6 +602,10 @@ impl Chord {
             Timer::Stabilize if joined => {
                 self.schedule(Timer::Stabilize, t, stabilize);
                 self.stabilize(t);
+            }
+            Timer::Stabilize if client => {
+                self.schedule(Timer::Stabilize, t, stabilize);
+                self.refresh_contacts(t);
             }
             Timer::FixFingers if joined => {
                 let period = if self.fast_fingers > 0 {

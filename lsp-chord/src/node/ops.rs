@@ -26,6 +26,8 @@ const _: () = assert!(BATCH_BYTES + 1024 < crate::wire::MAX_MESSAGE_LEN);
 pub(crate) enum Then {
     Lookup,
     Join,
+    /// A client's lookup of itself through the members it was given.
+    Attach,
     Finger(usize),
     /// Probe of another ring: adopt the answer if it is a closer successor.
     Merge,
@@ -152,7 +154,7 @@ impl Chord {
 
     pub(crate) fn start_data_op(&mut self, then: Then, now_ms: u64) -> OpId {
         match self.state {
-            NodeState::Joined => {}
+            NodeState::Joined | NodeState::Client => {}
             NodeState::Idle => return self.fail_now(Error::NotJoined),
             NodeState::Left => return self.fail_now(Error::Closed),
         }
@@ -198,6 +200,10 @@ impl Chord {
         let lookup = Box::new(
             match bootstrap {
                 Some(b) => Lookup::new(target, me, b, confirm, k),
+                // A client routes from its contacts.
+                None if self.state == NodeState::Client => {
+                    Lookup::new(target, me, self.client_candidates(target), confirm, k)
+                }
                 // A joined node answers from its own table when it can.
                 None => match self.responsible_for(target) {
                     Some(owners) => Lookup::with_owners(target, me, owners, confirm, k),
@@ -362,6 +368,10 @@ impl Chord {
                 let found = peers.iter().take(k).map(peer).collect();
                 let outcome = Outcome::Lookup(Found::new(found, lookup.hops()));
                 self.end_op(id, Ok(outcome));
+            }
+            Then::Attach => {
+                self.attached(peers);
+                self.end_op(id, Ok(Outcome::Attached));
             }
             Then::Join => {
                 let me = self.me.id;
@@ -528,7 +538,8 @@ impl Chord {
     pub(crate) fn start_leave(&mut self, t: u64) -> OpId {
         match self.state {
             NodeState::Joined => {}
-            NodeState::Idle => {
+            // A client holds nothing for others: it just stops.
+            NodeState::Idle | NodeState::Client => {
                 self.state = NodeState::Left;
                 let op = self.new_op_id();
                 self.finish(op, Ok(Outcome::Left));

@@ -34,6 +34,8 @@ pub(crate) enum Purpose {
         left: Option<NodeId>,
     },
     Op(OpId),
+    /// A client asking a contact for its neighbours.
+    RefreshContacts,
 }
 
 #[derive(Debug)]
@@ -165,6 +167,7 @@ impl Chord {
                 }
             }
             Purpose::Op(op) => self.on_op_response(op, p.to, body, now_ms),
+            Purpose::RefreshContacts => self.on_contact_neighbours(p.to, body),
         }
     }
 
@@ -175,7 +178,9 @@ impl Chord {
                 // Try the next successor at once.
                 self.timers.set(Timer::Stabilize, now_ms);
             }
-            Purpose::Notify | Purpose::CheckPredecessor => self.forget(to),
+            Purpose::Notify | Purpose::CheckPredecessor | Purpose::RefreshContacts => {
+                self.forget(to)
+            }
             Purpose::Hint
             | Purpose::Replicate
             | Purpose::Answer

@@ -131,6 +131,7 @@ impl Chord {
         }
         self.succs.retain(|p| *p != peer);
         self.farther_preds.retain(|p| *p != peer);
+        self.contacts.drop_peer(peer);
         self.routing_changed = true;
         if self.pred == Some(peer) {
             self.pred = None;

@@ -300,6 +300,14 @@ impl Sim {
             .unwrap_or(OpId(0))
     }
 
+    /// Node `i` uses the ring as a client through `members`, without
+    /// joining it.
+    pub fn attach(&mut self, i: usize, members: &[usize]) -> OpId {
+        let members: Vec<PeerAddr> = members.iter().map(|&m| self.nodes[m].addr).collect();
+        self.with_node(i, |c, now| c.attach(&members, now))
+            .unwrap_or(OpId(0))
+    }
+
     /// Creates `n` nodes already joined in a converged ring, with correct
     /// predecessors, successor lists and fingers: how a ring looks after
     /// warm-up. Large benchmarks start here instead of from n joins.
