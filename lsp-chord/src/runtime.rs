@@ -26,6 +26,7 @@ type Reply = oneshot::Sender<Result<Outcome, Error>>;
 
 enum Command {
     Join(Vec<PeerAddr>, Reply),
+    Attach(Vec<PeerAddr>, Reply),
     Publish(Box<SignedRecord>, Reply),
     Query(Aor, Reply),
     Fetch(Aor, Reply),
@@ -78,6 +79,15 @@ impl ChordNode {
     pub async fn join(&self, bootstrap: &[PeerAddr]) -> Result<(), Error> {
         let boot = bootstrap.to_vec();
         self.call(|r| Command::Join(boot, r)).await.map(|_| ())
+    }
+
+    /// Uses the ring through `members` as a client, without joining it:
+    /// no range, no ring upkeep, and no listening port needed, since
+    /// members answer on the connections this node opens. Returns once a
+    /// member has answered a lookup (see [`Chord::attach`]).
+    pub async fn attach(&self, members: &[PeerAddr]) -> Result<(), Error> {
+        let members = members.to_vec();
+        self.call(|r| Command::Attach(members, r)).await.map(|_| ())
     }
 
     /// Hands this node's data to its successor and leaves the ring.
@@ -165,6 +175,7 @@ async fn drive(
                 let now = Instant::now();
                 let (op, reply) = match cmd {
                     Command::Join(boot, r) => (chord.join(&boot, now), r),
+                    Command::Attach(members, r) => (chord.attach(&members, now), r),
                     Command::Publish(rec, r) => (chord.publish(*rec, now), r),
                     Command::Query(aor, r) => (chord.query(aor, now), r),
                     Command::Fetch(aor, r) => (chord.fetch(aor, now), r),

@@ -150,3 +150,115 @@ async fn sixteen_nodes_over_quic_share_bindings_and_survive_a_kill() {
         );
     }
 }
+
+fn binding_record(
+    user: &str,
+    version: u64,
+    contact: &str,
+    key: &Identity,
+) -> lsp_core::SignedRecord {
+    Record {
+        aor: Aor::parse(&format!("sip:{user}@example.com")).unwrap(),
+        version,
+        bindings: vec![Binding::new(
+            contact,
+            UnixTime::now() + Duration::from_secs(600),
+            "c",
+            1,
+        )],
+    }
+    .sign(key)
+}
+
+/// A client on a transport that accepts no connection (as behind NAT):
+/// it publishes and resolves through members, no member takes it into the
+/// ring, and when its first member goes it carries on through another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_with_no_listening_port_uses_the_ring_and_fails_over() {
+    let members: Vec<Node> = (21..=24).map(start).collect();
+    members[0].handle.join(&[]).await.unwrap();
+    for m in &members[1..] {
+        m.handle.join(&[members[0].handle.local()]).await.unwrap();
+    }
+    wait_converged(&members.iter().collect::<Vec<_>>()).await;
+    // Successor lists fill a few rounds after the first successor is right;
+    // a publish finds three replicas only then.
+    for _ in 0..50 {
+        let mut full = true;
+        for n in &members {
+            full &= n.handle.status().await.unwrap().successors.len() == 3;
+        }
+        if full {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let client = |seed: u8| {
+        let id = Identity::from_secret_bytes([seed; 32]);
+        let mut tc = TransportConfig::default();
+        tc.request_timeout = Duration::from_secs(1);
+        let t = QuicTransport::client(&id, "0.0.0.0:0".parse().unwrap(), tc).unwrap();
+        (
+            ChordNode::spawn(Arc::new(t), fast_config(u64::from(seed))),
+            id,
+        )
+    };
+    let m = |i: usize| members[i].handle.local();
+    let (bob, bob_key) = client(50);
+    let (alice, alice_key) = client(51);
+    bob.attach(&[m(0), m(1)]).await.unwrap();
+    alice.attach(&[m(0), m(2)]).await.unwrap();
+
+    let bob_aor = Aor::parse("sip:bob@example.com").unwrap();
+    let rec = binding_record("bob", 1, "sip:bob@192.0.2.7", &bob_key);
+    assert_eq!(bob.publish(rec).await.unwrap().replicas, 3);
+    assert_eq!(
+        alice.query(&bob_aor).await.unwrap()[0].contact,
+        "sip:bob@192.0.2.7"
+    );
+
+    // Nobody can connect to the client: answers came on its connections.
+    let probe = QuicTransport::bind(
+        &Identity::from_secret_bytes([77; 32]),
+        "127.0.0.1:0".parse().unwrap(),
+        TransportConfig::default(),
+    )
+    .unwrap();
+    let bob_at = lsp_core::PeerAddr {
+        id: bob.local().id,
+        addr: format!("127.0.0.1:{}", bob.local().addr.port())
+            .parse()
+            .unwrap(),
+    };
+    assert!(probe.send(bob_at, vec![0; 8]).await.is_err());
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let clients = [bob.local().id, alice.local().id];
+    for n in &members {
+        let s = n.handle.status().await.unwrap();
+        let named: Vec<NodeId> = s
+            .successors
+            .iter()
+            .chain(s.predecessor.iter())
+            .chain(s.fingers.iter())
+            .map(|p| p.id)
+            .collect();
+        assert!(named.iter().all(|id| !clients.contains(id)), "{named:?}");
+    }
+
+    // The first member goes: both clients carry on through others.
+    members[0].transport.close().await;
+    let rec = binding_record("bob", 2, "sip:bob@192.0.2.8", &bob_key);
+    bob.publish(rec).await.unwrap();
+    let rec = binding_record("alice", 1, "sip:alice@192.0.2.9", &alice_key);
+    alice.publish(rec).await.unwrap();
+    assert_eq!(
+        alice.query(&bob_aor).await.unwrap()[0].contact,
+        "sip:bob@192.0.2.8"
+    );
+    let alice_aor = Aor::parse("sip:alice@example.com").unwrap();
+    assert_eq!(
+        bob.query(&alice_aor).await.unwrap()[0].contact,
+        "sip:alice@192.0.2.9"
+    );
+}

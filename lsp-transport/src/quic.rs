@@ -63,6 +63,21 @@ impl Default for TransportConfig {
     }
 }
 
+/// The QUIC settings both ends of every connection use.
+fn quic_settings(cfg: &TransportConfig) -> Result<Arc<quinn::TransportConfig>, Error> {
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .max_concurrent_uni_streams(VarInt::from_u32(cfg.max_streams_per_connection))
+        .max_concurrent_bidi_streams(VarInt::from_u32(0))
+        .max_idle_timeout(Some(
+            cfg.idle_timeout
+                .try_into()
+                .map_err(|_| Error::Config("idle_timeout out of range".into()))?,
+        ))
+        .keep_alive_interval(Some(cfg.keep_alive));
+    Ok(Arc::new(transport))
+}
+
 /// Application close codes.
 const CLOSE_SHUTDOWN: u32 = 0;
 const STOP_TOO_LARGE: u32 = 1;
@@ -100,22 +115,40 @@ impl QuicTransport {
         cfg: TransportConfig,
     ) -> Result<Self, Error> {
         let creds = Credentials::new(identity)?;
-        let mut transport = quinn::TransportConfig::default();
-        transport
-            .max_concurrent_uni_streams(VarInt::from_u32(cfg.max_streams_per_connection))
-            .max_concurrent_bidi_streams(VarInt::from_u32(0))
-            .max_idle_timeout(Some(
-                cfg.idle_timeout
-                    .try_into()
-                    .map_err(|_| Error::Config("idle_timeout out of range".into()))?,
-            ))
-            .keep_alive_interval(Some(cfg.keep_alive));
-        let transport = Arc::new(transport);
+        let transport = quic_settings(&cfg)?;
         let server_crypto = QuicServerConfig::try_from(tls::server_config(&creds)?)
             .map_err(|e| Error::Tls(e.to_string()))?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(server_crypto));
         server.transport_config(transport.clone());
         let endpoint = Endpoint::server(server, listen).map_err(Error::Bind)?;
+        let this = Self::start(identity, endpoint, creds, transport, cfg)?;
+        tokio::spawn(accept_loop(this.inner.clone()));
+        Ok(this)
+    }
+
+    /// A transport that only connects out, for a client of the ring (a
+    /// phone behind NAT): it binds `local` (`0.0.0.0:0` picks any port)
+    /// and accepts no connection. Peers answer on the connections it
+    /// opens, which keep-alives hold open (and hold a NAT's mapping).
+    /// Needs a tokio runtime.
+    pub fn client(
+        identity: &Identity,
+        local: SocketAddr,
+        cfg: TransportConfig,
+    ) -> Result<Self, Error> {
+        let creds = Credentials::new(identity)?;
+        let transport = quic_settings(&cfg)?;
+        let endpoint = Endpoint::client(local).map_err(Error::Bind)?;
+        Self::start(identity, endpoint, creds, transport, cfg)
+    }
+
+    fn start(
+        identity: &Identity,
+        endpoint: Endpoint,
+        creds: Credentials,
+        transport: Arc<quinn::TransportConfig>,
+        cfg: TransportConfig,
+    ) -> Result<Self, Error> {
         let addr = endpoint.local_addr().map_err(Error::Bind)?;
         let (tx, rx) = async_channel::bounded(cfg.incoming_queue.max(1));
         let inner = Arc::new(Inner {
@@ -133,7 +166,6 @@ impl QuicTransport {
             shares: Mutex::new(HashMap::new()),
             closed: tokio::sync::watch::Sender::new(false),
         });
-        tokio::spawn(accept_loop(inner.clone()));
         Ok(Self { inner })
     }
 
