@@ -34,6 +34,17 @@ pub fn spawn_node(seed: u64, policy: Arc<dyn AccessPolicy>) -> Result<ChordNode,
     ))
 }
 
+/// A node that will use a ring as a client: its transport connects out
+/// and accepts nothing, as a phone behind NAT.
+pub fn spawn_client(seed: u64, policy: Arc<dyn AccessPolicy>) -> Result<ChordNode, BoxError> {
+    let key = Identity::generate()?;
+    let transport = QuicTransport::client(&key, "0.0.0.0:0".parse()?, TransportConfig::default())?;
+    Ok(ChordNode::spawn(
+        Arc::new(transport),
+        fast_config(seed, policy),
+    ))
+}
+
 /// `n` nodes joined into one ring and settled.
 pub async fn start_ring(
     n: usize,

@@ -3,7 +3,8 @@
 
 use std::process::Command;
 
-fn run(program: &str, path: &str) {
+/// Runs the program to the end and returns what it printed.
+fn run(program: &str, path: &str) -> String {
     let out = Command::new(path).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -12,11 +13,13 @@ fn run(program: &str, path: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains(&format!("{program}: OK")), "{stdout}");
+    stdout.into_owned()
 }
 
 #[test]
 fn ua_p2p() {
-    run("ua-p2p", env!("CARGO_BIN_EXE_ua-p2p"));
+    let out = run("ua-p2p", env!("CARGO_BIN_EXE_ua-p2p"));
+    assert!(out.contains("uses the ring as a client"), "{out}");
 }
 
 #[test]

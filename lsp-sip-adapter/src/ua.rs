@@ -1,6 +1,12 @@
 //! Pure-P2P self-registration: a UA is its own registrar. It publishes its
 //! own signed binding, refreshes it before it lapses, removes it on
 //! shutdown, and resolves other AORs to call them directly.
+//!
+//! The service a UA registers through is usually a ring *client*: a
+//! `lsp_chord::ChordNode` on `lsp_transport::QuicTransport::client`, after
+//! `attach` to a few members. It holds no range and needs no listening
+//! port, so it works behind NAT and on mobile networks; a UA that can hold
+//! a range may `join` instead. See the `ua-p2p` example.
 
 use std::fmt::{self, Debug};
 use std::sync::Arc;

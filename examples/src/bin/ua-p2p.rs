@@ -2,16 +2,18 @@
 //! the peer it calls, to send its INVITE straight there.
 //!
 //! ```text
-//! ua-p2p [--bootstrap <node-id>@<addr>] [--call <aor>]
+//! ua-p2p [--bootstrap <node-id>@<addr>] [--call <aor>] [--member]
 //! ```
 //! Without `--bootstrap` it starts a small ring on 127.0.0.1 and a second
-//! UA, bob, to call.
+//! UA, bob, to call. The UA uses the ring as a client (no range to hold,
+//! no listening port: what a phone behind NAT can do); `--member` makes
+//! it join the ring instead.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use examples::BoxError;
-use examples::local_ring::{ring_from_args, spawn_node};
+use examples::local_ring::{ring_from_args, spawn_client, spawn_node};
 use lsp_core::{Aor, FirstComeFirstServed, Identity, LocationService};
 use lsp_sip_adapter::ua::{SelfBinding, SelfRegistration};
 
@@ -21,10 +23,26 @@ async fn main() -> Result<(), BoxError> {
     let policy = Arc::new(FirstComeFirstServed);
     let (ring, bootstrap) = ring_from_args(policy.clone()).await?;
 
-    // The UA runs its own node; a real UA keeps its key in a file.
-    let node = spawn_node(7, policy)?;
-    node.join(&bootstrap).await?;
-    println!("== the UA's node {} joined", node.local().id);
+    // The UA runs its own node; a real UA keeps its key in a file. As a
+    // client it goes through every member it knows, failing over.
+    let member = std::env::args().any(|a| a == "--member");
+    let node = if member {
+        let node = spawn_node(7, policy)?;
+        node.join(&bootstrap).await?;
+        println!("== the UA's node {} joined the ring", node.local().id);
+        node
+    } else {
+        let node = spawn_client(7, policy)?;
+        let mut members = bootstrap.clone();
+        members.extend(ring.iter().map(|n| n.local()).skip(1));
+        node.attach(&members).await?;
+        println!(
+            "== the UA's node {} uses the ring as a client, through {} member(s)",
+            node.local().id,
+            members.len()
+        );
+        node
+    };
     let key = Arc::new(Identity::generate()?);
     let me = Aor::parse("sip:ua-demo@p2p.example.net")?;
     let binding = SelfBinding::new(me.clone(), "sip:ua-demo@127.0.0.1:5062")
