@@ -51,9 +51,14 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError 
 pub struct NodeConfig {
     /// The node's ed25519 secret key, created (mode 0600) on first run.
     pub identity_file: PathBuf,
-    /// QUIC listen address.
+    /// QUIC listen address; for a client, the local address its outgoing
+    /// connections use (`0.0.0.0:0` picks a port).
     pub listen: SocketAddr,
+    /// A ring member (the default) or a client of the ring.
+    #[serde(default)]
+    pub role: Role,
     /// Peers to join through, as `<node-id>@<address>`; none starts a ring.
+    /// A client uses them as its members.
     #[serde(default)]
     pub bootstrap: Vec<String>,
     /// Nodes that hold each record.
@@ -72,6 +77,20 @@ pub struct NodeConfig {
     pub status: StatusConfig,
     /// SIP registrar and redirect server, if any.
     pub sip: Option<SipSection>,
+}
+
+/// How the node takes part in the ring.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Holds a range of the ring, stores records for others, keeps the
+    /// ring up; listens for QUIC connections.
+    #[default]
+    Member,
+    /// Uses the ring through its bootstrap peers without joining: no
+    /// range, no listening port (a SIP front that does not want to store a
+    /// range, or a node behind NAT).
+    Client,
 }
 
 fn default_replication() -> usize {
@@ -337,7 +356,12 @@ impl NodeConfig {
     }
 
     fn check(&self) -> Result<(), ConfigError> {
-        self.bootstrap_peers()?;
+        if self.bootstrap_peers()?.is_empty() && self.role == Role::Client {
+            return Err(invalid(
+                "bootstrap",
+                "a client needs at least one member to go through",
+            ));
+        }
         if !(1..=16).contains(&self.replication) {
             return Err(invalid("replication", "must be between 1 and 16"));
         }

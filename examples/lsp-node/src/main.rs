@@ -26,7 +26,7 @@ use lsp_transport::{QuicTransport, TransportConfig};
 use serde_json::json;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::config::{NodeConfig, PolicyConfig, PolicyMode, SipSection, SipStore, Unanchored};
+use crate::config::{NodeConfig, PolicyConfig, PolicyMode, Role, SipSection, SipStore, Unanchored};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -127,8 +127,11 @@ async fn daemon(config: NodeConfig) -> Result<(), Fail> {
         println!("created identity {}", config.identity_file.display());
     }
     let policy = build_policy(&config.policy);
-    let transport = QuicTransport::bind(&identity, config.listen, TransportConfig::default())
-        .map_err(|e| format!("listen: {}: {e}", config.listen))?;
+    let transport = match config.role {
+        Role::Member => QuicTransport::bind(&identity, config.listen, TransportConfig::default()),
+        Role::Client => QuicTransport::client(&identity, config.listen, TransportConfig::default()),
+    }
+    .map_err(|e| format!("listen: {}: {e}", config.listen))?;
     let mut chord = lsp_chord::Config::default().policy(policy.clone());
     chord.replicas = config.replication;
     chord.successors = chord.successors.max(config.replication);
@@ -178,7 +181,7 @@ async fn daemon(config: NodeConfig) -> Result<(), Fail> {
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let bootstrap = config.bootstrap_peers().map_err(|e| e.to_string())?;
     tokio::select! {
-        () = join(&node, &bootstrap) => {
+        () = enter_ring(&node, &bootstrap, config.role) => {
             println!("ready");
             tokio::select! {
                 _ = term.recv() => {}
@@ -189,7 +192,10 @@ async fn daemon(config: NodeConfig) -> Result<(), Fail> {
         _ = int.recv() => {}
     }
 
-    println!("shutting down: handing records to the successor");
+    match config.role {
+        Role::Member => println!("shutting down: handing records to the successor"),
+        Role::Client => println!("shutting down"),
+    }
     if let Some(sip) = sip {
         sip.shutdown().await;
     }
@@ -205,12 +211,21 @@ async fn daemon(config: NodeConfig) -> Result<(), Fail> {
     Ok(())
 }
 
-/// Joins through the bootstrap peers, or starts a ring with none; retries
-/// with backoff while no peer answers.
-async fn join(node: &ChordNode, bootstrap: &[lsp_core::PeerAddr]) {
+/// Joins through the bootstrap peers, or starts a ring with none, or
+/// attaches to them as a client; retries with backoff while no peer
+/// answers.
+async fn enter_ring(node: &ChordNode, bootstrap: &[lsp_core::PeerAddr], role: Role) {
     let mut wait = Duration::from_millis(500);
     loop {
-        match node.join(bootstrap).await {
+        let entered = match role {
+            Role::Member => node.join(bootstrap).await,
+            Role::Client => node.attach(bootstrap).await,
+        };
+        match entered {
+            Ok(()) if role == Role::Client => {
+                println!("attached to the ring as a client");
+                return;
+            }
             Ok(()) if bootstrap.is_empty() => {
                 println!("started a new ring");
                 return;

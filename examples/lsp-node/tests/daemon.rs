@@ -73,6 +73,40 @@ async fn register_redirect_and_survive_sigterm() {
     sipp("invite-302.xml", "caller", redirect).await;
     sipp("invite-404.xml", "caller", redirect).await;
 
+    // A redirect server that holds no range: a client of the ring, through
+    // a and b, with no QUIC listener.
+    let e_config = write_config(dir.path(), "e", Some(&boot), redirect_sip, &anchor);
+    let text = std::fs::read_to_string(&e_config).unwrap();
+    let text = text
+        .replacen(
+            "listen = \"127.0.0.1:0\"\n",
+            "listen = \"0.0.0.0:0\"\nrole = \"client\"\n",
+            1,
+        )
+        .replace(
+            &format!("bootstrap = [\"{boot}\"]"),
+            &format!("bootstrap = [\"{boot}\", \"{}\"]", b.bootstrap()),
+        );
+    std::fs::write(&e_config, text).unwrap();
+    let e = Daemon::start(&e_config);
+    assert!(
+        e.seen
+            .iter()
+            .any(|l| l == "attached to the ring as a client"),
+        "{:?}",
+        e.seen
+    );
+    sipp("invite-302.xml", "caller", e.sip_udp.unwrap()).await;
+    assert_eq!(e.status()["state"], "Client");
+    assert_eq!(records(&e), 0);
+    assert_eq!(http_get(e.status, "/health").0, 200);
+    for n in [&a, &b, &c, &d] {
+        let s = n.status();
+        let seen = [ids(&s, "successors"), ids(&s, "fingers")].concat();
+        assert!(!seen.contains(&e.node_id), "{seen:?}");
+        assert_ne!(s["predecessor"]["id"].as_str(), Some(e.node_id.as_str()));
+    }
+
     // Stop a node that holds alice's record (k = 3 of 4, so c or d does).
     wait_until("alice's record on three nodes", || {
         [&a, &b, &c, &d].iter().map(|n| records(n)).sum::<u64>() >= 3
@@ -152,6 +186,10 @@ fn config_errors_name_the_field() {
             "bootstrap[0]",
         ),
         ("[policy]\nmode = \"firstcome\"\n", "mode"),
+        (
+            "role = \"client\"\n[policy]\nmode = \"open\"\n",
+            "bootstrap",
+        ),
         (
             "replication = 0\n[policy]\nmode = \"open\"\n",
             "replication",
