@@ -85,6 +85,10 @@ pub enum Error {
     /// it as a client too.
     #[error("already a ring member: a member does not attach as a client")]
     AlreadyJoined,
+    /// The ring's admission rule does not admit this node as a member
+    /// (its Node-ID lacks the proof of work): it may attach as a client.
+    #[error("not admitted as a ring member: {0}")]
+    NotAdmitted(&'static str),
     /// The node is cut off from its ring: it had peers and none has
     /// answered for `silent`. Nothing it stores would be found by others,
     /// so it takes no write and answers no read until a peer answers.

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+mod admission;
 mod aor;
 mod clock;
 #[cfg(feature = "disk")]
@@ -15,6 +16,7 @@ mod service;
 pub mod store;
 mod transport;
 
+pub use admission::{Admission, mint_identity, work_bits};
 pub use aor::{Aor, AorFault, MAX_AOR_LEN, Scheme};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::Error;
