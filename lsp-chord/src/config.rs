@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lsp_core::store::StoreLimits;
-use lsp_core::{AccessPolicy, Clock, FirstComeFirstServed, SystemClock};
+use lsp_core::{AccessPolicy, Admission, Clock, FirstComeFirstServed, SystemClock};
 
 /// How lookups travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -70,6 +70,9 @@ pub struct Config {
     /// The wall clock, read only for record expiry; timers run on the
     /// monotonic `now` of each input.
     pub clock: Arc<dyn Clock>,
+    /// Who may be a member: every node of a ring must use the same rule.
+    /// [`Admission::Any`] by default.
+    pub admission: Admission,
 }
 
 impl Default for Config {
@@ -94,6 +97,7 @@ impl Default for Config {
             routing: Routing::Iterative,
             opinions: 3,
             clock: Arc::new(SystemClock),
+            admission: Admission::Any,
         }
     }
 }

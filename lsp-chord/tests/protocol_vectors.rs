@@ -187,8 +187,19 @@ fn the_document_vectors_match_the_code() {
     let decoded = SignedRecord::from_bytes(rec).unwrap();
     decoded.verify().unwrap();
     assert_eq!(decoded, record());
+    let (_, id) = doc.iter().find(|(n, _)| n == "work-node-id").unwrap();
+    let (_, hash) = doc.iter().find(|(n, _)| n == "work-hash").unwrap();
+    let mut secret = [0u8; 32];
+    secret[0] = 0x67;
+    let node = Identity::from_secret_bytes(secret).node_id();
+    assert_eq!(&node.0[..], &id[..]);
+    let mut h = blake3::Hasher::new();
+    h.update(b"lsp-work");
+    h.update(&node.0);
+    assert_eq!(h.finalize().as_bytes(), &hash[..]);
+    assert_eq!(lsp_core::work_bits(&node), 13);
     assert_eq!(
-        checked + 1,
+        checked + 3,
         doc.len(),
         "every vector in the document is checked"
     );

@@ -122,3 +122,48 @@ fn a_member_cannot_attach_and_a_client_needs_a_member() {
         Some(Err(lsp_core::Error::NotJoined))
     );
 }
+
+/// An open ring: members' Node-IDs carry proof of work. A node without it
+/// cannot join, but can use the ring as a client.
+#[test]
+fn in_an_open_ring_a_node_without_work_cannot_join_but_can_be_a_client() {
+    let rule = lsp_core::Admission::Work { bits: 6 };
+    let mut cfg = SimConfig::new(8);
+    cfg.chord.admission = rule;
+    let mut sim = Sim::new(cfg);
+    let members: Vec<usize> = (0..6)
+        .map(|_| sim.add_node_at(lsp_core::mint_identity(6).unwrap().node_id()))
+        .collect();
+    let op = sim.join(members[0], None);
+    assert_eq!(sim.wait(members[0], op, secs(1)), Some(Ok(Outcome::Joined)));
+    for &m in &members[1..] {
+        let op = sim.join(m, Some(members[0]));
+        assert_eq!(sim.wait(m, op, secs(30)), Some(Ok(Outcome::Joined)));
+    }
+    sim.run_for(secs(60));
+    sim.check_ring().unwrap();
+
+    let stranger = loop {
+        let i = sim.add_node();
+        if !rule.admits(&sim.addr(i).id) {
+            break i;
+        }
+    };
+    let op = sim.join(stranger, Some(members[0]));
+    assert!(matches!(
+        sim.wait(stranger, op, secs(5)),
+        Some(Err(lsp_core::Error::NotAdmitted(_)))
+    ));
+    let op = sim.attach(stranger, &[members[0], members[3]]);
+    assert_eq!(
+        sim.wait(stranger, op, secs(10)),
+        Some(Ok(Outcome::Attached))
+    );
+    let op = sim.publish(stranger, record("carol", "sip:carol@192.0.2.3", sim.now()));
+    assert!(matches!(
+        sim.wait(stranger, op, secs(30)),
+        Some(Ok(Outcome::Published(_)))
+    ));
+    sim.run_for(secs(30));
+    sim.check_ring().unwrap();
+}

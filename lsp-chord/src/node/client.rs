@@ -104,7 +104,7 @@ impl Chord {
         }
         let members: Vec<PeerAddr> = members
             .iter()
-            .filter(|p| p.id != self.me.id)
+            .filter(|p| p.id != self.me.id && self.admits(p))
             .copied()
             .collect();
         if members.is_empty() {

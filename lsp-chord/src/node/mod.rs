@@ -20,6 +20,7 @@ use crate::timers::TimerTable;
 use crate::wire::{Message, Request, StoreOutcome};
 use ops::Op;
 
+mod admit;
 mod client;
 mod ops;
 mod rehome;
@@ -361,6 +362,18 @@ impl Chord {
         if self.state == NodeState::Left {
             return self.fail_now(Error::Closed);
         }
+        if !self.admits(&self.me) {
+            return self.fail_now(Error::NotAdmitted(
+                "its Node-ID lacks the ring's proof of work",
+            ));
+        }
+        let given = peers.len();
+        let peers: Vec<PeerAddr> = peers.into_iter().filter(|p| self.admits(p)).collect();
+        if peers.is_empty() && given > 0 {
+            return self.fail_now(Error::NotAdmitted(
+                "no bootstrap peer carries the ring's proof of work",
+            ));
+        }
         if peers.is_empty() {
             let op = self.new_op_id();
             self.become_joined(Vec::new(), t);
@@ -447,16 +460,23 @@ impl Chord {
         }
         match msg {
             Message::Request { id, body } => {
+                let body = self.admitted_request(body);
                 let body = if self.state == NodeState::Client {
                     self.serve_as_client(from, body, now_ms)
+                } else if !self.admits(&from) {
+                    self.serve_stranger(from, body, now_ms)
                 } else {
                     self.serve(from, body, now_ms)
                 };
                 self.send_raw(from, Message::Response { id, body }.encode());
             }
-            Message::Response { id, body } => {
+            // Only members answer for the ring: a stranger's answer is
+            // dropped, as if it never came.
+            Message::Response { id, body } if self.admits(&from) => {
+                let body = self.admitted_answer(body);
                 self.on_response(from, id, body, frame.len(), now_ms);
             }
+            Message::Response { .. } => {}
         }
         self.after_input(now_ms);
         Ok(())

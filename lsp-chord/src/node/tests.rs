@@ -444,3 +444,75 @@ fn an_isolated_node_refuses_work_and_keeps_probing_its_lost_peer() {
         })
     );
 }
+
+/// Bytes `b` in `range` whose `peer(b)` the rule admits, or does not.
+fn pick(rule: lsp_core::Admission, range: std::ops::Range<u8>, admitted: bool) -> u8 {
+    range
+        .clone()
+        .find(|b| rule.admits(&NodeId([*b; 32])) == admitted)
+        .expect("half of all IDs carry one bit of work")
+}
+
+/// In an open ring, a lookup answer that names a node without proof of
+/// work is used without it: the node is never asked.
+#[test]
+fn a_lookup_answer_naming_a_node_without_work_does_not_use_it() {
+    let now = Instant::now();
+    let rule = lsp_core::Admission::Work { bits: 1 };
+    let (hop, bad, good) = (
+        pick(rule, 0x20..0x30, true),
+        // The one without work is the nearer the target: asked first, were
+        // it not left out.
+        pick(rule, 0x50..0x6f, false),
+        pick(rule, 0x30..0x50, true),
+    );
+    let mut node = joined(0xf0, &[hop]);
+    node.cfg.admission = rule;
+    node.lookup(Point([0x70; 32]), now);
+    let [(to, id, _)] = requests(&mut node)[..] else {
+        panic!("one request")
+    };
+    assert_eq!(to, peer(hop));
+    let hints = vec![peer(bad), peer(good)];
+    answer(&mut node, to, id, Response::Closer { peers: hints }, now);
+    let asked: Vec<PeerAddr> = requests(&mut node).into_iter().map(|r| r.0).collect();
+    assert_eq!(asked, vec![peer(good)]);
+}
+
+/// In an open ring, a node without proof of work is served as a client:
+/// its lookups are answered, but its ping, notify or answers never make
+/// it a neighbour.
+#[test]
+fn a_node_without_work_is_served_as_a_client_and_never_installed() {
+    let now = Instant::now();
+    let rule = lsp_core::Admission::Work { bits: 1 };
+    // Between the predecessor 0xf0 and the node 0x10: a closer predecessor.
+    let stranger = peer(pick(rule, 0x01..0x10, false));
+    let mut node = joined(0xf0, &[0x20, 0x30]);
+    node.cfg.admission = rule;
+    let ask = |node: &mut Chord, id: u64, body: Request| {
+        let frame = Message::Request { id, body }.encode();
+        node.handle_message(stranger, &frame, now).expect("served");
+        std::iter::from_fn(|| node.poll_transmit()).collect::<Vec<_>>()
+    };
+    let out = ask(&mut node, 1, Request::Ping);
+    assert_eq!(out.len(), 1, "an Ack, and no asking back");
+    let out = ask(&mut node, 2, Request::Notify);
+    assert!(matches!(
+        Message::decode(&out[0].frame),
+        Ok(Message::Response {
+            body: Response::Refused { .. },
+            ..
+        })
+    ));
+    let out = ask(&mut node, 3, Request::FindSuccessor { target: [0x18; 32] });
+    assert!(matches!(
+        Message::decode(&out[0].frame),
+        Ok(Message::Response {
+            body: Response::Successors { .. },
+            ..
+        })
+    ));
+    assert_eq!(node.pred, Some(peer(0xf0)));
+    assert!(node.succs.iter().all(|p| p.id != stranger.id));
+}

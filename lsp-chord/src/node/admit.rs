@@ -1,0 +1,76 @@
+//! The ring's admission rule ([`lsp_core::Admission`]) at the node's edge:
+//! every peer a frame names is checked before the node uses it, and a
+//! sender the rule does not admit is served as a client, never as a
+//! member.
+
+use lsp_core::PeerAddr;
+
+use super::Chord;
+use crate::wire::{Request, Response};
+
+impl Chord {
+    /// Whether `peer` may be a member of this ring.
+    pub(crate) fn admits(&self, peer: &PeerAddr) -> bool {
+        self.cfg.admission.admits(&peer.id)
+    }
+
+    fn keep_admitted(&self, peers: &mut Vec<PeerAddr>) {
+        peers.retain(|p| self.admits(p));
+    }
+
+    /// An answer with every peer it names that the rule does not admit
+    /// left out: such a peer is never asked, stored on or read from.
+    pub(crate) fn admitted_answer(&self, mut body: Response) -> Response {
+        match &mut body {
+            Response::Successors { peers } | Response::Closer { peers } => {
+                self.keep_admitted(peers)
+            }
+            Response::Neighbours {
+                predecessor,
+                successors,
+                farther_predecessors,
+            } => {
+                if predecessor.is_some_and(|p| !self.admits(&p)) {
+                    *predecessor = None;
+                }
+                self.keep_admitted(successors);
+                self.keep_admitted(farther_predecessors);
+            }
+            _ => {}
+        }
+        body
+    }
+
+    /// A request with the peers it names checked likewise.
+    pub(crate) fn admitted_request(&self, mut body: Request) -> Request {
+        match &mut body {
+            Request::Leaving {
+                predecessor,
+                successors,
+            } => {
+                if predecessor.is_some_and(|p| !self.admits(&p)) {
+                    *predecessor = None;
+                }
+                self.keep_admitted(successors);
+            }
+            Request::Routed { peers, .. } => self.keep_admitted(peers),
+            _ => {}
+        }
+        body
+    }
+
+    /// What a sender the rule does not admit may ask: what a client may.
+    /// Anything that would make it part of the ring is refused.
+    pub(crate) fn serve_stranger(&mut self, from: PeerAddr, body: Request, t: u64) -> Response {
+        match body {
+            // Liveness only: a stranger's ping never makes it a successor.
+            Request::Ping => Response::Ack,
+            Request::FindSuccessor { .. }
+            | Request::GetNeighbours
+            | Request::Store { .. }
+            | Request::Fetch { .. }
+            | Request::Forward { .. } => self.serve(from, body, t),
+            _ => Response::refused("not admitted as a ring member"),
+        }
+    }
+}
