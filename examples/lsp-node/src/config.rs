@@ -72,11 +72,65 @@ pub struct NodeConfig {
     pub timers: TimersConfig,
     /// Who may write which AOR.
     pub policy: PolicyConfig,
+    /// Who may be a ring member.
+    #[serde(default)]
+    pub admission: AdmissionConfig,
     /// The HTTP status endpoint.
     #[serde(default)]
     pub status: StatusConfig,
     /// SIP registrar and redirect server, if any.
     pub sip: Option<SipSection>,
+}
+
+/// `[admission]`: who may be a member of the ring. Every node of a ring
+/// must use the same.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdmissionConfig {
+    /// `any` (the default): any Node-ID; `open`: a member's Node-ID must
+    /// carry `work_bits` bits of proof of work. Clients need none.
+    #[serde(default)]
+    pub mode: AdmissionMode,
+    /// Bits of work for `open`: each bit doubles the time to make a
+    /// Node-ID (20 bits: about 20 s of one core).
+    #[serde(default = "default_work_bits")]
+    pub work_bits: u32,
+}
+
+impl Default for AdmissionConfig {
+    fn default() -> Self {
+        Self {
+            mode: AdmissionMode::Any,
+            work_bits: default_work_bits(),
+        }
+    }
+}
+
+fn default_work_bits() -> u32 {
+    20
+}
+
+impl AdmissionConfig {
+    /// The rule the ring and this node apply.
+    pub fn rule(&self) -> lsp_core::Admission {
+        match self.mode {
+            AdmissionMode::Any => lsp_core::Admission::Any,
+            AdmissionMode::Open => lsp_core::Admission::Work {
+                bits: self.work_bits,
+            },
+        }
+    }
+}
+
+/// `admission.mode`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdmissionMode {
+    /// Any Node-ID may be a member.
+    #[default]
+    Any,
+    /// Members' Node-IDs carry proof of work.
+    Open,
 }
 
 /// How the node takes part in the ring.
@@ -360,6 +414,12 @@ impl NodeConfig {
             return Err(invalid(
                 "bootstrap",
                 "a client needs at least one member to go through",
+            ));
+        }
+        if self.admission.work_bits > 32 {
+            return Err(invalid(
+                "admission.work_bits",
+                "must be at most 32 (each bit doubles the time to make a key)",
             ));
         }
         if !(1..=16).contains(&self.replication) {

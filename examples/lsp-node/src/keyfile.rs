@@ -7,9 +7,14 @@ use std::path::Path;
 
 use lsp_core::Identity;
 
-/// Reads the key at `path`, or creates one there if there is none.
+/// Reads the key at `path`, or creates one there if there is none, whose
+/// Node-ID carries `work_bits` bits of proof of work (0: any key).
 /// Returns the identity and whether it was created.
-pub fn load_or_create(path: &Path, field: &str) -> Result<(Identity, bool), String> {
+pub fn load_or_create(
+    path: &Path,
+    field: &str,
+    work_bits: u32,
+) -> Result<(Identity, bool), String> {
     match std::fs::metadata(path) {
         Ok(meta) => {
             let mode = meta.permissions().mode() & 0o777;
@@ -29,15 +34,17 @@ pub fn load_or_create(path: &Path, field: &str) -> Result<(Identity, bool), Stri
             })?;
             Ok((identity, false))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            create(path).map_err(|e| format!("{field}: creating {}: {e}", path.display()))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(path, work_bits)
+            .map_err(|e| format!("{field}: creating {}: {e}", path.display())),
         Err(e) => Err(format!("{field}: {}: {e}", path.display())),
     }
 }
 
-fn create(path: &Path) -> std::io::Result<(Identity, bool)> {
-    let identity = Identity::generate().map_err(std::io::Error::other)?;
+fn create(path: &Path, work_bits: u32) -> std::io::Result<(Identity, bool)> {
+    if work_bits > 0 {
+        println!("minting a Node-ID with {work_bits} bits of proof of work");
+    }
+    let identity = lsp_core::mint_identity(work_bits).map_err(std::io::Error::other)?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }

@@ -59,6 +59,10 @@ enum Command {
     Keygen {
         /// Where the key lives.
         path: PathBuf,
+        /// Bits of proof of work the new key's Node-ID must carry, for a
+        /// member of an open ring (`[admission] mode = "open"`).
+        #[arg(long, default_value_t = 0)]
+        work: u32,
     },
 }
 
@@ -71,12 +75,15 @@ fn main() -> ExitCode {
         Command::Check { config } => NodeConfig::load(&config)
             .map(|_| println!("{}: OK", config.display()))
             .map_err(|e| e.to_string()),
-        Command::Keygen { path } => keyfile::load_or_create(&path, "key").map(|(id, created)| {
-            let verb = if created { "created" } else { "read" };
-            println!("{verb} {}", path.display());
-            println!("node-id {}", id.node_id());
-            println!("public-key {}", id.public_key());
-        }),
+        Command::Keygen { path, work } => {
+            keyfile::load_or_create(&path, "key", work).map(|(id, created)| {
+                let verb = if created { "created" } else { "read" };
+                println!("{verb} {}", path.display());
+                println!("node-id {}", id.node_id());
+                println!("public-key {}", id.public_key());
+                println!("work-bits {}", lsp_core::work_bits(&id.node_id()));
+            })
+        }
         Command::Run { config } => run(config),
     };
     match result {
@@ -122,9 +129,23 @@ fn build_policy(p: &PolicyConfig) -> Arc<dyn AccessPolicy> {
 
 async fn daemon(config: NodeConfig) -> Result<(), Fail> {
     let started = Instant::now();
-    let (identity, created) = keyfile::load_or_create(&config.identity_file, "identity_file")?;
+    let admission = config.admission.rule();
+    let work = match (config.role, admission) {
+        (Role::Member, lsp_core::Admission::Work { bits }) => bits,
+        _ => 0,
+    };
+    let (identity, created) =
+        keyfile::load_or_create(&config.identity_file, "identity_file", work)?;
     if created {
         println!("created identity {}", config.identity_file.display());
+    }
+    if config.role == Role::Member && !admission.admits(&identity.node_id()) {
+        return Err(format!(
+            "identity_file: its Node-ID carries {} bits of proof of work, and this ring \
+             ([admission]) wants {work}: make a key with `lsp-node keygen --work {work} PATH`, \
+             or run as role = \"client\"",
+            lsp_core::work_bits(&identity.node_id())
+        ));
     }
     let policy = build_policy(&config.policy);
     let transport = match config.role {
@@ -136,6 +157,7 @@ async fn daemon(config: NodeConfig) -> Result<(), Fail> {
     chord.replicas = config.replication;
     chord.successors = chord.successors.max(config.replication);
     chord.limits = config.store_limits();
+    chord.admission = admission;
     config.timers.apply(&mut chord);
     let node = ChordNode::spawn(Arc::new(transport), chord);
     println!("lsp-node {} quic {}", node.local().id, node.local().addr);
@@ -263,7 +285,7 @@ async fn start_sip(
 ) -> Result<SipServer, Fail> {
     let domain_key = match &section.domain_key_file {
         Some(path) => {
-            let (key, created) = keyfile::load_or_create(path, "sip.domain_key_file")?;
+            let (key, created) = keyfile::load_or_create(path, "sip.domain_key_file", 0)?;
             if created {
                 println!(
                     "created domain key {} (public key {})",

@@ -263,3 +263,69 @@ fn a_key_others_can_read_is_refused() {
         "{err}"
     );
 }
+
+/// An open ring: the first member mints a key with proof of work on its
+/// first run; a node whose key lacks it refuses to start as a member and
+/// says how to fix it, and runs fine as a client.
+#[test]
+fn an_open_ring_wants_work_from_members_and_none_from_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let anchor = keygen(&dir.path().join("domain.key"));
+    let open = "[admission]\nmode = \"open\"\nwork_bits = 8\n";
+    let with_admission = |name: &str, boot: Option<&str>, role: &str| {
+        let path = write_config(dir.path(), name, boot, "", &anchor);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let text = text.replacen(
+            "replication = 3\n",
+            &format!("replication = 3\n{role}\n{open}"),
+            1,
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let a = Daemon::start(&with_admission("a", None, ""));
+    assert!(
+        a.seen
+            .iter()
+            .any(|l| l.starts_with("minting a Node-ID with 8 bits")),
+        "{:?}",
+        a.seen
+    );
+
+    // A key without the work (one key in 256 has 8 bits by chance).
+    let key = dir.path().join("b.key");
+    let out = Command::new(BIN).arg("keygen").arg(&key).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("work-bits "), "{text}");
+    let bits: u32 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("work-bits "))
+        .and_then(|b| b.parse().ok())
+        .unwrap();
+    if bits >= 8 {
+        return; // This run drew a key with the work: nothing to refuse.
+    }
+    let member = with_admission("b", Some(&a.bootstrap()), "");
+    let out = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&member)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("identity_file") && err.contains("keygen --work 8"),
+        "{err}"
+    );
+
+    let client = with_admission("b", Some(&a.bootstrap()), "role = \"client\"");
+    let b = Daemon::start(&client);
+    assert!(
+        b.seen
+            .iter()
+            .any(|l| l == "attached to the ring as a client"),
+        "{:?}",
+        b.seen
+    );
+    assert_eq!(b.status()["state"], "Client");
+}
