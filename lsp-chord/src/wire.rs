@@ -278,7 +278,28 @@ impl Message {
             Err(e) => return Err(Error::Decode(e.to_string())),
         };
         msg.check_limits()?;
+        // One value, one encoding: a varint longer than it needs to be (or
+        // anything else the encoder would not write) is refused, so that
+        // no two peers can read one frame two ways.
+        if msg.encode() != frame {
+            return Err(Error::Decode(
+                "not the canonical encoding (a varint longer than needed?)".into(),
+            ));
+        }
         Ok(msg)
+    }
+
+    /// The id of the request `frame` holds, when its first bytes say it is
+    /// one, even if the rest does not decode: such a request is answered
+    /// with `Refused` instead of left to time out.
+    pub fn request_id(frame: &[u8]) -> Option<u64> {
+        let (&PROTOCOL_VERSION, rest) = frame.split_first()? else {
+            return None;
+        };
+        match postcard::take_from_bytes::<(u32, u64)>(rest) {
+            Ok(((0, id), _)) => Some(id),
+            _ => None,
+        }
     }
 
     fn check_limits(&self) -> Result<(), Error> {

@@ -187,6 +187,9 @@ fn the_document_vectors_match_the_code() {
     let decoded = SignedRecord::from_bytes(rec).unwrap();
     decoded.verify().unwrap();
     assert_eq!(decoded, record());
+    let (_, odd) = doc.iter().find(|(n, _)| n == "non-minimal-ping").unwrap();
+    assert!(Message::decode(odd).is_err());
+    assert_eq!(Message::request_id(odd), Some(7));
     let (_, id) = doc.iter().find(|(n, _)| n == "work-node-id").unwrap();
     let (_, hash) = doc.iter().find(|(n, _)| n == "work-hash").unwrap();
     let mut secret = [0u8; 32];
@@ -199,7 +202,7 @@ fn the_document_vectors_match_the_code() {
     assert_eq!(h.finalize().as_bytes(), &hash[..]);
     assert_eq!(lsp_core::work_bits(&node), 13);
     assert_eq!(
-        checked + 3,
+        checked + 4,
         doc.len(),
         "every vector in the document is checked"
     );

@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::health::{Health, Liveness};
 use crate::ring::Point;
 use crate::timers::TimerTable;
-use crate::wire::{Message, Request, StoreOutcome};
+use crate::wire::{Message, Request, Response, StoreOutcome};
 use ops::Op;
 
 mod admit;
@@ -449,6 +449,10 @@ impl Chord {
             Ok(m) => m,
             Err(e) => {
                 self.counters.malformed += 1;
+                if let Some(id) = Message::request_id(frame) {
+                    let body = Response::refused(format!("malformed request: {e}"));
+                    self.send_raw(from, Message::Response { id, body }.encode());
+                }
                 return Err(e);
             }
         };

@@ -516,3 +516,26 @@ fn a_node_without_work_is_served_as_a_client_and_never_installed() {
     assert_eq!(node.pred, Some(peer(0xf0)));
     assert!(node.succs.iter().all(|p| p.id != stranger.id));
 }
+
+/// A request that does not decode, but whose id can be read, is refused
+/// at once: the asker does not wait through its retries.
+#[test]
+fn a_malformed_request_is_refused_not_left_to_time_out() {
+    let now = Instant::now();
+    let mut node = joined(0xf0, &[0x20]);
+    // Fetch (5) of an AOR that is not canonical, as request 9.
+    let mut frame = vec![crate::wire::PROTOCOL_VERSION, 0, 9, 5, 9];
+    frame.extend_from_slice(b"SIP:a@b.c");
+    assert!(node.handle_message(peer(0x30), &frame, now).is_err());
+    let t = node.poll_transmit().expect("an answer");
+    assert_eq!(t.to, peer(0x30));
+    let Ok(Message::Response {
+        id: 9,
+        body: Response::Refused { reason },
+    }) = Message::decode(&t.frame)
+    else {
+        panic!("not a refusal of request 9")
+    };
+    assert!(reason.starts_with("malformed request"), "{reason}");
+    assert_eq!(node.status().counters.malformed, 1);
+}
