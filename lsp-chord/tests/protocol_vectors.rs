@@ -168,6 +168,32 @@ fn print_vectors_for_the_document() {
     for chunk in record().to_bytes().chunks(16) {
         println!("    {}", hex(chunk));
     }
+    println!("vector digest-of-signed-record:");
+    for chunk in blake3::hash(&record().to_bytes()).as_bytes().chunks(16) {
+        println!("    {}", hex(chunk));
+    }
+}
+
+/// The canonical-AOR examples of section 8: "aor <input> -> <canonical>".
+#[test]
+fn the_document_aor_examples_match_the_parser() {
+    let mut n = 0;
+    for line in DOC.lines() {
+        let Some((input, want)) = line
+            .trim()
+            .strip_prefix("aor ")
+            .and_then(|l| l.split_once(" -> "))
+        else {
+            continue;
+        };
+        match (Aor::parse(input), want) {
+            (Err(_), "refused") => {}
+            (Ok(aor), want) => assert_eq!(aor.as_str(), want, "{input}"),
+            (Err(e), want) => panic!("{input}: {e}, expected {want}"),
+        }
+        n += 1;
+    }
+    assert!(n >= 12, "{n} examples");
 }
 
 #[test]
@@ -187,6 +213,8 @@ fn the_document_vectors_match_the_code() {
     let decoded = SignedRecord::from_bytes(rec).unwrap();
     decoded.verify().unwrap();
     assert_eq!(decoded, record());
+    let (_, digest) = doc.iter().find(|(n, _)| n == "digest-of-signed-record").unwrap();
+    assert_eq!(blake3::hash(rec).as_bytes(), &digest[..]);
     let (_, odd) = doc.iter().find(|(n, _)| n == "non-minimal-ping").unwrap();
     assert!(Message::decode(odd).is_err());
     assert_eq!(Message::request_id(odd), Some(7));
@@ -202,7 +230,7 @@ fn the_document_vectors_match_the_code() {
     assert_eq!(h.finalize().as_bytes(), &hash[..]);
     assert_eq!(lsp_core::work_bits(&node), 13);
     assert_eq!(
-        checked + 4,
+        checked + 5,
         doc.len(),
         "every vector in the document is checked"
     );
