@@ -223,7 +223,8 @@ impl Lookup {
     /// Gathers `opinions` dense claims of owners from different peers and keeps
     /// the one whose owner is nearest the target: a liar can name only
     /// nodes that exist, and the true owner is the nearest of all. At most
-    /// [`MORE_OPINION_ASKS`] more peers are asked after the first claim.
+    /// [`MORE_OPINION_ASKS`] more peers are asked after the first claim,
+    /// twice as many while every claim so far is sparse.
     pub(crate) fn with_opinions(mut self, opinions: u32) -> Self {
         self.opinions = opinions.max(1);
         self

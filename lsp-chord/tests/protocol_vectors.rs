@@ -213,7 +213,10 @@ fn the_document_vectors_match_the_code() {
     let decoded = SignedRecord::from_bytes(rec).unwrap();
     decoded.verify().unwrap();
     assert_eq!(decoded, record());
-    let (_, digest) = doc.iter().find(|(n, _)| n == "digest-of-signed-record").unwrap();
+    let (_, digest) = doc
+        .iter()
+        .find(|(n, _)| n == "digest-of-signed-record")
+        .unwrap();
     assert_eq!(blake3::hash(rec).as_bytes(), &digest[..]);
     let (_, odd) = doc.iter().find(|(n, _)| n == "non-minimal-ping").unwrap();
     assert!(Message::decode(odd).is_err());
