@@ -63,6 +63,22 @@ async fn wait_converged(nodes: &[&Node]) {
     panic!("ring did not converge in 20 s");
 }
 
+/// Successor lists fill a few rounds after the first successor is right;
+/// a publish finds k replicas only then.
+async fn wait_full_lists(nodes: &[&Node], len: usize) {
+    for _ in 0..100 {
+        let mut full = true;
+        for n in nodes {
+            full &= n.handle.status().await.unwrap().successors.len() == len;
+        }
+        if full {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("successor lists did not fill in 10 s");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixteen_nodes_over_quic_share_bindings_and_survive_a_kill() {
     let nodes: Vec<Node> = (1..=16).map(start).collect();
@@ -73,6 +89,7 @@ async fn sixteen_nodes_over_quic_share_bindings_and_survive_a_kill() {
     }
     let all: Vec<&Node> = nodes.iter().collect();
     wait_converged(&all).await;
+    wait_full_lists(&all, 8).await;
 
     let publisher = Identity::from_secret_bytes([99; 32]);
     let now = UnixTime::now();
@@ -104,16 +121,8 @@ async fn sixteen_nodes_over_quic_share_bindings_and_survive_a_kill() {
             .unwrap();
         assert_eq!(lookup.peers.len(), 3);
     }
-    // The estimate reads the successor list, which fills in a few rounds
-    // after the first successor is right; judge it on the full list.
-    let mut status = nodes[5].handle.status().await.unwrap();
-    for _ in 0..50 {
-        if status.successors.len() == 8 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        status = nodes[5].handle.status().await.unwrap();
-    }
+    // The estimate reads the successor list, full since before the publishes.
+    let status = nodes[5].handle.status().await.unwrap();
     assert_eq!(status.successors.len(), 8);
     assert!(
         (8.0..32.0).contains(&status.estimated_size),
@@ -180,19 +189,9 @@ async fn a_client_with_no_listening_port_uses_the_ring_and_fails_over() {
     for m in &members[1..] {
         m.handle.join(&[members[0].handle.local()]).await.unwrap();
     }
-    wait_converged(&members.iter().collect::<Vec<_>>()).await;
-    // Successor lists fill a few rounds after the first successor is right;
-    // a publish finds three replicas only then.
-    for _ in 0..50 {
-        let mut full = true;
-        for n in &members {
-            full &= n.handle.status().await.unwrap().successors.len() == 3;
-        }
-        if full {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let all: Vec<&Node> = members.iter().collect();
+    wait_converged(&all).await;
+    wait_full_lists(&all, 3).await;
     let client = |seed: u8| {
         let id = Identity::from_secret_bytes([seed; 32]);
         let mut tc = TransportConfig::default();
