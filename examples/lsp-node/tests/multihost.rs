@@ -382,6 +382,16 @@ fn five_hosts_survive_a_crash_a_partition_and_an_isolated_registrar() {
     wait("one ring after isolation", Duration::from_secs(90), || {
         one_ring(&lab, &all)
     });
+    // Two refreshes later, the roamer is still at host 2: it stays where it
+    // works rather than moving back to the first registrar. (Asked later,
+    // after the hybrid host's resync, it was at host 1 again in about one
+    // run in three: host 2 failed a refresh while the ring took the resync.)
+    std::thread::sleep(ROAMER_LIFETIME);
+    assert_eq!(
+        roamer.registrar(),
+        (Some(sip_at(2)), 1),
+        "it stays where it works"
+    );
     assert_eq!(status(&lab, host(HYBRID))["health"]["status"], "healthy");
     // What the hybrid host took alone reaches the ring: found on host 2.
     wait(
@@ -394,10 +404,5 @@ fn five_hosts_survive_a_crash_a_partition_and_an_isolated_registrar() {
     resolve_all(&lab, 2, &everyone, "after the registrar's link came back");
     sipp(&lab, REGISTRAR, "register-user.xml", &users("again", 1)).expect("REGISTER works again");
     resolve_all(&lab, 4, &users("again", 1), "after recovery");
-    assert_eq!(
-        roamer.registrar(),
-        (Some(sip_at(2)), 1),
-        "it stays where it works"
-    );
     resolve_all(&lab, 5, &roamer_aor, "the roamer after recovery");
 }
