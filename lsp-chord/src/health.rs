@@ -29,6 +29,11 @@ pub enum Health {
         /// Time since the last answer from any peer.
         silent: Duration,
     },
+    /// It joined, but its successor refuses it as a ring member: in a
+    /// closed ring it is not enrolled (or its enrollment ran out), in an
+    /// open one its Node-ID lacks the work. It refuses user operations
+    /// with `Error::NotAdmitted`; it may attach as a client instead.
+    NotAdmitted,
     /// It left the ring gracefully and does nothing more.
     Left,
 }
@@ -40,13 +45,14 @@ impl Health {
     }
 
     /// A short lowercase name: `joining`, `alone`, `healthy`, `isolated`,
-    /// `left`.
+    /// `not-admitted`, `left`.
     pub fn name(&self) -> &'static str {
         match self {
             Health::Joining => "joining",
             Health::Alone => "alone",
             Health::Healthy => "healthy",
             Health::Isolated { .. } => "isolated",
+            Health::NotAdmitted => "not-admitted",
             Health::Left => "left",
         }
     }
@@ -60,6 +66,7 @@ impl Health {
             Health::Isolated { silent } => {
                 format!("no peer has answered for {} s", silent.as_secs())
             }
+            Health::NotAdmitted => "the ring refuses it as a member".into(),
             Health::Left => "left the ring".into(),
         }
     }

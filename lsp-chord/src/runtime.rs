@@ -194,7 +194,12 @@ async fn drive(
             incoming = transport.recv() => match incoming {
                 Ok(i) => {
                     let from = PeerAddr { id: i.from, addr: i.from_addr };
-                    if let Err(e) = chord.handle_message(from, &i.frame, Instant::now()) {
+                    let handled = if i.enrolled {
+                        chord.handle_enrolled_message(from, &i.frame, Instant::now())
+                    } else {
+                        chord.handle_message(from, &i.frame, Instant::now())
+                    };
+                    if let Err(e) = handled {
                         tracing::debug!("frame from {}: {e}", i.from);
                     }
                 }

@@ -5,9 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use lsp_chord::Health;
 use lsp_chord::{ChordNode, Config};
-use lsp_core::{Aor, Binding, Identity, LocationService, NodeId, Record, Transport, UnixTime};
-use lsp_transport::{QuicTransport, TransportConfig};
+use lsp_core::{
+    Admission, Aor, Binding, Enrollment, Identity, LocationService, NodeId, Record, Transport,
+    UnixTime,
+};
+use lsp_transport::{ClosedRing, QuicTransport, TransportConfig};
 
 fn fast_config(seed: u64) -> Config {
     let mut c = Config::default().seed(seed);
@@ -25,11 +29,21 @@ struct Node {
 }
 
 fn start(seed: u8) -> Node {
+    start_in(seed, None)
+}
+
+/// A node listening on loopback, in a closed ring if `closed` is set.
+fn start_in(seed: u8, closed: Option<ClosedRing>) -> Node {
     let id = Identity::from_secret_bytes([seed; 32]);
     let mut tc = TransportConfig::default();
     tc.request_timeout = Duration::from_secs(1);
+    tc.closed_ring = closed;
     let transport = Arc::new(QuicTransport::bind(&id, "127.0.0.1:0".parse().unwrap(), tc).unwrap());
-    let handle = ChordNode::spawn(transport.clone(), fast_config(u64::from(seed)));
+    let mut cfg = fast_config(u64::from(seed));
+    if let Some(c) = closed {
+        cfg.admission = Admission::Enrolled { ring: c.ring };
+    }
+    let handle = ChordNode::spawn(transport.clone(), cfg);
     Node { handle, transport }
 }
 
@@ -260,4 +274,109 @@ async fn a_client_with_no_listening_port_uses_the_ring_and_fails_over() {
         bob.query(&alice_aor).await.unwrap()[0].contact,
         "sip:alice@192.0.2.9"
     );
+}
+
+/// Every Node-ID a member names as a neighbour or finger.
+async fn named_by(nodes: &[Node]) -> Vec<NodeId> {
+    let mut named = Vec::new();
+    for n in nodes {
+        let s = n.handle.status().await.unwrap();
+        let listed = s.successors.iter().chain(s.predecessor.iter());
+        named.extend(listed.chain(s.fingers.iter()).map(|p| p.id));
+    }
+    named
+}
+
+async fn wait_health(node: &Node, want: Health) {
+    for _ in 0..100 {
+        if node.handle.health().await.unwrap() == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("health is not {want:?} after 10 s");
+}
+
+/// A closed ring: members present an enrollment signed by the ring's key.
+/// A node with none, or with one that ran out, is refused as a member
+/// when it joins (its health says so), and no member will dial it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_ring_refuses_nodes_without_a_valid_enrollment() {
+    let ring = Identity::from_secret_bytes([90; 32]);
+    let enrolled = |seed: u8, valid: Duration| ClosedRing {
+        ring: ring.public_key(),
+        enrollment: Some(Enrollment::issue(
+            &ring,
+            Identity::from_secret_bytes([seed; 32]).node_id(),
+            UnixTime::now() + valid,
+        )),
+    };
+    let hour = Duration::from_secs(3600);
+    let members: Vec<Node> = (30..=33)
+        .map(|seed| start_in(seed, Some(enrolled(seed, hour))))
+        .collect();
+    members[0].handle.join(&[]).await.unwrap();
+    for m in &members[1..] {
+        m.handle.join(&[members[0].handle.local()]).await.unwrap();
+    }
+    let all: Vec<&Node> = members.iter().collect();
+    wait_converged(&all).await;
+
+    // No enrollment at all, and one that runs out before it joins.
+    let unenrolled = start_in(
+        34,
+        Some(ClosedRing {
+            ring: ring.public_key(),
+            enrollment: None,
+        }),
+    );
+    let lapsed = start_in(35, Some(enrolled(35, Duration::from_millis(1500))));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for node in [&unenrolled, &lapsed] {
+        // The join's lookup is served, as a client's would be; the
+        // successor then refuses it as a member.
+        node.handle
+            .join(&[members[0].handle.local()])
+            .await
+            .unwrap();
+        wait_health(node, Health::NotAdmitted).await;
+        let aor = Aor::parse("sip:carol@example.com").unwrap();
+        assert!(matches!(
+            node.handle.query(&aor).await,
+            Err(lsp_core::Error::NotAdmitted(_))
+        ));
+    }
+
+    // A member that meets either's Node-ID in an answer cannot connect.
+    let probe = start_in(36, Some(enrolled(36, hour)));
+    for node in [&unenrolled, &lapsed] {
+        let refused = probe.transport.send(node.handle.local(), vec![0; 8]).await;
+        assert!(
+            matches!(refused, Err(lsp_core::Error::NotAdmitted(_))),
+            "{refused:?}"
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let named = named_by(&members).await;
+    let outsiders = [unenrolled.handle.local().id, lapsed.handle.local().id];
+    assert!(named.iter().all(|id| !outsiders.contains(id)), "{named:?}");
+    wait_converged(&all).await;
+
+    // A client needs no enrollment to use the ring.
+    let key = Identity::from_secret_bytes([37; 32]);
+    let mut tc = TransportConfig::default();
+    tc.closed_ring = Some(ClosedRing {
+        ring: ring.public_key(),
+        enrollment: None,
+    });
+    let t = QuicTransport::client(&key, "0.0.0.0:0".parse().unwrap(), tc).unwrap();
+    let mut cfg = fast_config(37);
+    cfg.admission = Admission::Enrolled {
+        ring: ring.public_key(),
+    };
+    let client = ChordNode::spawn(Arc::new(t), cfg);
+    client.attach(&[members[1].handle.local()]).await.unwrap();
+    wait_full_lists(&all, 3).await;
+    let rec = binding_record("dave", 1, "sip:dave@192.0.2.10", &key);
+    assert_eq!(client.publish(rec).await.unwrap().replicas, 3);
 }

@@ -9,7 +9,7 @@
 //! checked before any peer it names is used. Clients need no work: they
 //! hold no range (see `lsp-chord`'s client role).
 
-use crate::{Error, Identity, NodeId};
+use crate::{Error, Identity, NodeId, PublicKey};
 
 /// The domain-separation prefix of the work hash.
 const WORK_TAG: &[u8] = b"lsp-work";
@@ -27,15 +27,34 @@ pub enum Admission {
         /// Leading zero bits the work hash of a member's Node-ID needs.
         bits: u32,
     },
+    /// A closed ring: a member must present an [`Enrollment`] signed by
+    /// the ring's enrollment key `ring`. That is not a property of the
+    /// Node-ID: the transport checks it at every handshake (a node named
+    /// in a lookup answer is checked when it is connected to, before any
+    /// frame goes to it) and tells the node which senders passed.
+    ///
+    /// [`Enrollment`]: crate::Enrollment
+    Enrolled {
+        /// The public half of the ring's enrollment key.
+        ring: PublicKey,
+    },
 }
 
 impl Admission {
-    /// Whether a node with this Node-ID may be a member.
+    /// Whether a node with this Node-ID may be a member, as far as the
+    /// Node-ID alone tells (always, in a closed ring: see
+    /// [`Admission::Enrolled`]).
     pub fn admits(&self, id: &NodeId) -> bool {
         match self {
-            Admission::Any => true,
+            Admission::Any | Admission::Enrolled { .. } => true,
             Admission::Work { bits } => work_bits(id) >= *bits,
         }
+    }
+
+    /// Whether membership needs a proof that the transport checks, beyond
+    /// the Node-ID.
+    pub fn needs_enrollment(&self) -> bool {
+        matches!(self, Admission::Enrolled { .. })
     }
 }
 

@@ -6,6 +6,7 @@ mod aor;
 mod clock;
 #[cfg(feature = "disk")]
 mod disk;
+mod enrollment;
 mod error;
 mod id;
 mod identity;
@@ -19,6 +20,9 @@ mod transport;
 pub use admission::{Admission, mint_identity, work_bits};
 pub use aor::{Aor, AorFault, MAX_AOR_LEN, Scheme};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use enrollment::{
+    ENROLLMENT_LEN, ENROLLMENT_TAG, Enrollment, EnrollmentError, enrollment_signing_bytes,
+};
 pub use error::Error;
 pub use id::{NodeId, ResourceId};
 pub use identity::{Identity, PublicKey, Signature};

@@ -75,6 +75,9 @@ pub struct Incoming {
     pub from_addr: SocketAddr,
     /// The frame.
     pub frame: Vec<u8>,
+    /// Whether the sender presented an enrollment in this closed ring
+    /// that the transport checked, valid now (never, in other rings).
+    pub enrolled: bool,
 }
 
 /// A bounded, authenticated frame transport.
@@ -224,6 +227,7 @@ impl Transport for MemoryTransport {
             from: self.local.id,
             from_addr: self.local.addr,
             frame,
+            enrolled: false,
         };
         ep.tx.send(msg).await.map_err(|_| Error::Unreachable(to.id))
     }

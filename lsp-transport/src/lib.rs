@@ -4,7 +4,7 @@
 mod quic;
 mod tls;
 
-pub use quic::{QuicTransport, TransportConfig};
+pub use quic::{ClosedRing, QuicTransport, TransportConfig};
 pub use tls::ALPN;
 
 /// Setting up a transport failed.

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use lsp_core::{Identity, Incoming, NodeId, PeerAddr, Transport};
+use lsp_core::{Enrollment, Identity, Incoming, NodeId, PeerAddr, PublicKey, Transport, UnixTime};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn::{Connection, Endpoint, RecvStream, VarInt};
 use tokio::sync::Semaphore;
@@ -46,6 +46,18 @@ pub struct TransportConfig {
     pub idle_timeout: Duration,
     /// Keep-alive pings on open connections, under the idle timeout.
     pub keep_alive: Duration,
+    /// Set for a closed ring: peers dialed must be enrolled, and frames
+    /// say whether their sender is (see [`lsp_core::Admission::Enrolled`]).
+    pub closed_ring: Option<ClosedRing>,
+}
+
+/// A closed ring's enrollment, as a transport needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClosedRing {
+    /// The public half of the ring's enrollment key.
+    pub ring: PublicKey,
+    /// This node's own enrollment: a member has one, a client none.
+    pub enrollment: Option<Enrollment>,
 }
 
 impl Default for TransportConfig {
@@ -59,6 +71,7 @@ impl Default for TransportConfig {
             request_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(60),
             keep_alive: Duration::from_secs(20),
+            closed_ring: None,
         }
     }
 }
@@ -78,6 +91,38 @@ fn quic_settings(cfg: &TransportConfig) -> Result<Arc<quinn::TransportConfig>, E
     Ok(Arc::new(transport))
 }
 
+/// An open connection to a peer.
+#[derive(Debug)]
+struct Cached {
+    conn: Connection,
+    /// When it was last used, for least-recently-used eviction.
+    used: Instant,
+    /// In a closed ring: when the peer's enrollment runs out, if it has one.
+    enrolled_until: Option<UnixTime>,
+}
+
+/// Whether an enrollment that runs out at `until` still holds.
+fn holds(until: Option<UnixTime>) -> bool {
+    until.is_some_and(|u| UnixTime::now() < u)
+}
+
+/// The certificate credentials for `identity`, with its own enrollment
+/// checked first: a node that would be refused everywhere says so now.
+fn credentials(identity: &Identity, cfg: &TransportConfig) -> Result<Credentials, Error> {
+    let enrollment = match &cfg.closed_ring {
+        Some(ClosedRing {
+            ring,
+            enrollment: Some(e),
+        }) => {
+            e.check(ring, &identity.node_id(), UnixTime::now())
+                .map_err(|e| Error::Config(format!("this node's enrollment: {e}")))?;
+            Some(e)
+        }
+        _ => None,
+    };
+    Credentials::new(identity, enrollment)
+}
+
 /// Application close codes.
 const CLOSE_SHUTDOWN: u32 = 0;
 const STOP_TOO_LARGE: u32 = 1;
@@ -95,9 +140,8 @@ struct Inner {
     cfg: TransportConfig,
     creds: Credentials,
     transport: Arc<quinn::TransportConfig>,
-    /// Never held across an await. Each connection with when it was last
-    /// used, for least-recently-used eviction.
-    conns: Mutex<HashMap<NodeId, (Connection, Instant)>>,
+    /// Never held across an await.
+    conns: Mutex<HashMap<NodeId, Cached>>,
     tx: async_channel::Sender<Incoming>,
     rx: async_channel::Receiver<Incoming>,
     /// Each peer's share of the incoming queue: a permit per frame queued,
@@ -114,7 +158,7 @@ impl QuicTransport {
         listen: SocketAddr,
         cfg: TransportConfig,
     ) -> Result<Self, Error> {
-        let creds = Credentials::new(identity)?;
+        let creds = credentials(identity, &cfg)?;
         let transport = quic_settings(&cfg)?;
         let server_crypto = QuicServerConfig::try_from(tls::server_config(&creds)?)
             .map_err(|e| Error::Tls(e.to_string()))?;
@@ -136,7 +180,7 @@ impl QuicTransport {
         local: SocketAddr,
         cfg: TransportConfig,
     ) -> Result<Self, Error> {
-        let creds = Credentials::new(identity)?;
+        let creds = credentials(identity, &cfg)?;
         let transport = quic_settings(&cfg)?;
         let endpoint = Endpoint::client(local).map_err(Error::Bind)?;
         Self::start(identity, endpoint, creds, transport, cfg)
@@ -193,26 +237,39 @@ async fn accept_loop(inner: Arc<Inner>) {
                 }
                 Err(_) => return,
             };
-            let Some(peer) = peer_id(&conn) else {
+            let Some((peer, cert)) = peer_cert(&conn) else {
                 conn.close(VarInt::from_u32(CLOSE_SHUTDOWN), b"no identity");
                 return;
             };
-            inner.remember(peer, conn.clone());
-            read_frames(inner, conn, peer).await;
+            // A client that is not enrolled is still served, as a stranger.
+            let enrolled_until = inner
+                .cfg
+                .closed_ring
+                .and_then(|c| tls::check_enrollment(&cert, &peer, &c.ring).ok());
+            inner.remember(peer, conn.clone(), enrolled_until);
+            read_frames(inner, conn, peer, enrolled_until).await;
         });
     }
 }
 
-fn peer_id(conn: &Connection) -> Option<NodeId> {
+fn peer_cert(conn: &Connection) -> Option<(NodeId, rustls::pki_types::CertificateDer<'static>)> {
     let any = conn.peer_identity()?;
     let certs = any
         .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
         .ok()?;
-    tls::node_id_of(certs.first()?).ok()
+    let cert = certs.first()?.clone();
+    Some((tls::node_id_of(&cert).ok()?, cert))
 }
 
 /// Reads frames from every stream the peer opens on `conn` until it closes.
-async fn read_frames(inner: Arc<Inner>, conn: Connection, peer: NodeId) {
+/// Each frame says whether the peer's enrollment (running out at
+/// `enrolled_until`) holds when it arrives.
+async fn read_frames(
+    inner: Arc<Inner>,
+    conn: Connection,
+    peer: NodeId,
+    enrolled_until: Option<UnixTime>,
+) {
     let share = inner.share(peer);
     loop {
         let stream = match conn.accept_uni().await {
@@ -220,10 +277,10 @@ async fn read_frames(inner: Arc<Inner>, conn: Connection, peer: NodeId) {
             Err(_) => break,
         };
         let from_addr = conn.remote_address();
-        if let Some((c, used)) = inner.conns().get_mut(&peer)
-            && c.stable_id() == conn.stable_id()
+        if let Some(c) = inner.conns().get_mut(&peer)
+            && c.conn.stable_id() == conn.stable_id()
         {
-            *used = Instant::now();
+            c.used = Instant::now();
         }
         let read = tokio::time::timeout(
             inner.cfg.request_timeout,
@@ -249,6 +306,7 @@ async fn read_frames(inner: Arc<Inner>, conn: Connection, peer: NodeId) {
                     from: peer,
                     from_addr,
                     frame,
+                    enrolled: holds(enrolled_until),
                 };
                 // A full queue makes this reader wait: backpressure.
                 if inner.tx.send(incoming).await.is_err() {
@@ -269,7 +327,7 @@ async fn read_frames(inner: Arc<Inner>, conn: Connection, peer: NodeId) {
     let mut conns = inner.conns();
     if conns
         .get(&peer)
-        .is_some_and(|(c, _)| c.stable_id() == conn.stable_id())
+        .is_some_and(|c| c.conn.stable_id() == conn.stable_id())
     {
         conns.remove(&peer);
     }
@@ -331,34 +389,48 @@ impl Inner {
         }
     }
 
-    fn conns(&self) -> std::sync::MutexGuard<'_, HashMap<NodeId, (Connection, Instant)>> {
+    fn conns(&self) -> std::sync::MutexGuard<'_, HashMap<NodeId, Cached>> {
         self.conns.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn remember(&self, peer: NodeId, conn: Connection) {
+    fn remember(&self, peer: NodeId, conn: Connection, enrolled_until: Option<UnixTime>) {
         let mut conns = self.conns();
         if conns.len() >= self.cfg.max_connections && !conns.contains_key(&peer) {
             // Make room: drop the least recently used connection, which
             // reconnects on demand.
-            let victim = conns
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(id, _)| *id);
-            if let Some((c, _)) = victim.and_then(|v| conns.remove(&v)) {
-                c.close(VarInt::from_u32(CLOSE_SHUTDOWN), b"too many connections");
+            let victim = conns.iter().min_by_key(|(_, c)| c.used).map(|(id, _)| *id);
+            if let Some(c) = victim.and_then(|v| conns.remove(&v)) {
+                c.conn
+                    .close(VarInt::from_u32(CLOSE_SHUTDOWN), b"too many connections");
             }
         }
-        conns.insert(peer, (conn, Instant::now()));
+        let cached = Cached {
+            conn,
+            used: Instant::now(),
+            enrolled_until,
+        };
+        conns.insert(peer, cached);
     }
 
     async fn connection(self: &Arc<Self>, to: PeerAddr) -> Result<Connection, lsp_core::Error> {
-        if let Some((c, used)) = self.conns().get_mut(&to.id)
-            && c.close_reason().is_none()
         {
-            *used = Instant::now();
-            return Ok(c.clone());
+            let mut conns = self.conns();
+            if let Some(c) = conns.get_mut(&to.id)
+                && c.conn.close_reason().is_none()
+            {
+                // A peer whose enrollment ran out is dialed again, and its
+                // handshake then fails.
+                if c.enrolled_until.is_none() || holds(c.enrolled_until) {
+                    c.used = Instant::now();
+                    return Ok(c.conn.clone());
+                }
+                c.conn
+                    .close(VarInt::from_u32(CLOSE_SHUTDOWN), b"enrollment expired");
+                conns.remove(&to.id);
+            }
         }
-        let (crypto, found) = tls::client_config(&self.creds, to.id)
+        let ring = self.cfg.closed_ring.map(|c| c.ring);
+        let (crypto, found) = tls::client_config(&self.creds, to.id, ring)
             .map_err(|_| lsp_core::Error::Unreachable(to.id))?;
         let crypto =
             QuicClientConfig::try_from(crypto).map_err(|_| lsp_core::Error::Unreachable(to.id))?;
@@ -375,16 +447,32 @@ impl Inner {
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 return Err(match found {
-                    Some(found) if found != to.id => lsp_core::Error::PeerIdMismatch {
+                    tls::Found {
+                        id: Some(found), ..
+                    } if found != to.id => lsp_core::Error::PeerIdMismatch {
                         expected: to.id,
                         found,
                     },
+                    tls::Found {
+                        enrollment: Some(Err(e)),
+                        ..
+                    } => e.into(),
                     _ => lsp_core::Error::Unreachable(to.id),
                 });
             }
         };
-        self.remember(to.id, conn.clone());
-        tokio::spawn(read_frames(self.clone(), conn.clone(), to.id));
+        let enrolled_until = found
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .enrollment
+            .and_then(Result::ok);
+        self.remember(to.id, conn.clone(), enrolled_until);
+        tokio::spawn(read_frames(
+            self.clone(),
+            conn.clone(),
+            to.id,
+            enrolled_until,
+        ));
         Ok(conn)
     }
 

@@ -1,7 +1,9 @@
 //! The ring's admission rule ([`lsp_core::Admission`]) at the node's edge:
 //! every peer a frame names is checked before the node uses it, and a
 //! sender the rule does not admit is served as a client, never as a
-//! member.
+//! member. In a closed ring the check is the transport's, at the
+//! handshake: a named peer is checked when it is connected to, and the
+//! transport says of each frame whether its sender is enrolled.
 
 use lsp_core::PeerAddr;
 
@@ -12,6 +14,13 @@ impl Chord {
     /// Whether `peer` may be a member of this ring.
     pub(crate) fn admits(&self, peer: &PeerAddr) -> bool {
         self.cfg.admission.admits(&peer.id)
+    }
+
+    /// Whether the sender of a frame counts as a member: its Node-ID
+    /// passes the rule and, in a closed ring, the transport checked its
+    /// enrollment.
+    pub(crate) fn admits_sender(&self, from: &PeerAddr, enrolled: bool) -> bool {
+        self.admits(from) && (enrolled || !self.cfg.admission.needs_enrollment())
     }
 
     fn keep_admitted(&self, peers: &mut Vec<PeerAddr>) {

@@ -233,6 +233,10 @@ pub struct Chord {
     pub(crate) liveness: Liveness,
     /// A client's members and contacts; empty for a member.
     pub(crate) contacts: client::Contacts,
+    /// The successor answered the last Notify with a refusal: the ring
+    /// does not take this node as a member (a closed ring it is not
+    /// enrolled in, or an open one whose work rule it fails).
+    pub(crate) refused_as_member: bool,
 }
 
 pub(crate) fn ms(d: Duration) -> u64 {
@@ -274,6 +278,7 @@ impl Chord {
             repair_turn: 0,
             digest_askers: Vec::new(),
             liveness: Liveness::default(),
+            refused_as_member: false,
             contacts: client::Contacts::default(),
         }
     }
@@ -335,9 +340,22 @@ impl Chord {
     }
 
     pub(crate) fn health_at(&self, now_ms: u64) -> Health {
+        if self.state == NodeState::Joined && self.refused_as_member {
+            return Health::NotAdmitted;
+        }
         let has_peers = !self.succs.is_empty() || self.pred.is_some();
         self.liveness
             .health(self.state, has_peers, now_ms, self.cfg.isolation_timeout)
+    }
+
+    /// Why the node cannot serve a user's operation at `now_ms`, if so.
+    pub(crate) fn unable(&self, now_ms: u64) -> Option<Error> {
+        match self.health_at(now_ms) {
+            Health::NotAdmitted => Some(Error::NotAdmitted(
+                "the ring refuses this node as a member; attach as a client",
+            )),
+            _ => self.isolated(now_ms),
+        }
     }
 
     /// `Error::Isolated` when the node is cut off at `now_ms`.
@@ -409,7 +427,7 @@ impl Chord {
     pub fn lookup(&mut self, target: impl Into<Point>, now: Instant) -> OpId {
         let t = self.tick(now);
         let target = target.into();
-        if let Some(e) = self.isolated(t) {
+        if let Some(e) = self.unable(t) {
             return self.fail_now(e);
         }
         match self.state {
@@ -432,11 +450,34 @@ impl Chord {
 
     /// A frame from `from`, whose Node-ID the transport authenticated.
     /// Malformed input is counted and returned as an error; it changes
-    /// nothing else.
+    /// nothing else. In a closed ring the sender counts as a stranger:
+    /// see [`Chord::handle_enrolled_message`].
     pub fn handle_message(
         &mut self,
         from: PeerAddr,
         frame: &[u8],
+        now: Instant,
+    ) -> Result<(), Error> {
+        self.receive(from, frame, false, now)
+    }
+
+    /// A frame from a sender whose enrollment in this closed ring the
+    /// transport checked (see [`lsp_core::Admission::Enrolled`]); in
+    /// other rings, the same as [`Chord::handle_message`].
+    pub fn handle_enrolled_message(
+        &mut self,
+        from: PeerAddr,
+        frame: &[u8],
+        now: Instant,
+    ) -> Result<(), Error> {
+        self.receive(from, frame, true, now)
+    }
+
+    fn receive(
+        &mut self,
+        from: PeerAddr,
+        frame: &[u8],
+        enrolled: bool,
         now: Instant,
     ) -> Result<(), Error> {
         let now_ms = self.tick(now);
@@ -467,7 +508,7 @@ impl Chord {
                 let body = self.admitted_request(body);
                 let body = if self.state == NodeState::Client {
                     self.serve_as_client(from, body, now_ms)
-                } else if !self.admits(&from) {
+                } else if !self.admits_sender(&from, enrolled) {
                     self.serve_stranger(from, body, now_ms)
                 } else {
                     self.serve(from, body, now_ms)
@@ -476,7 +517,7 @@ impl Chord {
             }
             // Only members answer for the ring: a stranger's answer is
             // dropped, as if it never came.
-            Message::Response { id, body } if self.admits(&from) => {
+            Message::Response { id, body } if self.admits_sender(&from, enrolled) => {
                 let body = self.admitted_answer(body);
                 self.on_response(from, id, body, frame.len(), now_ms);
             }

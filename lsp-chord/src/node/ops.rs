@@ -160,7 +160,7 @@ impl Chord {
         }
         // Nothing stored from here would be found, and nothing read here
         // is current: fail loudly so that the caller goes elsewhere.
-        if let Some(e) = self.isolated(now_ms) {
+        if let Some(e) = self.unable(now_ms) {
             return self.fail_now(e);
         }
         let target = match &then {

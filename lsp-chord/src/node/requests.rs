@@ -157,7 +157,12 @@ impl Chord {
                 self.start_route(target, ops::Then::Merge, Some(vec![p.to]), now_ms);
             }
             Purpose::CheckPredecessor => self.on_predecessor_neighbours(p.to, body),
-            Purpose::Notify | Purpose::Hint | Purpose::Replicate | Purpose::Answer => {}
+            // A successor that refuses our Notify does not take us as a
+            // member: say so in health rather than serve as if joined.
+            Purpose::Notify => {
+                self.refused_as_member = matches!(body, Response::Refused { .. });
+            }
+            Purpose::Hint | Purpose::Replicate | Purpose::Answer => {}
             Purpose::VerifySuccessor | Purpose::VerifyPredecessor { .. } => {
                 self.on_verified(p.to, p.purpose, body, now_ms)
             }

@@ -539,3 +539,86 @@ fn a_malformed_request_is_refused_not_left_to_time_out() {
     assert!(reason.starts_with("malformed request"), "{reason}");
     assert_eq!(node.status().counters.malformed, 1);
 }
+
+fn closed_ring() -> lsp_core::Admission {
+    lsp_core::Admission::Enrolled {
+        ring: lsp_core::Identity::from_secret_bytes([0xee; 32]).public_key(),
+    }
+}
+
+/// In a closed ring, a sender the transport did not vouch for is served
+/// as a client, whatever its Node-ID; one it vouched for is a member.
+#[test]
+fn in_a_closed_ring_only_an_enrolled_sender_is_taken_as_a_member() {
+    let now = Instant::now();
+    let mut node = joined(0xf0, &[0x20, 0x30]);
+    node.cfg.admission = closed_ring();
+    let claimant = peer(0x08);
+    let notify = Message::Request {
+        id: 1,
+        body: Request::Notify,
+    }
+    .encode();
+    node.handle_message(claimant, &notify, now).expect("served");
+    let out: Vec<_> = std::iter::from_fn(|| node.poll_transmit()).collect();
+    assert!(matches!(
+        &out[..],
+        [t] if matches!(
+            Message::decode(&t.frame),
+            Ok(Message::Response { body: Response::Refused { .. }, .. })
+        )
+    ));
+    // Its answers are not taken either.
+    node.lookup(Point([0x25; 32]), now);
+    let [(to, id, _)] = requests(&mut node)[..] else {
+        panic!("one request")
+    };
+    let lie = Message::Response {
+        id,
+        body: Response::Successors {
+            peers: vec![claimant],
+        },
+    };
+    node.handle_message(to, &lie.encode(), now).expect("read");
+    assert!(
+        node.poll_event().is_none(),
+        "an unvouched answer is dropped"
+    );
+    assert!(
+        requests(&mut node).iter().all(|r| r.0 != claimant),
+        "nor is the peer it names asked"
+    );
+
+    node.handle_enrolled_message(claimant, &notify, now)
+        .expect("served");
+    let asked = requests(&mut node);
+    assert!(
+        matches!(&asked[..], [(p, _, Request::GetNeighbours)] if *p == claimant),
+        "an enrolled claimant is checked as a predecessor: {asked:?}"
+    );
+}
+
+/// A node whose successor refuses its Notify is not a member, whatever
+/// its join said: its health says so and it takes no user operation.
+#[test]
+fn a_node_refused_as_a_member_says_so_and_takes_no_work() {
+    let now = Instant::now();
+    let mut node = joined(0xf0, &[0x20]);
+    node.cfg.admission = closed_ring();
+    node.request(peer(0x20), Request::Notify, requests::Purpose::Notify, 0);
+    let [(to, id, Request::Notify)] = requests(&mut node)[..] else {
+        panic!("a notify")
+    };
+    let refusal = Message::Response {
+        id,
+        body: Response::refused("not admitted as a ring member"),
+    };
+    node.handle_enrolled_message(to, &refusal.encode(), now)
+        .expect("read");
+    assert_eq!(node.health(now), Health::NotAdmitted);
+    let op = node.lookup(Point([0x25; 32]), now);
+    assert!(matches!(
+        node.poll_event(),
+        Some(Event::Done { op: o, outcome: Err(Error::NotAdmitted(_)) }) if o == op
+    ));
+}
