@@ -232,8 +232,20 @@ fn the_document_vectors_match_the_code() {
     h.update(&node.0);
     assert_eq!(h.finalize().as_bytes(), &hash[..]);
     assert_eq!(lsp_core::work_bits(&node), 13);
+    let (_, enrollment) = doc.iter().find(|(n, _)| n == "enrollment").unwrap();
+    let ring = Identity::from_secret_bytes([2; 32]);
+    let member = Identity::from_secret_bytes([1; 32]).node_id();
+    let issued = lsp_core::Enrollment::issue(&ring, member, UnixTime(1_750_003_600_000));
+    assert_eq!(&issued.to_bytes()[..], &enrollment[..]);
+    let read = lsp_core::Enrollment::from_bytes(enrollment).unwrap();
+    let before = UnixTime(1_750_003_599_999);
+    assert_eq!(read.check(&ring.public_key(), &member, before), Ok(()));
+    assert!(
+        read.check(&ring.public_key(), &member, UnixTime(1_750_003_600_000))
+            .is_err()
+    );
     assert_eq!(
-        checked + 5,
+        checked + 6,
         doc.len(),
         "every vector in the document is checked"
     );

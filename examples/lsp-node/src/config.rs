@@ -88,13 +88,20 @@ pub struct NodeConfig {
 #[serde(deny_unknown_fields)]
 pub struct AdmissionConfig {
     /// `any` (the default): any Node-ID; `open`: a member's Node-ID must
-    /// carry `work_bits` bits of proof of work. Clients need none.
+    /// carry `work_bits` bits of proof of work; `closed`: a member must
+    /// hold an enrollment signed by the ring's key. Clients need neither.
     #[serde(default)]
     pub mode: AdmissionMode,
     /// Bits of work for `open`: each bit doubles the time to make a
     /// Node-ID (20 bits: about 20 s of one core).
     #[serde(default = "default_work_bits")]
     pub work_bits: u32,
+    /// For `closed`: the public key (64 hex digits) of the ring's
+    /// enrollment key, as `lsp-node keygen` printed it.
+    pub ring_key: Option<String>,
+    /// For `closed`, on a member: the file holding this node's enrollment,
+    /// as `lsp-node enroll` printed it.
+    pub enrollment_file: Option<PathBuf>,
 }
 
 impl Default for AdmissionConfig {
@@ -102,6 +109,8 @@ impl Default for AdmissionConfig {
         Self {
             mode: AdmissionMode::Any,
             work_bits: default_work_bits(),
+            ring_key: None,
+            enrollment_file: None,
         }
     }
 }
@@ -113,12 +122,47 @@ fn default_work_bits() -> u32 {
 impl AdmissionConfig {
     /// The rule the ring and this node apply.
     pub fn rule(&self) -> lsp_core::Admission {
-        match self.mode {
-            AdmissionMode::Any => lsp_core::Admission::Any,
-            AdmissionMode::Open => lsp_core::Admission::Work {
+        match (self.mode, self.ring_public_key()) {
+            (AdmissionMode::Open, _) => lsp_core::Admission::Work {
                 bits: self.work_bits,
             },
+            (AdmissionMode::Closed, Some(ring)) => lsp_core::Admission::Enrolled { ring },
+            // `check` refuses a closed ring without a key.
+            (AdmissionMode::Any | AdmissionMode::Closed, _) => lsp_core::Admission::Any,
         }
+    }
+
+    /// The ring's enrollment key, if set and well formed.
+    pub fn ring_public_key(&self) -> Option<lsp_core::PublicKey> {
+        self.ring_key
+            .as_deref()
+            .and_then(lsp_core::PublicKey::from_hex)
+    }
+
+    fn check(&self, role: Role) -> Result<(), ConfigError> {
+        if self.work_bits > 32 {
+            return Err(invalid(
+                "admission.work_bits",
+                "must be at most 32 (each bit doubles the time to make a key)",
+            ));
+        }
+        if self.mode != AdmissionMode::Closed {
+            return Ok(());
+        }
+        if self.ring_public_key().is_none() {
+            return Err(invalid(
+                "admission.ring_key",
+                "a closed ring needs the public key of its enrollment key (64 hex digits)",
+            ));
+        }
+        if role == Role::Member && self.enrollment_file.is_none() {
+            return Err(invalid(
+                "admission.enrollment_file",
+                "a member of a closed ring needs its enrollment (`lsp-node enroll`), \
+                 or run as role = \"client\"",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -131,6 +175,8 @@ pub enum AdmissionMode {
     Any,
     /// Members' Node-IDs carry proof of work.
     Open,
+    /// Members hold an enrollment signed by the ring's key.
+    Closed,
 }
 
 /// How the node takes part in the ring.
@@ -401,6 +447,9 @@ impl NodeConfig {
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.identity_file = base.join(&config.identity_file);
+        if let Some(p) = &mut config.admission.enrollment_file {
+            *p = base.join(&*p);
+        }
         if let Some(sip) = &mut config.sip {
             sip.domain_key_file = sip.domain_key_file.as_ref().map(|p| base.join(p));
             sip.local_db = sip.local_db.as_ref().map(|p| base.join(p));
@@ -416,12 +465,7 @@ impl NodeConfig {
                 "a client needs at least one member to go through",
             ));
         }
-        if self.admission.work_bits > 32 {
-            return Err(invalid(
-                "admission.work_bits",
-                "must be at most 32 (each bit doubles the time to make a key)",
-            ));
-        }
+        self.admission.check(self.role)?;
         if !(1..=16).contains(&self.replication) {
             return Err(invalid("replication", "must be between 1 and 16"));
         }

@@ -64,6 +64,20 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         work: u32,
     },
+    /// Enrolls a node in a closed ring (`[admission] mode = "closed"`):
+    /// signs its Node-ID and an expiry with the ring's enrollment key, and
+    /// prints the enrollment for the node's `enrollment_file`.
+    Enroll {
+        /// The ring's enrollment key file (made with `lsp-node keygen`).
+        #[arg(long)]
+        ring_key: PathBuf,
+        /// The Node-ID to enroll (64 hex digits, as `keygen` printed it).
+        #[arg(long)]
+        node: String,
+        /// Days until the enrollment runs out.
+        #[arg(long, default_value_t = 365)]
+        days: u64,
+    },
 }
 
 /// A startup failure, printed as `lsp-node: <message>`.
@@ -84,6 +98,11 @@ fn main() -> ExitCode {
                 println!("work-bits {}", lsp_core::work_bits(&id.node_id()));
             })
         }
+        Command::Enroll {
+            ring_key,
+            node,
+            days,
+        } => enroll(&ring_key, &node, days),
         Command::Run { config } => run(config),
     };
     match result {
@@ -93,6 +112,54 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn enroll(ring_key: &std::path::Path, node: &str, days: u64) -> Result<(), Fail> {
+    let node = lsp_core::NodeId::from_hex(node.trim())
+        .ok_or_else(|| format!("--node: {node:?} is not a Node-ID (64 hex digits)"))?;
+    let (ring, created) = keyfile::load_or_create(ring_key, "--ring-key", 0)?;
+    if created {
+        println!("created ring key {}", ring_key.display());
+    }
+    let valid = Duration::from_secs(days.saturating_mul(86_400));
+    let enrollment = lsp_core::Enrollment::issue(&ring, node, lsp_core::UnixTime::now() + valid);
+    println!("ring-key {}", ring.public_key());
+    println!("expires-ms {}", enrollment.expires.0);
+    println!("enrollment {}", enrollment.to_hex());
+    Ok(())
+}
+
+/// The closed ring's settings for the transport, with this member's
+/// enrollment read and checked: one that would be refused everywhere
+/// stops the node here, with the fix.
+fn closed_ring(
+    config: &NodeConfig,
+    identity: &Identity,
+) -> Result<Option<lsp_transport::ClosedRing>, Fail> {
+    let lsp_core::Admission::Enrolled { ring } = config.admission.rule() else {
+        return Ok(None);
+    };
+    let enrollment = match (&config.admission.enrollment_file, config.role) {
+        (Some(path), Role::Member) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("admission.enrollment_file: {}: {e}", path.display()))?;
+            let enrollment =
+                lsp_core::Enrollment::from_hex(text.trim().trim_start_matches("enrollment").trim())
+                    .map_err(|e| format!("admission.enrollment_file: {}: {e}", path.display()))?;
+            enrollment
+                .check(&ring, &identity.node_id(), lsp_core::UnixTime::now())
+                .map_err(|e| {
+                    format!(
+                        "admission.enrollment_file: {e}: enroll this node again with \
+                         `lsp-node enroll --ring-key RING_KEY_FILE --node {}`",
+                        identity.node_id()
+                    )
+                })?;
+            Some(enrollment)
+        }
+        _ => None,
+    };
+    Ok(Some(lsp_transport::ClosedRing { ring, enrollment }))
 }
 
 fn run(path: PathBuf) -> Result<(), Fail> {
@@ -148,9 +215,11 @@ async fn daemon(config: NodeConfig) -> Result<(), Fail> {
         ));
     }
     let policy = build_policy(&config.policy);
+    let mut transport_config = TransportConfig::default();
+    transport_config.closed_ring = closed_ring(&config, &identity)?;
     let transport = match config.role {
-        Role::Member => QuicTransport::bind(&identity, config.listen, TransportConfig::default()),
-        Role::Client => QuicTransport::client(&identity, config.listen, TransportConfig::default()),
+        Role::Member => QuicTransport::bind(&identity, config.listen, transport_config),
+        Role::Client => QuicTransport::client(&identity, config.listen, transport_config),
     }
     .map_err(|e| format!("listen: {}: {e}", config.listen))?;
     let mut chord = lsp_chord::Config::default().policy(policy.clone());

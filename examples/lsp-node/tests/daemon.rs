@@ -215,8 +215,17 @@ fn config_errors_name_the_field() {
             "[policy]\nmode = \"open\"\nlisten_port = 3\n",
             "listen_port",
         ),
+        (
+            "[policy]\nmode = \"open\"\n[admission]\nmode = \"closed\"\n",
+            "admission.ring_key",
+        ),
+        (
+            "[policy]\nmode = \"open\"\n[admission]\nmode = \"closed\"\nring_key = \"{}\"\n",
+            "admission.enrollment_file",
+        ),
     ];
     for (extra, field) in cases {
+        let extra = extra.replace("{}", &"ab".repeat(32));
         let (ok, err) = check(dir.path(), &format!("{base}{extra}"));
         assert!(!ok, "{extra} was accepted");
         assert!(err.contains(field), "{extra}: {err}");
@@ -251,13 +260,7 @@ fn a_key_others_can_read_is_refused() {
         "identity_file = \"n.key\"\nlisten = \"127.0.0.1:0\"\n[policy]\nmode = \"open\"\n",
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .args(["run", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused_to_run(&config);
     assert!(
         err.contains("identity_file") && err.contains("chmod 600"),
         "{err}"
@@ -273,15 +276,7 @@ fn an_open_ring_wants_work_from_members_and_none_from_clients() {
     let anchor = keygen(&dir.path().join("domain.key"));
     let open = "[admission]\nmode = \"open\"\nwork_bits = 8\n";
     let with_admission = |name: &str, boot: Option<&str>, role: &str| {
-        let path = write_config(dir.path(), name, boot, "", &anchor);
-        let text = std::fs::read_to_string(&path).unwrap();
-        let text = text.replacen(
-            "replication = 3\n",
-            &format!("replication = 3\n{role}\n{open}"),
-            1,
-        );
-        std::fs::write(&path, text).unwrap();
-        path
+        config_with_role(dir.path(), name, boot, role, open, &anchor)
     };
     let a = Daemon::start(&with_admission("a", None, ""));
     assert!(
@@ -306,26 +301,148 @@ fn an_open_ring_wants_work_from_members_and_none_from_clients() {
         return; // This run drew a key with the work: nothing to refuse.
     }
     let member = with_admission("b", Some(&a.bootstrap()), "");
-    let out = Command::new(BIN)
-        .args(["run", "--config"])
-        .arg(&member)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused_to_run(&member);
     assert!(
         err.contains("identity_file") && err.contains("keygen --work 8"),
         "{err}"
     );
 
     let client = with_admission("b", Some(&a.bootstrap()), "role = \"client\"");
-    let b = Daemon::start(&client);
+    start_client(&client);
+}
+
+/// Runs the daemon with `config`, which must fail; gives its message.
+fn refused_to_run(config: &Path) -> String {
+    let out = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A test config with a `role` line and an `[admission]` section.
+fn config_with_role(
+    dir: &Path,
+    name: &str,
+    boot: Option<&str>,
+    role: &str,
+    admission: &str,
+    anchor: &str,
+) -> PathBuf {
+    let path = write_config(dir, name, boot, admission, anchor);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text.replacen(
+        "replication = 3\n",
+        &format!("replication = 3\n{role}\n"),
+        1,
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Starts a daemon with `role = "client"` and checks that it attached.
+fn start_client(config: &Path) -> Daemon {
+    let c = Daemon::start(config);
     assert!(
-        b.seen
+        c.seen
             .iter()
             .any(|l| l == "attached to the ring as a client"),
         "{:?}",
-        b.seen
+        c.seen
     );
-    assert_eq!(b.status()["state"], "Client");
+    assert_eq!(c.status()["state"], "Client");
+    c
+}
+
+/// `lsp-node enroll` output for `node` under the ring key at `ring`,
+/// written where a node's `enrollment_file` points.
+fn enroll(ring: &Path, node_key: &Path, days: &str, into: &Path) {
+    let out = Command::new(BIN)
+        .arg("keygen")
+        .arg(node_key)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let id = text
+        .lines()
+        .find_map(|l| l.strip_prefix("node-id "))
+        .unwrap();
+    let out = Command::new(BIN)
+        .args(["enroll", "--ring-key"])
+        .arg(ring)
+        .args(["--node", id, "--days", days])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text.lines().find(|l| l.starts_with("enrollment ")).unwrap();
+    std::fs::write(into, line).unwrap();
+}
+
+/// A closed ring: members enrolled with `lsp-node enroll` form the ring; a
+/// node enrolled by another key, or whose enrollment has run out, refuses
+/// to start as a member and names the fix; a client needs no enrollment.
+#[test]
+fn a_closed_ring_takes_enrolled_members_and_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let anchor = keygen(&d.join("domain.key"));
+    let ring = keygen(&d.join("ring.key"));
+    let rogue = d.join("rogue.key");
+    keygen(&rogue);
+    let with_admission = |name: &str, boot: Option<&str>, role: &str, enrollment: &str| {
+        let admission =
+            format!("[admission]\nmode = \"closed\"\nring_key = \"{ring}\"\n{enrollment}");
+        config_with_role(d, name, boot, role, &admission, &anchor)
+    };
+    for name in ["a", "b"] {
+        enroll(
+            &d.join("ring.key"),
+            &d.join(format!("{name}.key")),
+            "30",
+            &d.join(format!("{name}.enr")),
+        );
+    }
+    let a = Daemon::start(&with_admission(
+        "a",
+        None,
+        "",
+        "enrollment_file = \"a.enr\"\n",
+    ));
+    let b = Daemon::start(&with_admission(
+        "b",
+        Some(&a.bootstrap()),
+        "",
+        "enrollment_file = \"b.enr\"\n",
+    ));
+    wait_until("the enrolled members to form a ring", || settled(&[&a, &b]));
+
+    let refused = |name: &str, ring_key: &Path, days: &str, want: &str| {
+        let enr = d.join(format!("{name}.enr"));
+        enroll(ring_key, &d.join(format!("{name}.key")), days, &enr);
+        let config = with_admission(
+            name,
+            Some(&a.bootstrap()),
+            "",
+            &format!("enrollment_file = \"{name}.enr\"\n"),
+        );
+        let err = refused_to_run(&config);
+        assert!(
+            err.contains("admission.enrollment_file") && err.contains(want),
+            "{err}"
+        );
+        assert!(err.contains("lsp-node enroll --ring-key"), "{err}");
+    };
+    refused("c", &rogue, "30", "not signed by this ring");
+    refused("e", &d.join("ring.key"), "0", "expired");
+
+    let client = with_admission("c", Some(&a.bootstrap()), "role = \"client\"", "");
+    let _c = start_client(&client);
+    assert!(settled(&[&a, &b]), "the client is in no member's tables");
 }
