@@ -469,6 +469,11 @@ fn service_error(request: &Request, e: &LsError) -> Response {
         LsError::Isolated { .. } => request
             .response(503, "Location Service isolated from its ring")
             .with_header("Retry-After", ISOLATED_RETRY_AFTER),
+        // The ring does not take this node as a member (a closed ring it is
+        // not enrolled in): another registrar may serve.
+        LsError::NotAdmitted(_) => request
+            .response(503, "Location Service not admitted to its ring")
+            .with_header("Retry-After", ISOLATED_RETRY_AFTER),
         LsError::Timeout | LsError::Unreachable(_) | LsError::Closed | LsError::NotJoined => {
             request
                 .response(503, "Location Service unavailable")
