@@ -14,6 +14,13 @@ pub trait Clock: Send + Sync + Debug {
     fn now(&self) -> UnixTime;
 }
 
+/// A shared clock, so that a test can keep a handle to advance it.
+impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
+    fn now(&self) -> UnixTime {
+        (**self).now()
+    }
+}
+
 /// The operating system's wall clock, as [`UnixTime::now`] reads it.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;

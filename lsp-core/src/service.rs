@@ -123,6 +123,54 @@ pub trait LocationService: Send + Sync {
     }
 }
 
+/// A shared service is a service: an `Arc` of one passes wherever a
+/// service is taken, and every method, overridden or not, is the inner
+/// service's own.
+#[async_trait]
+impl<S: LocationService + ?Sized> LocationService for std::sync::Arc<S> {
+    async fn publish(&self, record: SignedRecord) -> Result<Published, Error> {
+        (**self).publish(record).await
+    }
+
+    async fn publish_own(&self, record: OwnRecord) -> Result<Published, Error> {
+        (**self).publish_own(record).await
+    }
+
+    async fn query(&self, aor: &Aor) -> Result<Vec<Binding>, Error> {
+        (**self).query(aor).await
+    }
+
+    async fn query_many(&self, aors: &[Aor]) -> Vec<Result<Vec<Binding>, Error>> {
+        (**self).query_many(aors).await
+    }
+
+    async fn fetch(&self, aor: &Aor) -> Result<Vec<SignedRecord>, Error> {
+        (**self).fetch(aor).await
+    }
+
+    async fn lookup(&self, id: ResourceId) -> Result<Lookup, Error> {
+        (**self).lookup(id).await
+    }
+
+    async fn refresh_binding(
+        &self,
+        identity: &Identity,
+        aor: &Aor,
+        binding: Binding,
+    ) -> Result<Published, Error> {
+        (**self).refresh_binding(identity, aor, binding).await
+    }
+
+    async fn remove_binding(
+        &self,
+        identity: &Identity,
+        aor: &Aor,
+        contact: &str,
+    ) -> Result<Published, Error> {
+        (**self).remove_binding(identity, aor, contact).await
+    }
+}
+
 /// `identity`'s current record of `aor` with the next version, or a new one.
 async fn own_record<S: LocationService + ?Sized>(
     service: &S,

@@ -100,6 +100,31 @@ pub trait Transport: Send + Sync + Debug + 'static {
     async fn close(&self);
 }
 
+/// A shared transport is a transport, so that `ChordNode::spawn` takes a
+/// transport as it is or behind an `Arc`.
+#[async_trait]
+impl<T: Transport + ?Sized> Transport for Arc<T> {
+    fn local(&self) -> PeerAddr {
+        (**self).local()
+    }
+
+    fn max_frame_len(&self) -> usize {
+        (**self).max_frame_len()
+    }
+
+    async fn send(&self, to: PeerAddr, frame: Vec<u8>) -> Result<(), Error> {
+        (**self).send(to, frame).await
+    }
+
+    async fn recv(&self) -> Result<Incoming, Error> {
+        (**self).recv().await
+    }
+
+    async fn close(&self) {
+        (**self).close().await
+    }
+}
+
 /// Defaults for [`MemoryNetwork`].
 const DEFAULT_QUEUE: usize = 1024;
 const DEFAULT_MAX_FRAME: usize = 64 * 1024;
