@@ -103,21 +103,98 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Replaces the access policy.
-    pub fn policy(mut self, policy: Arc<dyn AccessPolicy>) -> Self {
-        self.policy = policy;
+    /// Timers for the internet: the default. A ring of strangers on
+    /// distant hosts, where a second's wait is normal and upkeep traffic
+    /// should stay small.
+    pub fn wan() -> Self {
+        Self::default()
+    }
+
+    /// Timers for one LAN or data centre, where answers take milliseconds:
+    /// upkeep five times as often as [`Config::wan`], so that a ring
+    /// notices a lost node in about a second and settles after a join in
+    /// a few.
+    pub fn lan() -> Self {
+        Self::default()
+            .stabilize_interval(Duration::from_secs(1))
+            .fix_fingers_interval(Duration::from_secs(1))
+            .check_predecessor_interval(Duration::from_secs(2))
+            .request_timeout(Duration::from_millis(300))
+            .isolation_timeout(Duration::from_secs(5))
+    }
+
+    /// Timers for tests and demonstrations on one machine: a small ring
+    /// on loopback settles within a second or two of its joins.
+    pub fn local_test() -> Self {
+        Self::default()
+            .stabilize_interval(Duration::from_millis(200))
+            .fix_fingers_interval(Duration::from_millis(100))
+            .check_predecessor_interval(Duration::from_millis(500))
+    }
+
+    /// Replaces the access policy (an `Arc` of one passes as it is).
+    pub fn policy(mut self, policy: impl AccessPolicy + 'static) -> Self {
+        self.policy = Arc::new(policy);
         self
     }
 
     /// Replaces the wall clock (a simulation's virtual one, say).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
         self
     }
 
     /// Replaces the seed.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
+        self
+    }
+
+    /// Replaces the admission rule.
+    pub fn admission(mut self, admission: Admission) -> Self {
+        self.admission = admission;
+        self
+    }
+
+    /// Replaces the period of stabilize.
+    pub fn stabilize_interval(mut self, period: Duration) -> Self {
+        self.stabilize_interval = period;
+        self
+    }
+
+    /// Replaces the period of refreshing one finger.
+    pub fn fix_fingers_interval(mut self, period: Duration) -> Self {
+        self.fix_fingers_interval = period;
+        self
+    }
+
+    /// Replaces the period of checking the predecessor.
+    pub fn check_predecessor_interval(mut self, period: Duration) -> Self {
+        self.check_predecessor_interval = period;
+        self
+    }
+
+    /// Replaces the wait for one attempt of a request.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Replaces the longest time one operation may take.
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = timeout;
+        self
+    }
+
+    /// Replaces the silence after which the node counts as isolated.
+    pub fn isolation_timeout(mut self, timeout: Duration) -> Self {
+        self.isolation_timeout = timeout;
+        self
+    }
+
+    /// Replaces the number of copies of every record.
+    pub fn replicas(mut self, k: usize) -> Self {
+        self.replicas = k;
         self
     }
 

@@ -12,13 +12,19 @@ pub mod wire;
 
 pub use config::{Config, Routing};
 pub use health::Health;
+/// The `lsp-core` items this crate's API uses, so that an adopter needs
+/// no direct dependency on `lsp-core` to keep in step.
+pub use lsp_core::{
+    self, AccessPolicy, Admission, Aor, Binding, Clock, Error, FirstComeFirstServed,
+    LocationService, Lookup, NodeId, PeerAddr, Published, ResourceId, SignedRecord, Transport,
+};
 pub use node::{Chord, Counters, Event, FINGERS, NodeState, OpId, Outcome, Status, Transmit};
 #[cfg(feature = "runtime")]
 mod outbox;
 #[cfg(feature = "runtime")]
 mod runtime;
 #[cfg(feature = "runtime")]
-pub use runtime::ChordNode;
+pub use runtime::{ChordNode, NodeBuilder};
 #[cfg(feature = "sim")]
 pub mod sim;
 

@@ -4,14 +4,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use lsp_core::{
     Aor, Binding, Error, LocationService, Lookup, PeerAddr, Published, ResourceId, SignedRecord,
     Transport,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::node::{Chord, Event, OpId, Outcome, Status};
 use crate::outbox::Outbox;
@@ -35,13 +35,75 @@ enum Command {
     Status(oneshot::Sender<Status>),
 }
 
+/// How often [`ChordNode::ready`] looks at the node's status.
+const READY_POLL: Duration = Duration::from_millis(20);
+
 /// A running Chord node over any [`Transport`]. Cloning gives another
 /// handle to the same node; the node stops when it has left or when the
 /// last handle is dropped.
+///
+/// ```no_run
+/// use lsp_chord::{ChordNode, Config};
+/// use lsp_transport::{Identity, QuicTransport, TransportConfig};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let key = Identity::generate()?;
+/// let quic = QuicTransport::bind(&key, "0.0.0.0:7000".parse()?, TransportConfig::default())?;
+/// // Joins through a member ("<node-id>@<address>") and returns once
+/// // the node's neighbours are settled.
+/// let boot = "5f1c...@192.0.2.1:7000".parse()?;
+/// let node = ChordNode::builder(quic).config(Config::lan()).join(&[boot]).await?;
+/// println!("member of a ring of about {:.0}", node.status().await?.estimated_size);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct ChordNode {
     commands: mpsc::Sender<Command>,
     local: PeerAddr,
+    health: watch::Receiver<Health>,
+}
+
+/// Starts a [`ChordNode`]: [`ChordNode::builder`].
+#[derive(Debug)]
+#[must_use = "a builder does nothing until spawn, join or attach"]
+pub struct NodeBuilder {
+    transport: Arc<dyn Transport>,
+    config: Config,
+}
+
+impl NodeBuilder {
+    /// Uses `config` (a preset such as [`Config::lan`], with changes)
+    /// instead of [`Config::default`].
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Starts the node, idle until [`ChordNode::join`] or
+    /// [`ChordNode::attach`].
+    pub fn spawn(self) -> ChordNode {
+        ChordNode::spawn(self.transport, self.config)
+    }
+
+    /// Starts the node and joins the ring through any of `bootstrap` (a
+    /// new ring when empty), then waits until its neighbours are settled
+    /// ([`ChordNode::ready`]), at most the configured operation timeout.
+    pub async fn join(self, bootstrap: &[PeerAddr]) -> Result<ChordNode, Error> {
+        let wait = self.config.operation_timeout;
+        let node = self.spawn();
+        node.join(bootstrap).await?;
+        node.ready(wait).await?;
+        Ok(node)
+    }
+
+    /// Starts the node and uses the ring through `members` as a client
+    /// ([`ChordNode::attach`]).
+    pub async fn attach(self, members: &[PeerAddr]) -> Result<ChordNode, Error> {
+        let node = self.spawn();
+        node.attach(members).await?;
+        Ok(node)
+    }
 }
 
 impl std::fmt::Debug for Command {
@@ -51,14 +113,29 @@ impl std::fmt::Debug for Command {
 }
 
 impl ChordNode {
+    /// A node on `transport` (a `QuicTransport`, say, as it is or in an
+    /// `Arc`), with [`Config::default`] unless told otherwise.
+    pub fn builder(transport: impl Transport) -> NodeBuilder {
+        NodeBuilder {
+            transport: Arc::new(transport),
+            config: Config::default(),
+        }
+    }
+
     /// Starts a node on `transport` (on the current tokio runtime). It is
     /// idle until [`ChordNode::join`].
-    pub fn spawn(transport: Arc<dyn Transport>, config: Config) -> Self {
+    pub fn spawn(transport: impl Transport, config: Config) -> Self {
+        let transport: Arc<dyn Transport> = Arc::new(transport);
         let local = transport.local();
         let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
+        let (health_tx, health) = watch::channel(Health::Joining);
         let chord = Chord::new(local, config);
-        tokio::spawn(drive(chord, transport, rx));
-        Self { commands, local }
+        tokio::spawn(drive(chord, transport, rx, health_tx));
+        Self {
+            commands,
+            local,
+            health,
+        }
     }
 
     /// This node's Node-ID and address.
@@ -76,6 +153,11 @@ impl ChordNode {
     }
 
     /// Joins the ring through any of `bootstrap`, or starts one when empty.
+    ///
+    /// It returns once the node has found its successor and taken its
+    /// place: it serves from then on. Its predecessor, successor list and
+    /// fingers fill in over the next upkeep rounds; [`ChordNode::ready`]
+    /// waits for that.
     pub async fn join(&self, bootstrap: &[PeerAddr]) -> Result<(), Error> {
         let boot = bootstrap.to_vec();
         self.call(|r| Command::Join(boot, r)).await.map(|_| ())
@@ -88,6 +170,39 @@ impl ChordNode {
     pub async fn attach(&self, members: &[PeerAddr]) -> Result<(), Error> {
         let members = members.to_vec();
         self.call(|r| Command::Attach(members, r)).await.map(|_| ())
+    }
+
+    /// Waits until the node's neighbours are settled ([`Status::settled`]):
+    /// it has a predecessor and its successor names it as its own (or it
+    /// is alone in its ring). A client is ready once attached. Fails with
+    /// `Error::Timeout` after `timeout`, `Error::NotJoined` if neither
+    /// `join` nor `attach` was called, and `Error::Closed` after leaving.
+    pub async fn ready(&self, timeout: Duration) -> Result<(), Error> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let status = self.status().await?;
+            match status.state {
+                crate::NodeState::Client => return Ok(()),
+                crate::NodeState::Left => return Err(Error::Closed),
+                crate::NodeState::Joined if status.settled => return Ok(()),
+                // Idle: `join` may be on its way from another handle.
+                _ => {}
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(match status.state {
+                    crate::NodeState::Idle => Error::NotJoined,
+                    _ => Error::Timeout,
+                });
+            }
+            tokio::time::sleep(READY_POLL).await;
+        }
+    }
+
+    /// The node's health now and whenever it changes kind (the `silent`
+    /// of [`Health::Isolated`] is as of the change): `changed().await` on
+    /// the receiver wakes on each change.
+    pub fn watch_health(&self) -> watch::Receiver<Health> {
+        self.health.clone()
     }
 
     /// Hands this node's data to its successor and leaves the ring.
@@ -156,6 +271,7 @@ async fn drive(
     mut chord: Chord,
     transport: Arc<dyn Transport>,
     mut commands: mpsc::Receiver<Command>,
+    health: watch::Sender<Health>,
 ) {
     let mut waiting: HashMap<OpId, Reply> = HashMap::new();
     let (fail_tx, mut failures) = mpsc::channel::<PeerAddr>(FAILURES_QUEUE);
@@ -219,6 +335,14 @@ async fn drive(
                 dropped += 1;
             }
         }
+        let now_health = chord.health(Instant::now());
+        health.send_if_modified(|h| {
+            let changed = std::mem::discriminant(h) != std::mem::discriminant(&now_health);
+            if changed {
+                *h = now_health;
+            }
+            changed
+        });
         if chord.state() == crate::NodeState::Left && waiting.is_empty() {
             break;
         }

@@ -62,3 +62,47 @@ async fn nodes_over_memory_transport_publish_query_and_leave() {
         "sip:bob@198.51.100.2"
     );
 }
+
+/// What `ready` promises: every node of a three-node ring, each started
+/// by the builder's `join`, has a predecessor and a successor that names
+/// it, with no sleep in between; and the health watch saw the change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_builder_join_returns_once_the_neighbours_are_settled() {
+    let net = MemoryNetwork::default();
+    let transport = |seed: u8| {
+        let id = Identity::from_secret_bytes([seed; 32]);
+        net.bind(id.node_id(), format!("10.0.1.{seed}:5000").parse().unwrap())
+    };
+    let idle = ChordNode::builder(transport(9)).spawn();
+    let err = idle.ready(Duration::from_millis(100)).await.unwrap_err();
+    assert_eq!(err, lsp_chord::Error::NotJoined);
+
+    let first = ChordNode::builder(transport(1))
+        .config(Config::local_test().seed(1))
+        .join(&[])
+        .await
+        .unwrap();
+    let mut health = first.watch_health();
+    assert_eq!(*health.borrow_and_update(), lsp_chord::Health::Alone);
+    let mut nodes = vec![first];
+    for seed in 2..=3u8 {
+        let boot = [nodes[0].local()];
+        let node = ChordNode::builder(transport(seed))
+            .config(Config::local_test().seed(u64::from(seed)))
+            .join(&boot)
+            .await
+            .unwrap();
+        nodes.push(node);
+    }
+    let last = nodes[2].status().await.unwrap();
+    assert!(last.settled);
+    assert!(last.predecessor.is_some());
+    let successor = last.successors[0];
+    let s = nodes.iter().find(|n| n.local() == successor).unwrap();
+    assert_eq!(s.status().await.unwrap().predecessor, Some(nodes[2].local()));
+    tokio::time::timeout(Duration::from_secs(5), health.changed())
+        .await
+        .expect("the first node's health changes")
+        .unwrap();
+    assert_eq!(*health.borrow(), lsp_chord::Health::Healthy);
+}

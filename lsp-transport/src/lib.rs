@@ -4,6 +4,9 @@
 mod quic;
 mod tls;
 
+/// The `lsp-core` items this crate's API uses, so that an adopter needs
+/// no direct dependency on `lsp-core` to keep in step.
+pub use lsp_core::{self, Identity, NodeId, PeerAddr, PublicKey, Transport};
 pub use quic::{ClosedRing, QuicTransport, TransportConfig};
 pub use tls::ALPN;
 

@@ -156,6 +156,10 @@ pub struct Status {
     pub estimated_size: f64,
     /// Whether the node serves, as of its latest input.
     pub health: Health,
+    /// Its neighbours are settled: it has a predecessor, and its successor
+    /// named it as its own predecessor in the latest stabilize round. A
+    /// node alone in its ring is settled too.
+    pub settled: bool,
     /// Traffic counts.
     pub counters: Counters,
 }
@@ -237,6 +241,9 @@ pub struct Chord {
     /// does not take this node as a member (a closed ring it is not
     /// enrolled in, or an open one whose work rule it fails).
     pub(crate) refused_as_member: bool,
+    /// The successor named this node as its predecessor in the latest
+    /// stabilize round (see [`Status::settled`]).
+    pub(crate) successor_confirmed: bool,
 }
 
 pub(crate) fn ms(d: Duration) -> u64 {
@@ -279,6 +286,7 @@ impl Chord {
             digest_askers: Vec::new(),
             liveness: Liveness::default(),
             refused_as_member: false,
+            successor_confirmed: false,
             contacts: client::Contacts::default(),
         }
     }
@@ -327,8 +335,15 @@ impl Chord {
             store: self.store.stats(),
             estimated_size: self.estimated_size(),
             health: self.health_at(self.now_ms),
+            settled: self.settled(),
             counters: self.counters,
         }
+    }
+
+    fn settled(&self) -> bool {
+        let alone = self.succs.is_empty() && self.pred.is_none();
+        self.state == NodeState::Joined
+            && (alone || (self.pred.is_some() && self.successor_confirmed))
     }
 
     /// Whether the node serves at `now` (see [`Health`]).
@@ -632,6 +647,7 @@ impl Chord {
     pub(crate) fn become_joined(&mut self, succs: Vec<PeerAddr>, t: u64) {
         self.state = NodeState::Joined;
         self.succs = succs;
+        self.successor_confirmed = false;
         self.routing_changed = true;
         self.timers.set(Timer::Stabilize, t);
         self.timers.set(Timer::FixFingers, t);

@@ -129,6 +129,9 @@ impl Chord {
         if known {
             self.bury(peer);
         }
+        if self.succs.first() == Some(&peer) {
+            self.successor_confirmed = false;
+        }
         self.succs.retain(|p| *p != peer);
         self.farther_preds.retain(|p| *p != peer);
         self.contacts.drop_peer(peer);
@@ -188,6 +191,7 @@ impl Chord {
         }
         list.truncate(self.cfg.r());
         let adopted = list[0].id != s.id;
+        self.successor_confirmed = !adopted && predecessor.is_some_and(|p| p.id == self.me.id);
         if list != self.succs {
             self.succs = list;
             self.routing_changed = true;
@@ -306,6 +310,7 @@ impl Chord {
             self.succs.retain(|q| q.id != p.id);
             self.succs.insert(0, p);
             self.succs.truncate(self.cfg.r());
+            self.successor_confirmed = false;
             self.routing_changed = true;
             self.timers.set(Timer::Stabilize, now_ms);
         }
@@ -421,6 +426,7 @@ impl Chord {
             }
         }
         if let Some(i) = self.succs.iter().position(|p| p.id == from.id) {
+            self.successor_confirmed &= i > 0;
             let mut list: Vec<PeerAddr> = self.succs[..i].to_vec();
             for p in successors.into_iter().take(MAX_PEERS) {
                 if p.id == self.me.id {
