@@ -111,15 +111,34 @@ impl std::fmt::Debug for HybridService {
 }
 
 impl HybridService {
-    /// Combines `local` and `p2p`, querying in `order`.
+    /// Combines the domain's own store `local` and the overlay `p2p`
+    /// (a `ChordNode`, say), asking `local` first on a query.
+    pub fn local_first(
+        local: impl LocationService + 'static,
+        p2p: impl LocationService + 'static,
+    ) -> Self {
+        Self::new(local, p2p, QueryOrder::LocalFirst)
+    }
+
+    /// Combines the domain's own store `local` and the overlay `p2p`,
+    /// asking `p2p` first on a query.
+    pub fn p2p_first(
+        local: impl LocationService + 'static,
+        p2p: impl LocationService + 'static,
+    ) -> Self {
+        Self::new(local, p2p, QueryOrder::P2pFirst)
+    }
+
+    /// Combines `local` and `p2p`, querying in `order`: the named
+    /// constructors above say the same with the order in their name.
     pub fn new(
-        local: Arc<dyn LocationService>,
-        p2p: Arc<dyn LocationService>,
+        local: impl LocationService + 'static,
+        p2p: impl LocationService + 'static,
         order: QueryOrder,
     ) -> Self {
         Self {
-            local,
-            p2p,
+            local: Arc::new(local),
+            p2p: Arc::new(p2p),
             order,
             backlog: Arc::default(),
         }

@@ -11,3 +11,14 @@ pub mod server;
 pub mod service;
 pub mod transaction;
 pub mod ua;
+
+pub use hybrid::{HybridService, QueryOrder};
+/// The `lsp-core` items this crate's API uses, so that an adopter needs
+/// no direct dependency on `lsp-core` to keep in step.
+pub use lsp_core::{
+    self, AccessPolicy, Aor, Binding, Clock, Error, Identity, LocalConfig, LocalLocationService,
+    LocationService,
+};
+pub use server::{SipListen, SipServer};
+pub use service::{SipConfig, SipService};
+pub use ua::{SelfBinding, SelfRegistration};

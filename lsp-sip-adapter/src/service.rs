@@ -29,7 +29,8 @@ const MAX_REDIRECT_CONTACTS: usize = 16;
 /// How a [`SipService`] behaves.
 #[derive(Clone)]
 pub struct SipConfig {
-    identity: Arc<Identity>,
+    /// The key a registrar signs with; none for a redirect-only server.
+    identity: Option<Arc<Identity>>,
     domains: Vec<String>,
     registrar: bool,
     redirect: bool,
@@ -44,7 +45,7 @@ pub struct SipConfig {
 impl Debug for SipConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SipConfig")
-            .field("publisher", &self.identity.node_id())
+            .field("publisher", &self.identity.as_ref().map(|i| i.node_id()))
             .field("domains", &self.domains)
             .field("registrar", &self.registrar)
             .field("redirect", &self.redirect)
@@ -59,11 +60,22 @@ impl SipConfig {
     /// `identity` (the domain key that the access policy trusts). Add the
     /// served domains and either credentials or
     /// [`allow_unauthenticated`](Self::allow_unauthenticated).
-    pub fn new(identity: Arc<Identity>) -> Self {
+    pub fn new(identity: impl Into<Arc<Identity>>) -> Self {
+        Self::signing_with(Some(identity.into()))
+    }
+
+    /// A redirect server alone: no registrar, so no key and no
+    /// credentials. Out-of-dialog requests get a 302 with the live
+    /// Contacts the Location Service holds.
+    pub fn redirect_only() -> Self {
+        Self::signing_with(None)
+    }
+
+    fn signing_with(identity: Option<Arc<Identity>>) -> Self {
         Self {
+            registrar: identity.is_some(),
             identity,
             domains: Vec::new(),
-            registrar: true,
             redirect: true,
             limits: ExpiryLimits::default(),
             max_contacts: 16,
@@ -126,8 +138,8 @@ impl SipConfig {
     }
 
     /// Uses `clock` instead of the system clock.
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
         self
     }
 
@@ -142,8 +154,18 @@ impl SipConfig {
 pub enum ConfigError {
     /// A registrar serving a domain with neither credentials nor an explicit
     /// opt-out of authentication.
-    #[error("a registrar that serves a domain needs credentials or allow_unauthenticated()")]
+    #[error(
+        "a registrar that serves a domain needs credentials: call .credentials() or .digest(), \
+         or .allow_unauthenticated() on a closed network, or .registrar(false) \
+         (or SipConfig::redirect_only()) for a redirect server alone"
+    )]
     NoCredentials,
+    /// The registrar was turned on in a config made without a key.
+    #[error(
+        "a registrar signs what it publishes: make the config with SipConfig::new(key), \
+         or keep it redirect-only"
+    )]
+    NoIdentity,
     /// A listener could not bind.
     #[error("cannot bind {addr}: {reason}")]
     Bind {
@@ -172,7 +194,14 @@ impl Debug for SipService {
 
 impl SipService {
     /// A handler over `service`.
-    pub fn new(service: Arc<dyn LocationService>, config: SipConfig) -> Result<Self, ConfigError> {
+    pub fn new(
+        service: impl LocationService + 'static,
+        config: SipConfig,
+    ) -> Result<Self, ConfigError> {
+        let service: Arc<dyn LocationService> = Arc::new(service);
+        if config.registrar && config.identity.is_none() {
+            return Err(ConfigError::NoIdentity);
+        }
         if config.registrar
             && !config.domains.is_empty()
             && config.auth.is_none()
@@ -215,10 +244,9 @@ impl SipService {
         let response = if *method == Method::ACK {
             return None;
         } else if *method == Method::REGISTER {
-            if self.config.registrar {
-                self.register(request).await
-            } else {
-                not_allowed(request)
+            match &self.config.identity {
+                Some(identity) if self.config.registrar => self.register(request, identity).await,
+                _ => not_allowed(request),
             }
         } else if *method == Method::OPTIONS {
             self.options(request)
@@ -245,7 +273,7 @@ impl SipService {
             .with_header("Supported", SUPPORTED.join(", "))
     }
 
-    async fn register(&self, request: &Request) -> Response {
+    async fn register(&self, request: &Request, identity: &Identity) -> Response {
         let now = self.config.clock.now();
         if !self.config.serves(&host_of(&request.uri)) {
             return request.response(404, "Domain not served here");
@@ -306,7 +334,7 @@ impl SipService {
 
         let stripe = aor.resource_id().as_bytes()[0] as usize % self.locks.len();
         let _guard = self.locks[stripe].lock().await;
-        let (previous, current) = match self.own_bindings(&aor, now).await {
+        let (previous, current) = match self.own_bindings(&aor, identity, now).await {
             Ok(found) => found,
             Err(e) => return service_error(request, &e),
         };
@@ -317,11 +345,7 @@ impl SipService {
         if op != RegisterOp::Fetch {
             let mut record = Record::new(aor.clone(), Record::next_version(previous));
             record.bindings = bindings.clone();
-            if let Err(e) = self
-                .service
-                .publish_own(record.sign_own(&self.config.identity))
-                .await
-            {
+            if let Err(e) = self.service.publish_own(record.sign_own(identity)).await {
                 return service_error(request, &e);
             }
         }
@@ -332,9 +356,10 @@ impl SipService {
     async fn own_bindings(
         &self,
         aor: &Aor,
+        identity: &Identity,
         now: UnixTime,
     ) -> Result<(Option<u64>, Vec<Binding>), LsError> {
-        let key = self.config.identity.public_key();
+        let key = identity.public_key();
         let records = match self.service.fetch(aor).await {
             Ok(r) => r,
             Err(LsError::NotFound(_)) => return Ok((None, Vec::new())),

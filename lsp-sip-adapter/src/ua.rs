@@ -72,10 +72,12 @@ impl SelfRegistration {
     /// Publishes the binding now, signed by `identity`, and keeps it fresh.
     /// The first publish's error is returned; later ones are retried.
     pub async fn start(
-        service: Arc<dyn LocationService>,
-        identity: Arc<Identity>,
+        service: impl LocationService + 'static,
+        identity: impl Into<Arc<Identity>>,
         spec: SelfBinding,
     ) -> Result<Self, Error> {
+        let service: Arc<dyn LocationService> = Arc::new(service);
+        let identity = identity.into();
         let call_id = format!("{}@lsp-ua", &identity.node_id().to_string()[..16]);
         publish(&*service, &identity, &spec, &call_id, 1).await?;
         let (stop, mut stopped) = watch::channel(false);
