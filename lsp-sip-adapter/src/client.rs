@@ -25,7 +25,10 @@
 //! ```
 
 mod agent;
+mod invite;
 mod reply;
+
+pub use invite::{FinalResponse, InviteConfig, InviteError, SipCaller};
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -232,4 +235,23 @@ async fn keep(
             }
         }
     }
+}
+
+/// 16 random hex digits, for tags, branches and Call-IDs.
+fn random_hex() -> String {
+    let mut b = [0u8; 8];
+    // Without OS randomness the tags are still distinct per process.
+    let _ = getrandom::fill(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The local address packets from `sock` to `to` leave from, for a Via.
+fn local_toward(sock: &tokio::net::UdpSocket, to: SocketAddr) -> Option<SocketAddr> {
+    let bound = sock.local_addr().ok()?;
+    if !bound.ip().is_unspecified() {
+        return Some(bound);
+    }
+    let probe = std::net::UdpSocket::bind(SocketAddr::new(bound.ip(), 0)).ok()?;
+    probe.connect(to).ok()?;
+    Some(SocketAddr::new(probe.local_addr().ok()?.ip(), bound.port()))
 }

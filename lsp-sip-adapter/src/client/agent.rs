@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use super::RegistrationConfig;
 use super::reply::{Reply, param};
+use super::{local_toward, random_hex};
 use crate::digest::{Algorithm, authorization};
 
 const T1: Duration = Duration::from_millis(500);
@@ -28,13 +29,6 @@ pub(crate) struct Agent {
     /// The lifetime to ask for; a 423's Min-Expires raises it.
     expires: u64,
     held_off: HashMap<SocketAddr, Instant>,
-}
-
-fn random_hex() -> String {
-    let mut b = [0u8; 8];
-    // Without OS randomness the tags are still distinct per process.
-    let _ = getrandom::fill(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 impl Agent {
@@ -190,7 +184,7 @@ impl Agent {
         expires: u64,
         auth: Option<&(&'static str, String)>,
     ) -> Option<Reply> {
-        let local = self.local_toward(to)?;
+        let local = local_toward(&self.sock, to)?;
         let branch = format!("z9hG4bK{}", random_hex());
         let auth = auth.map_or(String::new(), |(name, v)| format!("{name}: {v}\r\n"));
         let (aor, contact) = (self.cfg.aor.as_str(), &self.cfg.contact);
@@ -229,16 +223,5 @@ impl Agent {
             }
         }
         None
-    }
-
-    /// The local address packets to `to` leave from, for the Via.
-    fn local_toward(&self, to: SocketAddr) -> Option<SocketAddr> {
-        let bound = self.sock.local_addr().ok()?;
-        if !bound.ip().is_unspecified() {
-            return Some(bound);
-        }
-        let probe = std::net::UdpSocket::bind(SocketAddr::new(bound.ip(), 0)).ok()?;
-        probe.connect(to).ok()?;
-        Some(SocketAddr::new(probe.local_addr().ok()?.ip(), bound.port()))
     }
 }

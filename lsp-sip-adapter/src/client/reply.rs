@@ -52,6 +52,32 @@ impl Reply {
         })
     }
 
+    /// The reason phrase of the status line.
+    pub(crate) fn reason(&self) -> &str {
+        let status = self.head.lines().next().unwrap_or("");
+        status.splitn(3, ' ').nth(2).unwrap_or("").trim()
+    }
+
+    /// The URIs of every Contact, in order: what is between `<` and `>`,
+    /// or a bare URI up to its parameters. A comma inside a quoted
+    /// display name or inside `<>` does not split.
+    pub(crate) fn contact_uris(&self) -> Vec<String> {
+        let mut uris = Vec::new();
+        for value in self.headers("Contact") {
+            for contact in split_list(value) {
+                let contact = contact.trim();
+                let uri = match (contact.find('<'), contact.find('>')) {
+                    (Some(a), Some(b)) if a < b => &contact[a + 1..b],
+                    _ => contact.split(';').next().unwrap_or(""),
+                };
+                if !uri.is_empty() && uri != "*" {
+                    uris.push(uri.to_owned());
+                }
+            }
+        }
+        uris
+    }
+
     pub(crate) fn header<'a>(&'a self, name: &'a str) -> Option<&'a str> {
         self.headers(name).next()
     }
@@ -86,6 +112,26 @@ impl Reply {
     }
 }
 
+/// The comma-separated items of a header value, commas in quotes or in
+/// `<>` kept.
+fn split_list(value: &str) -> Vec<&str> {
+    let (mut items, mut start, mut quoted, mut angle) = (Vec::new(), 0, false, false);
+    for (i, c) in value.char_indices() {
+        match c {
+            '"' if !angle => quoted = !quoted,
+            '<' if !quoted => angle = true,
+            '>' if !quoted => angle = false,
+            ',' if !quoted && !angle => {
+                items.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&value[start..]);
+    items
+}
+
 /// A `name=value` or `name="value"` parameter of a header value.
 pub(crate) fn param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
     value
@@ -116,6 +162,18 @@ mod tests {
         assert_eq!(r.granted("sip:c@10.0.0.3"), Some(600));
         let busy = Reply::parse(b"SIP/2.0 503 Busy\r\nRetry-After: 30 (isolated)\r\n\r\n");
         assert_eq!(busy.and_then(|r| r.retry_after()), Some(30));
+        let moved = "SIP/2.0 302 Moved Temporarily\r\nm: \"Bob, at home\" <sip:bob@10.0.0.5;transport=tcp>;q=0.9, \
+                     sip:bob@10.0.0.6;q=0.1\r\nContact: <sip:bob@[2001:db8::1]:5070>\r\n\r\n";
+        let moved = Reply::parse(moved.as_bytes()).expect("a response");
+        assert_eq!(moved.reason(), "Moved Temporarily");
+        assert_eq!(
+            moved.contact_uris(),
+            [
+                "sip:bob@10.0.0.5;transport=tcp",
+                "sip:bob@10.0.0.6",
+                "sip:bob@[2001:db8::1]:5070"
+            ]
+        );
         for junk in [
             &b"REGISTER sip:x SIP/2.0\r\n\r\n"[..],
             b"SIP/2.0 99 Low\r\n\r\n",
