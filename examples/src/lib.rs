@@ -5,6 +5,12 @@
 pub mod local_ring;
 pub mod sip_ua;
 
+/// The root README's code, compiled and run as a doctest so that it stays
+/// true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExample;
+
 /// Any error, for programs that only report it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -16,5 +22,5 @@ pub async fn serve_udp(
         udp: vec!["127.0.0.1:0".parse()?],
         ..Default::default()
     };
-    Ok(lsp_sip_adapter::server::SipServer::bind(std::sync::Arc::new(service), &listen).await?)
+    Ok(lsp_sip_adapter::server::SipServer::bind(service, &listen).await?)
 }

@@ -15,23 +15,16 @@ pub fn short(id: &NodeId) -> String {
     id.to_string()[..8].to_string()
 }
 
-/// Default settings with short upkeep timers.
+/// The library's preset for tests and demonstrations on one machine.
 pub fn fast_config(seed: u64, policy: Arc<dyn AccessPolicy>) -> Config {
-    let mut cfg = Config::default().seed(seed).policy(policy);
-    cfg.stabilize_interval = Duration::from_millis(200);
-    cfg.fix_fingers_interval = Duration::from_millis(100);
-    cfg.check_predecessor_interval = Duration::from_millis(500);
-    cfg
+    Config::local_test().seed(seed).policy(policy)
 }
 
 /// A node with a fresh key on a QUIC socket of 127.0.0.1; idle until it joins.
 pub fn spawn_node(seed: u64, policy: Arc<dyn AccessPolicy>) -> Result<ChordNode, BoxError> {
     let key = Identity::generate()?;
     let transport = QuicTransport::bind(&key, "127.0.0.1:0".parse()?, TransportConfig::default())?;
-    Ok(ChordNode::spawn(
-        Arc::new(transport),
-        fast_config(seed, policy),
-    ))
+    Ok(ChordNode::spawn(transport, fast_config(seed, policy)))
 }
 
 /// A node that will use a ring as a client: its transport connects out
@@ -39,10 +32,7 @@ pub fn spawn_node(seed: u64, policy: Arc<dyn AccessPolicy>) -> Result<ChordNode,
 pub fn spawn_client(seed: u64, policy: Arc<dyn AccessPolicy>) -> Result<ChordNode, BoxError> {
     let key = Identity::generate()?;
     let transport = QuicTransport::client(&key, "0.0.0.0:0".parse()?, TransportConfig::default())?;
-    Ok(ChordNode::spawn(
-        Arc::new(transport),
-        fast_config(seed, policy),
-    ))
+    Ok(ChordNode::spawn(transport, fast_config(seed, policy)))
 }
 
 /// `n` nodes joined into one ring and settled.

@@ -1,12 +1,13 @@
 //! Just enough of a SIP UA for the examples, over a UDP socket: send a
 //! request, retransmit it until a final response (RFC 3261 timer A, short),
-//! answer a digest challenge, and read a response's status and headers.
+//! answer a digest challenge, and read a response's status and headers;
+//! INVITEs go through the library's `client::SipCaller`.
 //! Each step prints one line.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use lsp_sip_adapter::client::{InviteConfig, SipCaller};
 use lsp_sip_adapter::digest::{Algorithm, authorization};
 use tokio::net::UdpSocket;
 
@@ -172,49 +173,22 @@ pub async fn register(
     Ok(())
 }
 
-/// INVITE for `callee`, 302, ACK. Returns the 302's first Contact.
+/// INVITE for `callee`, 302, ACK, through the library's caller side.
+/// Returns the 302's first Contact.
 pub async fn invite(
-    caller: &UdpSocket,
+    caller: &SipCaller,
     redirect: SocketAddr,
     callee: &str,
 ) -> Result<String, BoxError> {
-    // A new transaction and dialog each time, or the server would answer
-    // from its transaction table.
-    static CALLS: AtomicU32 = AtomicU32::new(0);
-    let n = CALLS.fetch_add(1, Ordering::Relaxed);
-    let me = caller.local_addr()?;
-    let via = format!("SIP/2.0/UDP {me};branch=z9hG4bK-ex-inv{n};rport");
-    let common = |to: &str| {
-        format!(
-            "Via: {via}\r\nMax-Forwards: 70\r\nTo: {to}\r\n\
-             From: <sip:caller@example.net>;tag=ex-caller\r\nCall-ID: ex-invite-{n}@{me}\r\n"
-        )
-    };
-    let invite = format!(
-        "INVITE {callee} SIP/2.0\r\n{}CSeq: 1 INVITE\r\n\
-         Contact: <sip:caller@{me}>\r\nContent-Length: 0\r\n\r\n",
-        common(&format!("<{callee}>"))
-    );
     println!("   -> INVITE {callee}");
-    let moved = exchange(caller, redirect, &invite).await?;
-    println!("   <- {}", moved.status_line());
+    let config = InviteConfig::new(callee).from("sip:caller@example.net");
+    let moved = caller.invite(redirect, &config).await?;
+    println!("   <- SIP/2.0 {} {}", moved.code, moved.reason);
     if moved.code != 302 {
-        return Err(format!("INVITE got {}", moved.status_line()).into());
+        return Err(format!("INVITE got {} {}", moved.code, moved.reason).into());
     }
-    let contact = moved
-        .headers("Contact")
-        .next()
-        .ok_or("302 without Contact")?
-        .to_string();
-    println!("      Contact: {contact}");
-    // The ACK for a non-2xx final response reuses the INVITE's branch and
-    // carries the response's To tag (RFC 3261 17.1.1.3).
-    let to = moved.headers("To").next().ok_or("302 without To")?;
-    let ack = format!(
-        "ACK {callee} SIP/2.0\r\n{}CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
-        common(to)
-    );
-    caller.send_to(ack.as_bytes(), redirect).await?;
+    let contact = moved.contacts.first().ok_or("302 without Contact")?;
+    println!("      Contact: <{contact}>");
     println!("   -> ACK");
-    Ok(contact)
+    Ok(contact.clone())
 }

@@ -41,14 +41,14 @@ async fn register_at_one_node_redirect_at_another() {
 
     let domain_key = Arc::new(Identity::from_secret_bytes([40; 32]));
     let registrar = SipService::new(
-        Arc::new(nodes[0].clone()),
+        nodes[0].clone(),
         SipConfig::new(domain_key.clone())
             .serve_domain("example.com")
             .allow_unauthenticated(),
     )
     .expect("config");
     let redirect = SipService::new(
-        Arc::new(nodes[3].clone()),
+        nodes[3].clone(),
         SipConfig::new(domain_key).registrar(false),
     )
     .expect("config");

@@ -99,7 +99,10 @@ async fn a_builder_join_returns_once_the_neighbours_are_settled() {
     assert!(last.predecessor.is_some());
     let successor = last.successors[0];
     let s = nodes.iter().find(|n| n.local() == successor).unwrap();
-    assert_eq!(s.status().await.unwrap().predecessor, Some(nodes[2].local()));
+    assert_eq!(
+        s.status().await.unwrap().predecessor,
+        Some(nodes[2].local())
+    );
     tokio::time::timeout(Duration::from_secs(5), health.changed())
         .await
         .expect("the first node's health changes")

@@ -78,6 +78,16 @@ pub struct SipListen {
     pub limits: SipLimits,
 }
 
+impl SipListen {
+    /// UDP on `addr` alone, with the default limits.
+    pub fn udp_only(addr: SocketAddr) -> Self {
+        Self {
+            udp: vec![addr],
+            ..Self::default()
+        }
+    }
+}
+
 /// A running SIP server.
 pub struct SipServer {
     udp: Vec<SocketAddr>,
@@ -98,9 +108,13 @@ impl Debug for SipServer {
 
 impl SipServer {
     /// Binds every listener of `listen` and starts serving `service`.
-    pub async fn bind(service: Arc<SipService>, listen: &SipListen) -> Result<Self, ConfigError> {
+    /// The service passes as it is or in an `Arc`.
+    pub async fn bind(
+        service: impl Into<Arc<SipService>>,
+        listen: &SipListen,
+    ) -> Result<Self, ConfigError> {
         let core = Arc::new(Core {
-            service,
+            service: service.into(),
             txs: Mutex::new(Transactions {
                 layer: TransactionLayer::new(listen.limits.transactions),
                 wakes_at: None,

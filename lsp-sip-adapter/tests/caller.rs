@@ -33,7 +33,7 @@ async fn a_redirect_only_server_needs_no_key_and_a_caller_gets_the_contacts_of_i
         udp: vec![loopback()],
         ..SipListen::default()
     };
-    let server = SipServer::bind(Arc::new(sip), &listen).await.expect("bind");
+    let server = SipServer::bind(sip, &listen).await.expect("bind");
     let at = server.udp_addrs()[0];
     let caller = SipCaller::bind(loopback()).await.expect("socket");
 

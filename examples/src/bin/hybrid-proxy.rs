@@ -16,10 +16,10 @@ use lsp_core::{
     Aor, DomainTrustAnchors, FirstComeFirstServed, Identity, LocalConfig, LocalLocationService,
     LocationService,
 };
+use lsp_sip_adapter::client::SipCaller;
 use lsp_sip_adapter::digest::StaticCredentials;
 use lsp_sip_adapter::hybrid::{HybridService, QueryOrder};
 use lsp_sip_adapter::service::{SipConfig, SipService};
-use tokio::net::UdpSocket;
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
@@ -38,11 +38,7 @@ async fn main() -> Result<(), BoxError> {
     let local = Arc::new(LocalLocationService::new(
         LocalConfig::default().policy(policy),
     ));
-    let hybrid = HybridService::new(
-        local.clone(),
-        Arc::new(node.clone()),
-        QueryOrder::LocalFirst,
-    );
+    let hybrid = HybridService::new(local.clone(), node.clone(), QueryOrder::LocalFirst);
     let users = StaticCredentials::new().with_password(ALICE.user, ALICE.domain, ALICE.password);
     let sip = SipService::new(
         Arc::new(hybrid),
@@ -68,7 +64,7 @@ async fn main() -> Result<(), BoxError> {
         );
     }
 
-    let caller = UdpSocket::bind("127.0.0.1:0").await?;
+    let caller = SipCaller::bind("127.0.0.1:0".parse()?).await?;
     invite(&caller, at, "sip:alice@example.com").await?;
 
     println!("== the proxy's ring node goes away; the proxy still answers for alice");

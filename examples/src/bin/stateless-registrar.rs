@@ -14,16 +14,16 @@ use examples::sip_ua::{ALICE, invite, register_phone};
 use examples::{BoxError, serve_udp};
 use lsp_chord::ChordNode;
 use lsp_core::{DomainTrustAnchors, Identity};
+use lsp_sip_adapter::client::SipCaller;
 use lsp_sip_adapter::digest::StaticCredentials;
 use lsp_sip_adapter::server::SipServer;
 use lsp_sip_adapter::service::{SipConfig, SipService};
-use tokio::net::UdpSocket;
 
 /// A registrar and redirect server on `node`, signing with `domain_key`.
 async fn registrar(node: &ChordNode, domain_key: Arc<Identity>) -> Result<SipServer, BoxError> {
     let users = StaticCredentials::new().with_password(ALICE.user, ALICE.domain, ALICE.password);
     let sip = SipService::new(
-        Arc::new(node.clone()),
+        node.clone(),
         SipConfig::new(domain_key)
             .serve_domain("example.com")
             .credentials(Arc::new(users)),
@@ -56,7 +56,7 @@ async fn main() -> Result<(), BoxError> {
     let second = spawn_node(12, policy)?;
     second.join(&bootstrap).await?;
     let server = registrar(&second, domain_key).await?;
-    let caller = UdpSocket::bind("127.0.0.1:0").await?;
+    let caller = SipCaller::bind("127.0.0.1:0".parse()?).await?;
     let moved = invite(&caller, server.udp_addrs()[0], "sip:alice@example.com").await?;
     if !moved.contains(&contact) {
         return Err(format!("302 to {moved}, not {contact}").into());

@@ -47,7 +47,7 @@ async fn main() -> Result<(), BoxError> {
     let me = Aor::parse("sip:ua-demo@p2p.example.net")?;
     let binding = SelfBinding::new(me.clone(), "sip:ua-demo@127.0.0.1:5062")
         .lifetime(Duration::from_secs(300));
-    let registration = SelfRegistration::start(Arc::new(node.clone()), key, binding).await?;
+    let registration = SelfRegistration::start(node.clone(), key, binding).await?;
     println!("== registered {me} with its own signature; refreshed every 200 s");
 
     // In the demo, bob is another UA on another node.

@@ -10,6 +10,7 @@ use lsp_core::{
     Aor, Binding, DomainTrustAnchors, FirstComeFirstServed, Identity, LocationService, NodeId,
     Record, UnixTime,
 };
+use lsp_sip_adapter::client::SipCaller;
 use lsp_sip_adapter::digest::StaticCredentials;
 use lsp_sip_adapter::server::{SipListen, SipServer};
 use lsp_sip_adapter::service::{SipConfig, SipService};
@@ -100,21 +101,21 @@ pub async fn run() -> Result<(), BoxError> {
     step("Node 1 runs a SIP registrar for example.com, node 4 a redirect server");
     let users = StaticCredentials::new().with_password(ALICE.user, ALICE.domain, ALICE.password);
     let registrar = SipService::new(
-        Arc::new(nodes[0].clone()),
+        nodes[0].clone(),
         SipConfig::new(domain_key.clone())
             .serve_domain("example.com")
             .credentials(Arc::new(users)),
     )?;
     let redirect = SipService::new(
-        Arc::new(nodes[3].clone()),
+        nodes[3].clone(),
         SipConfig::new(domain_key.clone()).registrar(false),
     )?;
     let udp = |_| SipListen {
         udp: vec!["127.0.0.1:0".parse().expect("literal address")],
         ..SipListen::default()
     };
-    let registrar = SipServer::bind(Arc::new(registrar), &udp(())).await?;
-    let redirect = SipServer::bind(Arc::new(redirect), &udp(())).await?;
+    let registrar = SipServer::bind(registrar, &udp(())).await?;
+    let redirect = SipServer::bind(redirect, &udp(())).await?;
     let registrar_at = registrar.udp_addrs()[0];
     let redirect_at = redirect.udp_addrs()[0];
     println!("   registrar on udp {registrar_at}, redirect server on udp {redirect_at}");
@@ -126,7 +127,7 @@ pub async fn run() -> Result<(), BoxError> {
     register(&phone, registrar_at, &ALICE, &alice_contact).await?;
 
     step("Bob's phone sends INVITE for alice to node 4's redirect server");
-    let bob = UdpSocket::bind("127.0.0.1:0").await?;
+    let bob = SipCaller::bind("127.0.0.1:0".parse()?).await?;
     let moved_to = invite(&bob, redirect_at, "sip:alice@example.com").await?;
     if !moved_to.contains(&alice_contact) {
         return Err(format!("302 names {moved_to}, not {alice_contact}").into());
@@ -139,8 +140,7 @@ pub async fn run() -> Result<(), BoxError> {
     let carol = Aor::parse("sip:carol@p2p.example.net")?;
     let carol_contact = "sip:carol@127.0.0.1:5077";
     let me = SelfBinding::new(carol.clone(), carol_contact).lifetime(Duration::from_secs(300));
-    let registration =
-        SelfRegistration::start(Arc::new(nodes[1].clone()), carol_key.clone(), me).await?;
+    let registration = SelfRegistration::start(nodes[1].clone(), carol_key.clone(), me).await?;
     println!("   carol signed and published her own binding with her key");
     let found = nodes[4].query(&carol).await?;
     let contacts: Vec<&str> = found.iter().map(|b| b.contact.as_str()).collect();
