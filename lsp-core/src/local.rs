@@ -96,6 +96,7 @@ impl LocalLocationService {
     /// A service that keeps its records in the redb file at `path`, created
     /// if missing. Records that lapsed while it was down are dropped on open.
     #[cfg(feature = "disk")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "disk")))]
     pub fn open(path: impl AsRef<std::path::Path>, config: LocalConfig) -> Result<Self, Error> {
         let disk = crate::disk::DiskStore::open(path.as_ref())?;
         let mut service = Self::new(config);

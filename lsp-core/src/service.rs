@@ -57,6 +57,12 @@ impl Published {
 ///
 /// Implementations verify every record's signature and access policy before
 /// storing it, and never return an expired binding.
+///
+/// Every method is an `async fn`, written with `async-trait` so that the
+/// trait stays usable as `dyn LocationService` (a registrar holds one
+/// without knowing which store it is); rustdoc shows such methods as
+/// returning `Pin<Box<dyn Future + Send>>`. Implement it with
+/// `#[async_trait::async_trait]` on the `impl` block and plain `async fn`s.
 #[async_trait]
 pub trait LocationService: Send + Sync {
     /// Stores a signed record, replacing the publisher's previous version of

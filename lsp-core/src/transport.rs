@@ -81,6 +81,9 @@ pub struct Incoming {
 }
 
 /// A bounded, authenticated frame transport.
+///
+/// Its `async fn`s are written with `async-trait`, as for
+/// [`crate::LocationService`], so that a node holds it as `dyn Transport`.
 #[async_trait]
 pub trait Transport: Send + Sync + Debug + 'static {
     /// This end's Node-ID and listening address.
