@@ -16,8 +16,9 @@ pub use health::Health;
 /// The `lsp-core` items this crate's API uses, so that an adopter needs
 /// no direct dependency on `lsp-core` to keep in step.
 pub use lsp_core::{
-    self, AccessPolicy, Admission, Aor, Binding, Clock, Error, FirstComeFirstServed,
-    LocationService, Lookup, NodeId, PeerAddr, Published, ResourceId, SignedRecord, Transport,
+    self, AccessPolicy, Admission, Aor, Binding, Clock, Error, FirstComeFirstServed, Identity,
+    LocationService, Lookup, NodeId, PeerAddr, Published, Record, ResourceId, SignedRecord,
+    Transport, UnixTime,
 };
 pub use node::{Chord, Counters, Event, FINGERS, NodeState, OpId, Outcome, Status, Transmit};
 #[cfg(feature = "runtime")]
