@@ -16,37 +16,29 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use serde::Serialize;
 
-#[derive(Debug, Clone)]
+/// Our QUIC transport against a bare quinn echo, and a 16-node ring over
+/// QUIC on 127.0.0.1.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "quic_ring", bin_name = "quic_ring")]
 struct Args {
+    /// Round trips per echo measurement.
+    #[arg(long, default_value_t = 4000)]
     rtt_iters: usize,
+    /// Seconds of each throughput measurement.
+    #[arg(long, default_value_t = 5.0)]
     secs: f64,
+    /// Requests in flight in the throughput measurements.
+    #[arg(long, default_value_t = 32)]
     concurrency: usize,
+    /// Where the JSON figures go.
+    #[arg(long, default_value = "target/lsp-bench/quic_ring.json")]
     json: String,
+    /// Where the SVG plots go.
+    #[arg(long, default_value = "target/lsp-bench")]
     svg_dir: String,
-}
-
-fn parse_args() -> Args {
-    let mut a = Args {
-        rtt_iters: 4000,
-        secs: 5.0,
-        concurrency: 32,
-        json: "target/lsp-bench/quic_ring.json".into(),
-        svg_dir: "target/lsp-bench".into(),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let v = it.next();
-        match (flag.as_str(), v) {
-            ("--rtt-iters", Some(v)) => a.rtt_iters = v.parse().unwrap_or(a.rtt_iters),
-            ("--secs", Some(v)) => a.secs = v.parse().unwrap_or(a.secs),
-            ("--concurrency", Some(v)) => a.concurrency = v.parse().unwrap_or(a.concurrency),
-            ("--json", Some(v)) => a.json = v,
-            ("--svg-dir", Some(v)) => a.svg_dir = v,
-            // cargo bench passes --bench; ignore it and anything unknown.
-            _ => {}
-        }
-    }
-    a
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -260,7 +252,7 @@ struct Report {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let a = parse_args();
+    let a = <Args as clap::Parser>::parse();
     // One-hop round trips, in alternating blocks so both see the same noise.
     let ka = Identity::from_secret_bytes([101; 32]);
     let kb = Identity::from_secret_bytes([102; 32]);

@@ -80,19 +80,23 @@ pub async fn settle(nodes: &[ChordNode]) -> Result<(), BoxError> {
     Err("the ring did not settle in 15 s".into())
 }
 
-/// The ring an example joins: the peer named by `--bootstrap
-/// <node-id>@<addr>` on the command line, or else a ring of three nodes
-/// started here. Returns the local nodes (to keep them running) and the
-/// bootstrap peers.
+/// An example that joins a ring, or starts one of three nodes to join.
+#[derive(Debug, Clone, clap::Parser)]
+pub struct RingArgs {
+    /// A member of the ring to join, as `<node-id>@<address>`; without
+    /// it, a ring of three nodes is started here.
+    #[arg(long)]
+    pub bootstrap: Option<PeerAddr>,
+}
+
+/// The ring an example joins: the peer named by `--bootstrap`, or else a
+/// ring of three nodes started here. Returns the local nodes (to keep them
+/// running) and the bootstrap peers.
 pub async fn ring_from_args(
+    args: &RingArgs,
     policy: Arc<dyn AccessPolicy>,
 ) -> Result<(Vec<ChordNode>, Vec<PeerAddr>), BoxError> {
-    let args: Vec<String> = std::env::args().collect();
-    if let Some(i) = args.iter().position(|a| a == "--bootstrap") {
-        let text = args
-            .get(i + 1)
-            .ok_or("--bootstrap needs <node-id>@<addr>")?;
-        let peer: PeerAddr = text.parse().map_err(|e| format!("--bootstrap: {e}"))?;
+    if let Some(peer) = args.bootstrap {
         println!("   joining the ring at {peer:?}");
         return Ok((Vec::new(), vec![peer]));
     }

@@ -19,40 +19,32 @@ use lsp_core::{
     SignedRecord, UnixTime,
 };
 
+/// Throughput and memory of the embedded store.
+#[derive(clap::Parser)]
+#[command(name = "local_store", bin_name = "local_store")]
 struct Args {
+    /// Bindings in the store.
+    #[arg(long, default_value_t = 1_000_000)]
     n: usize,
+    /// Seconds each query mode runs in all.
+    #[arg(long, default_value_t = 3.0)]
     secs: f64,
-    rounds: usize,
+    /// Slices each mode's time is cut into, taking turns with the others.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    rounds: u64,
+    /// Where the JSON figures go.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/lsp-bench/local_store.json"))]
     json: String,
+    /// Records published to the disk-backed store.
+    #[arg(long, default_value_t = 500)]
     disk_n: usize,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
 fn args() -> Args {
-    let mut a = Args {
-        n: 1_000_000,
-        secs: 3.0,
-        rounds: 5,
-        json: concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../target/lsp-bench/local_store.json"
-        )
-        .into(),
-        disk_n: 500,
-    };
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let mut it = argv.iter();
-    while let Some(flag) = it.next() {
-        let mut val = || it.next().cloned().unwrap_or_default();
-        match flag.as_str() {
-            "--n" => a.n = val().parse().unwrap(),
-            "--secs" => a.secs = val().parse().unwrap(),
-            "--rounds" => a.rounds = val().parse::<usize>().unwrap().max(1),
-            "--json" => a.json = val(),
-            "--disk-n" => a.disk_n = val().parse().unwrap(),
-            _ => {} // cargo bench passes --bench
-        }
-    }
-    a
+    <Args as clap::Parser>::parse()
 }
 
 fn aor(i: usize) -> Aor {

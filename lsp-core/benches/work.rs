@@ -9,17 +9,25 @@ use std::time::Instant;
 
 use lsp_core::{Identity, mint_identity, work_bits};
 
-fn flag(name: &str, default: u32) -> u32 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+/// What minting and checking a Node-ID's proof of work costs.
+#[derive(clap::Parser)]
+#[command(name = "work", bin_name = "work")]
+struct Args {
+    /// The highest difficulty, in bits, to mint at.
+    #[arg(long, default_value_t = 16)]
+    max_bits: u32,
+    /// Node-IDs minted at each difficulty.
+    #[arg(long, default_value_t = 8)]
+    mints: u32,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
 fn main() {
-    let (max_bits, mints) = (flag("--max-bits", 16), flag("--mints", 8));
+    let Args {
+        max_bits, mints, ..
+    } = clap::Parser::parse();
     // One try: a key generation and its work hash.
     let tries = 20_000u32;
     let t = Instant::now();

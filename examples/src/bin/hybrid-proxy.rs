@@ -9,7 +9,8 @@
 
 use std::sync::Arc;
 
-use examples::local_ring::{ring_from_args, spawn_node};
+use clap::Parser;
+use examples::local_ring::{RingArgs, ring_from_args, spawn_node};
 use examples::sip_ua::{ALICE, invite, register_phone};
 use examples::{BoxError, serve_udp};
 use lsp_core::{
@@ -30,7 +31,7 @@ async fn main() -> Result<(), BoxError> {
             .trust("example.com", domain_key.public_key())
             .otherwise(FirstComeFirstServed),
     );
-    let (ring, bootstrap) = ring_from_args(policy.clone()).await?;
+    let (ring, bootstrap) = ring_from_args(&RingArgs::parse(), policy.clone()).await?;
     let node = spawn_node(9, policy.clone())?;
     node.join(&bootstrap).await?;
 

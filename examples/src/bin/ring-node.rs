@@ -7,7 +7,7 @@
 //! Commands: `join`, `publish <aor> <contact>`, `query <aor>`,
 //! `lookup <aor>`, `status`, `leave`. Each answers one line.
 
-use std::sync::Arc;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use lsp_chord::{ChordNode, Config};
@@ -20,45 +20,36 @@ fn fail(msg: String) -> ! {
     std::process::exit(2);
 }
 
+/// One Chord node over QUIC, driven by lines on stdin.
+#[derive(Debug, clap::Parser)]
+#[command(name = "ring-node")]
+struct Cli {
+    /// The node's key is 32 bytes of this value (a test identity).
+    #[arg(long, default_value_t = 0)]
+    seed: u8,
+    /// The UDP address to listen on.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// A member to join through, as `<node-id>@<address>`.
+    #[arg(long)]
+    bootstrap: Option<PeerAddr>,
+}
+
 #[tokio::main]
 async fn main() {
-    let mut seed = 0u8;
-    let mut listen = "127.0.0.1:0".to_string();
-    let mut bootstrap = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut val = || {
-            args.next()
-                .unwrap_or_else(|| fail(format!("{a} needs a value")))
-        };
-        match a.as_str() {
-            "--seed" => {
-                seed = val()
-                    .parse()
-                    .unwrap_or_else(|e| fail(format!("--seed: {e}")))
-            }
-            "--listen" => listen = val(),
-            "--bootstrap" => {
-                let peer: PeerAddr = val()
-                    .parse()
-                    .unwrap_or_else(|e| fail(format!("--bootstrap: {e}")));
-                bootstrap = Some(peer);
-            }
-            other => fail(format!("unknown argument {other}")),
-        }
-    }
+    let Cli {
+        seed,
+        listen,
+        bootstrap,
+    } = clap::Parser::parse();
     let identity = Identity::from_secret_bytes([seed; 32]);
-    let listen = listen
-        .parse()
-        .unwrap_or_else(|e| fail(format!("--listen: {e}")));
     let transport = QuicTransport::bind(&identity, listen, TransportConfig::default())
         .unwrap_or_else(|e| fail(e.to_string()));
-    let mut cfg = Config::default().seed(u64::from(seed));
-    cfg.stabilize_interval = Duration::from_millis(200);
-    cfg.fix_fingers_interval = Duration::from_millis(200);
-    cfg.check_predecessor_interval = Duration::from_millis(500);
-    cfg.request_timeout = Duration::from_millis(300);
-    let node = ChordNode::spawn(Arc::new(transport), cfg);
+    let cfg = Config::local_test()
+        .seed(u64::from(seed))
+        .fix_fingers_interval(Duration::from_millis(200))
+        .request_timeout(Duration::from_millis(300));
+    let node = ChordNode::spawn(transport, cfg);
     let me = node.local();
     println!("node {} {}", me.id, me.addr);
     let publisher = Identity::from_secret_bytes([200; 32]);

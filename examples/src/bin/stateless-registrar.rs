@@ -9,7 +9,8 @@
 
 use std::sync::Arc;
 
-use examples::local_ring::{ring_from_args, spawn_node};
+use clap::Parser;
+use examples::local_ring::{RingArgs, ring_from_args, spawn_node};
 use examples::sip_ua::{ALICE, invite, register_phone};
 use examples::{BoxError, serve_udp};
 use lsp_chord::ChordNode;
@@ -36,7 +37,7 @@ async fn main() -> Result<(), BoxError> {
     // Every registrar instance of example.com shares the domain key.
     let domain_key = Arc::new(Identity::generate()?);
     let policy = Arc::new(DomainTrustAnchors::new().trust("example.com", domain_key.public_key()));
-    let (_ring, bootstrap) = ring_from_args(policy.clone()).await?;
+    let (_ring, bootstrap) = ring_from_args(&RingArgs::parse(), policy.clone()).await?;
 
     let first = spawn_node(11, policy.clone())?;
     first.join(&bootstrap).await?;

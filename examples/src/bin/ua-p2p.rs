@@ -12,21 +12,37 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::Parser;
 use examples::BoxError;
-use examples::local_ring::{ring_from_args, spawn_client, spawn_node};
+use examples::local_ring::{RingArgs, ring_from_args, spawn_client, spawn_node};
 use lsp_core::{Aor, FirstComeFirstServed, Identity, LocationService};
 use lsp_sip_adapter::ua::{SelfBinding, SelfRegistration};
 
+/// A UA that registers itself on a ring, with no server, and resolves
+/// another UA to call it directly.
+#[derive(Debug, Parser)]
+#[command(name = "ua-p2p")]
+struct Cli {
+    #[command(flatten)]
+    ring: RingArgs,
+    /// Join the ring as a member instead of using it as a client.
+    #[arg(long)]
+    member: bool,
+    /// The AOR to resolve (needed with --bootstrap; a demo UA otherwise).
+    #[arg(long)]
+    call: Option<String>,
+}
+
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
+    let cli = Cli::parse();
     // Pure P2P: the first key to publish an AOR owns it while it lives.
     let policy = Arc::new(FirstComeFirstServed);
-    let (ring, bootstrap) = ring_from_args(policy.clone()).await?;
+    let (ring, bootstrap) = ring_from_args(&cli.ring, policy.clone()).await?;
 
     // The UA runs its own node; a real UA keeps its key in a file. As a
     // client it goes through every member it knows, failing over.
-    let member = std::env::args().any(|a| a == "--member");
-    let node = if member {
+    let node = if cli.member {
         let node = spawn_node(7, policy)?;
         node.join(&bootstrap).await?;
         println!("== the UA's node {} joined the ring", node.local().id);
@@ -51,18 +67,13 @@ async fn main() -> Result<(), BoxError> {
     println!("== registered {me} with its own signature; refreshed every 200 s");
 
     // In the demo, bob is another UA on another node.
-    let callee = match std::env::args().skip_while(|a| a != "--call").nth(1) {
+    let callee = match cli.call {
         Some(aor) => Aor::parse(&aor)?,
         None => {
             let bob = Aor::parse("sip:bob@p2p.example.net")?;
             let host = ring.get(1).ok_or("--call is needed with --bootstrap")?;
             let spec = SelfBinding::new(bob.clone(), "sip:bob@127.0.0.1:5064");
-            let _ = SelfRegistration::start(
-                Arc::new(host.clone()),
-                Arc::new(Identity::generate()?),
-                spec,
-            )
-            .await?;
+            let _ = SelfRegistration::start(host.clone(), Identity::generate()?, spec).await?;
             bob
         }
     };

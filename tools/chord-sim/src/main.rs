@@ -3,9 +3,9 @@
 //! cost, for several ring sizes and scenarios.
 //!
 //! ```text
-//! cargo run --release -p lsp-chord --features sim --bin chord-sim -- \
+//! cargo run --release -p chord-sim -- \
 //!     --nodes 1000,10000,100000 --scenarios stable,churn,partition
-//! cargo run --release -p lsp-chord --features sim --bin chord-sim -- \
+//! cargo run --release -p chord-sim -- \
 //!     --nodes 1000,10000 --scenarios hostile --malicious 0.1,0.2
 //! ```
 
@@ -13,97 +13,77 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use clap::{Parser, ValueEnum};
 use lsp_chord::ring::Point;
 use lsp_chord::sim::{Sim, SimConfig, successor_in};
 use lsp_chord::{OpId, Outcome, Routing};
 use lsp_core::{Aor, Binding, Identity, NodeId, PeerAddr, Record, SignedRecord};
 use serde::Serialize;
 
-const USAGE: &str = "chord-sim [--nodes 1000,10000] [--scenarios stable,churn,partition,hostile] \
-[--malicious 0.1,0.2] [--replicas 7] [--routing iterative|recursive] [--seed N] [--aors N] [--lookups-per-sec N] [--measure-secs N] [--churn-secs N] \
-[--json PATH] [--csv PATH] [--svg-dir DIR]";
-
-#[derive(Debug, Clone)]
+/// Chord at scale in the deterministic simulator; prints a table, writes
+/// JSON, CSV and SVG plots.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "chord-sim")]
 struct Args {
+    /// Ring sizes to simulate.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
     nodes: Vec<usize>,
+    /// Scenarios to run at each size.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "stable,churn,partition",
+        value_parser = ["stable", "churn", "partition", "hostile"]
+    )]
     scenarios: Vec<String>,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// AORs published before measuring.
+    #[arg(long, default_value_t = 1000)]
     aors: usize,
+    /// Lookups per virtual second while measuring.
+    #[arg(long, default_value_t = 20)]
     lookups_per_sec: usize,
+    /// Virtual seconds of measuring.
+    #[arg(long, default_value_t = 60)]
     measure_secs: u64,
+    /// Virtual seconds of the churn scenario.
+    #[arg(long, default_value_t = 600)]
     churn_secs: u64,
-    routing: Routing,
+    /// How lookups travel.
+    #[arg(long, value_enum, default_value = "iterative")]
+    routing: RoutingArg,
     /// Fractions of hostile nodes for the `hostile` scenario.
+    #[arg(long, value_delimiter = ',', default_value = "0.1,0.2")]
     malicious: Vec<f64>,
     /// Replicas of each record in the `hostile` scenario.
+    #[arg(long, default_value_t = 7)]
     replicas: usize,
+    /// Where the JSON rows go.
+    #[arg(long, default_value = "target/lsp-bench/chord-sim.json")]
     json: PathBuf,
+    /// Where the CSV rows go.
+    #[arg(long, default_value = "target/lsp-bench/chord-sim.csv")]
     csv: PathBuf,
+    /// Where the SVG plots go.
+    #[arg(long, default_value = "target/lsp-bench")]
     svg_dir: PathBuf,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        nodes: vec![1000, 10_000, 100_000],
-        scenarios: vec!["stable".into(), "churn".into(), "partition".into()],
-        seed: 1,
-        aors: 1000,
-        lookups_per_sec: 20,
-        measure_secs: 60,
-        churn_secs: 600,
-        routing: Routing::Iterative,
-        malicious: vec![0.1, 0.2],
-        replicas: 7,
-        json: "target/lsp-bench/chord-sim.json".into(),
-        csv: "target/lsp-bench/chord-sim.csv".into(),
-        svg_dir: "target/lsp-bench".into(),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut val = || it.next().ok_or(format!("{flag} needs a value\n{USAGE}"));
-        let num = |v: String| v.parse::<u64>().map_err(|e| format!("{flag}: {e}"));
-        match flag.as_str() {
-            "--nodes" => {
-                a.nodes = val()?
-                    .split(',')
-                    .map(|s| s.parse().map_err(|e| format!("--nodes: {e}")))
-                    .collect::<Result<_, _>>()?;
-            }
-            "--scenarios" => a.scenarios = val()?.split(',').map(String::from).collect(),
-            "--seed" => a.seed = num(val()?)?,
-            "--aors" => a.aors = num(val()?)? as usize,
-            "--lookups-per-sec" => a.lookups_per_sec = num(val()?)? as usize,
-            "--measure-secs" => a.measure_secs = num(val()?)?,
-            "--churn-secs" => a.churn_secs = num(val()?)?,
-            "--routing" => {
-                a.routing = match val()?.as_str() {
-                    "iterative" => Routing::Iterative,
-                    "recursive" => Routing::Recursive,
-                    other => return Err(format!("--routing: {other}? iterative or recursive")),
-                }
-            }
-            "--malicious" => {
-                a.malicious = val()?
-                    .split(',')
-                    .map(|s| s.parse().map_err(|e| format!("--malicious: {e}")))
-                    .collect::<Result<_, _>>()?;
-            }
-            "--replicas" => a.replicas = num(val()?)? as usize,
-            "--json" => a.json = val()?.into(),
-            "--csv" => a.csv = val()?.into(),
-            "--svg-dir" => a.svg_dir = val()?.into(),
-            "--help" | "-h" => return Err(USAGE.into()),
-            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RoutingArg {
+    Iterative,
+    Recursive,
+}
+
+impl From<RoutingArg> for Routing {
+    fn from(r: RoutingArg) -> Self {
+        match r {
+            RoutingArg::Iterative => Routing::Iterative,
+            RoutingArg::Recursive => Routing::Recursive,
         }
     }
-    if let Some(s) = a
-        .scenarios
-        .iter()
-        .find(|s| !["stable", "churn", "partition", "hostile"].contains(&s.as_str()))
-    {
-        return Err(format!("unknown scenario {s}\n{USAGE}"));
-    }
-    Ok(a)
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -460,7 +440,7 @@ fn measure(sim: &mut Sim, a: &Args, d: u64, row: &mut Row) {
 fn run(n: usize, scenario: &str, a: &Args) -> Row {
     let wall = Instant::now();
     let mut cfg = SimConfig::new(a.seed);
-    cfg.chord.routing = a.routing;
+    cfg.chord.routing = a.routing.into();
     if scenario == "churn" {
         cfg.loss = 0.01;
     }
@@ -554,13 +534,7 @@ fn opt(v: Option<f64>) -> String {
 }
 
 fn main() {
-    let mut a = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
-    };
+    let mut a = Args::parse();
     if a.scenarios.iter().any(|s| s == "hostile") {
         hostile(&a);
         a.scenarios.retain(|s| s != "hostile");
