@@ -5,6 +5,7 @@
 
 use std::fmt::Write;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use axum::Router;
@@ -15,6 +16,10 @@ use axum::routing::get;
 use lsp_chord::{ChordNode, Health, Status};
 use lsp_core::{NodeId, PeerAddr};
 use lsp_sip_adapter::server::SipMonitor;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
 
 /// What the endpoint reports on besides the node itself.
@@ -216,11 +221,24 @@ async fn status_json(State(source): State<Arc<StatusSource>>) -> Response {
     }
 }
 
-fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: f64) {
-    let _ = write!(
-        out,
-        "# HELP lsp_{name} {help}\n# TYPE lsp_{name} {kind}\nlsp_{name} {value}\n"
-    );
+/// A gauge of `value` in `registry`: integral values as integers.
+fn gauge(registry: &mut Registry, name: &str, help: &str, value: f64) {
+    if value.fract() == 0.0 && value.abs() < 9.0e15 {
+        let g: Gauge = Gauge::default();
+        g.set(value as i64);
+        registry.register(name, help, g);
+    } else {
+        let g: Gauge<f64, AtomicU64> = Gauge::default();
+        g.set(value);
+        registry.register(name, help, g);
+    }
+}
+
+/// A counter at `value` in `registry`; the encoder adds `_total`.
+fn counter(registry: &mut Registry, name: &str, help: &str, value: u64) {
+    let c: Counter = Counter::default();
+    c.inc_by(value);
+    registry.register(name, help, c);
 }
 
 async fn metrics(State(source): State<Arc<StatusSource>>) -> Response {
@@ -229,7 +247,8 @@ async fn metrics(State(source): State<Arc<StatusSource>>) -> Response {
         Err(r) => return r,
     };
     let c = &s.counters;
-    let mut out = String::new();
+    // A registry per scrape, filled from one snapshot of the node.
+    let mut registry = Registry::with_prefix("lsp");
     let serving = service_health(&s.health, source.sip_local_store).serving;
     let isolated = matches!(s.health, Health::Isolated { .. });
     let gauges: [(&str, &str, f64); 9] = [
@@ -276,84 +295,79 @@ async fn metrics(State(source): State<Arc<StatusSource>>) -> Response {
         ),
     ];
     for (name, help, v) in gauges {
-        metric(&mut out, name, "gauge", help, v);
+        gauge(&mut registry, name, help, v);
     }
     let counters: [(&str, &str, u64); 12] = [
+        ("messages_sent", "Overlay messages sent.", c.messages_sent),
+        ("bytes_sent", "Overlay bytes sent.", c.bytes_sent),
         (
-            "messages_sent_total",
-            "Overlay messages sent.",
-            c.messages_sent,
-        ),
-        ("bytes_sent_total", "Overlay bytes sent.", c.bytes_sent),
-        (
-            "messages_received_total",
+            "messages_received",
             "Overlay messages received.",
             c.messages_received,
         ),
         (
-            "bytes_received_total",
+            "bytes_received",
             "Overlay bytes received.",
             c.bytes_received,
         ),
         (
-            "maintenance_messages_total",
+            "maintenance_messages",
             "Ring upkeep messages sent.",
             c.maintenance_messages,
         ),
         (
-            "maintenance_bytes_total",
+            "maintenance_bytes",
             "Ring upkeep bytes sent.",
             c.maintenance_bytes,
         ),
         (
-            "replication_messages_total",
+            "replication_messages",
             "Replication messages sent.",
             c.replication_messages,
         ),
         (
-            "replication_bytes_total",
+            "replication_bytes",
             "Replication bytes sent.",
             c.replication_bytes,
         ),
+        ("malformed", "Frames that failed to decode.", c.malformed),
+        ("unanswered", "Requests that timed out.", c.unanswered),
         (
-            "malformed_total",
-            "Frames that failed to decode.",
-            c.malformed,
-        ),
-        ("unanswered_total", "Requests that timed out.", c.unanswered),
-        (
-            "lies_total",
+            "lies",
             "Lookup answers found to be lies; the liar was dropped from its lookup.",
             c.lies,
         ),
         (
-            "sends_dropped_total",
+            "sends_dropped",
             "Frames dropped because the peer's send queue was full.",
             c.sends_dropped,
         ),
     ];
     for (name, help, v) in counters {
-        metric(&mut out, name, "counter", help, v as f64);
+        counter(&mut registry, name, help, v);
     }
     if let Some(m) = &source.sip_monitor {
         for (name, help, v) in sip_counters(m) {
-            let gauge = matches!(name, "transactions" | "state_bytes");
-            let (name, kind) = if gauge {
-                (format!("sip_{name}"), "gauge")
+            let name = format!("sip_{name}");
+            if matches!(name.as_str(), "sip_transactions" | "sip_state_bytes") {
+                gauge(&mut registry, &name, help, v as f64);
             } else {
-                (format!("sip_{name}_total"), "counter")
-            };
-            metric(&mut out, &name, kind, help, v as f64);
+                counter(&mut registry, &name, help, v);
+            }
         }
     }
-    metric(
-        &mut out,
+    gauge(
+        &mut registry,
         "uptime_seconds",
-        "gauge",
         "Seconds since the daemon started.",
-        source.started.elapsed().as_secs_f64(),
+        source.started.elapsed().as_secs() as f64,
     );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+    let mut out = String::new();
+    if let Err(e) = encode(&mut out, &registry) {
+        return (StatusCode::INTERNAL_SERVER_ERROR, format!("metrics: {e}\n")).into_response();
+    }
+    let kind = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    ([(header::CONTENT_TYPE, kind)], out).into_response()
 }
 
 /// Where `id` sits on a circle of radius `r` around (`c`, `c`), clockwise
