@@ -194,6 +194,7 @@ fn record(k: usize, version: u64, who: &Identity) -> lsp_core::SignedRecord {
         )],
     }
     .sign(who)
+    .expect("sign")
 }
 
 /// Runs `op` from `concurrency` tasks for `secs`; ops/s and latencies.

@@ -274,6 +274,7 @@ mod tests {
             bindings: vec![binding],
         }
         .sign(&Identity::from_secret_bytes([publisher; 32]))
+        .expect("sign")
     }
 
     /// First come, first served: a second key conflicts with the first.

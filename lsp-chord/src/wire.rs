@@ -247,12 +247,12 @@ fn clip(mut s: String) -> String {
 }
 
 impl Message {
-    /// The frame: version byte, then postcard.
-    pub fn encode(&self) -> Vec<u8> {
+    /// The frame: version byte, then postcard. Fails only for a value
+    /// that cannot be encoded ([`Error::Encode`]); nothing is sent then.
+    pub fn encode(&self) -> Result<Vec<u8>, Error> {
         let mut out = Vec::with_capacity(256);
         out.push(PROTOCOL_VERSION);
-        // Serializing owned data into a Vec cannot fail.
-        postcard::to_extend(self, out).unwrap_or_default()
+        postcard::to_extend(self, out).map_err(Error::Encode)
     }
 
     /// Decodes a frame. Anything but exactly one well-formed message of
@@ -281,7 +281,7 @@ impl Message {
         // One value, one encoding: a varint longer than it needs to be (or
         // anything else the encoder would not write) is refused, so that
         // no two peers can read one frame two ways.
-        if msg.encode() != frame {
+        if msg.encode()?.as_slice() != frame {
             return Err(Error::Decode(
                 "not the canonical encoding (a varint longer than needed?)".into(),
             ));
@@ -382,6 +382,7 @@ mod tests {
                     bindings: vec![b],
                 }
                 .sign(&Identity::from_secret_bytes([key; 32]))
+                .expect("sign")
             })
     }
 
@@ -464,14 +465,14 @@ mod tests {
     proptest! {
         #[test]
         fn every_message_round_trips(msg in arb_message()) {
-            let frame = msg.encode();
+            let frame = msg.encode().expect("encode");
             prop_assert_eq!(frame[0], PROTOCOL_VERSION);
             prop_assert_eq!(Message::decode(&frame)?, msg);
         }
 
         #[test]
         fn truncated_or_extended_frames_are_refused(msg in arb_message(), cut in any::<prop::sample::Index>()) {
-            let frame = msg.encode();
+            let frame = msg.encode().expect("encode");
             let at = cut.index(frame.len());
             prop_assert!(Message::decode(&frame[..at]).is_err());
             let mut longer = frame.clone();
@@ -486,7 +487,7 @@ mod tests {
             id: 7,
             body: Request::Ping,
         };
-        let mut frame = msg.encode();
+        let mut frame = msg.encode().expect("encode");
         assert_eq!(frame, [2, 0, 7, 3]);
         frame[0] = 1;
         assert!(
@@ -506,7 +507,7 @@ mod tests {
                 peers: vec![peer; MAX_PEERS + 1],
             },
         };
-        assert!(Message::decode(&crowded.encode()).is_err());
+        assert!(Message::decode(&crowded.encode().expect("encode")).is_err());
     }
 
     /// A million random frames, half of them shaped like real ones (right
@@ -529,7 +530,10 @@ mod tests {
             }
             if let Ok(msg) = Message::decode(&buf) {
                 decoded += 1;
-                assert_eq!(Message::decode(&msg.encode()).as_ref(), Ok(&msg));
+                assert_eq!(
+                    Message::decode(&msg.encode().expect("encode")).as_ref(),
+                    Ok(&msg)
+                );
             }
         }
         // Short bodies such as Ping decode from random bytes; the check above ran.

@@ -43,6 +43,7 @@ fn record(user: &str, version: u64) -> SignedRecord {
         )],
     }
     .sign(&Identity::from_secret_bytes([99; 32]))
+    .expect("sign")
 }
 
 /// Polls `node` until its health satisfies `want`; the time it took.

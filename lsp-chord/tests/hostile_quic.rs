@@ -23,6 +23,7 @@ fn ping(id: u64) -> Vec<u8> {
         body: Request::Ping,
     }
     .encode()
+    .expect("encode")
 }
 
 /// A peer that grants no stream credit cannot be answered: every answer to

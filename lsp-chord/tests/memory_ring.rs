@@ -46,7 +46,8 @@ async fn nodes_over_memory_transport_publish_query_and_leave() {
             1,
         )],
     }
-    .sign(&Identity::from_secret_bytes([50; 32]));
+    .sign(&Identity::from_secret_bytes([50; 32]))
+    .expect("sign");
     assert_eq!(nodes[1].publish(rec.clone()).await.unwrap().replicas, 3);
     assert_eq!(nodes[4].fetch(&aor).await.unwrap(), vec![rec]);
 

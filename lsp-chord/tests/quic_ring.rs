@@ -120,7 +120,8 @@ async fn sixteen_nodes_over_quic_share_bindings_and_survive_a_kill() {
                 1,
             )],
         }
-        .sign(&publisher);
+        .sign(&publisher)
+        .expect("sign");
         let p = nodes[k % 16].handle.publish(rec).await.unwrap();
         assert_eq!(p.replicas, 3);
         aors.push(aor);
@@ -191,6 +192,7 @@ fn binding_record(
         )],
     }
     .sign(key)
+    .expect("sign")
 }
 
 /// A client on a transport that accepts no connection (as behind NAT):

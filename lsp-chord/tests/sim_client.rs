@@ -21,6 +21,7 @@ fn record(user: &str, contact: &str, now: UnixTime) -> SignedRecord {
         bindings: vec![Binding::new(contact, now + secs(3600), "c@ua", 1)],
     }
     .sign(&key)
+    .expect("sign")
 }
 
 fn aor(user: &str) -> Aor {

@@ -78,7 +78,8 @@ impl Ledger {
             version: 1,
             bindings: vec![Binding::new(contact, now + secs(6 * 3600), "c@ua", 1)],
         }
-        .sign(&self.publisher);
+        .sign(&self.publisher)
+        .expect("sign");
         (aor, rec)
     }
 
@@ -269,7 +270,7 @@ fn forged_replayed_and_unauthorized_writes_are_refused() {
     let mut next = v1.record.clone();
     next.version = 2;
     next.bindings[0].contact = "sip:moved@192.0.2.99".into();
-    let v2 = next.sign(&ledger.publisher);
+    let v2 = next.sign(&ledger.publisher).expect("sign");
     let op = sim.publish(rogue, v2.clone());
     assert!(matches!(
         sim.wait(rogue, op, secs(30)),
@@ -285,7 +286,10 @@ fn forged_replayed_and_unauthorized_writes_are_refused() {
     let mut theirs = v2.record.clone();
     theirs.version = 3;
     theirs.bindings[0].contact = "sip:thief@203.0.113.1".into();
-    let hijack = theirs.clone().sign(&Identity::from_secret_bytes([9; 32]));
+    let hijack = theirs
+        .clone()
+        .sign(&Identity::from_secret_bytes([9; 32]))
+        .expect("sign");
     let op = sim.publish(rogue, hijack.clone());
     assert!(matches!(
         sim.wait(rogue, op, secs(30)),
@@ -306,7 +310,8 @@ fn forged_replayed_and_unauthorized_writes_are_refused() {
             id: 1,
             body: Request::Store { records: vec![rec] },
         }
-        .encode();
+        .encode()
+        .expect("encode");
         sim.inject(rogue, holder, frame);
     }
     sim.inject(rogue, holder, vec![1, 0xff, 0xff, 0xff]);
@@ -510,7 +515,8 @@ fn a_primary_fills_in_replicas_a_publisher_missed() {
             1,
         )],
     }
-    .sign(&Identity::from_secret_bytes([12; 32]));
+    .sign(&Identity::from_secret_bytes([12; 32]))
+    .expect("sign");
     // A publisher whose peer list held only the primary stores it there alone.
     let key = Point::from(aor.resource_id());
     let ring_order = sim.ring_order();
@@ -530,7 +536,7 @@ fn a_primary_fills_in_replicas_a_publisher_missed() {
             records: vec![record],
         },
     };
-    sim.inject(outsider, holders[0], store.encode());
+    sim.inject(outsider, holders[0], store.encode().expect("encode"));
     sim.run_for(secs(2));
     for (d, &i) in holders.iter().enumerate() {
         let held = sim.node(i).unwrap().store().fetch(&aor, sim.now());

@@ -262,7 +262,8 @@ fn main() {
             let n = a.n;
             std::thread::spawn(move || {
                 for i in (t..n).step_by(2) {
-                    s.publish_sync(&record(i, 1, now).sign(&id)).unwrap();
+                    s.publish_sync(&record(i, 1, now).sign(&id).expect("sign"))
+                        .unwrap();
                 }
             })
         })
@@ -276,7 +277,7 @@ fn main() {
     // Publish: updates of existing AORs, signed beforehand, one thread.
     let sample = a.n.min(50_000);
     let updates: Vec<SignedRecord> = (0..sample)
-        .map(|i| record(i, 2, now).sign(&identity))
+        .map(|i| record(i, 2, now).sign(&identity).expect("sign"))
         .collect();
     let start = Instant::now();
     for u in &updates {
@@ -344,7 +345,7 @@ fn main() {
         let disk =
             LocalLocationService::open(dir.join("bench.redb"), LocalConfig::default()).unwrap();
         let recs: Vec<_> = (0..a.disk_n)
-            .map(|i| record(i, 1, now).sign(&identity))
+            .map(|i| record(i, 1, now).sign(&identity).expect("sign"))
             .collect();
         let start = Instant::now();
         for r in &recs {

@@ -55,6 +55,10 @@ pub enum Error {
     /// Bytes that do not decode as the expected message.
     #[error("malformed encoding: {0}")]
     Decode(String),
+    /// A value could not be encoded: nothing is signed or sent in its
+    /// place (no type of this crate fails to encode; a new one might).
+    #[error("cannot encode: {0}")]
+    Encode(#[source] postcard::Error),
     /// A frame over the transport's size limit.
     #[error("frame of {size} bytes exceeds the limit of {limit}")]
     FrameTooLarge {

@@ -279,15 +279,16 @@ impl Record {
         self.bindings.iter().map(|b| b.expires_at).max()
     }
 
-    /// Signs the record as `identity`.
-    pub fn sign(self, identity: &Identity) -> SignedRecord {
+    /// Signs the record as `identity`. Fails only if the record cannot
+    /// be encoded ([`Error::Encode`]).
+    pub fn sign(self, identity: &Identity) -> Result<SignedRecord, Error> {
         let publisher = identity.public_key();
-        let signature = identity.sign(&signing_bytes(&publisher, &self));
-        SignedRecord {
+        let signature = identity.sign(&signing_bytes(&publisher, &self)?);
+        Ok(SignedRecord {
             record: self,
             publisher,
             signature,
-        }
+        })
     }
 }
 
@@ -295,8 +296,8 @@ impl Record {
     /// Signs with `identity` into a record known, by construction, to carry
     /// a valid signature: a store in this process may take it without
     /// checking the signature again (the access policy still applies).
-    pub fn sign_own(self, identity: &Identity) -> OwnRecord {
-        OwnRecord(self.sign(identity))
+    pub fn sign_own(self, identity: &Identity) -> Result<OwnRecord, Error> {
+        self.sign(identity).map(OwnRecord)
     }
 }
 
@@ -353,11 +354,8 @@ pub fn live_bindings<'a>(
 }
 
 /// The bytes a record's signature covers.
-pub fn signing_bytes(publisher: &PublicKey, record: &Record) -> Vec<u8> {
-    let mut out = SIGNING_TAG.to_vec();
-    // Serializing plain owned data into a Vec cannot fail.
-    out.extend(postcard::to_allocvec(&(publisher, record)).unwrap_or_default());
-    out
+pub fn signing_bytes(publisher: &PublicKey, record: &Record) -> Result<Vec<u8>, Error> {
+    postcard::to_extend(&(publisher, record), SIGNING_TAG.to_vec()).map_err(Error::Encode)
 }
 
 /// A record with its publisher's key and signature.
@@ -375,7 +373,7 @@ impl SignedRecord {
     /// Checks the signature against the record's own publisher key.
     pub fn verify(&self) -> Result<(), Error> {
         self.publisher.verify(
-            &signing_bytes(&self.publisher, &self.record),
+            &signing_bytes(&self.publisher, &self.record)?,
             &self.signature,
         )
     }
@@ -392,8 +390,8 @@ impl SignedRecord {
     }
 
     /// The wire encoding: postcard of `(record, publisher, signature)`.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        postcard::to_allocvec(self).unwrap_or_default()
+    pub fn to_bytes(&self) -> Result<Vec<u8>, Error> {
+        postcard::to_allocvec(self).map_err(Error::Encode)
     }
 
     /// Decodes [`SignedRecord::to_bytes`] output. It does not check the

@@ -113,7 +113,7 @@ pub trait LocationService: Send + Sync {
         let mut record = own_record(self, identity, aor).await?;
         record.bindings.retain(|b| !b.same_flow(&binding));
         record.bindings.push(binding);
-        self.publish(record.sign(identity)).await
+        self.publish(record.sign(identity)?).await
     }
 
     /// Removes the binding with this Contact from `identity`'s record of `aor`.
@@ -125,7 +125,7 @@ pub trait LocationService: Send + Sync {
     ) -> Result<Published, Error> {
         let mut record = own_record(self, identity, aor).await?;
         record.bindings.retain(|b| b.contact != contact);
-        self.publish(record.sign(identity)).await
+        self.publish(record.sign(identity)?).await
     }
 }
 

@@ -40,6 +40,7 @@ fn signed(who: &Identity, aor_text: &str, version: u64, bindings: Vec<Binding>) 
         bindings,
     }
     .sign(who)
+    .expect("sign")
 }
 
 fn service(config: LocalConfig) -> (Arc<ManualClock>, LocalLocationService) {

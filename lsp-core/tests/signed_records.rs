@@ -79,8 +79,8 @@ fn tamper(rec: &mut Record, which: usize) {
 proptest! {
     #[test]
     fn encode_decode_round_trip(rec in record(), seed in any::<[u8; 32]>()) {
-        let signed = rec.sign(&Identity::from_secret_bytes(seed));
-        let bytes = signed.to_bytes();
+        let signed = rec.sign(&Identity::from_secret_bytes(seed)).expect("sign");
+        let bytes = signed.to_bytes().unwrap();
         let back = SignedRecord::from_bytes(&bytes).unwrap();
         prop_assert_eq!(&back, &signed);
         back.verify().unwrap();
@@ -89,20 +89,20 @@ proptest! {
 
     #[test]
     fn every_tampered_field_is_rejected(rec in record(), which in 0usize..13, seed in any::<[u8; 32]>()) {
-        let mut signed = rec.sign(&Identity::from_secret_bytes(seed));
+        let mut signed = rec.sign(&Identity::from_secret_bytes(seed)).expect("sign");
         let before = signed.record.clone();
         tamper(&mut signed.record, which);
         prop_assume!(signed.record != before);
         prop_assert_eq!(signed.verify(), Err(Error::BadSignature));
         // It stays rejected after a trip over the wire.
-        let back = SignedRecord::from_bytes(&signed.to_bytes()).unwrap();
+        let back = SignedRecord::from_bytes(&signed.to_bytes().unwrap()).unwrap();
         prop_assert_eq!(back.verify(), Err(Error::BadSignature));
     }
 
     #[test]
     fn a_flipped_bit_anywhere_never_verifies(rec in record(), pos in any::<prop::sample::Index>(), bit in 0u8..8) {
-        let signed = rec.sign(&Identity::from_secret_bytes([5; 32]));
-        let mut bytes = signed.to_bytes();
+        let signed = rec.sign(&Identity::from_secret_bytes([5; 32])).expect("sign");
+        let mut bytes = signed.to_bytes().unwrap();
         let i = pos.index(bytes.len());
         bytes[i] ^= 1 << bit;
         if let Ok(decoded) = SignedRecord::from_bytes(&bytes) {
@@ -121,7 +121,7 @@ proptest! {
         }
         let store = RecordStore::new(StoreLimits::default());
         store
-            .publish(&rec.clone().sign(&Identity::from_secret_bytes(seed)), &OpenPolicy, now, |_| Ok(()))
+            .publish(&rec.clone().sign(&Identity::from_secret_bytes(seed)).expect("sign"), &OpenPolicy, now, |_| Ok(()))
             .unwrap();
         let expected = if rec.bindings.is_empty() {
             Err(Error::NotFound(rec.aor.clone()))
@@ -147,7 +147,7 @@ fn another_signature_or_key_is_rejected() {
     let alice = Identity::from_secret_bytes([1; 32]);
     let mallory = Identity::from_secret_bytes([2; 32]);
     let rec = Record::new(Aor::parse("sip:alice@example.com").unwrap(), 1);
-    let signed = rec.clone().sign(&alice);
+    let signed = rec.clone().sign(&alice).expect("sign");
 
     // Mallory's key claimed on Alice's signature.
     let mut swapped = signed.clone();
@@ -155,7 +155,7 @@ fn another_signature_or_key_is_rejected() {
     assert_eq!(swapped.verify(), Err(Error::BadSignature));
 
     // A record signed by Mallory, checked against Alice.
-    let by_mallory = rec.sign(&mallory);
+    let by_mallory = rec.sign(&mallory).expect("sign");
     by_mallory.verify().unwrap();
     assert_eq!(
         by_mallory.verify_from(&alice.public_key()),
@@ -182,8 +182,9 @@ fn another_signature_or_key_is_rejected() {
 #[test]
 fn oversized_and_trailing_input_is_refused() {
     let signed = Record::new(Aor::parse("sip:a@example.com").unwrap(), 1)
-        .sign(&Identity::from_secret_bytes([1; 32]));
-    let mut bytes = signed.to_bytes();
+        .sign(&Identity::from_secret_bytes([1; 32]))
+        .expect("sign");
+    let mut bytes = signed.to_bytes().unwrap();
     bytes.push(0);
     assert!(matches!(
         SignedRecord::from_bytes(&bytes),
@@ -207,8 +208,11 @@ fn the_encoding_is_stable() {
         "c1",
         2,
     ));
-    let signed = rec.sign(&Identity::from_secret_bytes([0x42; 32]));
+    let signed = rec
+        .sign(&Identity::from_secret_bytes([0x42; 32]))
+        .expect("sign");
     let body_hex: String = lsp_core::signing_bytes(&signed.publisher, &signed.record)
+        .unwrap()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();

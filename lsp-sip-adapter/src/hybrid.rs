@@ -44,10 +44,11 @@ pub struct HybridService {
     backlog: Arc<Mutex<Backlog>>,
 }
 
-/// The newest record per (AOR, publisher) that the overlay lacks.
+/// The newest record per (AOR, publisher) that the overlay lacks, with
+/// its encoded size.
 #[derive(Debug, Default)]
 struct Backlog {
-    records: HashMap<(Aor, PublicKey), SignedRecord>,
+    records: HashMap<(Aor, PublicKey), (SignedRecord, usize)>,
     bytes: usize,
     /// Records left out because the backlog was full.
     dropped: u64,
@@ -59,33 +60,45 @@ impl Backlog {
     }
 
     fn put(&mut self, r: SignedRecord) {
-        let size = r.to_bytes().len();
-        let old = self.records.get(&Self::key(&r)).map(|o| o.to_bytes().len());
-        if self.bytes - old.unwrap_or(0) + size > BACKLOG_BYTES {
+        // A record that does not encode could not be sent either.
+        let Ok(size) = r.to_bytes().map(|b| b.len()) else {
+            self.dropped += 1;
+            return;
+        };
+        let old = self.records.get(&Self::key(&r)).map_or(0, |(_, len)| *len);
+        if self.bytes - old + size > BACKLOG_BYTES {
             self.dropped += 1;
             return;
         }
-        self.bytes = self.bytes - old.unwrap_or(0) + size;
-        self.records.insert(Self::key(&r), r);
+        self.bytes = self.bytes - old + size;
+        self.records.insert(Self::key(&r), (r, size));
+    }
+
+    /// The record to send next, if any.
+    fn next(&self) -> Option<SignedRecord> {
+        self.records.values().next().map(|(r, _)| r.clone())
     }
 
     /// Drops the entry of `r`'s key if it is `r` itself (not a newer one).
     fn settle(&mut self, r: &SignedRecord) {
         let key = Self::key(r);
-        if self.records.get(&key).is_some_and(|held| held == r) {
-            self.records.remove(&key);
-            self.bytes -= r.to_bytes().len();
+        if self.records.get(&key).is_some_and(|(held, _)| held == r)
+            && let Some((_, len)) = self.records.remove(&key)
+        {
+            self.bytes -= len;
         }
     }
 
     /// Any newer record of that key reached the overlay: forget older.
     fn superseded(&mut self, r: &SignedRecord) {
         let key = Self::key(r);
-        if let Some(held) = self.records.get(&key)
-            && held.record.version <= r.record.version
+        if self
+            .records
+            .get(&key)
+            .is_some_and(|(held, _)| held.record.version <= r.record.version)
+            && let Some((_, len)) = self.records.remove(&key)
         {
-            self.bytes -= held.to_bytes().len();
-            self.records.remove(&key);
+            self.bytes -= len;
         }
     }
 }
@@ -157,7 +170,7 @@ impl HybridService {
         let pending = self.backlog().records.len();
         let mut sent = 0;
         for _ in 0..pending {
-            let Some(record) = self.backlog().records.values().next().cloned() else {
+            let Some(record) = self.backlog().next() else {
                 break;
             };
             match self.p2p.publish(record.clone()).await {

@@ -345,7 +345,11 @@ impl SipService {
         if op != RegisterOp::Fetch {
             let mut record = Record::new(aor.clone(), Record::next_version(previous));
             record.bindings = bindings.clone();
-            if let Err(e) = self.service.publish_own(record.sign_own(identity)).await {
+            let published = match record.sign_own(identity) {
+                Ok(own) => self.service.publish_own(own).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = published {
                 return service_error(request, &e);
             }
         }

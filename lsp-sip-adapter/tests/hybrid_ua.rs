@@ -63,7 +63,7 @@ fn record(contact: &str, key: &Identity) -> SignedRecord {
         "c",
         1,
     ));
-    r.sign(key)
+    r.sign(key).expect("sign")
 }
 
 fn alice() -> Aor {
@@ -226,7 +226,7 @@ async fn what_the_overlay_missed_while_isolated_reaches_it_on_resync() {
             "c",
             1,
         ));
-        r.sign(&key)
+        r.sign(&key).expect("sign")
     };
     let first = versioned("sip:alice@192.0.2.1", 1);
     hybrid

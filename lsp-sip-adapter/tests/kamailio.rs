@@ -128,7 +128,11 @@ async fn kamailio_in_front_relays_to_the_contact_our_redirect_server_names() {
         1,
     ));
     store
-        .publish_sync(&record.sign(&Identity::from_secret_bytes([9; 32])))
+        .publish_sync(
+            &record
+                .sign(&Identity::from_secret_bytes([9; 32]))
+                .expect("sign"),
+        )
         .expect("published");
 
     let dir = tempfile_dir();

@@ -74,7 +74,11 @@ async fn main() {
                         )],
                     }
                     .sign(&publisher);
-                    match node.publish(rec).await {
+                    let published = match rec {
+                        Ok(rec) => node.publish(rec).await,
+                        Err(e) => Err(e),
+                    };
+                    match published {
                         Ok(p) => format!("published {}", p.replicas),
                         Err(e) => format!("error {e}"),
                     }

@@ -6,7 +6,7 @@ use lsp_chord::wire::Message;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(msg) = Message::decode(data) {
-        let again = Message::decode(&msg.encode()).expect("re-encoding must decode");
+        let again = Message::decode(&msg.encode().expect("encode")).expect("re-encoding must decode");
         assert_eq!(again, msg);
     }
 });

@@ -204,7 +204,8 @@ mod tests {
                 id: id as u64,
                 body,
             }
-            .encode();
+            .encode()
+            .expect("encode");
             node.handle_message(peer(0x30), &frame, now)
                 .expect("served");
         }

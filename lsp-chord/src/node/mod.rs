@@ -134,6 +134,9 @@ pub struct Counters {
     /// Frames the async node dropped because the peer's send queue was
     /// full (a peer that does not read); the state machine never sets it.
     pub sends_dropped: u64,
+    /// Messages not sent because they could not be encoded (none of this
+    /// crate's messages fails to; counted so that a new one would show).
+    pub unencodable: u64,
 }
 
 /// A node's view of the ring, for operators and tests.
@@ -507,7 +510,7 @@ impl Chord {
                 self.counters.malformed += 1;
                 if let Some(id) = Message::request_id(frame) {
                     let body = Response::refused(format!("malformed request: {e}"));
-                    self.send_raw(from, Message::Response { id, body }.encode());
+                    self.respond(from, id, body);
                 }
                 return Err(e);
             }
@@ -528,7 +531,7 @@ impl Chord {
                 } else {
                     self.serve(from, body, now_ms)
                 };
-                self.send_raw(from, Message::Response { id, body }.encode());
+                self.respond(from, id, body);
             }
             // Only members answer for the ring: a stranger's answer is
             // dropped, as if it never came.

@@ -651,7 +651,10 @@ pub(crate) fn batches(records: Vec<SignedRecord>) -> Vec<Vec<SignedRecord>> {
     let mut cur = Vec::new();
     let mut size = 0;
     for r in records {
-        let len = r.to_bytes().len();
+        // Stored records encode; one that does not cannot be sent either.
+        let Ok(len) = r.to_bytes().map(|b| b.len()) else {
+            continue;
+        };
         if size + len > BATCH_BYTES && !cur.is_empty() {
             out.push(std::mem::take(&mut cur));
             size = 0;

@@ -81,7 +81,14 @@ impl Chord {
             self.remove_op(id);
             return;
         }
-        let sent: Vec<Vec<u8>> = records.iter().map(SignedRecord::to_bytes).collect();
+        let Ok(sent) = records
+            .iter()
+            .map(SignedRecord::to_bytes)
+            .collect::<Result<Vec<_>, _>>()
+        else {
+            self.remove_op(id);
+            return;
+        };
         if let Some(op) = self.ops.get_mut(&id) {
             op.phase = Phase::Rehome {
                 aor,

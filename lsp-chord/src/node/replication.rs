@@ -331,7 +331,8 @@ mod tests {
                 version: 1,
                 bindings: vec![binding],
             }
-            .sign(&publisher);
+            .sign(&publisher)
+            .expect("sign");
             assert_eq!(node.store_local(&record), StoreOutcome::Stored);
             in_range += 1;
             if in_range == 3 {

@@ -75,7 +75,16 @@ impl Chord {
         }
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
-        let frame = Message::Request { id, body }.encode();
+        let frame = match (Message::Request { id, body }).encode() {
+            Ok(frame) => frame,
+            Err(e) => {
+                self.counters.unencodable += 1;
+                if let Purpose::Op(op) = purpose {
+                    self.end_op(op, Err(e));
+                }
+                return;
+            }
+        };
         let maintenance = match purpose {
             Purpose::Op(op) => self.ops.get(&op).is_some_and(|o| o.internal()),
             Purpose::Replicate | Purpose::Answer => false,
@@ -112,6 +121,14 @@ impl Chord {
         } else if purpose == Purpose::Replicate {
             self.counters.replication_messages += 1;
             self.counters.replication_bytes += len as u64;
+        }
+    }
+
+    /// Sends the response `body` to request `id` of `to`.
+    pub(crate) fn respond(&mut self, to: PeerAddr, id: u64, body: Response) {
+        match (Message::Response { id, body }).encode() {
+            Ok(frame) => self.send_raw(to, frame),
+            Err(_) => self.counters.unencodable += 1,
         }
     }
 

@@ -533,7 +533,8 @@ mod tests {
             id: 1,
             body: Request::Ping,
         }
-        .encode();
+        .encode()
+        .expect("encode");
         let now = Instant::now();
         node.handle_message(b, &ping, now).expect("ping");
         let asked = std::iter::from_fn(|| node.poll_transmit())
@@ -553,7 +554,7 @@ mod tests {
                 farther_predecessors: vec![],
             },
         };
-        node.handle_message(b, &answer.encode(), now)
+        node.handle_message(b, &answer.encode().expect("encode"), now)
             .expect("answer");
         assert_eq!(node.successors().first(), Some(&b));
         assert_eq!(node.successors().get(1), Some(&c));

@@ -40,7 +40,7 @@ fn requests(node: &mut Chord) -> Vec<(PeerAddr, u64, Request)> {
 }
 
 fn answer(node: &mut Chord, from: PeerAddr, id: u64, body: Response, now: Instant) {
-    let frame = Message::Response { id, body }.encode();
+    let frame = Message::Response { id, body }.encode().expect("encode");
     node.handle_message(from, &frame, now).expect("answer");
 }
 
@@ -87,7 +87,7 @@ fn a_hint_naming_a_known_id_at_another_address_does_not_evict_the_known_node() {
 }
 
 fn request(node: &mut Chord, from: PeerAddr, body: Request, now: Instant) {
-    let frame = Message::Request { id: 77, body }.encode();
+    let frame = Message::Request { id: 77, body }.encode().expect("encode");
     node.handle_message(from, &frame, now).expect("request");
 }
 
@@ -199,6 +199,7 @@ fn record_with_key(from: u8, to: u8, inside: bool) -> lsp_core::SignedRecord {
         bindings: vec![Binding::new("sip:u@192.0.2.9", expires, "c", 1)],
     }
     .sign(&Identity::from_secret_bytes([9; 32]))
+    .expect("sign")
 }
 
 /// A node holds the keys between its k-th predecessor and itself; a Store
@@ -215,7 +216,9 @@ fn a_store_for_a_key_outside_the_nodes_ranges_is_refused() {
     let store = Request::Store {
         records: vec![outside, inside],
     };
-    let frame = Message::Request { id: 5, body: store }.encode();
+    let frame = Message::Request { id: 5, body: store }
+        .encode()
+        .expect("encode");
     node.handle_message(peer(0x33), &frame, now).expect("store");
     let answer = std::iter::from_fn(|| node.poll_transmit())
         .find_map(|t| match Message::decode(&t.frame) {
@@ -246,7 +249,8 @@ fn a_forged_forward_origin_gets_nothing_sent_to_it() {
         id: 1,
         body: forward(victim),
     }
-    .encode();
+    .encode()
+    .expect("encode");
     node.handle_message(sender, &frame, now).expect("forward");
     let sent: Vec<Transmit> = std::iter::from_fn(|| node.poll_transmit()).collect();
     assert!(sent.iter().all(|t| t.to.addr != victim.addr), "{sent:?}");
@@ -311,6 +315,7 @@ fn a_lying_first_hop_cannot_make_a_query_return_a_thiefs_record() {
             bindings: vec![Binding::new(contact, expires, "c", 1)],
         }
         .sign(&Identity::from_secret_bytes([who; 32]))
+        .expect("sign")
     };
     let mut node = joined(0xf0, &[0x12, 0x14, 0x16, 0x18]);
     // Two opinions keep the exchange short; three work the same way.
@@ -491,7 +496,7 @@ fn a_node_without_work_is_served_as_a_client_and_never_installed() {
     let mut node = joined(0xf0, &[0x20, 0x30]);
     node.cfg.admission = rule;
     let ask = |node: &mut Chord, id: u64, body: Request| {
-        let frame = Message::Request { id, body }.encode();
+        let frame = Message::Request { id, body }.encode().expect("encode");
         node.handle_message(stranger, &frame, now).expect("served");
         std::iter::from_fn(|| node.poll_transmit()).collect::<Vec<_>>()
     };
@@ -558,7 +563,8 @@ fn in_a_closed_ring_only_an_enrolled_sender_is_taken_as_a_member() {
         id: 1,
         body: Request::Notify,
     }
-    .encode();
+    .encode()
+    .expect("encode");
     node.handle_message(claimant, &notify, now).expect("served");
     let out: Vec<_> = std::iter::from_fn(|| node.poll_transmit()).collect();
     assert!(matches!(
@@ -579,7 +585,8 @@ fn in_a_closed_ring_only_an_enrolled_sender_is_taken_as_a_member() {
             peers: vec![claimant],
         },
     };
-    node.handle_message(to, &lie.encode(), now).expect("read");
+    node.handle_message(to, &lie.encode().expect("encode"), now)
+        .expect("read");
     assert!(
         node.poll_event().is_none(),
         "an unvouched answer is dropped"
@@ -613,7 +620,7 @@ fn a_node_refused_as_a_member_says_so_and_takes_no_work() {
         id,
         body: Response::refused("not admitted as a ring member"),
     };
-    node.handle_enrolled_message(to, &refusal.encode(), now)
+    node.handle_enrolled_message(to, &refusal.encode().expect("encode"), now)
         .expect("read");
     assert_eq!(node.health(now), Health::NotAdmitted);
     let op = node.lookup(Point([0x25; 32]), now);

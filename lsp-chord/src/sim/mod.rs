@@ -582,7 +582,9 @@ impl Sim {
                 let Some(&back) = self.by_id.get(&from.id) else {
                     return true;
                 };
-                let frame = Message::Response { id, body }.encode();
+                let Ok(frame) = (Message::Response { id, body }).encode() else {
+                    return true;
+                };
                 let (lo, hi) = (ms(self.cfg.latency_min), ms(self.cfg.latency_max).max(1));
                 let delay = self.rng.random_range(lo.min(hi)..=hi);
                 let me = self.nodes[to].addr;

@@ -7,7 +7,7 @@ use lsp_core::SignedRecord;
 fuzz_target!(|data: &[u8]| {
     if let Ok(rec) = SignedRecord::from_bytes(data) {
         let _ = rec.verify();
-        let again = SignedRecord::from_bytes(&rec.to_bytes()).expect("re-encoding must decode");
+        let again = SignedRecord::from_bytes(&rec.to_bytes().expect("encode")).expect("re-encoding must decode");
         assert_eq!(again, rec);
     }
 });

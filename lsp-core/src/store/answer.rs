@@ -287,7 +287,9 @@ mod tests {
         let aor = Aor::parse("sip:erin@example.com").unwrap();
         let mut rec = Record::new(aor.clone(), 1);
         rec.bindings = vec![Binding::new("sip:erin@10.0.0.5", UnixTime(9000), "c", 1)];
-        let signed = rec.sign(&Identity::from_secret_bytes([9; 32]));
+        let signed = rec
+            .sign(&Identity::from_secret_bytes([9; 32]))
+            .expect("sign");
         store
             .publish(&signed, &OpenPolicy, UnixTime(1000), |_| Ok(()))
             .unwrap();

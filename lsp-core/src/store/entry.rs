@@ -256,8 +256,8 @@ mod tests {
             b,
             Binding::new("sip:alice@10.0.0.2", UnixTime(6000), "c2", 1),
         ];
-        let signed = rec.sign(&id);
-        let bytes = signed.to_bytes();
+        let signed = rec.sign(&id).expect("sign");
+        let bytes = signed.to_bytes().expect("encode");
 
         let mut seen = Vec::new();
         let meta = scan(&bytes, &mut |v| seen.push(v.to_binding().unwrap())).unwrap();
@@ -283,7 +283,11 @@ mod tests {
             "cid-é",
             1,
         )];
-        let bytes = rec.sign(&Identity::from_secret_bytes([6; 32])).to_bytes();
+        let bytes = rec
+            .sign(&Identity::from_secret_bytes([6; 32]))
+            .expect("sign")
+            .to_bytes()
+            .expect("encode");
         // As an owned binding, and through an answer buffer.
         let read = |bytes: &[u8]| {
             let (mut owned, mut buf) = (Vec::new(), QueryBuf::new());
@@ -322,7 +326,7 @@ mod tests {
         let mut b = Binding::new("sip:bob@10.0.0.9", UnixTime(7000), "call", 3);
         b.path = vec!["<sip:edge>".into()];
         rec.bindings = vec![b];
-        let bytes = rec.sign(&id).to_bytes();
+        let bytes = rec.sign(&id).expect("sign").to_bytes().expect("encode");
         for len in 0..bytes.len() {
             assert!(scan(&bytes[..len], &mut |_| {}).is_err(), "prefix {len}");
         }

@@ -164,7 +164,7 @@ impl RecordStore {
         now: UnixTime,
         commit: impl FnOnce(&Change) -> Result<(), Error>,
     ) -> Result<Written, Error> {
-        let bytes = record.to_bytes();
+        let bytes = record.to_bytes()?;
         self.check_shape(record, bytes.len(), now)?;
         // A copy identical to a live stored one was checked when it was
         // stored: replicas receive each record more than once.
@@ -700,7 +700,11 @@ mod tests {
     fn restore_refuses_an_entry_whose_text_is_not_utf8() {
         let mut rec = Record::new(Aor::parse("sip:carol@example.com").unwrap(), 1);
         rec.bindings = vec![Binding::new("sip:carol@10.0.0.3", UnixTime(9000), "c", 1)];
-        let bytes = rec.sign(&Identity::from_secret_bytes([5; 32])).to_bytes();
+        let bytes = rec
+            .sign(&Identity::from_secret_bytes([5; 32]))
+            .expect("sign")
+            .to_bytes()
+            .expect("encode");
         let slot = Slot {
             keep_until: UnixTime(9000),
             bytes: &bytes,
@@ -732,6 +736,7 @@ mod forget_tests {
         let mut rec = Record::new(Aor::parse(&format!("sip:{user}@example.com")).unwrap(), 1);
         rec.bindings = vec![Binding::new("sip:x@10.0.0.3", UnixTime(9000), "c", 1)];
         rec.sign(&Identity::from_secret_bytes([key; 32]))
+            .expect("sign")
     }
 
     #[test]
@@ -743,10 +748,10 @@ mod forget_tests {
             store.publish(r, &OpenPolicy, now, |_| Ok(())).unwrap();
         }
         let aor = a.record.aor.clone();
-        let a_bytes = a.to_bytes();
+        let a_bytes = a.to_bytes().expect("encode");
         assert!(!store.forget(&aor, |bytes| bytes == a_bytes.as_slice()));
         assert_eq!(store.stats().records, 2, "b was not handed over");
-        let both = [a_bytes, b.to_bytes()];
+        let both = [a_bytes, b.to_bytes().expect("encode")];
         assert!(store.forget(&aor, |bytes| both.iter().any(|h| h == bytes)));
         let stats = store.stats();
         assert_eq!((stats.aors, stats.records, stats.bytes), (0, 0, 0));

@@ -250,7 +250,8 @@ fn records(n: usize, sim: &Sim) -> Vec<(Aor, SignedRecord)> {
                     1,
                 )],
             }
-            .sign(&publisher);
+            .sign(&publisher)
+            .unwrap_or_else(|e| panic!("{e}"));
             (aor, rec)
         })
         .collect()

@@ -66,7 +66,7 @@ pub async fn run() -> Result<(), Error> {
         version: 1,
         bindings: vec![mobile, desk],
     };
-    let signed = record.sign(&registrar);
+    let signed = record.sign(&registrar)?;
     service.publish(signed.clone()).await?;
     println!(
         "   published {} (Resource-ID {}…)",
@@ -99,7 +99,7 @@ pub async fn run() -> Result<(), Error> {
         version: 2,
         bindings: vec![],
     }
-    .sign(&mallory);
+    .sign(&mallory)?;
     println!(
         "   mallory writes alice:      {}",
         refused(service.publish(hijack).await)?
@@ -116,7 +116,7 @@ pub async fn run() -> Result<(), Error> {
         version: 0,
         bindings: vec![],
     }
-    .sign(&registrar);
+    .sign(&registrar)?;
     println!(
         "   replayed older version:    {}",
         refused(service.publish(old).await)?
@@ -126,7 +126,7 @@ pub async fn run() -> Result<(), Error> {
         version: u64::MAX,
         bindings: vec![],
     }
-    .sign(&mallory);
+    .sign(&mallory)?;
     println!(
         "   mallory takes bob's name:  {}",
         refused(service.publish(squat).await)?

@@ -162,7 +162,7 @@ pub async fn run() -> Result<(), BoxError> {
             1,
         )],
     }
-    .sign(&mallory);
+    .sign(&mallory)?;
     println!(
         "   mallory writes carol via node 3:  {}",
         refused(nodes[2].publish(squat).await)?
@@ -172,7 +172,7 @@ pub async fn run() -> Result<(), BoxError> {
         version: Record::next_version(None),
         bindings: vec![],
     }
-    .sign(&mallory);
+    .sign(&mallory)?;
     println!(
         "   mallory writes alice via node 5:  {}",
         refused(nodes[4].publish(hijack).await)?
