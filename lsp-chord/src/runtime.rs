@@ -230,7 +230,8 @@ impl ChordNode {
 }
 
 fn unexpected(o: Outcome) -> Error {
-    Error::Decode(format!("unexpected outcome {o:?}"))
+    tracing::error!("the node answered a call with {o:?}");
+    Error::Internal("the node answered a call with another call's outcome")
 }
 
 #[async_trait]

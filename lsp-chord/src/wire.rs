@@ -7,7 +7,7 @@
 //! of fields and variants below is therefore part of the protocol and is
 //! pinned by tests and by `docs/protocol.md`.
 
-use lsp_core::{Aor, Error, PeerAddr, SignedRecord};
+use lsp_core::{Aor, DecodeError, Error, PeerAddr, SignedRecord};
 use serde::{Deserialize, Serialize};
 
 /// The version byte every frame starts with.
@@ -264,27 +264,25 @@ impl Message {
                 limit: MAX_MESSAGE_LEN,
             });
         }
-        let (&version, rest) = frame
-            .split_first()
-            .ok_or_else(|| Error::Decode("empty frame".into()))?;
+        let (&version, rest) = frame.split_first().ok_or(DecodeError::Empty)?;
         if version != PROTOCOL_VERSION {
-            return Err(Error::Decode(format!(
-                "protocol version {version}, expected {PROTOCOL_VERSION}"
-            )));
+            return Err(DecodeError::Version {
+                found: version,
+                expected: PROTOCOL_VERSION,
+            }
+            .into());
         }
         let msg = match postcard::take_from_bytes::<Message>(rest) {
             Ok((msg, [])) => msg,
-            Ok((_, extra)) => return Err(Error::Decode(format!("{} trailing bytes", extra.len()))),
-            Err(e) => return Err(Error::Decode(e.to_string())),
+            Ok((_, extra)) => return Err(DecodeError::TrailingBytes(extra.len()).into()),
+            Err(e) => return Err(DecodeError::Postcard(e).into()),
         };
         msg.check_limits()?;
         // One value, one encoding: a varint longer than it needs to be (or
         // anything else the encoder would not write) is refused, so that
         // no two peers can read one frame two ways.
         if msg.encode()?.as_slice() != frame {
-            return Err(Error::Decode(
-                "not the canonical encoding (a varint longer than needed?)".into(),
-            ));
+            return Err(DecodeError::NotCanonical.into());
         }
         Ok(msg)
     }
@@ -317,13 +315,23 @@ impl Message {
                 } => successors.len().max(farther_predecessors.len()),
                 Response::Successors { peers } | Response::Closer { peers } => peers.len(),
                 Response::Refused { reason } if reason.len() > MAX_REASON_LEN => {
-                    return Err(Error::Decode("refusal reason too long".into()));
+                    return Err(DecodeError::OverLimit {
+                        what: "refusal reason bytes",
+                        count: reason.len(),
+                        limit: MAX_REASON_LEN,
+                    }
+                    .into());
                 }
                 _ => 0,
             },
         };
         if peers > MAX_PEERS {
-            return Err(Error::Decode(format!("{peers} peers in one list")));
+            return Err(DecodeError::OverLimit {
+                what: "peers in one list",
+                count: peers,
+                limit: MAX_PEERS,
+            }
+            .into());
         }
         Ok(())
     }
@@ -490,9 +498,10 @@ mod tests {
         let mut frame = msg.encode().expect("encode");
         assert_eq!(frame, [2, 0, 7, 3]);
         frame[0] = 1;
-        assert!(
-            matches!(Message::decode(&frame), Err(Error::Decode(e)) if e.contains("version 1"))
-        );
+        assert!(matches!(
+            Message::decode(&frame),
+            Err(Error::Decode(DecodeError::Version { found: 1, .. }))
+        ));
         assert!(matches!(
             Message::decode(&vec![1; MAX_MESSAGE_LEN + 1]),
             Err(Error::FrameTooLarge { .. })

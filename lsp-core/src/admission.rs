@@ -79,7 +79,7 @@ pub fn work_bits(id: &NodeId) -> u32 {
 /// 2^bits key generations (`docs/benchmarks.md` has the time per bit).
 pub fn mint_identity(bits: u32) -> Result<Identity, Error> {
     let mut secret = [0u8; 32];
-    getrandom::fill(&mut secret).map_err(|e| Error::Random(e.to_string()))?;
+    getrandom::fill(&mut secret).map_err(Error::Random)?;
     // Counting up from one random seed costs no system call per try, and
     // is as good a search as fresh seeds; every seed tried keeps all 256
     // random bits (the first try is the random seed itself).
@@ -93,7 +93,7 @@ pub fn mint_identity(bits: u32) -> Result<Identity, Error> {
             return Ok(id);
         }
     }
-    Err(Error::Random("no key found".into()))
+    Err(Error::NoWork { bits })
 }
 
 #[cfg(test)]

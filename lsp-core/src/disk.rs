@@ -9,7 +9,7 @@ use std::path::Path;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::store::Change;
-use crate::{Error, ResourceId};
+use crate::{Error, ResourceId, StorageError};
 
 const ENTRIES: TableDefinition<'_, &[u8; 32], &[u8]> = TableDefinition::new("entries");
 
@@ -18,8 +18,8 @@ pub(crate) struct DiskStore {
     db: Database,
 }
 
-fn storage(e: impl std::fmt::Display) -> Error {
-    Error::Storage(e.to_string())
+fn storage(e: impl Into<redb::Error>) -> Error {
+    StorageError::new("the redb file", e.into()).into()
 }
 
 impl DiskStore {

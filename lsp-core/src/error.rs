@@ -54,7 +54,7 @@ pub enum Error {
     StoreFull(&'static str),
     /// Bytes that do not decode as the expected message.
     #[error("malformed encoding: {0}")]
-    Decode(String),
+    Decode(#[from] DecodeError),
     /// A value could not be encoded: nothing is signed or sent in its
     /// place (no type of this crate fails to encode; a new one might).
     #[error("cannot encode: {0}")]
@@ -109,8 +109,92 @@ pub enum Error {
     Overloaded(&'static str),
     /// The on-disk store failed.
     #[error("storage: {0}")]
-    Storage(String),
+    Storage(#[from] StorageError),
     /// The operating system's random source failed.
     #[error("random source: {0}")]
-    Random(String),
+    Random(#[source] getrandom::Error),
+    /// Minting a Node-ID with the asked proof of work tried every key of
+    /// its budget.
+    #[error("no key with {bits} bits of work found")]
+    NoWork {
+        /// The difficulty asked for.
+        bits: u32,
+    },
+    /// A component answered with something it never answers: a bug.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
 }
+
+/// Why bytes did not decode as the expected message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// No bytes at all.
+    #[error("empty frame")]
+    Empty,
+    /// A protocol version this build does not speak.
+    #[error("protocol version {found}, expected {expected}")]
+    Version {
+        /// The version the bytes carry.
+        found: u8,
+        /// The version this build speaks.
+        expected: u8,
+    },
+    /// Bytes left over after one whole value.
+    #[error("{0} trailing bytes")]
+    TrailingBytes(usize),
+    /// Not what the encoder writes for that value (a varint longer than
+    /// needed, say): refused, so that no two peers read one frame two ways.
+    #[error("not the canonical encoding (a varint longer than needed?)")]
+    NotCanonical,
+    /// A list or text longer than the protocol allows.
+    #[error("{what}: {count} over the limit of {limit}")]
+    OverLimit {
+        /// What is too long.
+        what: &'static str,
+        /// Its length.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The bytes are not a value of the expected type.
+    #[error("{0}")]
+    Postcard(#[source] postcard::Error),
+}
+
+/// The on-disk store failed: what it was doing, and why.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{what}: {source}")]
+pub struct StorageError {
+    what: &'static str,
+    #[source]
+    source: std::sync::Arc<dyn std::error::Error + Send + Sync>,
+}
+
+impl StorageError {
+    /// `what` failed because of `source`.
+    pub fn new(
+        what: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self {
+            what,
+            source: std::sync::Arc::from(source.into()),
+        }
+    }
+
+    /// What the store was doing.
+    pub fn what(&self) -> &'static str {
+        self.what
+    }
+}
+
+/// Equal when doing the same thing for the same reason, as far as the
+/// source's message tells.
+impl PartialEq for StorageError {
+    fn eq(&self, other: &Self) -> bool {
+        self.what == other.what && self.source.to_string() == other.source.to_string()
+    }
+}
+
+impl Eq for StorageError {}

@@ -114,7 +114,7 @@ impl Identity {
     /// A fresh key pair from the operating system's random source.
     pub fn generate() -> Result<Self, Error> {
         let mut secret = [0u8; 32];
-        getrandom::fill(&mut secret).map_err(|e| Error::Random(e.to_string()))?;
+        getrandom::fill(&mut secret).map_err(Error::Random)?;
         Ok(Self::from_secret_bytes(secret))
     }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Aor, Error, Identity, PublicKey, Signature};
+use crate::{Aor, DecodeError, Error, Identity, PublicKey, Signature};
 
 /// Domain separation for record signatures, so that no other message signed
 /// with the same key can pass as a record.
@@ -405,8 +405,8 @@ impl SignedRecord {
         }
         match postcard::take_from_bytes::<Self>(bytes) {
             Ok((rec, [])) => Ok(rec),
-            Ok((_, rest)) => Err(Error::Decode(format!("{} trailing bytes", rest.len()))),
-            Err(e) => Err(Error::Decode(e.to_string())),
+            Ok((_, rest)) => Err(DecodeError::TrailingBytes(rest.len()).into()),
+            Err(e) => Err(DecodeError::Postcard(e).into()),
         }
     }
 }

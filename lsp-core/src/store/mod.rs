@@ -14,7 +14,8 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use crate::{
-    AccessPolicy, Aor, Binding, Error, OwnRecord, PublicKey, ResourceId, SignedRecord, UnixTime,
+    AccessPolicy, Aor, Binding, Error, OwnRecord, PublicKey, ResourceId, SignedRecord,
+    StorageError, UnixTime,
 };
 pub use answer::{BindingRef, Contacts, ContactsIter, QueryBuf};
 use entry::Slot;
@@ -684,11 +685,11 @@ fn each_live(
 /// Entries are written only from checked records, so a decode failure here
 /// means memory or disk corruption.
 fn corrupt(e: postcard::Error) -> Error {
-    Error::Storage(format!("corrupt stored record: {e}"))
+    StorageError::new("a corrupt stored record", e).into()
 }
 
 fn not_text() -> Error {
-    Error::Storage("corrupt stored record: text is not UTF-8".into())
+    StorageError::new("a corrupt stored record", "its text is not UTF-8").into()
 }
 
 #[cfg(all(test, feature = "disk"))]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use lsp_core::{
     Aor, Binding, DomainTrustAnchors, Error, FirstComeFirstServed, Identity, LocalConfig,
-    LocalLocationService, LocationService, ManualClock, QValue, Record, UnixTime,
+    LocalLocationService, LocationService, ManualClock, QValue, Record, StorageError, UnixTime,
 };
 
 use crate::{refused, step};
@@ -30,7 +30,8 @@ fn show(service: &LocalLocationService, aor: &Aor, now: UnixTime) -> Result<(), 
 
 pub async fn run() -> Result<(), Error> {
     let dir = std::env::temp_dir().join(format!("lsp-quickstart-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| Error::Storage(e.to_string()))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| StorageError::new("the quickstart's directory", e))?;
     let path = dir.join("location.redb");
 
     let registrar = Identity::generate()?;
