@@ -131,12 +131,8 @@ impl SipServer {
             stop,
             tasks: vec![tokio::spawn(timer_loop(core.clone(), stopped.clone()))],
         };
-        let bind_err = |addr: SocketAddr| {
-            move |e: std::io::Error| ConfigError::Bind {
-                addr,
-                reason: e.to_string(),
-            }
-        };
+        let bind_err =
+            |addr: SocketAddr| move |source: std::io::Error| ConfigError::Bind { addr, source };
         for &addr in &listen.udp {
             let socket = Arc::new(UdpSocket::bind(addr).await.map_err(bind_err(addr))?);
             server

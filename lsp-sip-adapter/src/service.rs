@@ -167,12 +167,12 @@ pub enum ConfigError {
     )]
     NoIdentity,
     /// A listener could not bind.
-    #[error("cannot bind {addr}: {reason}")]
+    #[error("cannot bind {addr}: {source}")]
     Bind {
         /// The address.
         addr: SocketAddr,
         /// The OS error.
-        reason: String,
+        source: std::io::Error,
     },
 }
 

@@ -15,16 +15,22 @@ pub use tls::ALPN;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The node's certificate could not be made.
+    /// The node's certificate could not be made (the source is the
+    /// certificate library's error, kept opaque so that no dependency's
+    /// type is part of this API).
     #[error("certificate: {0}")]
-    Certificate(String),
-    /// The TLS configuration was refused.
+    Certificate(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The TLS configuration was refused (the source is the TLS library's
+    /// error, opaque for the same reason).
     #[error("TLS: {0}")]
-    Tls(String),
+    Tls(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The UDP socket could not be bound.
     #[error("bind: {0}")]
-    Bind(std::io::Error),
-    /// A setting is out of range.
-    #[error("configuration: {0}")]
-    Config(String),
+    Bind(#[source] std::io::Error),
+    /// A setting is out of range: which one.
+    #[error("configuration: {0} out of range")]
+    Config(&'static str),
+    /// This node's own enrollment in its closed ring does not hold.
+    #[error("this node's enrollment: {0}")]
+    Enrollment(#[source] lsp_core::EnrollmentError),
 }

@@ -85,7 +85,7 @@ fn quic_settings(cfg: &TransportConfig) -> Result<Arc<quinn::TransportConfig>, E
         .max_idle_timeout(Some(
             cfg.idle_timeout
                 .try_into()
-                .map_err(|_| Error::Config("idle_timeout out of range".into()))?,
+                .map_err(|_| Error::Config("idle_timeout"))?,
         ))
         .keep_alive_interval(Some(cfg.keep_alive));
     Ok(Arc::new(transport))
@@ -115,7 +115,7 @@ fn credentials(identity: &Identity, cfg: &TransportConfig) -> Result<Credentials
             enrollment: Some(e),
         }) => {
             e.check(ring, &identity.node_id(), UnixTime::now())
-                .map_err(|e| Error::Config(format!("this node's enrollment: {e}")))?;
+                .map_err(Error::Enrollment)?;
             Some(e)
         }
         _ => None,
@@ -161,7 +161,7 @@ impl QuicTransport {
         let creds = credentials(identity, &cfg)?;
         let transport = quic_settings(&cfg)?;
         let server_crypto = QuicServerConfig::try_from(tls::server_config(&creds)?)
-            .map_err(|e| Error::Tls(e.to_string()))?;
+            .map_err(|e| Error::Tls(e.into()))?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(server_crypto));
         server.transport_config(transport.clone());
         let endpoint = Endpoint::server(server, listen).map_err(Error::Bind)?;

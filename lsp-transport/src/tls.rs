@@ -54,20 +54,19 @@ impl Credentials {
         let mut key = ED25519_PKCS8_PREFIX.to_vec();
         key.extend_from_slice(&identity.secret_bytes());
         let pkcs8 = PrivatePkcs8KeyDer::from(key.clone());
-        let pair =
-            rcgen::KeyPair::try_from(&pkcs8).map_err(|e| Error::Certificate(e.to_string()))?;
+        let pair = rcgen::KeyPair::try_from(&pkcs8).map_err(|e| Error::Certificate(e.into()))?;
         let mut params = rcgen::CertificateParams::new(vec!["lsp.invalid".to_string()])
-            .map_err(|e| Error::Certificate(e.to_string()))?;
+            .map_err(|e| Error::Certificate(e.into()))?;
         if let Some(e) = enrollment {
             let uri = format!("{ENROLLMENT_SCHEME}{}", e.to_hex());
             let uri = uri
                 .try_into()
-                .map_err(|e: rcgen::Error| Error::Certificate(e.to_string()))?;
+                .map_err(|e: rcgen::Error| Error::Certificate(e.into()))?;
             params.subject_alt_names.push(rcgen::SanType::URI(uri));
         }
         let cert = params
             .self_signed(&pair)
-            .map_err(|e| Error::Certificate(e.to_string()))?;
+            .map_err(|e| Error::Certificate(e.into()))?;
         Ok(Self {
             cert: cert.der().clone(),
             key,
@@ -283,10 +282,10 @@ pub(crate) fn server_config(creds: &Credentials) -> Result<rustls::ServerConfig,
     });
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| Error::Tls(e.to_string()))?
+        .map_err(|e| Error::Tls(e.into()))?
         .with_client_cert_verifier(verifier)
         .with_single_cert(vec![creds.cert.clone()], creds.key())
-        .map_err(|e| Error::Tls(e.to_string()))?;
+        .map_err(|e| Error::Tls(e.into()))?;
     cfg.alpn_protocols = vec![ALPN.to_vec()];
     Ok(cfg)
 }
@@ -306,11 +305,11 @@ pub(crate) fn client_config(
     let found = verifier.found.clone();
     let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| Error::Tls(e.to_string()))?
+        .map_err(|e| Error::Tls(e.into()))?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_client_auth_cert(vec![creds.cert.clone()], creds.key())
-        .map_err(|e| Error::Tls(e.to_string()))?;
+        .map_err(|e| Error::Tls(e.into()))?;
     cfg.alpn_protocols = vec![ALPN.to_vec()];
     Ok((cfg, found))
 }
