@@ -181,7 +181,7 @@ pub async fn invite(
     callee: &str,
 ) -> Result<String, BoxError> {
     println!("   -> INVITE {callee}");
-    let config = InviteConfig::new(callee).from("sip:caller@example.net");
+    let config = InviteConfig::new(callee).caller("sip:caller@example.net");
     let moved = caller.invite(redirect, &config).await?;
     println!("   <- SIP/2.0 {} {}", moved.code, moved.reason);
     if moved.code != 302 {

@@ -40,7 +40,7 @@ impl InviteConfig {
     }
 
     /// Sets the caller's From URI.
-    pub fn from(mut self, from: impl Into<String>) -> Self {
+    pub fn caller(mut self, from: impl Into<String>) -> Self {
         self.from = from.into();
         self
     }
