@@ -14,12 +14,23 @@ use lsp_sip_adapter::service::{SipConfig, SipService};
 use tokio::net::UdpSocket;
 use tokio::time::timeout;
 
-struct Kamailio(Child);
+/// A running Kamailio and its directory, both gone when dropped.
+struct Kamailio(Child, std::path::PathBuf);
 
 impl Drop for Kamailio {
     fn drop(&mut self) {
+        // SIGTERM, so that the main process stops its forked workers too;
+        // a SIGKILL would leave them running.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline && matches!(self.0.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
+        let _ = std::fs::remove_dir_all(&self.1);
     }
 }
 
@@ -154,6 +165,7 @@ async fn kamailio_in_front_relays_to_the_contact_our_redirect_server_names() {
             .unwrap_or_else(|e| {
                 panic!("cannot run kamailio ({e}); tools/test.sh installs it (apt-get install kamailio)")
             }),
+        dir.clone(),
     );
 
     let caller = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
