@@ -3,10 +3,9 @@
 //! `cargo bench -p lsp-core --bench local_store -- [--n N] [--secs S] [--rounds R] [--json PATH]`
 //!
 //! Each query mode runs for `S` seconds in all, in `R` slices that take
-//! turns with the other modes; it reports the median slice.
-//!
-//! Prints a table and writes the same figures as JSON. Publishing includes
-//! the ed25519 signature check, as it does in service.
+//! turns with the other modes; it reports the median slice. Prints a table
+//! and writes the same figures as JSON. Publishing includes the ed25519
+//! signature check, as it does in service.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -85,57 +84,38 @@ fn next(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// YCSB's scrambled Zipfian key chooser (theta 0.99, Gray et al. 1994):
-/// popular keys scattered over the key space, as real callees are.
-struct Zipf {
-    n: f64,
-    theta: f64,
-    alpha: f64,
-    zetan: f64,
-    eta: f64,
-}
-
-impl Zipf {
-    fn new(n: usize) -> Self {
-        let theta = 0.99;
-        let zeta = |k: usize| (1..=k).map(|i| 1.0 / (i as f64).powf(theta)).sum::<f64>();
-        let (zetan, zeta2) = (zeta(n), zeta(2));
-        let n = n as f64;
-        let eta = (1.0 - (2.0 / n).powf(1.0 - theta)) / (1.0 - zeta2 / zetan);
-        Zipf {
-            n,
-            theta,
-            alpha: 1.0 / (1.0 - theta),
-            zetan,
-            eta,
-        }
-    }
-
-    fn sample(&self, rng: &mut u64) -> usize {
-        let u = (next(rng) >> 11) as f64 / (1u64 << 53) as f64;
-        let uz = u * self.zetan;
-        let rank = if uz < 1.0 {
-            0
-        } else if uz < 1.0 + 0.5f64.powf(self.theta) {
-            1
-        } else {
-            (self.n * (self.eta * u - self.eta + 1.0).powf(self.alpha)) as u64
-        };
-        let mut h = rank;
-        (next(&mut h) % self.n as u64) as usize
-    }
+/// Zipf-distributed keys (theta 0.99, as YCSB's): rank `r` is drawn with
+/// weight `1 / r^0.99` through the cumulative weights, then scrambled so
+/// that popular keys lie all over the key space, as real callees do.
+fn zipf_keys(n: usize, len: usize, rng: &mut u64) -> Vec<usize> {
+    let mut total = 0.0;
+    let cumulative: Vec<f64> = (1..=n)
+        .map(|r| {
+            total += 1.0 / (r as f64).powf(0.99);
+            total
+        })
+        .collect();
+    (0..len)
+        .map(|_| {
+            let u = (next(rng) >> 11) as f64 / (1u64 << 53) as f64 * total;
+            let mut rank = cumulative.partition_point(|&c| c < u) as u64;
+            (next(&mut rank) % n as u64) as usize
+        })
+        .collect()
 }
 
 /// The AORs a run queries, allocated in the order they are queried, so that
 /// reading the next one costs what holding a fresh request costs; the store
 /// itself is hit in random order.
-fn workload(n: usize, len: usize, zipf: Option<&Zipf>) -> Arc<Vec<Aor>> {
+fn workload(n: usize, len: usize, zipf: bool) -> Arc<Vec<Aor>> {
     let mut rng = 0x5eed;
-    let keys = (0..len).map(|_| match zipf {
-        Some(z) => z.sample(&mut rng),
-        None => (next(&mut rng) % n as u64) as usize,
-    });
-    Arc::new(keys.map(aor).collect())
+    let keys = match zipf {
+        true => zipf_keys(n, len, &mut rng),
+        false => (0..len)
+            .map(|_| (next(&mut rng) % n as u64) as usize)
+            .collect(),
+    };
+    Arc::new(keys.into_iter().map(aor).collect())
 }
 
 fn median(xs: &[f64]) -> f64 {
@@ -147,16 +127,12 @@ fn median(xs: &[f64]) -> f64 {
 /// How a run asks.
 #[derive(Clone, Copy, PartialEq)]
 enum Ask {
-    /// One `query_sync` per AOR.
-    One,
+    /// One `query_sync` per AOR: owned bindings.
+    Owned,
+    /// One `query_into` per AOR, into one reused buffer.
+    Borrowed,
     /// Parse the AOR from text first, as a proxy does with a Request-URI.
     Parse,
-    /// `query_iter` on runs of this many AORs.
-    Many(usize),
-    /// One `query_into` per AOR, into one reused buffer.
-    Into,
-    /// `query_each` on runs of this many AORs, into one reused buffer.
-    Each(usize),
 }
 
 /// Queries the workload for `secs` on `threads` threads; returns ops/s.
@@ -173,37 +149,22 @@ fn query_rate(
             std::thread::spawn(move || {
                 let start = Instant::now();
                 let mut ops = 0u64;
-                let step = match ask {
-                    Ask::Many(n) | Ask::Each(n) => n,
-                    _ => 1,
-                };
                 let mut buf = QueryBuf::new();
                 let mut at = t * work.len() / 2;
                 while start.elapsed().as_secs_f64() < secs {
-                    for _ in 0..1024 / step {
-                        at = (at + step) % (work.len() - step);
-                        match ask {
-                            Ask::One => assert_eq!(s.query_sync(&work[at]).unwrap().len(), 1),
+                    for _ in 0..1024 {
+                        at = (at + 1) % work.len();
+                        let found = match ask {
+                            Ask::Owned => s.query_sync(&work[at]).unwrap().len(),
+                            Ask::Borrowed => s.query_into(&work[at], &mut buf).unwrap().len(),
                             Ask::Parse => {
                                 let aor = Aor::parse(work[at].as_str()).unwrap();
-                                assert_eq!(s.query_sync(&aor).unwrap().len(), 1);
+                                s.query_sync(&aor).unwrap().len()
                             }
-                            Ask::Many(_) => {
-                                for found in s.query_iter(&work[at..at + step]) {
-                                    assert_eq!(found.unwrap().len(), 1);
-                                }
-                            }
-                            Ask::Into => {
-                                assert_eq!(s.query_into(&work[at], &mut buf).unwrap().len(), 1);
-                            }
-                            Ask::Each(_) => {
-                                s.query_each(&work[at..at + step], &mut buf, |_, found| {
-                                    assert_eq!(found.unwrap().len(), 1);
-                                });
-                            }
-                        }
+                        };
+                        assert_eq!(found, 1);
                     }
-                    ops += (1024 / step * step) as u64;
+                    ops += 1024;
                 }
                 ops as f64 / start.elapsed().as_secs_f64()
             })
@@ -214,7 +175,7 @@ fn query_rate(
 
 /// Nanoseconds per read when each read's address comes from the one before,
 /// over a random cycle through `bytes` of memory: the floor under a query
-/// on a store larger than the caches, which makes two or three such reads.
+/// on a store larger than the caches, which makes such reads in a row.
 fn dependent_read_ns(bytes: usize) -> f64 {
     const LINE: usize = 16; // u32s per 64-byte cache line
     let lines = bytes / 64;
@@ -253,8 +214,8 @@ fn main() {
         LocalConfig::default().limits(limits),
     ));
 
-    // Fill on two threads, signing as publishers would, in small batches so
-    // that nothing but the store stays resident.
+    // Fill on two threads, signing as publishers would, so that nothing but
+    // the store stays resident.
     let fill_start = Instant::now();
     let fillers: Vec<_> = (0..2)
         .map(|t| {
@@ -262,22 +223,22 @@ fn main() {
             let n = a.n;
             std::thread::spawn(move || {
                 for i in (t..n).step_by(2) {
-                    s.publish_sync(&record(i, 1, now).sign(&id).expect("sign"))
+                    s.publish_sync(&record(i, 1, now).sign(&id).unwrap())
                         .unwrap();
                 }
             })
         })
         .collect();
     fillers.into_iter().for_each(|h| h.join().unwrap());
-    let fill_secs = fill_start.elapsed().as_secs_f64();
-    let rss_after = rss_bytes();
+    let fill_rate = a.n as f64 / fill_start.elapsed().as_secs_f64();
+    let resident = rss_bytes().saturating_sub(rss_before);
     let stats = service.stats();
     assert_eq!(stats.records, a.n);
 
     // Publish: updates of existing AORs, signed beforehand, one thread.
     let sample = a.n.min(50_000);
     let updates: Vec<SignedRecord> = (0..sample)
-        .map(|i| record(i, 2, now).sign(&identity).expect("sign"))
+        .map(|i| record(i, 2, now).sign(&identity).unwrap())
         .collect();
     let start = Instant::now();
     for u in &updates {
@@ -288,22 +249,46 @@ fn main() {
 
     // The query modes take turns in short slices, so that the host's drift
     // during the run reaches them all alike; each figure is a median.
-    let uniform = workload(a.n, 1 << 18, None);
-    let skewed = workload(a.n, 1 << 18, Some(&Zipf::new(a.n)));
+    let uniform = workload(a.n, 1 << 18, false);
+    let skewed = workload(a.n, 1 << 18, true);
     let modes = [
-        ("query, uniform, 1 thread", &uniform, 1, Ask::One),
-        ("query, uniform, 2 threads", &uniform, 2, Ask::One),
-        ("query_iter, uniform, 1 thread", &uniform, 1, Ask::Many(16)),
-        ("query_iter, uniform, 2 threads", &uniform, 2, Ask::Many(16)),
-        ("query_into, uniform, 1 thread", &uniform, 1, Ask::Into),
-        ("query_each, uniform, 1 thread", &uniform, 1, Ask::Each(16)),
-        ("query_each, uniform, 2 threads", &uniform, 2, Ask::Each(16)),
-        ("parse + query, uniform, 1 thread", &uniform, 1, Ask::Parse),
-        ("parse + query, uniform, 2 threads", &uniform, 2, Ask::Parse),
-        ("query, Zipf, 1 thread", &skewed, 1, Ask::One),
-        ("query, Zipf, 2 threads", &skewed, 2, Ask::One),
-        ("query_iter, Zipf, 1 thread", &skewed, 1, Ask::Many(16)),
-        ("query_each, Zipf, 1 thread", &skewed, 1, Ask::Each(16)),
+        ("query hit, uniform keys, 1 thread", &uniform, 1, Ask::Owned),
+        (
+            "query hit, uniform keys, 2 threads",
+            &uniform,
+            2,
+            Ask::Owned,
+        ),
+        (
+            "query_into (borrowed), uniform, 1 thread",
+            &uniform,
+            1,
+            Ask::Borrowed,
+        ),
+        (
+            "parse AOR + query, uniform, 1 thread",
+            &uniform,
+            1,
+            Ask::Parse,
+        ),
+        (
+            "query hit, Zipf 0.99 keys, 1 thread",
+            &skewed,
+            1,
+            Ask::Owned,
+        ),
+        (
+            "query hit, Zipf 0.99 keys, 2 threads",
+            &skewed,
+            2,
+            Ask::Owned,
+        ),
+        (
+            "query_into (borrowed), Zipf, 1 thread",
+            &skewed,
+            1,
+            Ask::Borrowed,
+        ),
     ];
     let mut rates = vec![Vec::new(); modes.len()];
     for _ in 0..a.rounds {
@@ -312,19 +297,6 @@ fn main() {
             rate.push(query_rate(&service, work, *threads, secs, *ask));
         }
     }
-    let median_of = |m: usize| median(&rates[m]);
-    // A median of per-round ratios: within a round the two ran seconds apart.
-    let ratio_of = |m: usize, base: usize| {
-        let ratios: Vec<f64> = rates[m]
-            .iter()
-            .zip(&rates[base])
-            .map(|(x, b)| x / b)
-            .collect();
-        median(&ratios)
-    };
-    let [q1, q2, m1, m2, b1, e1, e2, p1, p2, z1, z2, zm1, ze1] = std::array::from_fn(median_of);
-    let (into_vs_query, each_vs_iter, zipf_each_vs_iter) =
-        (ratio_of(4, 0), ratio_of(5, 2), ratio_of(12, 11));
 
     // The same query through the async trait, on one thread.
     let trait_rate = {
@@ -340,162 +312,60 @@ fn main() {
 
     // On disk: every publish commits durably before it is acknowledged.
     let disk_rate = {
-        let dir = std::env::temp_dir().join(format!("lsp-bench-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = tempfile::tempdir().unwrap();
         let disk =
-            LocalLocationService::open(dir.join("bench.redb"), LocalConfig::default()).unwrap();
+            LocalLocationService::open(dir.path().join("bench.redb"), LocalConfig::default())
+                .unwrap();
         let recs: Vec<_> = (0..a.disk_n)
-            .map(|i| record(i, 1, now).sign(&identity).expect("sign"))
+            .map(|i| record(i, 1, now).sign(&identity).unwrap())
             .collect();
         let start = Instant::now();
         for r in &recs {
             disk.publish_sync(r).unwrap();
         }
-        let rate = a.disk_n as f64 / start.elapsed().as_secs_f64();
-        drop(disk);
-        let _ = std::fs::remove_dir_all(&dir);
-        rate
+        a.disk_n as f64 / start.elapsed().as_secs_f64()
     };
 
-    let resident_per = (rss_after.saturating_sub(rss_before)) as f64 / a.n as f64;
-    // As large as the store's resident memory, and measured after it.
-    let chase_ns = dependent_read_ns(rss_after.saturating_sub(rss_before).max(1 << 20));
-    let rows = [
-        ("bindings", "bindings", a.n as f64),
+    let mut rows = vec![
+        ("fill, 2 threads (sign + verify + store), ops/s", fill_rate),
+        ("publish, 1 thread (verify + store), ops/s", publish_rate),
+    ];
+    rows.extend(modes.iter().zip(&rates).map(|(m, r)| (m.0, median(r))));
+    // A median of per-round ratios: within a round the two ran seconds apart.
+    let ratios: Vec<f64> = rates[2].iter().zip(&rates[0]).map(|(b, o)| b / o).collect();
+    rows.extend([
         (
-            "fill_ops_per_s_2_threads",
-            "fill, 2 threads (sign + verify + store), ops/s",
-            a.n as f64 / fill_secs,
-        ),
-        (
-            "publish_ops_per_s",
-            "publish, 1 thread (verify + store), ops/s",
-            publish_rate,
-        ),
-        (
-            "uniform_query_1_thread",
-            "query hit, uniform keys, 1 thread, ops/s",
-            q1,
-        ),
-        (
-            "uniform_query_2_threads",
-            "query hit, uniform keys, 2 threads, ops/s",
-            q2,
-        ),
-        (
-            "uniform_query_iter_1_thread",
-            "query_iter (runs of 16), uniform, 1 thread, ops/s",
-            m1,
-        ),
-        (
-            "uniform_query_iter_2_threads",
-            "query_iter (runs of 16), uniform, 2 threads, ops/s",
-            m2,
-        ),
-        (
-            "uniform_query_into_1_thread",
-            "query_into (borrowed), uniform, 1 thread, ops/s",
-            b1,
-        ),
-        (
-            "uniform_query_each_1_thread",
-            "query_each (runs of 16), uniform, 1 thread, ops/s",
-            e1,
-        ),
-        (
-            "uniform_query_each_2_threads",
-            "query_each (runs of 16), uniform, 2 threads, ops/s",
-            e2,
-        ),
-        (
-            "uniform_parse_query_1_thread",
-            "parse AOR + query, uniform, 1 thread, ops/s",
-            p1,
-        ),
-        (
-            "uniform_parse_query_2_threads",
-            "parse AOR + query, uniform, 2 threads, ops/s",
-            p2,
-        ),
-        (
-            "zipf_query_1_thread",
-            "query hit, Zipf 0.99 keys, 1 thread, ops/s",
-            z1,
-        ),
-        (
-            "zipf_query_2_threads",
-            "query hit, Zipf 0.99 keys, 2 threads, ops/s",
-            z2,
-        ),
-        (
-            "zipf_query_iter_1_thread",
-            "query_iter (runs of 16), Zipf, 1 thread, ops/s",
-            zm1,
-        ),
-        (
-            "zipf_query_each_1_thread",
-            "query_each (runs of 16), Zipf, 1 thread, ops/s",
-            ze1,
-        ),
-        (
-            "ratio_query_into_to_query",
             "ratio, query_into / query, uniform, 1 thread",
-            into_vs_query,
+            median(&ratios),
         ),
+        ("query via async trait, Zipf, 1 thread, ops/s", trait_rate),
+        ("publish on disk (durable commit), ops/s", disk_rate),
+        ("resident bytes per binding", resident as f64 / a.n as f64),
         (
-            "ratio_query_each_to_query_iter",
-            "ratio, query_each / query_iter, uniform, 1 thread",
-            each_vs_iter,
-        ),
-        (
-            "ratio_zipf_query_each_to_query_iter",
-            "ratio, query_each / query_iter, Zipf, 1 thread",
-            zipf_each_vs_iter,
-        ),
-        (
-            "zipf_trait_query_1_thread",
-            "query via async trait, Zipf, 1 thread, ops/s",
-            trait_rate,
-        ),
-        (
-            "disk_publish_ops_per_s",
-            "publish on disk (durable commit), ops/s",
-            disk_rate,
-        ),
-        (
-            "resident_bytes_per_binding",
-            "resident bytes per binding",
-            resident_per,
-        ),
-        (
-            "dependent_read_ns",
-            "dependent random read over as much memory, ns",
-            chase_ns,
-        ),
-        (
-            "packed_bytes_per_binding",
             "packed record bytes per binding",
             stats.bytes as f64 / a.n as f64,
         ),
-    ];
+        // As large as the store's resident memory, and measured after it.
+        (
+            "dependent random read over as much memory, ns",
+            dependent_read_ns(resident.max(1 << 20)),
+        ),
+    ]);
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("LocalLocationService, {} bindings, {cores} cores", a.n);
     let mut json = serde_json::Map::new();
-    for (key, label, value) in rows {
-        let rounded = if label.starts_with("ratio") {
-            println!("{label:<50} {value:>12.2}");
-            (value * 100.0).round() / 100.0
-        } else {
-            println!("{label:<50} {value:>12.0}");
-            (value * 10.0).round() / 10.0
-        };
-        json.insert(key.into(), serde_json::json!(rounded));
+    json.insert("bindings".into(), a.n.into());
+    for (label, value) in rows {
+        println!("{label:<50} {value:>12.2}");
+        json.insert(
+            label.into(),
+            serde_json::json!((value * 100.0).round() / 100.0),
+        );
     }
     println!("\nslowest and fastest of {} slices, ops/s", a.rounds);
     for ((name, ..), rate) in modes.iter().zip(&rates) {
-        let (lo, hi) = rate
-            .iter()
-            .fold((f64::MAX, 0.0f64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+        let lo = rate.iter().copied().fold(f64::MAX, f64::min);
+        let hi = rate.iter().copied().fold(0.0, f64::max);
         println!("  {name:<48} {lo:>12.0} {hi:>12.0}");
     }
     if let Some(dir) = std::path::Path::new(&a.json).parent() {

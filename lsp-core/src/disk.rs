@@ -71,3 +71,45 @@ impl DiskStore {
         txn.commit().map_err(storage)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::store::entry::{self, Slot};
+    use crate::store::{RecordStore, StoreLimits};
+    use crate::{Aor, Binding, Identity, Record, UnixTime};
+
+    #[test]
+    fn a_store_refuses_to_restore_an_entry_whose_text_is_not_utf8() {
+        let mut rec = Record::new(Aor::parse("sip:carol@example.com").unwrap(), 1);
+        rec.bindings = vec![Binding::new("sip:carol@10.0.0.3", UnixTime(9000), "c", 1)];
+        let bytes = rec
+            .sign(&Identity::from_secret_bytes([5; 32]))
+            .expect("sign")
+            .to_bytes()
+            .expect("encode");
+        let slot = Slot {
+            keep_until: UnixTime(9000),
+            bytes: &bytes,
+        };
+        let good = entry::pack([slot]);
+        // The AOR text starts after the entry head, the record head and its
+        // one-byte length.
+        let mut bad_aor = good.clone();
+        bad_aor[8 + 12 + 1] = 0xff;
+        let contact = good.windows(8).position(|w| w == b"10.0.0.3").unwrap();
+        let mut bad_contact = good.clone();
+        bad_contact[contact] = 0xff;
+
+        let store = RecordStore::new(StoreLimits::default());
+        assert!(!store.restore(bad_aor, UnixTime(1000)));
+        assert!(!store.restore(bad_contact, UnixTime(1000)));
+        assert_eq!(store.stats().aors, 0);
+        assert!(store.restore(good.clone(), UnixTime(1000)));
+        assert!(
+            store.restore(good, UnixTime(1000)),
+            "a second copy replaces the first"
+        );
+        let stats = store.stats();
+        assert_eq!((stats.aors, stats.records), (1, 1));
+    }
+}

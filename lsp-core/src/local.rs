@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::store::{Change, Contacts, QueryBuf, RecordStore, StoreLimits, StoreStats, Written};
+use crate::store::{Change, QueryBuf, RecordStore, StoreLimits, StoreStats, Written};
 use crate::{
     AccessPolicy, Aor, Binding, Clock, Error, LocationService, Lookup, NodeId, OpenPolicy,
     OwnRecord, Peer, Published, ResourceId, SignedRecord, SystemClock, UnixTime,
@@ -139,41 +139,14 @@ impl LocalLocationService {
 
     /// [`LocationService::query_many`] without a future.
     pub fn query_many_sync(&self, aors: &[Aor]) -> Vec<Result<Vec<Binding>, Error>> {
-        self.query_iter(aors).collect()
-    }
-
-    /// The answers of [`LocationService::query_many`] one at a time. For a
-    /// burst of queries this is the fastest form: it reads a few entries
-    /// ahead (see [`RecordStore::query_iter`]), and an answer dropped before
-    /// the next is taken costs the allocator least.
-    ///
-    /// [`RecordStore::query_iter`]: crate::store::RecordStore::query_iter
-    pub fn query_iter<'a>(
-        &'a self,
-        aors: &'a [Aor],
-    ) -> impl Iterator<Item = Result<Vec<Binding>, Error>> + 'a {
-        let clock = &*self.config.clock;
-        self.store.query_iter(aors, move || clock.now())
+        aors.iter().map(|aor| self.query_sync(aor)).collect()
     }
 
     /// [`LocationService::query`] answered into `buf`, borrowed: no
     /// allocation once `buf` has grown (see [`QueryBuf`]). The service is
     /// not locked while the answer is held.
-    pub fn query_into<'b>(&self, aor: &Aor, buf: &'b mut QueryBuf) -> Result<Contacts<'b>, Error> {
+    pub fn query_into<'b>(&self, aor: &Aor, buf: &'b mut QueryBuf) -> Result<&'b [Binding], Error> {
         self.store.query_into(aor, self.config.clock.now(), buf)
-    }
-
-    /// [`LocalLocationService::query_iter`] answered into one buffer, as
-    /// [`LocalLocationService::query_into`] answers: `f` gets each AOR's
-    /// index in `aors` and its answer. The fastest way to ask many queries.
-    pub fn query_each(
-        &self,
-        aors: &[Aor],
-        buf: &mut QueryBuf,
-        f: impl FnMut(usize, Result<Contacts<'_>, Error>),
-    ) {
-        let clock = &*self.config.clock;
-        self.store.query_each(aors, || clock.now(), buf, f);
     }
 
     /// [`LocationService::fetch`] without a future.

@@ -26,11 +26,10 @@ pub const MAX_RECORD_BYTES: usize = 64 * 1024;
 pub struct UnixTime(pub u64);
 
 impl UnixTime {
-    /// The system clock's reading, to within microseconds: between system
-    /// reads every 10 ms a thread counts time on the CPU's time-stamp
-    /// counter, which does not stall the pipeline as a system read does.
+    /// The system clock's reading (a clock set before 1970 reads 0).
     pub fn now() -> Self {
-        Self(crate::clock::wall_ms())
+        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        Self(since.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
     }
 
     /// Whole seconds since the epoch.

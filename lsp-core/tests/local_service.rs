@@ -149,7 +149,7 @@ fn known_aor_without_live_binding_is_empty_not_missing() {
 #[test]
 fn query_many_answers_each_aor_as_query_does() {
     let (clock, s) = service(LocalConfig::default());
-    // More AORs than one read-ahead run, with lapsed and unknown ones mixed in.
+    // Lapsed and unknown AORs mixed in.
     let mut asked = Vec::new();
     for i in 0..40u64 {
         let text = format!("sip:user{i}@example.com");
@@ -169,18 +169,14 @@ fn query_many_answers_each_aor_as_query_does() {
     clock.set(T0 + secs(5));
     let one_by_one: Vec<_> = asked.iter().map(|a| s.query_sync(a)).collect();
     assert_eq!(s.query_many_sync(&asked), one_by_one);
-    assert_eq!(s.query_iter(&asked).collect::<Vec<_>>(), one_by_one);
     assert_eq!(block_on(s.query_many(&asked)), one_by_one);
     // Borrowed answers, all through one buffer: none carries over the last.
     let mut buf = QueryBuf::new();
     let mut borrowed = Vec::new();
-    s.query_each(&asked, &mut buf, |i, answer| {
-        borrowed.push((i, answer.map(|c| c.to_vec())));
-    });
-    assert_eq!(
-        borrowed,
-        one_by_one.iter().cloned().enumerate().collect::<Vec<_>>()
-    );
+    for a in &asked {
+        borrowed.push(s.query_into(a, &mut buf).map(|c| c.to_vec()));
+    }
+    assert_eq!(borrowed, one_by_one);
     let found = one_by_one
         .iter()
         .filter(|r| matches!(r, Ok(b) if !b.is_empty()));
@@ -190,27 +186,6 @@ fn query_many_answers_each_aor_as_query_does() {
     // 8 never published, 11 lapsed: both are unknown.
     assert_eq!((found.count(), missing.count()), (21, 19));
     assert!(s.query_many_sync(&[]).is_empty());
-
-    // An iterator held across an expiry answers by the time of each answer.
-    let mut answers = s.query_iter(&asked);
-    let first = answers.next().unwrap();
-    assert_eq!(first, Err(Error::NotFound(asked[0].clone())));
-    let second = answers.next().unwrap().unwrap();
-    assert_eq!(second.len(), 1);
-    clock.set(T0 + secs(60));
-    assert!(answers.all(|a| matches!(a, Err(Error::NotFound(_)))));
-
-    clock.set(T0 + secs(5));
-    let mut lapsed = Vec::new();
-    s.query_each(&asked, &mut buf, |i, answer| {
-        if i == 1 {
-            assert_eq!(answer.unwrap().len(), 1);
-            clock.set(T0 + secs(60));
-        } else {
-            lapsed.push(matches!(answer, Err(Error::NotFound(_))));
-        }
-    });
-    assert!(lapsed.iter().all(|&l| l));
 }
 
 #[test]
@@ -246,16 +221,13 @@ fn contacts_come_highest_q_first_across_publishers() {
     let mut buf = QueryBuf::new();
     let held = s.query_into(&carol, &mut buf).unwrap();
     assert_eq!(held.to_vec(), s.query_sync(&carol).unwrap());
-    let order: Vec<_> = held.iter().map(|b| b.contact()).collect();
+    let order: Vec<_> = held.iter().map(|b| b.contact.as_str()).collect();
     assert_eq!(order, ["sip:top@1", "sip:mid@2", "sip:low@1"]);
     // Holding an answer locks nothing: the same AOR can be written meanwhile.
     s.publish_sync(&signed(&key(2), "sip:carol@example.com", 2, vec![]))
         .unwrap();
     assert_eq!(held.len(), 3);
-    assert_eq!(
-        held.get(1).unwrap().q(),
-        QValue::from_thousandths(500).unwrap()
-    );
+    assert_eq!(held[1].q, QValue::from_thousandths(500).unwrap());
     assert_eq!(s.query_into(&carol, &mut buf).unwrap().len(), 2);
 }
 
@@ -280,7 +252,10 @@ fn equal_q_is_ordered_by_latest_expiry_then_contact() {
     let held = s
         .query_into(&aor("sip:dave@example.com"), &mut buf)
         .unwrap();
-    assert_eq!(held.iter().map(|b| b.contact()).collect::<Vec<_>>(), order);
+    assert_eq!(
+        held.iter().map(|b| b.contact.as_str()).collect::<Vec<_>>(),
+        order
+    );
 }
 
 #[test]
@@ -607,7 +582,7 @@ fn concurrent_writers_and_readers() {
             })
         })
         .collect();
-    // Bursts that repeat AORs and span shards, read while the writers write.
+    // Queries that repeat AORs and span shards, read while the writers write.
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let readers: Vec<_> = (0..2)
         .map(|_| {
@@ -619,7 +594,7 @@ fn concurrent_writers_and_readers() {
                 asked.push(hot);
                 let mut bursts = 0;
                 while !done.load(std::sync::atomic::Ordering::Relaxed) || bursts == 0 {
-                    for answer in s.query_iter(&asked) {
+                    for answer in s.query_many_sync(&asked) {
                         match answer {
                             Ok(b) => assert!(b.iter().all(|b| b.contact.ends_with("@1"))),
                             Err(e) => assert!(matches!(e, Error::NotFound(_)), "{e}"),

@@ -1,0 +1,134 @@
+//! `RecordStore` on its own: hand-over, and answers into a reused buffer.
+#![allow(clippy::unwrap_used)]
+
+use lsp_core::UnixTime;
+use lsp_core::store::{QueryBuf, RecordStore, StoreLimits};
+use lsp_core::{Aor, Binding, FirstComeFirstServed, Identity, OpenPolicy, Record, SignedRecord};
+
+fn signed(user: &str, key: u8) -> SignedRecord {
+    let mut rec = Record::new(Aor::parse(&format!("sip:{user}@example.com")).unwrap(), 1);
+    rec.bindings = vec![Binding::new("sip:x@10.0.0.3", UnixTime(9000), "c", 1)];
+    rec.sign(&Identity::from_secret_bytes([key; 32])).unwrap()
+}
+
+#[test]
+fn forget_drops_an_entry_only_when_every_record_was_handed_over() {
+    let store = RecordStore::new(StoreLimits::default());
+    let now = UnixTime(1000);
+    let (a, b) = (signed("carol", 1), signed("carol", 2));
+    for r in [&a, &b] {
+        store.publish(r, &OpenPolicy, now, |_| Ok(())).unwrap();
+    }
+    let aor = a.record.aor.clone();
+    let a_bytes = a.to_bytes().unwrap();
+    assert!(!store.forget(&aor, |bytes| bytes == a_bytes.as_slice()));
+    assert_eq!(store.stats().records, 2, "b was not handed over");
+    let both = [a_bytes, b.to_bytes().unwrap()];
+    assert!(store.forget(&aor, |bytes| both.iter().any(|h| h == bytes)));
+    let stats = store.stats();
+    assert_eq!((stats.aors, stats.records, stats.bytes), (0, 0, 0));
+    let unknown = signed("dave", 1).record.aor;
+    assert!(!store.forget(&unknown, |_| true));
+    store
+        .publish(&a, &FirstComeFirstServed, now, |_| Ok(()))
+        .unwrap();
+    assert_eq!(store.stats().records, 1, "the AOR can be stored again");
+}
+
+#[test]
+fn the_buffer_keeps_its_allocation_across_hits_and_misses() {
+    let store = RecordStore::new(StoreLimits::default());
+    let erin = signed("erin", 9);
+    store
+        .publish(&erin, &OpenPolicy, UnixTime(1000), |_| Ok(()))
+        .unwrap();
+    let missing = Aor::parse("sip:nobody@example.com").unwrap();
+    let aor = &erin.record.aor;
+
+    let mut buf = QueryBuf::new();
+    let first = store.query_into(aor, UnixTime(1000), &mut buf).unwrap();
+    let text = &first[0].contact;
+    assert_eq!(text, "sip:x@10.0.0.3");
+    let at = text.as_ptr() as usize;
+    assert!(
+        store
+            .query_into(&missing, UnixTime(1000), &mut buf)
+            .is_err()
+    );
+    let again = store.query_into(aor, UnixTime(1000), &mut buf).unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].contact.as_ptr() as usize, at);
+}
+
+#[test]
+fn one_buffer_answers_bindings_of_every_shape_as_query_does() {
+    let store = RecordStore::new(StoreLimits::default());
+    let now = UnixTime(1000);
+    let full = |contact: &str, paths: usize| {
+        let mut b = Binding::new(contact, UnixTime(9000), "call-full", 2);
+        b.instance = Some("<urn:uuid:00000000-0000-0000-0000-000000000001>".into());
+        b.reg_id = Some(1);
+        b.path = (0..paths)
+            .map(|i| format!("<sip:edge{i}.example;lr>"))
+            .collect();
+        b
+    };
+    let shapes = [
+        vec![
+            full("sip:a@10.0.0.1", 2),
+            Binding::new("sip:a@10.0.0.2", UnixTime(8000), "c", 1),
+        ],
+        vec![Binding::new("sip:b@10.0.0.3", UnixTime(9000), "c", 1)],
+        vec![
+            full("sip:c@10.0.0.4", 1),
+            full("sip:c@10.0.0.5", 3),
+            full("sip:c@10.0.0.6", 0),
+        ],
+    ];
+    let mut aors = Vec::new();
+    for (i, bindings) in shapes.into_iter().enumerate() {
+        let mut rec = Record::new(Aor::parse(&format!("sip:shape{i}@example.com")).unwrap(), 1);
+        rec.bindings = bindings;
+        let rec = rec.sign(&Identity::from_secret_bytes([1; 32])).unwrap();
+        store.publish(&rec, &OpenPolicy, now, |_| Ok(())).unwrap();
+        aors.push(rec.record.aor);
+    }
+    let mut buf = QueryBuf::new();
+    for aor in aors.iter().chain(&aors).rev().chain(&aors) {
+        let owned = store.query(aor, now).unwrap();
+        assert_eq!(
+            store.query_into(aor, now, &mut buf).unwrap(),
+            owned.as_slice()
+        );
+    }
+}
+
+#[test]
+fn a_purge_drops_the_lapsed_entries_and_keeps_the_live_ones() {
+    let store = RecordStore::with_shards(StoreLimits::default(), 1);
+    let id = Identity::from_secret_bytes([4; 32]);
+    for i in 0..2000 {
+        let mut rec = Record::new(Aor::parse(&format!("sip:u{i}@example.com")).unwrap(), 1);
+        let lapses = UnixTime(if i < 1990 { 2000 } else { 9000 });
+        rec.bindings = vec![Binding::new("sip:x@10.0.0.3", lapses, "c", 1)];
+        let rec = rec.sign(&id).unwrap();
+        store
+            .publish(&rec, &OpenPolicy, UnixTime(1000), |_| Ok(()))
+            .unwrap();
+    }
+    let full = format!("{store:?}");
+    assert_eq!(store.purge_shard(0, UnixTime(3000), |_| {}), 1990);
+    let stats = store.stats();
+    assert_eq!((stats.aors, stats.records), (10, 10));
+    assert_eq!(
+        store
+            .query(
+                &Aor::parse("sip:u1995@example.com").unwrap(),
+                UnixTime(3000)
+            )
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(full.contains("aors: 2000"), "{full}");
+}
