@@ -7,11 +7,11 @@
 //! of fields and variants below is therefore part of the protocol and is
 //! pinned by tests and by `docs/protocol.md`.
 
-use lsp_core::{Aor, DecodeError, Error, PeerAddr, SignedRecord};
+use lsp_core::{Aor, DecodeError, Error, PeerAddr, SignedRecord, StoreLimit};
 use serde::{Deserialize, Serialize};
 
 /// The version byte every frame starts with.
-pub const PROTOCOL_VERSION: u8 = 2;
+pub const PROTOCOL_VERSION: u8 = 3;
 
 /// The largest frame this protocol sends or accepts.
 pub const MAX_MESSAGE_LEN: usize = 64 * 1024;
@@ -197,7 +197,7 @@ pub enum StoreOutcome {
     /// The access policy refuses it.
     Unauthorized(String),
     /// A store limit is reached.
-    Full(String),
+    Full(StoreLimit),
     /// A field or size is out of range.
     Invalid(String),
     /// The record's key lies outside the ranges this node holds (its own
@@ -216,7 +216,7 @@ impl StoreOutcome {
             Err(Error::BadSignature) => Self::BadSignature,
             Err(Error::Replay { stored, offered }) => Self::Replay { stored, offered },
             Err(Error::Unauthorized(why)) => Self::Unauthorized(clip(why)),
-            Err(Error::StoreFull(what)) => Self::Full(what.to_string()),
+            Err(Error::StoreFull(limit)) => Self::Full(limit),
             Err(other) => Self::Invalid(clip(other.to_string())),
         }
     }
@@ -228,7 +228,7 @@ impl StoreOutcome {
             Self::BadSignature => Some(Error::BadSignature),
             Self::Replay { stored, offered } => Some(Error::Replay { stored, offered }),
             Self::Unauthorized(why) => Some(Error::Unauthorized(why)),
-            Self::Full(_) => Some(Error::StoreFull("remote store")),
+            Self::Full(limit) => Some(Error::StoreFull(limit)),
             Self::Invalid(why) => Some(Error::InvalidBinding(why)),
             Self::NotResponsible => Some(Error::Unauthorized("not responsible for the key".into())),
         }
@@ -403,7 +403,7 @@ mod tests {
             (any::<u64>(), any::<u64>())
                 .prop_map(|(stored, offered)| StoreOutcome::Replay { stored, offered }),
             ".{0,40}".prop_map(StoreOutcome::Unauthorized),
-            ".{0,40}".prop_map(StoreOutcome::Full),
+            any::<u64>().prop_map(|limit| StoreOutcome::Full(StoreLimit::Records { limit })),
             ".{0,40}".prop_map(StoreOutcome::Invalid),
             Just(StoreOutcome::NotResponsible),
         ]
@@ -496,11 +496,11 @@ mod tests {
             body: Request::Ping,
         };
         let mut frame = msg.encode().expect("encode");
-        assert_eq!(frame, [2, 0, 7, 3]);
-        frame[0] = 1;
+        assert_eq!(frame, [3, 0, 7, 3]);
+        frame[0] = 2;
         assert!(matches!(
             Message::decode(&frame),
-            Err(Error::Decode(DecodeError::Version { found: 1, .. }))
+            Err(Error::Decode(DecodeError::Version { found: 2, .. }))
         ));
         assert!(matches!(
             Message::decode(&vec![1; MAX_MESSAGE_LEN + 1]),

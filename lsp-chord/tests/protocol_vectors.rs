@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use lsp_chord::wire::{Message, Request, Response, StoreOutcome};
-use lsp_core::{Aor, Binding, Identity, NodeId, PeerAddr, QValue, Record, SignedRecord, UnixTime};
+use lsp_core::{
+    Aor, Binding, Identity, NodeId, PeerAddr, QValue, Record, SignedRecord, StoreLimit, UnixTime,
+};
 
 const DOC: &str = include_str!("../../docs/protocol.md");
 
@@ -95,6 +97,7 @@ fn vectors() -> Vec<(&'static str, Message)> {
                             stored: 5,
                             offered: 4,
                         },
+                        StoreOutcome::Full(StoreLimit::Records { limit: 1000 }),
                     ],
                 },
             ),

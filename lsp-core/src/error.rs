@@ -1,5 +1,7 @@
 //! The crate's error type.
 
+use serde::{Deserialize, Serialize};
+
 use crate::{Aor, AorFault, NodeId, PublicKey};
 
 /// Everything that can go wrong in `lsp-core`, and in the layers that
@@ -49,9 +51,9 @@ pub enum Error {
         /// The limit in force.
         limit: usize,
     },
-    /// A store limit (records, bytes, bindings per record) is reached.
+    /// A store limit is reached.
     #[error("store full: {0}")]
-    StoreFull(&'static str),
+    StoreFull(StoreLimit),
     /// Bytes that do not decode as the expected message.
     #[error("malformed encoding: {0}")]
     Decode(#[from] DecodeError),
@@ -160,6 +162,36 @@ pub enum DecodeError {
     /// The bytes are not a value of the expected type.
     #[error("{0}")]
     Postcard(#[source] postcard::Error),
+}
+
+/// The store limit a write would pass, with its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreLimit {
+    /// Most records a store holds.
+    #[error("at most {limit} records")]
+    Records {
+        /// The limit in force.
+        limit: u64,
+    },
+    /// Most bytes of records a store holds.
+    #[error("at most {limit} bytes of records")]
+    Bytes {
+        /// The limit in force.
+        limit: u64,
+    },
+    /// Most bindings in one record.
+    #[error("at most {limit} bindings per record")]
+    BindingsPerRecord {
+        /// The limit in force.
+        limit: u64,
+    },
+}
+
+impl From<StoreLimit> for Error {
+    fn from(limit: StoreLimit) -> Self {
+        Self::StoreFull(limit)
+    }
 }
 
 /// The on-disk store failed: what it was doing, and why.

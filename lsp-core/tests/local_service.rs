@@ -10,7 +10,7 @@ use lsp_core::store::{QueryBuf, StoreLimits};
 use lsp_core::{
     Aor, Binding, DomainTrustAnchors, Error, FirstComeFirstServed, Identity, LocalConfig,
     LocalLocationService, LocationService, ManualClock, OpenPolicy, QValue, Record, SignedRecord,
-    UnixTime,
+    StoreLimit, UnixTime,
 };
 
 const T0: UnixTime = UnixTime(1_700_000_000_000);
@@ -439,7 +439,7 @@ fn limits_are_typed_errors() {
         .unwrap();
     assert_eq!(
         s.publish_sync(&signed(&key(1), "sip:c@example.com", 1, vec![b("sip:1")])),
-        Err(Error::StoreFull("record count"))
+        Err(Error::StoreFull(StoreLimit::Records { limit: 2 }))
     );
     // Updating an existing record does not need room.
     s.publish_sync(&signed(&key(1), "sip:a@example.com", 2, vec![b("sip:2")]))
@@ -447,7 +447,7 @@ fn limits_are_typed_errors() {
     let four = vec![b("sip:1"), b("sip:2"), b("sip:3"), b("sip:4")];
     assert_eq!(
         s.publish_sync(&signed(&key(1), "sip:a@example.com", 3, four)),
-        Err(Error::StoreFull("bindings per record"))
+        Err(Error::StoreFull(StoreLimit::BindingsPerRecord { limit: 3 }))
     );
     let far = vec![binding("sip:1", T0 + secs(3601), 1000)];
     assert!(matches!(
@@ -460,6 +460,16 @@ fn limits_are_typed_errors() {
         Err(Error::RecordTooLarge { limit: 600, .. })
     ));
     assert_eq!(contacts(&s, "sip:a@example.com").unwrap(), ["sip:2"]);
+
+    let mut limits = StoreLimits::default();
+    limits.max_bytes = 300;
+    let (_, s) = service(LocalConfig::default().limits(limits));
+    s.publish_sync(&signed(&key(1), "sip:a@example.com", 1, vec![b("sip:1")]))
+        .unwrap();
+    assert_eq!(
+        s.publish_sync(&signed(&key(1), "sip:b@example.com", 1, vec![b("sip:1")])),
+        Err(Error::StoreFull(StoreLimit::Bytes { limit: 300 }))
+    );
 }
 
 #[test]

@@ -17,7 +17,7 @@ use hashbrown::hash_table::{Entry as TableEntry, HashTable};
 
 use crate::{
     AccessPolicy, Aor, Binding, Error, OwnRecord, PublicKey, ResourceId, SignedRecord,
-    StorageError, UnixTime,
+    StorageError, StoreLimit, UnixTime,
 };
 pub use answer::QueryBuf;
 use entry::Slot;
@@ -240,10 +240,16 @@ impl RecordStore {
         };
         let (max_records, max_bytes) = (self.limits.max_records, self.limits.max_bytes);
         if over(&self.records, old_records, new_records, max_records) {
-            return Err(Error::StoreFull("record count"));
+            return Err(StoreLimit::Records {
+                limit: max_records as u64,
+            }
+            .into());
         }
         if over(&self.bytes, old_len, new_len, max_bytes) {
-            return Err(Error::StoreFull("bytes"));
+            return Err(StoreLimit::Bytes {
+                limit: max_bytes as u64,
+            }
+            .into());
         }
         let change = if new_records == 0 {
             Change::Removed(rid)
@@ -282,7 +288,10 @@ impl RecordStore {
             });
         }
         if record.record.bindings.len() > l.max_bindings {
-            return Err(Error::StoreFull("bindings per record"));
+            return Err(StoreLimit::BindingsPerRecord {
+                limit: l.max_bindings as u64,
+            }
+            .into());
         }
         let horizon = now + l.max_ttl;
         if let Some(b) = record
