@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use lsp_core::{
-    Aor, Binding, Error, LocationService, Lookup, PeerAddr, Published, ResourceId, SignedRecord,
-    Transport,
+    Aor, Binding, Error, LocationService, Lookup, OwnRecord, PeerAddr, Published, ResourceId,
+    SignedRecord, Transport,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -28,6 +28,7 @@ enum Command {
     Join(Vec<PeerAddr>, Reply),
     Attach(Vec<PeerAddr>, Reply),
     Publish(Box<SignedRecord>, Reply),
+    PublishOwn(Box<OwnRecord>, Reply),
     Query(Aor, Reply),
     Fetch(Aor, Reply),
     Lookup(ResourceId, Reply),
@@ -243,6 +244,16 @@ impl LocationService for ChordNode {
         }
     }
 
+    async fn publish_own(&self, record: OwnRecord) -> Result<Published, Error> {
+        match self
+            .call(|r| Command::PublishOwn(Box::new(record), r))
+            .await?
+        {
+            Outcome::Published(p) => Ok(p),
+            o => Err(unexpected(o)),
+        }
+    }
+
     async fn query(&self, aor: &Aor) -> Result<Vec<Binding>, Error> {
         let aor = aor.clone();
         match self.call(|r| Command::Query(aor, r)).await? {
@@ -294,6 +305,7 @@ async fn drive(
                     Command::Join(boot, r) => (chord.join(&boot, now), r),
                     Command::Attach(members, r) => (chord.attach(&members, now), r),
                     Command::Publish(rec, r) => (chord.publish(*rec, now), r),
+                    Command::PublishOwn(rec, r) => (chord.publish_own(*rec, now), r),
                     Command::Query(aor, r) => (chord.query(aor, now), r),
                     Command::Fetch(aor, r) => (chord.fetch(aor, now), r),
                     Command::Lookup(id, r) => (chord.lookup(id, now), r),

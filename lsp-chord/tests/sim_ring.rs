@@ -545,6 +545,56 @@ fn a_primary_fills_in_replicas_a_publisher_missed() {
 }
 
 #[test]
+fn records_signed_here_reach_every_replica() {
+    let mut sim = ring(13, 10);
+    let key = Identity::from_secret_bytes([13; 32]);
+    let own = |user: &str, sim: &Sim| {
+        let aor = Aor::parse(&format!("sip:{user}@example.com")).unwrap();
+        let mut rec = Record::new(aor.clone(), 1);
+        rec.bindings = vec![Binding::new(
+            "sip:x@192.0.2.8",
+            sim.now() + secs(600),
+            "c",
+            1,
+        )];
+        (aor, rec.sign_own(&key).expect("sign"))
+    };
+    // From a node that holds the key itself, and from one that does not.
+    let (held, held_rec) = own("erin", &sim);
+    let ring_order = sim.ring_order();
+    let point = Point::from(held.resource_id());
+    let at = ring_order.partition_point(|p| Point(p.id.0) < point);
+    let primary = ring_order[at % ring_order.len()];
+    let primary = sim
+        .live()
+        .into_iter()
+        .find(|&i| sim.addr(i).id == primary.id)
+        .unwrap();
+    let (other, other_rec) = own("fred", &sim);
+    for (from, rec) in [(primary, held_rec.clone()), (0, other_rec)] {
+        let op = sim.publish_own(from, rec);
+        let outcome = sim.wait(from, op, secs(30));
+        assert!(
+            matches!(outcome, Some(Ok(Outcome::Published(_)))),
+            "{outcome:?}"
+        );
+    }
+    for aor in [&held, &other] {
+        let holders = sim
+            .live()
+            .into_iter()
+            .filter(|&i| sim.node(i).unwrap().store().fetch(aor, sim.now()).is_ok())
+            .count();
+        assert_eq!(holders, 3, "{aor}");
+    }
+    let again = sim.publish_own(primary, held_rec);
+    match sim.wait(primary, again, secs(30)) {
+        Some(Ok(Outcome::Published(p))) => assert!(p.unchanged, "{p:?}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn repair_brings_stray_copies_back_to_the_replicas() {
     let mut sim = ring(13, 30);
     let ledger = Ledger::new();

@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use lsp_core::store::{RecordStore, StoreStats};
-use lsp_core::{Aor, Binding, Error, Lookup, NodeId, PeerAddr, Published, SignedRecord, UnixTime};
+use lsp_core::{
+    Aor, Binding, Error, Lookup, NodeId, OwnRecord, PeerAddr, Published, SignedRecord, UnixTime,
+};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 
@@ -17,7 +19,7 @@ use crate::config::Config;
 use crate::health::{Health, Liveness};
 use crate::ring::Point;
 use crate::timers::TimerTable;
-use crate::wire::{Message, Request, Response, StoreOutcome};
+use crate::wire::{Message, Request, Response};
 use ops::Op;
 
 mod admit;
@@ -425,6 +427,15 @@ impl Chord {
         if let Err(e) = record.verify() {
             return self.fail_now(e);
         }
+        let record = ops::Publishing::Checked(record);
+        self.start_data_op(ops::Then::Publish(Box::new(record)), t)
+    }
+
+    /// [`Chord::publish`] for a record signed in this process: this node's
+    /// own copy skips the signature check, which every other replica makes.
+    pub fn publish_own(&mut self, record: OwnRecord, now: Instant) -> OpId {
+        let t = self.tick(now);
+        let record = ops::Publishing::Own(record);
         self.start_data_op(ops::Then::Publish(Box::new(record)), t)
     }
 
@@ -728,12 +739,6 @@ impl Chord {
             }
             _ => {}
         }
-    }
-
-    pub(crate) fn store_local(&mut self, record: &SignedRecord) -> StoreOutcome {
-        let policy = self.cfg.policy.clone();
-        let now = self.wall();
-        StoreOutcome::from_result(self.store.publish(record, policy.as_ref(), now, |_| Ok(())))
     }
 
     pub(crate) fn bury(&mut self, peer: PeerAddr) {

@@ -8,7 +8,7 @@
 //! (`relay.rs` holds the recursive alternative). See
 //! `docs/architecture.md` for the measured comparison.
 
-use lsp_core::{Aor, Error, Lookup as Found, NodeId, Peer, PeerAddr, SignedRecord};
+use lsp_core::{Aor, Error, Lookup as Found, NodeId, OwnRecord, Peer, PeerAddr, SignedRecord};
 
 use super::{Chord, NodeState, OpId, Outcome, Purpose, Timer, ms};
 use crate::lookup::{self, Answer, Failure, Lookup, Question};
@@ -20,6 +20,30 @@ use rand::RngExt;
 /// Replication batches stay well under the frame limit.
 pub(crate) const BATCH_BYTES: usize = 48 * 1024;
 const _: () = assert!(BATCH_BYTES + 1024 < crate::wire::MAX_MESSAGE_LEN);
+
+/// A record to publish. One this process signed is stored here without a
+/// second signature check; every other replica still checks it.
+#[derive(Debug, Clone)]
+pub(crate) enum Publishing {
+    Checked(SignedRecord),
+    Own(OwnRecord),
+}
+
+impl Publishing {
+    pub(crate) fn signed(&self) -> &SignedRecord {
+        match self {
+            Self::Checked(r) => r,
+            Self::Own(own) => own.signed(),
+        }
+    }
+
+    fn into_signed(self) -> SignedRecord {
+        match self {
+            Self::Checked(r) => r,
+            Self::Own(own) => own.into_signed(),
+        }
+    }
+}
 
 /// What to do with the peers a lookup finds.
 #[derive(Debug)]
@@ -36,7 +60,7 @@ pub(crate) enum Then {
         origin: PeerAddr,
         token: u64,
     },
-    Publish(Box<SignedRecord>),
+    Publish(Box<Publishing>),
     Query(Box<Aor>),
     Fetch(Box<Aor>),
     /// Hand the records of an AOR this node no longer holds to its owners.
@@ -54,7 +78,7 @@ pub(crate) enum Phase {
         token: Option<u64>,
     },
     Store {
-        record: Box<SignedRecord>,
+        record: Box<Publishing>,
         round: StoreRound,
     },
     Fetch {
@@ -164,7 +188,7 @@ impl Chord {
             return self.fail_now(e);
         }
         let target = match &then {
-            Then::Publish(r) => Point::from(r.record.aor.resource_id()),
+            Then::Publish(r) => Point::from(r.signed().record.aor.resource_id()),
             Then::Query(a) | Then::Fetch(a) => Point::from(a.resource_id()),
             _ => Point(self.me.id.0),
         };
@@ -432,11 +456,16 @@ impl Chord {
         };
         let record = (**record).clone();
         if to.id == self.me.id {
-            let outcome = self.store_and_spread(None, std::slice::from_ref(&record), now_ms);
-            self.store_answered(id, outcome.into_iter().next(), now_ms);
+            // The operation itself stores on every replica: unlike a
+            // record a peer sends, there is nothing to pass on.
+            let outcome = match record {
+                Publishing::Checked(r) => self.store_local(&r),
+                Publishing::Own(own) => self.store_own(&own),
+            };
+            self.store_answered(id, Some(outcome), now_ms);
         } else {
             let body = Request::Store {
-                records: vec![record],
+                records: vec![record.into_signed()],
             };
             self.request(to, body, Purpose::Op(id), now_ms);
         }
@@ -478,16 +507,19 @@ impl Chord {
         now_ms: u64,
     ) {
         let policy = self.cfg.policy.clone();
+        let wall = self.wall();
         let Some(Phase::Fetch { aor, round, .. }) = self.ops.get_mut(&id).map(|o| &mut o.phase)
         else {
             return;
         };
+        let store = &self.store;
+        // A copy this node keeps was checked when stored: in a small ring
+        // the reader is often an owner itself.
+        let checked = |r: &SignedRecord| store.holds(r, wall) || r.verify().is_ok();
         let valid = records.map(|records| {
             records
                 .into_iter()
-                .filter(|r| {
-                    r.record.aor == **aor && r.verify().is_ok() && policy.authorize(r, &[]).is_ok()
-                })
+                .filter(|r| r.record.aor == **aor && checked(r) && policy.authorize(r, &[]).is_ok())
                 .collect()
         });
         let conflict =

@@ -9,7 +9,7 @@
 //! twice changes nothing. A copy held by a node that is no longer among the
 //! k simply expires with its bindings.
 
-use lsp_core::{PeerAddr, SignedRecord};
+use lsp_core::{OwnRecord, PeerAddr, SignedRecord};
 
 use super::ops::batches;
 use super::{Chord, Purpose};
@@ -153,6 +153,23 @@ impl Chord {
         }
         self.push(pred, back, t);
         outcomes
+    }
+
+    pub(crate) fn store_local(&mut self, record: &SignedRecord) -> StoreOutcome {
+        let policy = self.cfg.policy.clone();
+        let now = self.wall();
+        StoreOutcome::from_result(self.store.publish(record, policy.as_ref(), now, |_| Ok(())))
+    }
+
+    /// [`Chord::store_local`] for a record signed in this process, whose
+    /// signature is not checked again.
+    pub(crate) fn store_own(&mut self, own: &OwnRecord) -> StoreOutcome {
+        let policy = self.cfg.policy.clone();
+        let now = self.wall();
+        StoreOutcome::from_result(
+            self.store
+                .publish_own(own, policy.as_ref(), now, |_| Ok(())),
+        )
     }
 
     /// A repair round: sends the digest of this node's primary range to its

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use lsp_core::{NodeId, PeerAddr};
 
+use crate::wire::StoreOutcome;
+
 use super::*;
 use crate::test_peers::peer;
 use crate::wire::{Message, Request, Response};

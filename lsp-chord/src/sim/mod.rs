@@ -377,6 +377,12 @@ impl Sim {
             .unwrap_or(OpId(0))
     }
 
+    /// Node `i` publishes a record it signed itself.
+    pub fn publish_own(&mut self, i: usize, record: lsp_core::OwnRecord) -> OpId {
+        self.with_node(i, |c, now| c.publish_own(record, now))
+            .unwrap_or(OpId(0))
+    }
+
     /// Node `i` queries an AOR.
     pub fn query(&mut self, i: usize, aor: Aor) -> OpId {
         self.with_node(i, |c, now| c.query(aor, now))

@@ -349,6 +349,15 @@ impl RecordStore {
         Ok(out)
     }
 
+    /// Whether the store keeps these exact bytes of `record` at `now`. A
+    /// kept record was checked when it was stored, so a reader handed the
+    /// same bytes elsewhere need not check its signature again.
+    pub fn holds(&self, record: &SignedRecord, now: UnixTime) -> bool {
+        record
+            .to_bytes()
+            .is_ok_and(|bytes| self.holds_exactly(&record.record.aor, &bytes, now))
+    }
+
     fn holds_exactly(&self, aor: &Aor, bytes: &[u8], now: UnixTime) -> bool {
         let mut held = false;
         let _ = self.with_entry(aor, now, |entry| {
