@@ -20,8 +20,6 @@ const PEER_BYTES: usize = 256 * 1024;
 const ALL_BYTES: usize = 16 * 1024 * 1024;
 /// Peers with a queue at once.
 const PEERS: usize = 4096;
-/// Most bytes of frames sent together (on one QUIC stream).
-const BATCH_BYTES: usize = 64 * 1024;
 /// A peer's task ends after this long with nothing to send.
 const IDLE: Duration = Duration::from_secs(30);
 
@@ -120,23 +118,8 @@ struct PeerTask {
 impl PeerTask {
     async fn run(self, mut rx: mpsc::Receiver<Vec<u8>>) {
         while let Ok(Some(frame)) = tokio::time::timeout(IDLE, rx.recv()).await {
-            // What queued up meanwhile leaves with it: under load one
-            // stream then carries many frames.
-            let mut len = frame.len();
-            let mut frames = vec![frame];
-            while len < BATCH_BYTES {
-                match rx.try_recv() {
-                    Ok(f) => {
-                        len += f.len();
-                        frames.push(f);
-                    }
-                    Err(_) => break,
-                }
-            }
-            let sent = match frames.len() {
-                1 => self.transport.send(self.to, frames.remove(0)).await,
-                _ => self.transport.send_batch(self.to, frames).await,
-            };
+            let len = frame.len();
+            let sent = self.transport.send(self.to, frame).await;
             self.settle(len);
             if sent.is_err() {
                 let _ = self.failures.try_send(self.to);

@@ -1,6 +1,6 @@
 //! The QUIC transport: one endpoint per node, a cache of connections keyed
 //! by Node-ID (one per identity; the least recently used goes first when
-//! the cache is full), unidirectional streams of one or more frames.
+//! the cache is full), one unidirectional stream per frame.
 //!
 //! A frame on the wire is a 4-byte big-endian length and the frame. The
 //! receiver reads the length first and stops a stream that announces more
@@ -282,40 +282,43 @@ async fn read_frames(
         {
             c.used = Instant::now();
         }
-        let delivery = Delivery {
-            inner: inner.clone(),
-            share: share.clone(),
-            peer,
-            from_addr,
-            enrolled_until,
+        let read = tokio::time::timeout(
+            inner.cfg.request_timeout,
+            read_frame(stream, inner.cfg.max_frame_len, peer),
+        );
+        let mut read = Box::pin(read);
+        // A small frame has usually arrived whole with its stream: take it
+        // here, and leave only slow streams to a task of their own.
+        let ready = tokio::select! {
+            biased;
+            r = &mut read => Some(r),
+            () = std::future::ready(()) => None,
         };
-        let (wait, max) = (inner.cfg.request_timeout, inner.cfg.max_frame_len);
-        let read =
-            move |stream| Box::pin(tokio::time::timeout(wait, next_frame(stream, max, peer)));
-        let mut next = read(stream);
-        // Frames that arrived with their stream are taken here; the rest
-        // of a stream still arriving is left to a task of its own.
-        loop {
-            let ready = tokio::select! {
-                biased;
-                r = &mut next => Some(r),
-                () = std::future::ready(()) => None,
-            };
-            match ready {
-                Some(Ok(Some((frame, stream)))) => {
-                    delivery.deliver(frame).await;
-                    next = read(stream);
+        let share = share.clone();
+        let deliver = move |r: Result<Option<Vec<u8>>, _>, inner: Arc<Inner>| async move {
+            if let Ok(Some(frame)) = r {
+                // The peer's share: beyond it, this peer waits, alone.
+                let Ok(permit) = share.acquire_owned().await else {
+                    return;
+                };
+                permit.forget();
+                let incoming = Incoming {
+                    from: peer,
+                    from_addr,
+                    frame,
+                    enrolled: holds(enrolled_until),
+                };
+                // A full queue makes this reader wait: backpressure.
+                if inner.tx.send(incoming).await.is_err() {
+                    inner.give_back(peer);
                 }
-                Some(_) => break,
-                None => {
-                    tokio::spawn(async move {
-                        while let Ok(Some((frame, stream))) = next.await {
-                            delivery.deliver(frame).await;
-                            next = read(stream);
-                        }
-                    });
-                    break;
-                }
+            }
+        };
+        match ready {
+            Some(r) => deliver(r, inner.clone()).await,
+            None => {
+                let inner = inner.clone();
+                tokio::spawn(async move { deliver(read.await, inner).await });
             }
         }
     }
@@ -330,44 +333,9 @@ async fn read_frames(
     }
 }
 
-/// Where the frames of one peer's connection go.
-#[derive(Clone)]
-struct Delivery {
-    inner: Arc<Inner>,
-    share: Arc<Semaphore>,
-    peer: NodeId,
-    from_addr: SocketAddr,
-    enrolled_until: Option<UnixTime>,
-}
-
-impl Delivery {
-    async fn deliver(&self, frame: Vec<u8>) {
-        // The peer's share: beyond it, this peer waits, alone.
-        let Ok(permit) = self.share.clone().acquire_owned().await else {
-            return;
-        };
-        permit.forget();
-        let incoming = Incoming {
-            from: self.peer,
-            from_addr: self.from_addr,
-            frame,
-            enrolled: holds(self.enrolled_until),
-        };
-        // A full queue makes this reader wait: backpressure.
-        if self.inner.tx.send(incoming).await.is_err() {
-            self.inner.give_back(self.peer);
-        }
-    }
-}
-
-/// The next length-prefixed frame of a stream, with the stream to read on;
-/// `None` at its end, when it fails, or when a frame announces more than
-/// `max` bytes (then the stream is stopped unread).
-async fn next_frame(
-    mut stream: RecvStream,
-    max: usize,
-    peer: NodeId,
-) -> Option<(Vec<u8>, RecvStream)> {
+/// One length-prefixed frame; `None` when the stream fails or announces
+/// more than `max` bytes (then it is stopped unread).
+async fn read_frame(mut stream: RecvStream, max: usize, peer: NodeId) -> Option<Vec<u8>> {
     let mut len = [0u8; 4];
     stream.read_exact(&mut len).await.ok()?;
     let len = u32::from_be_bytes(len) as usize;
@@ -378,7 +346,7 @@ async fn next_frame(
     }
     let mut frame = vec![0u8; len];
     stream.read_exact(&mut frame).await.ok()?;
-    Some((frame, stream))
+    Some(frame)
 }
 
 impl Inner {
@@ -513,53 +481,15 @@ impl Inner {
     }
 }
 
-/// Writes `frames`, each a 4-byte length and its bytes, on one new stream.
-async fn write_frames(conn: &Connection, frames: &[u8]) -> Result<(), ()> {
+async fn write_frame(conn: &Connection, frame: &[u8]) -> Result<(), ()> {
     let mut stream = conn.open_uni().await.map_err(|_| ())?;
-    stream.write_all(frames).await.map_err(|_| ())?;
+    let len = u32::try_from(frame.len()).map_err(|_| ())?;
+    // One write, so the length and a small frame leave in one packet.
+    let mut buf = Vec::with_capacity(4 + frame.len());
+    buf.extend_from_slice(&len.to_be_bytes());
+    buf.extend_from_slice(frame);
+    stream.write_all(&buf).await.map_err(|_| ())?;
     stream.finish().map_err(|_| ())
-}
-
-impl QuicTransport {
-    /// Appends `frame` with its length to `out`, if it is within the limit.
-    fn put_frame(&self, out: &mut Vec<u8>, frame: &[u8]) -> Result<(), lsp_core::Error> {
-        let limit = self.inner.cfg.max_frame_len;
-        match u32::try_from(frame.len()) {
-            Ok(len) if frame.len() <= limit => {
-                out.extend_from_slice(&len.to_be_bytes());
-                out.extend_from_slice(frame);
-                Ok(())
-            }
-            _ => Err(lsp_core::Error::FrameTooLarge {
-                size: frame.len(),
-                limit,
-            }),
-        }
-    }
-
-    /// Sends frames already put together (one write, so that small frames
-    /// leave in one packet).
-    async fn send_encoded(&self, to: PeerAddr, frames: Vec<u8>) -> Result<(), lsp_core::Error> {
-        if *self.inner.closed.borrow() {
-            return Err(lsp_core::Error::Closed);
-        }
-        let inner = &self.inner;
-        let attempt = async {
-            // A cached connection may have died quietly: one fresh retry.
-            for _ in 0..2 {
-                let conn = inner.connection(to).await?;
-                if write_frames(&conn, &frames).await.is_ok() {
-                    return Ok(());
-                }
-                inner.forget(to.id);
-            }
-            Err(lsp_core::Error::Unreachable(to.id))
-        };
-        match tokio::time::timeout(inner.cfg.request_timeout, attempt).await {
-            Ok(r) => r,
-            Err(_) => Err(lsp_core::Error::Timeout),
-        }
-    }
 }
 
 #[async_trait]
@@ -573,18 +503,32 @@ impl Transport for QuicTransport {
     }
 
     async fn send(&self, to: PeerAddr, frame: Vec<u8>) -> Result<(), lsp_core::Error> {
-        let mut out = Vec::with_capacity(4 + frame.len());
-        self.put_frame(&mut out, &frame)?;
-        self.send_encoded(to, out).await
-    }
-
-    /// All the frames on one stream, back to back.
-    async fn send_batch(&self, to: PeerAddr, frames: Vec<Vec<u8>>) -> Result<(), lsp_core::Error> {
-        let mut out = Vec::with_capacity(frames.iter().map(|f| 4 + f.len()).sum());
-        for frame in &frames {
-            self.put_frame(&mut out, frame)?;
+        let limit = self.inner.cfg.max_frame_len;
+        if frame.len() > limit {
+            return Err(lsp_core::Error::FrameTooLarge {
+                size: frame.len(),
+                limit,
+            });
         }
-        self.send_encoded(to, out).await
+        if *self.inner.closed.borrow() {
+            return Err(lsp_core::Error::Closed);
+        }
+        let inner = &self.inner;
+        let attempt = async {
+            // A cached connection may have died quietly: one fresh retry.
+            for _ in 0..2 {
+                let conn = inner.connection(to).await?;
+                if write_frame(&conn, &frame).await.is_ok() {
+                    return Ok(());
+                }
+                inner.forget(to.id);
+            }
+            Err(lsp_core::Error::Unreachable(to.id))
+        };
+        match tokio::time::timeout(inner.cfg.request_timeout, attempt).await {
+            Ok(r) => r,
+            Err(_) => Err(lsp_core::Error::Timeout),
+        }
     }
 
     async fn recv(&self) -> Result<Incoming, lsp_core::Error> {

@@ -89,33 +89,6 @@ async fn oversized_frames_are_refused_and_the_connection_survives() {
 }
 
 #[tokio::test]
-async fn a_batch_arrives_whole_and_in_order_and_an_oversized_frame_ends_it() {
-    let mut big = TransportConfig::default();
-    big.max_frame_len = 1 << 20;
-    let (_, a) = node_with(11, big);
-    let (_, b) = node(12);
-    let frames: Vec<Vec<u8>> = (0..50u32)
-        .map(|i| i.to_be_bytes().repeat(i as usize + 1))
-        .collect();
-    a.send_batch(b.local(), frames.clone()).await.unwrap();
-    for want in &frames {
-        assert_eq!(&recv(&b).await.frame, want);
-    }
-    // Within one stream, the frame over b's limit stops the rest of it;
-    // the next stream is read again.
-    let batch = vec![b"first".to_vec(), vec![7; 100 * 1024], b"lost".to_vec()];
-    a.send_batch(b.local(), batch).await.unwrap();
-    assert_eq!(recv(&b).await.frame, b"first");
-    a.send(b.local(), b"after".to_vec()).await.unwrap();
-    assert_eq!(recv(&b).await.frame, b"after");
-    // A batch holding a frame over the sender's own limit is not sent.
-    let err = b
-        .send_batch(a.local(), vec![b"x".to_vec(), vec![0; 64 * 1024 + 1]])
-        .await;
-    assert!(matches!(err, Err(Error::FrameTooLarge { .. })), "{err:?}");
-}
-
-#[tokio::test]
 async fn random_datagrams_do_not_disturb_a_node() {
     let (_, a) = node(7);
     let (_, b) = node(8);
