@@ -109,11 +109,12 @@ fn zipf_keys(n: usize, len: usize, rng: &mut u64) -> Vec<usize> {
 /// itself is hit in random order.
 fn workload(n: usize, len: usize, zipf: bool) -> Arc<Vec<Aor>> {
     let mut rng = 0x5eed;
-    let keys = match zipf {
-        true => zipf_keys(n, len, &mut rng),
-        false => (0..len)
+    let keys = if zipf {
+        zipf_keys(n, len, &mut rng)
+    } else {
+        (0..len)
             .map(|_| (next(&mut rng) % n as u64) as usize)
-            .collect(),
+            .collect()
     };
     Arc::new(keys.into_iter().map(aor).collect())
 }
