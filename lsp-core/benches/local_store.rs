@@ -1,18 +1,18 @@
 //! Throughput and memory of `LocalLocationService` with a million bindings.
 //!
-//! `cargo bench -p lsp-core --bench local_store -- [--n N] [--secs S] [--rounds R] [--json PATH]`
+//! `cargo bench -p lsp-core --features disk --bench local_store -- [--n N] [--secs S] [--rounds R]`
 //!
 //! Each query mode runs for `S` seconds in all, in `R` slices that take
-//! turns with the other modes; it reports the median slice. Prints a table
-//! and writes the same figures as JSON. Publishing includes the ed25519
-//! signature check, as it does in service.
+//! turns with the other modes; it prints the median slice, the slowest and
+//! the fastest. Publishing includes the ed25519 signature check, as it does
+//! in service.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::executor::block_on;
-use lsp_core::store::{QueryBuf, StoreLimits};
+use lsp_core::store::StoreLimits;
 use lsp_core::{
     Aor, Binding, Identity, LocalConfig, LocalLocationService, LocationService, Record,
     SignedRecord, UnixTime,
@@ -31,19 +31,12 @@ struct Args {
     /// Slices each mode's time is cut into, taking turns with the others.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     rounds: u64,
-    /// Where the JSON figures go.
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/lsp-bench/local_store.json"))]
-    json: String,
     /// Records published to the disk-backed store.
     #[arg(long, default_value_t = 500)]
     disk_n: usize,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
-}
-
-fn args() -> Args {
-    <Args as clap::Parser>::parse()
 }
 
 fn aor(i: usize) -> Aor {
@@ -150,14 +143,17 @@ fn query_rate(
             std::thread::spawn(move || {
                 let start = Instant::now();
                 let mut ops = 0u64;
-                let mut buf = QueryBuf::new();
+                let mut out = Vec::new();
                 let mut at = t * work.len() / 2;
                 while start.elapsed().as_secs_f64() < secs {
                     for _ in 0..1024 {
                         at = (at + 1) % work.len();
                         let found = match ask {
                             Ask::Owned => s.query_sync(&work[at]).unwrap().len(),
-                            Ask::Borrowed => s.query_into(&work[at], &mut buf).unwrap().len(),
+                            Ask::Borrowed => {
+                                s.query_into(&work[at], &mut out).unwrap();
+                                out.len()
+                            }
                             Ask::Parse => {
                                 let aor = Aor::parse(work[at].as_str()).unwrap();
                                 s.query_sync(&aor).unwrap().len()
@@ -174,36 +170,8 @@ fn query_rate(
     handles.into_iter().map(|h| h.join().unwrap()).sum()
 }
 
-/// Nanoseconds per read when each read's address comes from the one before,
-/// over a random cycle through `bytes` of memory: the floor under a query
-/// on a store larger than the caches, which makes such reads in a row.
-fn dependent_read_ns(bytes: usize) -> f64 {
-    const LINE: usize = 16; // u32s per 64-byte cache line
-    let lines = bytes / 64;
-    // Sattolo's shuffle: one cycle through every line.
-    let mut next_line: Vec<u32> = (0..lines as u32).collect();
-    let mut rng = 42;
-    for i in (1..lines).rev() {
-        let j = (next(&mut rng) % i as u64) as usize;
-        next_line.swap(i, j);
-    }
-    let mut memory = vec![0u32; lines * LINE];
-    for (i, n) in next_line.iter().enumerate() {
-        memory[i * LINE] = *n;
-    }
-    drop(next_line);
-    let steps = 2_000_000;
-    let mut at = 0u32;
-    let start = Instant::now();
-    for _ in 0..steps {
-        at = memory[at as usize * LINE];
-    }
-    std::hint::black_box(at);
-    start.elapsed().as_nanos() as f64 / steps as f64
-}
-
 fn main() {
-    let a = args();
+    let a = <Args as clap::Parser>::parse();
     let now = UnixTime::now();
     let identity = Identity::from_secret_bytes([7; 32]);
 
@@ -252,44 +220,19 @@ fn main() {
     // during the run reaches them all alike; each figure is a median.
     let uniform = workload(a.n, 1 << 18, false);
     let skewed = workload(a.n, 1 << 18, true);
+    use Ask::*;
     let modes = [
-        ("query hit, uniform keys, 1 thread", &uniform, 1, Ask::Owned),
-        (
-            "query hit, uniform keys, 2 threads",
-            &uniform,
-            2,
-            Ask::Owned,
-        ),
+        ("query hit, uniform keys, 1 thread", &uniform, 1, Owned),
+        ("query hit, uniform keys, 2 threads", &uniform, 2, Owned),
         (
             "query_into (borrowed), uniform, 1 thread",
             &uniform,
             1,
-            Ask::Borrowed,
+            Borrowed,
         ),
-        (
-            "parse AOR + query, uniform, 1 thread",
-            &uniform,
-            1,
-            Ask::Parse,
-        ),
-        (
-            "query hit, Zipf 0.99 keys, 1 thread",
-            &skewed,
-            1,
-            Ask::Owned,
-        ),
-        (
-            "query hit, Zipf 0.99 keys, 2 threads",
-            &skewed,
-            2,
-            Ask::Owned,
-        ),
-        (
-            "query_into (borrowed), Zipf, 1 thread",
-            &skewed,
-            1,
-            Ask::Borrowed,
-        ),
+        ("parse AOR + query, uniform, 1 thread", &uniform, 1, Parse),
+        ("query hit, Zipf 0.99 keys, 1 thread", &skewed, 1, Owned),
+        ("query hit, Zipf 0.99 keys, 2 threads", &skewed, 2, Owned),
     ];
     let mut rates = vec![Vec::new(); modes.len()];
     for _ in 0..a.rounds {
@@ -332,13 +275,7 @@ fn main() {
         ("publish, 1 thread (verify + store), ops/s", publish_rate),
     ];
     rows.extend(modes.iter().zip(&rates).map(|(m, r)| (m.0, median(r))));
-    // A median of per-round ratios: within a round the two ran seconds apart.
-    let ratios: Vec<f64> = rates[2].iter().zip(&rates[0]).map(|(b, o)| b / o).collect();
     rows.extend([
-        (
-            "ratio, query_into / query, uniform, 1 thread",
-            median(&ratios),
-        ),
         ("query via async trait, Zipf, 1 thread, ops/s", trait_rate),
         ("publish on disk (durable commit), ops/s", disk_rate),
         ("resident bytes per binding", resident as f64 / a.n as f64),
@@ -346,22 +283,11 @@ fn main() {
             "packed record bytes per binding",
             stats.bytes as f64 / a.n as f64,
         ),
-        // As large as the store's resident memory, and measured after it.
-        (
-            "dependent random read over as much memory, ns",
-            dependent_read_ns(resident.max(1 << 20)),
-        ),
     ]);
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("LocalLocationService, {} bindings, {cores} cores", a.n);
-    let mut json = serde_json::Map::new();
-    json.insert("bindings".into(), a.n.into());
     for (label, value) in rows {
         println!("{label:<50} {value:>12.2}");
-        json.insert(
-            label.into(),
-            serde_json::json!((value * 100.0).round() / 100.0),
-        );
     }
     println!("\nslowest and fastest of {} slices, ops/s", a.rounds);
     for ((name, ..), rate) in modes.iter().zip(&rates) {
@@ -369,9 +295,4 @@ fn main() {
         let hi = rate.iter().copied().fold(0.0, f64::max);
         println!("  {name:<48} {lo:>12.0} {hi:>12.0}");
     }
-    if let Some(dir) = std::path::Path::new(&a.json).parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    std::fs::write(&a.json, serde_json::to_string_pretty(&json).unwrap()).unwrap();
-    println!("wrote {}", a.json);
 }

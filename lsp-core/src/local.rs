@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::store::{Change, QueryBuf, RecordStore, StoreLimits, StoreStats, Written};
+use crate::store::{Change, RecordStore, StoreLimits, StoreStats, Written};
 use crate::{
     AccessPolicy, Aor, Binding, Clock, Error, LocationService, Lookup, NodeId, OpenPolicy,
     OwnRecord, Peer, Published, ResourceId, SignedRecord, SystemClock, UnixTime,
@@ -142,11 +142,11 @@ impl LocalLocationService {
         aors.iter().map(|aor| self.query_sync(aor)).collect()
     }
 
-    /// [`LocationService::query`] answered into `buf`, borrowed: no
-    /// allocation once `buf` has grown (see [`QueryBuf`]). The service is
-    /// not locked while the answer is held.
-    pub fn query_into<'b>(&self, aor: &Aor, buf: &'b mut QueryBuf) -> Result<&'b [Binding], Error> {
-        self.store.query_into(aor, self.config.clock.now(), buf)
+    /// [`LocationService::query`] answered into `out`, whose bindings are
+    /// overwritten in place: a caller that reuses one `Vec` allocates nothing
+    /// once it has the answer's shape (see [`RecordStore::query_into`]).
+    pub fn query_into(&self, aor: &Aor, out: &mut Vec<Binding>) -> Result<(), Error> {
+        self.store.query_into(aor, self.config.clock.now(), out)
     }
 
     /// [`LocationService::fetch`] without a future.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::executor::block_on;
-use lsp_core::store::{QueryBuf, StoreLimits};
+use lsp_core::store::StoreLimits;
 use lsp_core::{
     Aor, Binding, DomainTrustAnchors, Error, FirstComeFirstServed, Identity, LocalConfig,
     LocalLocationService, LocationService, ManualClock, OpenPolicy, QValue, Record, SignedRecord,
@@ -170,11 +170,11 @@ fn query_many_answers_each_aor_as_query_does() {
     let one_by_one: Vec<_> = asked.iter().map(|a| s.query_sync(a)).collect();
     assert_eq!(s.query_many_sync(&asked), one_by_one);
     assert_eq!(block_on(s.query_many(&asked)), one_by_one);
-    // Borrowed answers, all through one buffer: none carries over the last.
-    let mut buf = QueryBuf::new();
+    // Answers into one reused Vec: none carries over the last.
+    let mut out = Vec::new();
     let mut borrowed = Vec::new();
     for a in &asked {
-        borrowed.push(s.query_into(a, &mut buf).map(|c| c.to_vec()));
+        borrowed.push(s.query_into(a, &mut out).map(|()| out.clone()));
     }
     assert_eq!(borrowed, one_by_one);
     let found = one_by_one
@@ -218,9 +218,9 @@ fn contacts_come_highest_q_first_across_publishers() {
     );
 
     let carol = aor("sip:carol@example.com");
-    let mut buf = QueryBuf::new();
-    let held = s.query_into(&carol, &mut buf).unwrap();
-    assert_eq!(held.to_vec(), s.query_sync(&carol).unwrap());
+    let mut held = Vec::new();
+    s.query_into(&carol, &mut held).unwrap();
+    assert_eq!(held, s.query_sync(&carol).unwrap());
     let order: Vec<_> = held.iter().map(|b| b.contact.as_str()).collect();
     assert_eq!(order, ["sip:top@1", "sip:mid@2", "sip:low@1"]);
     // Holding an answer locks nothing: the same AOR can be written meanwhile.
@@ -228,7 +228,8 @@ fn contacts_come_highest_q_first_across_publishers() {
         .unwrap();
     assert_eq!(held.len(), 3);
     assert_eq!(held[1].q, QValue::from_thousandths(500).unwrap());
-    assert_eq!(s.query_into(&carol, &mut buf).unwrap().len(), 2);
+    s.query_into(&carol, &mut held).unwrap();
+    assert_eq!(held.len(), 2);
 }
 
 #[test]
@@ -248,9 +249,8 @@ fn equal_q_is_ordered_by_latest_expiry_then_contact() {
     .unwrap();
     let order = ["sip:z@1", "sip:c@1", "sip:a@1", "sip:b@1"];
     assert_eq!(contacts(&s, "sip:dave@example.com").unwrap(), order);
-    let mut buf = QueryBuf::new();
-    let held = s
-        .query_into(&aor("sip:dave@example.com"), &mut buf)
+    let mut held = Vec::new();
+    s.query_into(&aor("sip:dave@example.com"), &mut held)
         .unwrap();
     assert_eq!(
         held.iter().map(|b| b.contact.as_str()).collect::<Vec<_>>(),

@@ -2,8 +2,10 @@
 #![allow(clippy::unwrap_used)]
 
 use lsp_core::UnixTime;
-use lsp_core::store::{QueryBuf, RecordStore, StoreLimits};
-use lsp_core::{Aor, Binding, FirstComeFirstServed, Identity, OpenPolicy, Record, SignedRecord};
+use lsp_core::store::{RecordStore, StoreLimits};
+use lsp_core::{
+    Aor, Binding, Error, FirstComeFirstServed, Identity, OpenPolicy, Record, SignedRecord,
+};
 
 fn signed(user: &str, key: u8) -> SignedRecord {
     let mut rec = Record::new(Aor::parse(&format!("sip:{user}@example.com")).unwrap(), 1);
@@ -36,28 +38,34 @@ fn forget_drops_an_entry_only_when_every_record_was_handed_over() {
 }
 
 #[test]
-fn the_buffer_keeps_its_allocation_across_hits_and_misses() {
+fn a_reused_vec_keeps_its_strings_across_hits_and_a_miss_empties_it() {
     let store = RecordStore::new(StoreLimits::default());
-    let erin = signed("erin", 9);
-    store
-        .publish(&erin, &OpenPolicy, UnixTime(1000), |_| Ok(()))
-        .unwrap();
-    let missing = Aor::parse("sip:nobody@example.com").unwrap();
-    let aor = &erin.record.aor;
-
-    let mut buf = QueryBuf::new();
-    let first = store.query_into(aor, UnixTime(1000), &mut buf).unwrap();
-    let text = &first[0].contact;
-    assert_eq!(text, "sip:x@10.0.0.3");
-    let at = text.as_ptr() as usize;
-    assert!(
+    let (erin, dave) = (signed("erin", 9), signed("dave", 9));
+    for rec in [&erin, &dave] {
         store
-            .query_into(&missing, UnixTime(1000), &mut buf)
-            .is_err()
+            .publish(rec, &OpenPolicy, UnixTime(1000), |_| Ok(()))
+            .unwrap();
+    }
+    let mut out = Vec::new();
+    store
+        .query_into(&erin.record.aor, UnixTime(1000), &mut out)
+        .unwrap();
+    assert_eq!(out[0].contact, "sip:x@10.0.0.3");
+    let at = out[0].contact.as_ptr() as usize;
+    store
+        .query_into(&dave.record.aor, UnixTime(1000), &mut out)
+        .unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        out[0].contact.as_ptr() as usize,
+        at,
+        "the string was reused"
     );
-    let again = store.query_into(aor, UnixTime(1000), &mut buf).unwrap();
-    assert_eq!(again.len(), 1);
-    assert_eq!(again[0].contact.as_ptr() as usize, at);
+
+    let missing = Aor::parse("sip:nobody@example.com").unwrap();
+    let miss = store.query_into(&missing, UnixTime(1000), &mut out);
+    assert_eq!(miss, Err(Error::NotFound(missing)));
+    assert!(out.is_empty(), "a miss leaves no stale answer behind");
 }
 
 #[test]
@@ -93,13 +101,10 @@ fn one_buffer_answers_bindings_of_every_shape_as_query_does() {
         store.publish(&rec, &OpenPolicy, now, |_| Ok(())).unwrap();
         aors.push(rec.record.aor);
     }
-    let mut buf = QueryBuf::new();
+    let mut out = Vec::new();
     for aor in aors.iter().chain(&aors).rev().chain(&aors) {
-        let owned = store.query(aor, now).unwrap();
-        assert_eq!(
-            store.query_into(aor, now, &mut buf).unwrap(),
-            owned.as_slice()
-        );
+        store.query_into(aor, now, &mut out).unwrap();
+        assert_eq!(out, store.query(aor, now).unwrap());
     }
 }
 

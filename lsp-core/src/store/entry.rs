@@ -14,10 +14,7 @@
 //! Records are read in place through borrowed views; nothing is decoded into
 //! owned values except the bindings a query returns.
 
-use std::fmt;
-
-use serde::de::{DeserializeSeed, SeqAccess, Visitor};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use crate::{Binding, PublicKey, QValue, UnixTime};
 
@@ -135,15 +132,21 @@ impl BindingView<'_> {
     }
 }
 
-/// What a store needs to know of a record without decoding it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Meta<'a> {
+/// An encoded `SignedRecord` read in place: its text is borrowed.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RecordView<'a> {
+    /// The AOR was checked when stored; a reader has no use for it.
+    #[serde(borrow)]
+    _aor: &'a [u8],
     pub version: u64,
-    /// The raw publisher key and signature.
+    #[serde(borrow)]
+    pub bindings: Vec<BindingView<'a>>,
+    /// The raw publisher key and signature: fixed-size, not decoded.
+    #[serde(skip)]
     tail: &'a [u8],
 }
 
-impl Meta<'_> {
+impl RecordView<'_> {
     pub fn publisher(&self) -> PublicKey {
         let mut key = [0u8; 32];
         key.copy_from_slice(&self.tail[..32]);
@@ -151,71 +154,14 @@ impl Meta<'_> {
     }
 }
 
-/// Walks an encoded `SignedRecord`, handing each binding to `f`.
-pub(crate) fn scan<'a>(
-    bytes: &'a [u8],
-    f: &mut dyn FnMut(BindingView<'a>),
-) -> Result<Meta<'a>, postcard::Error> {
-    let mut de = postcard::Deserializer::from_bytes(bytes);
-    let version = RecordSeed { f }.deserialize(&mut de)?;
-    // The key and signature are fixed-size raw bytes: no need to decode them.
-    let tail = de.finalize()?;
+/// Reads an encoded `SignedRecord` in place.
+pub(crate) fn view(bytes: &[u8]) -> Result<RecordView<'_>, postcard::Error> {
+    let (mut view, tail) = postcard::take_from_bytes::<RecordView<'_>>(bytes)?;
     if tail.len() != TAIL {
         return Err(postcard::Error::DeserializeUnexpectedEnd);
     }
-    Ok(Meta { version, tail })
-}
-
-/// Deserializes `(aor, version, bindings)` and yields the version.
-struct RecordSeed<'f, 'a> {
-    f: &'f mut dyn FnMut(BindingView<'a>),
-}
-
-impl<'a> DeserializeSeed<'a> for RecordSeed<'_, 'a> {
-    type Value = u64;
-    fn deserialize<D: Deserializer<'a>>(self, d: D) -> Result<u64, D::Error> {
-        d.deserialize_tuple(3, self)
-    }
-}
-
-impl<'a> Visitor<'a> for RecordSeed<'_, 'a> {
-    type Value = u64;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a record")
-    }
-    fn visit_seq<A: SeqAccess<'a>>(self, mut seq: A) -> Result<u64, A::Error> {
-        let missing = || serde::de::Error::custom("truncated record");
-        // The AOR was checked when stored; a scan has no use for it.
-        let _aor: &'a [u8] = seq.next_element()?.ok_or_else(missing)?;
-        let version: u64 = seq.next_element()?.ok_or_else(missing)?;
-        seq.next_element_seed(EachBinding { f: self.f })?
-            .ok_or_else(missing)?;
-        Ok(version)
-    }
-}
-
-struct EachBinding<'f, 'a> {
-    f: &'f mut dyn FnMut(BindingView<'a>),
-}
-
-impl<'a> DeserializeSeed<'a> for EachBinding<'_, 'a> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'a>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'a> Visitor<'a> for EachBinding<'_, 'a> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("bindings")
-    }
-    fn visit_seq<A: SeqAccess<'a>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(b) = seq.next_element::<BindingView<'a>>()? {
-            (self.f)(b);
-        }
-        Ok(())
-    }
+    view.tail = tail;
+    Ok(view)
 }
 
 #[cfg(test)]
@@ -235,9 +181,9 @@ mod tests {
         let signed = rec.sign(&id).expect("sign");
         let bytes = signed.to_bytes().expect("encode");
 
-        let mut seen = Vec::new();
-        let meta = scan(&bytes, &mut |v| seen.push(v.to_binding())).unwrap();
-        assert_eq!((meta.version, meta.publisher()), (42, id.public_key()));
+        let read = view(&bytes).unwrap();
+        assert_eq!((read.version, read.publisher()), (42, id.public_key()));
+        let seen: Vec<Binding> = read.bindings.iter().map(BindingView::to_binding).collect();
         assert_eq!(seen, signed.record.bindings);
 
         let entry = pack([Slot {
@@ -250,20 +196,20 @@ mod tests {
         assert_eq!(slots(&entry[..entry.len() - 1]).count(), 0);
 
         for len in 0..bytes.len() {
-            assert!(scan(&bytes[..len], &mut |_| {}).is_err(), "prefix {len}");
+            assert!(view(&bytes[..len]).is_err(), "prefix {len}");
         }
         // Every single-byte change either still reads or is an error.
         for at in 0..bytes.len() {
             for value in [0x00, 0x01, 0x7f, 0x80, 0xff] {
                 let mut bad = bytes.clone();
                 bad[at] = value;
-                let _ = scan(&bad, &mut |_| {});
+                let _ = view(&bad);
             }
         }
         // Text that is not UTF-8 ("é" is 0xc3 0xa9) is an error.
         let at = bytes.windows(2).position(|w| w == [0xc3, 0xa9]).unwrap();
         let mut bad = bytes.clone();
         bad[at + 1] = 0x41;
-        assert!(scan(&bad, &mut |_| {}).is_err());
+        assert!(view(&bad).is_err());
     }
 }

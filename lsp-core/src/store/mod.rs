@@ -6,7 +6,6 @@
 //! and never shows an expired binding. Expired state is reclaimed a shard at
 //! a time by [`RecordStore::purge_shard`].
 
-mod answer;
 pub(crate) mod entry;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,7 +18,6 @@ use crate::{
     AccessPolicy, Aor, Binding, Error, OwnRecord, PublicKey, ResourceId, SignedRecord,
     StorageError, StoreLimit, UnixTime,
 };
-pub use answer::QueryBuf;
 use entry::Slot;
 
 const SHARDS: usize = 64;
@@ -199,11 +197,11 @@ impl RecordStore {
         let mut live = Vec::new();
         let mut mine = None;
         for slot in entry::slots(old).filter(|s| s.keep_until > now) {
-            let meta = entry::scan(slot.bytes, &mut |_| {}).map_err(corrupt)?;
-            if meta.publisher() == record.publisher {
-                mine = Some((meta.version, slot));
+            let read = entry::view(slot.bytes).map_err(corrupt)?;
+            if read.publisher() == record.publisher {
+                mine = Some((read.version, slot));
             } else {
-                live.push((meta.publisher(), slot));
+                live.push((read.publisher(), slot));
             }
         }
         let mut owners: Vec<PublicKey> = live.iter().map(|(k, _)| *k).collect();
@@ -238,16 +236,16 @@ impl RecordStore {
         let over = |counter: &AtomicUsize, old: usize, new: usize, limit: usize| {
             new > old && counter.load(Ordering::Relaxed) + new - old > limit
         };
-        let (max_records, max_bytes) = (self.limits.max_records, self.limits.max_bytes);
-        if over(&self.records, old_records, new_records, max_records) {
+        let l = &self.limits;
+        if over(&self.records, old_records, new_records, l.max_records) {
             return Err(StoreLimit::Records {
-                limit: max_records as u64,
+                limit: l.max_records as u64,
             }
             .into());
         }
-        if over(&self.bytes, old_len, new_len, max_bytes) {
+        if over(&self.bytes, old_len, new_len, l.max_bytes) {
             return Err(StoreLimit::Bytes {
-                limit: max_bytes as u64,
+                limit: l.max_bytes as u64,
             }
             .into());
         }
@@ -262,20 +260,16 @@ impl RecordStore {
         self.bytes.fetch_add(new_len, Ordering::Relaxed);
         self.bytes.fetch_sub(old_len, Ordering::Relaxed);
 
-        Ok(match (change, place) {
-            (Change::Stored(_, packed), TableEntry::Occupied(mut e)) => {
-                *e.get_mut() = packed;
-                Written::Stored
-            }
-            (Change::Stored(_, packed), TableEntry::Vacant(e)) => {
-                e.insert(packed);
-                Written::Stored
-            }
-            (Change::Removed(_), TableEntry::Occupied(e)) => {
-                e.remove();
-                Written::Removed
-            }
-            (Change::Removed(_), TableEntry::Vacant(_)) => Written::Removed,
+        match (change, place) {
+            (Change::Stored(_, packed), TableEntry::Occupied(mut e)) => *e.get_mut() = packed,
+            (Change::Stored(_, packed), TableEntry::Vacant(e)) => drop(e.insert(packed)),
+            (Change::Removed(_), TableEntry::Occupied(e)) => drop(e.remove()),
+            (Change::Removed(_), TableEntry::Vacant(_)) => {}
+        }
+        Ok(if new_records == 0 {
+            Written::Removed
+        } else {
+            Written::Stored
         })
     }
 
@@ -323,18 +317,29 @@ impl RecordStore {
         Ok(out)
     }
 
-    /// [`RecordStore::query`], answered into `buf` rather than new
-    /// allocations. The store is unlocked again before this returns, so the
-    /// caller may do anything, the store included, while it holds the answer.
-    pub fn query_into<'b>(
+    /// [`RecordStore::query`], answered into `out`: the bindings already
+    /// there are overwritten in place, so a caller that keeps one `Vec` per
+    /// thread allocates nothing once it has the answer's shape. On an error
+    /// `out` is left empty.
+    pub fn query_into(
         &self,
         aor: &Aor,
         now: UnixTime,
-        buf: &'b mut QueryBuf,
-    ) -> Result<&'b [Binding], Error> {
-        buf.clear();
-        self.with_entry(aor, now, |entry| each_live(entry, now, |b| buf.push(b)))?;
-        Ok(buf.answer())
+        out: &mut Vec<Binding>,
+    ) -> Result<(), Error> {
+        let mut len = 0;
+        let found = self.with_entry(aor, now, |entry| {
+            each_live(entry, now, |b| {
+                match out.get_mut(len) {
+                    Some(old) => b.copy_into(old),
+                    None => out.push(b.to_binding()),
+                }
+                len += 1;
+            })
+        });
+        out.truncate(if found.is_ok() { len } else { 0 });
+        crate::record::sort_contacts(out);
+        found
     }
 
     /// The signed records held for `aor`.
@@ -438,7 +443,7 @@ impl RecordStore {
         let aor = entry::aor_bytes(&packed);
         if entry::keep_until(&packed) <= now
             || std::str::from_utf8(aor).is_err()
-            || entry::slots(&packed).any(|s| entry::scan(s.bytes, &mut |_| {}).is_err())
+            || entry::slots(&packed).any(|s| entry::view(s.bytes).is_err())
         {
             return false;
         }
@@ -497,8 +502,9 @@ impl RecordStore {
     pub fn digest_where(&self, now: UnixTime, wanted: impl FnMut(ResourceId) -> bool) -> [u8; 32] {
         let mut digest = [0u8; 32];
         self.each_live_record(now, wanted, |_, bytes| {
-            let mut live = false;
-            if entry::scan(bytes, &mut |b| live |= b.expires_at > now).is_ok() && live {
+            let live =
+                entry::view(bytes).is_ok_and(|r| r.bindings.iter().any(|b| b.expires_at > now));
+            if live {
                 let hash = blake3::hash(bytes);
                 digest
                     .iter_mut()
@@ -560,12 +566,11 @@ fn each_live(
     mut f: impl FnMut(&entry::BindingView<'_>),
 ) -> Result<(), Error> {
     for slot in entry::slots(entry).filter(|s| s.keep_until > now) {
-        entry::scan(slot.bytes, &mut |b| {
-            if b.expires_at > now {
-                f(&b);
-            }
-        })
-        .map_err(corrupt)?;
+        let read = entry::view(slot.bytes).map_err(corrupt)?;
+        read.bindings
+            .iter()
+            .filter(|b| b.expires_at > now)
+            .for_each(&mut f);
     }
     Ok(())
 }
