@@ -179,6 +179,7 @@ pub fn status_document(s: &Status, source: &StatusSource) -> Value {
             "replication_bytes": c.replication_bytes,
             "malformed": c.malformed,
             "unanswered": c.unanswered,
+            "unanswered_by_live_peers": c.unanswered_by_live_peers,
             "lies": c.lies,
             "sends_dropped": c.sends_dropped,
         },
@@ -297,7 +298,7 @@ async fn metrics(State(source): State<Arc<StatusSource>>) -> Response {
     for (name, help, v) in gauges {
         gauge(&mut registry, name, help, v);
     }
-    let counters: [(&str, &str, u64); 12] = [
+    let counters: [(&str, &str, u64); 13] = [
         ("messages_sent", "Overlay messages sent.", c.messages_sent),
         ("bytes_sent", "Overlay bytes sent.", c.bytes_sent),
         (
@@ -332,6 +333,11 @@ async fn metrics(State(source): State<Arc<StatusSource>>) -> Response {
         ),
         ("malformed", "Frames that failed to decode.", c.malformed),
         ("unanswered", "Requests that timed out.", c.unanswered),
+        (
+            "unanswered_by_live_peers",
+            "Requests that timed out to a peer heard from meanwhile; the peer was kept.",
+            c.unanswered_by_live_peers,
+        ),
         (
             "lies",
             "Lookup answers found to be lies; the liar was dropped from its lookup.",

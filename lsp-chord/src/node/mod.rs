@@ -24,6 +24,7 @@ use ops::Op;
 
 mod admit;
 mod client;
+mod heard;
 mod ops;
 mod rehome;
 mod relay;
@@ -129,6 +130,9 @@ pub struct Counters {
     pub malformed: u64,
     /// Requests that got no answer after every attempt.
     pub unanswered: u64,
+    /// Of those, the requests to a peer that sent something meanwhile: lost
+    /// on a busy link, so the peer was kept.
+    pub unanswered_by_live_peers: u64,
     /// Lookup answers found to be lies (a hint not closer than its giver,
     /// neighbours claimed farther apart than the ring's density allows);
     /// each liar was dropped from its lookup.
@@ -240,6 +244,9 @@ pub struct Chord {
     pub(crate) digest_askers: Vec<NodeId>,
     /// When a peer last answered, which health is judged from.
     pub(crate) liveness: Liveness,
+    /// When each peer last sent anything: a request it left unanswered
+    /// meanwhile was lost, and does not make it dead.
+    pub(crate) heard: heard::HeardFrom,
     /// A client's members and contacts; empty for a member.
     pub(crate) contacts: client::Contacts,
     /// The successor answered the last Notify with a refusal: the ring
@@ -261,6 +268,7 @@ impl Chord {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed ^ me.id.prefix_u64());
         let next_id = rng.random::<u64>() >> 1;
         let store = RecordStore::with_shards(cfg.limits, 1);
+        let request_life = ms(cfg.request_timeout).saturating_mul(u64::from(cfg.request_attempts));
         Self {
             me,
             cfg,
@@ -290,6 +298,7 @@ impl Chord {
             repair_turn: 0,
             digest_askers: Vec::new(),
             liveness: Liveness::default(),
+            heard: heard::HeardFrom::new(request_life),
             refused_as_member: false,
             successor_confirmed: false,
             contacts: client::Contacts::default(),
@@ -532,6 +541,7 @@ impl Chord {
                 found: self.me.id,
             });
         }
+        self.heard.heard(from.id, now_ms);
         match msg {
             Message::Request { id, body } => {
                 let body = self.admitted_request(body);

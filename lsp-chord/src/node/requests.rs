@@ -45,6 +45,8 @@ pub(crate) struct Pending {
     pub attempts_left: u32,
     pub purpose: Purpose,
     pub maintenance: bool,
+    /// When the first attempt went out.
+    pub sent_ms: u64,
 }
 
 impl Chord {
@@ -62,7 +64,14 @@ impl Chord {
             self.send_raw(to, frame);
         } else if let Some(p) = self.pending.remove(&id) {
             self.counters.unanswered += 1;
-            self.on_failure(p.to, p.purpose, t);
+            if self.heard.since(p.to.id, p.sent_ms) {
+                // Alive, so the request or its answer was lost on a busy
+                // link: this request fails, the peer stays.
+                self.counters.unanswered_by_live_peers += 1;
+                self.on_lost(p.to, p.purpose, t);
+            } else {
+                self.on_failure(p.to, p.purpose, t);
+            }
         }
     }
 
@@ -101,6 +110,7 @@ impl Chord {
                 attempts_left: self.cfg.request_attempts.saturating_sub(1),
                 purpose,
                 maintenance,
+                sent_ms: now_ms,
             },
         );
         self.send_raw(to, frame);
@@ -190,6 +200,17 @@ impl Chord {
             }
             Purpose::Op(op) => self.on_op_response(op, p.to, body, now_ms),
             Purpose::RefreshContacts => self.on_contact_neighbours(p.to, body),
+        }
+    }
+
+    /// A request to a peer heard from since it was sent went unanswered:
+    /// what asked goes on without the answer, and the peer is kept.
+    fn on_lost(&mut self, to: PeerAddr, purpose: Purpose, now_ms: u64) {
+        match purpose {
+            Purpose::Op(op) => self.on_op_failure(op, to, now_ms),
+            Purpose::Probe(_) => self.on_failure(to, purpose, now_ms),
+            // Upkeep asks again on its own periodic timer.
+            _ => {}
         }
     }
 

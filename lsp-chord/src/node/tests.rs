@@ -631,3 +631,38 @@ fn a_node_refused_as_a_member_says_so_and_takes_no_work() {
         Some(Event::Done { op: o, outcome: Err(Error::NotAdmitted(_)) }) if o == op
     ));
 }
+
+/// Under load a node drops frames it cannot queue, and an answer can be
+/// lost the same way. A successor that keeps talking while one request to
+/// it goes unanswered is alive and stays; one silent all along is dropped.
+#[test]
+fn a_request_lost_to_a_peer_that_keeps_talking_does_not_drop_the_peer() {
+    for talks in [true, false] {
+        let t0 = Instant::now();
+        let mut node = joined(0xf0, &[0x20, 0x30]);
+        let op = node.lookup(Point([0x28; 32]), t0);
+        let [(asked, ..)] = requests(&mut node)[..] else {
+            panic!("one request")
+        };
+        // The request and both retransmissions are never answered; the
+        // third second ends its last attempt.
+        let mut asked_on = Vec::new();
+        for s in 1..=4 {
+            if talks {
+                let now = t0 + Duration::from_millis(1000 * s - 500);
+                request(&mut node, asked, Request::Ping, now);
+            }
+            node.handle_timeout(t0 + Duration::from_secs(s));
+            let sent = requests(&mut node).into_iter();
+            asked_on.extend(sent.filter(|(to, ..)| s >= 3 && *to != asked));
+        }
+        let c = node.status().counters;
+        assert_eq!(c.unanswered, 1, "talks: {talks}");
+        assert_eq!(c.unanswered_by_live_peers, u64::from(talks));
+        assert_eq!(node.successors().contains(&asked), talks);
+        // Either way the lookup went on without that answer.
+        let done = std::iter::from_fn(|| node.poll_event())
+            .any(|e| matches!(e, Event::Done { op: o, .. } if o == op));
+        assert!(done || !asked_on.is_empty(), "the lookup stalled");
+    }
+}
