@@ -11,7 +11,7 @@ use lsp_core::{Aor, DecodeError, Error, PeerAddr, SignedRecord, StoreLimit};
 use serde::{Deserialize, Serialize};
 
 /// The version byte every frame starts with.
-pub const PROTOCOL_VERSION: u8 = 3;
+pub const PROTOCOL_VERSION: u8 = 4;
 
 /// The largest frame this protocol sends or accepts.
 pub const MAX_MESSAGE_LEN: usize = 64 * 1024;
@@ -62,7 +62,8 @@ pub enum Request {
     Notify,
     /// Are you alive? Answered by `Ack`.
     Ping,
-    /// Store these signed records. Answered by `Stored`.
+    /// Store these signed records, and pass on what is new to the other
+    /// owners (see `docs/protocol.md`, "Passing on"). Answered by `Stored`.
     Store {
         /// Records to check and keep.
         records: Vec<SignedRecord>,
@@ -114,6 +115,13 @@ pub enum Request {
         from: [u8; 32],
         /// XOR of the BLAKE3 hashes of the live records in the range.
         digest: [u8; 32],
+    },
+    /// Store these signed records here only: the sender stores them at
+    /// each of the other owners itself, so nothing is passed on. Answered
+    /// by `Stored`.
+    StoreHere {
+        /// Records to check and keep.
+        records: Vec<SignedRecord>,
     },
 }
 
@@ -419,6 +427,8 @@ mod tests {
             Just(Request::StabilizeHint),
             proptest::collection::vec(arb_record(), 0..3)
                 .prop_map(|records| Request::Store { records }),
+            proptest::collection::vec(arb_record(), 0..3)
+                .prop_map(|records| Request::StoreHere { records }),
             arb_record().prop_map(|r| Request::Fetch { aor: r.record.aor }),
             (proptest::option::of(arb_peer()), peers()).prop_map(|(predecessor, successors)| {
                 Request::Leaving {
@@ -496,11 +506,11 @@ mod tests {
             body: Request::Ping,
         };
         let mut frame = msg.encode().expect("encode");
-        assert_eq!(frame, [3, 0, 7, 3]);
-        frame[0] = 2;
+        assert_eq!(frame, [4, 0, 7, 3]);
+        frame[0] = 3;
         assert!(matches!(
             Message::decode(&frame),
-            Err(Error::Decode(DecodeError::Version { found: 2, .. }))
+            Err(Error::Decode(DecodeError::Version { found: 3, .. }))
         ));
         assert!(matches!(
             Message::decode(&vec![1; MAX_MESSAGE_LEN + 1]),

@@ -86,6 +86,7 @@ fn vectors() -> Vec<(&'static str, Message)> {
                 },
             ),
         ),
+        ("store-here", m(11, Request::StoreHere { records: vec![] })),
         (
             "stored",
             r(

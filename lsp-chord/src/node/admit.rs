@@ -77,6 +77,7 @@ impl Chord {
             Request::FindSuccessor { .. }
             | Request::GetNeighbours
             | Request::Store { .. }
+            | Request::StoreHere { .. }
             | Request::Fetch { .. }
             | Request::Forward { .. } => self.serve(from, body, t),
             _ => Response::refused("not admitted as a ring member"),

@@ -80,6 +80,10 @@ pub(crate) enum Phase {
     Store {
         record: Box<Publishing>,
         round: StoreRound,
+        /// The lookup found fewer than k owners: the ones asked pass the
+        /// record on (`Store`); otherwise each owner gets it from the
+        /// operation itself (`StoreHere`).
+        pass_on: bool,
     },
     Fetch {
         aor: Box<Aor>,
@@ -425,9 +429,26 @@ impl Chord {
                 }
             }
             Then::Publish(record) => {
+                let mut peers = peers;
+                // In a ring of k nodes or fewer the owners found end before
+                // this node, which holds the key too.
+                let key = Point::from(record.signed().record.aor.resource_id());
+                let me = self.me;
+                if peers.len() < k
+                    && self.state == NodeState::Joined
+                    && !peers.iter().any(|p| p.id == me.id)
+                    && self.holds(key)
+                {
+                    peers.push(me);
+                }
+                let pass_on = peers.len() < k;
                 let (round, first) = StoreRound::new(peers, k);
                 if let Some(op) = self.ops.get_mut(&id) {
-                    op.phase = Phase::Store { record, round };
+                    op.phase = Phase::Store {
+                        record,
+                        round,
+                        pass_on,
+                    };
                 }
                 for p in first {
                     self.send_store(id, p, now_ms);
@@ -451,10 +472,13 @@ impl Chord {
     }
 
     fn send_store(&mut self, id: OpId, to: PeerAddr, now_ms: u64) {
-        let Some(Phase::Store { record, .. }) = self.ops.get(&id).map(|o| &o.phase) else {
+        let Some(Phase::Store {
+            record, pass_on, ..
+        }) = self.ops.get(&id).map(|o| &o.phase)
+        else {
             return;
         };
-        let record = (**record).clone();
+        let (record, pass_on) = ((**record).clone(), *pass_on);
         if to.id == self.me.id {
             // The operation itself stores on every replica: unlike a
             // record a peer sends, there is nothing to pass on.
@@ -464,8 +488,11 @@ impl Chord {
             };
             self.store_answered(id, Some(outcome), now_ms);
         } else {
-            let body = Request::Store {
-                records: vec![record.into_signed()],
+            let records = vec![record.into_signed()];
+            let body = if pass_on {
+                Request::Store { records }
+            } else {
+                Request::StoreHere { records }
             };
             self.request(to, body, Purpose::Op(id), now_ms);
         }

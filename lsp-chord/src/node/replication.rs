@@ -108,19 +108,11 @@ impl Chord {
         records: &[SignedRecord],
         now_ms: u64,
     ) -> Vec<StoreOutcome> {
-        // A peer may store only keys this node holds; its own operations
-        // store where their lookup found it an owner.
-        let outcomes: Vec<StoreOutcome> = records
-            .iter()
-            .map(|r| {
-                let key = Point::from(r.record.aor.resource_id());
-                if from.is_some() && !self.holds(key) {
-                    StoreOutcome::NotResponsible
-                } else {
-                    self.store_local(r)
-                }
-            })
-            .collect();
+        // Its own operations store where their lookup found it an owner.
+        let outcomes = match from {
+            Some(_) => self.store_from(records),
+            None => records.iter().map(|r| self.store_local(r)).collect(),
+        };
         let Some(pred) = self.pred else {
             return outcomes;
         };
@@ -153,6 +145,20 @@ impl Chord {
         }
         self.push(pred, back, t);
         outcomes
+    }
+
+    /// Stores the records a peer sent, of the keys this node holds.
+    pub(crate) fn store_from(&mut self, records: &[SignedRecord]) -> Vec<StoreOutcome> {
+        records
+            .iter()
+            .map(|r| {
+                if self.holds(Point::from(r.record.aor.resource_id())) {
+                    self.store_local(r)
+                } else {
+                    StoreOutcome::NotResponsible
+                }
+            })
+            .collect()
     }
 
     pub(crate) fn store_local(&mut self, record: &SignedRecord) -> StoreOutcome {
@@ -380,5 +386,51 @@ mod tests {
             })
             .count();
         assert_eq!(served, cap - 1);
+    }
+
+    /// A primary passes on what a `Store` brings it, and nothing of what a
+    /// `StoreHere` brings: that sender stores at every owner itself.
+    #[test]
+    fn a_primary_passes_on_a_store_but_not_a_store_here() {
+        let now = UnixTime(1_750_000_000_000);
+        let config = Config::default().clock(Arc::new(ManualClock::new(now)));
+        let mut node = Chord::new(peer(0x80), config);
+        node.state = NodeState::Joined;
+        node.pred = Some(peer(0x70));
+        node.succs = vec![peer(0x90), peer(0xa0), peer(0xb0)];
+        let primary_of = |n: &Chord, aor: &Aor| {
+            let key = Point::from(aor.resource_id());
+            key.in_open_closed(Point(n.pred.expect("pred").id.0), Point(n.me.id.0))
+        };
+        let aor = (0..)
+            .map(|n| Aor::parse(&format!("sip:u{n}@example.com")).expect("aor"))
+            .find(|a| primary_of(&node, a))
+            .expect("some AOR falls in the range");
+        let publisher = Identity::from_secret_bytes([9; 32]);
+        let version = |v: u64| {
+            let b = Binding::new("sip:u@192.0.2.9", now + Duration::from_secs(600), "c", 1);
+            let record = Record {
+                aor: aor.clone(),
+                version: v,
+                bindings: vec![b],
+            };
+            record.sign(&publisher).expect("sign")
+        };
+        let stored = Response::Stored {
+            outcomes: vec![StoreOutcome::Stored],
+        };
+
+        let here = Request::StoreHere {
+            records: vec![version(1)],
+        };
+        assert_eq!(node.serve(peer(0x60), here, 0), stored);
+        assert_eq!(pushes(&mut node), vec![], "nothing passed on");
+        assert_eq!(node.store.fetch(&aor, now).expect("kept").len(), 1);
+
+        let store = Request::Store {
+            records: vec![version(2)],
+        };
+        assert_eq!(node.serve(peer(0x60), store, 0), stored);
+        assert_eq!(pushes(&mut node), vec![peer(0x90).id, peer(0xa0).id]);
     }
 }

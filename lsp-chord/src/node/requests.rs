@@ -275,6 +275,9 @@ impl Chord {
             Request::Store { records } => Response::Stored {
                 outcomes: self.store_and_spread(Some(from), &records, now_ms),
             },
+            Request::StoreHere { records } => Response::Stored {
+                outcomes: self.store_from(&records),
+            },
             Request::Forward {
                 target,
                 origin,

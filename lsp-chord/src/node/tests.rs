@@ -666,3 +666,27 @@ fn a_request_lost_to_a_peer_that_keeps_talking_does_not_drop_the_peer() {
         assert!(done || !asked_on.is_empty(), "the lookup stalled");
     }
 }
+
+/// In a ring of k nodes every node owns every key. A publisher's lookup
+/// names the two others; it stores its own copy too, and sends them
+/// `StoreHere`, so that no owner passes the record on a second time.
+#[test]
+fn a_publish_in_a_ring_of_k_nodes_reaches_each_owner_once() {
+    let now = Instant::now();
+    let mut node = joined(0x60, &[0x30, 0x60]);
+    let record = record_with_key(0x10, 0x30, true);
+    node.publish(record.clone(), now);
+    let sent = requests(&mut node);
+    let here: Vec<PeerAddr> = sent
+        .iter()
+        .filter(|(_, _, body)| matches!(body, Request::StoreHere { .. }))
+        .map(|(to, ..)| *to)
+        .collect();
+    assert_eq!(here, [peer(0x30), peer(0x60)], "sent: {sent:?}");
+    assert!(
+        !sent
+            .iter()
+            .any(|(_, _, b)| matches!(b, Request::Store { .. }))
+    );
+    assert!(node.store().holds(&record, lsp_core::UnixTime::now()));
+}

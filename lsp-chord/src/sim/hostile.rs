@@ -136,9 +136,11 @@ impl Adversary for Liars {
             Request::FindSuccessor { target } => Hostile::Answer(Response::Successors {
                 peers: self.after(Point(*target)),
             }),
-            Request::Store { records } => Hostile::Answer(Response::Stored {
-                outcomes: vec![StoreOutcome::Stored; records.len()],
-            }),
+            Request::Store { records } | Request::StoreHere { records } => {
+                Hostile::Answer(Response::Stored {
+                    outcomes: vec![StoreOutcome::Stored; records.len()],
+                })
+            }
             Request::Fetch { aor } => Hostile::Answer(Response::Records {
                 records: self.answers.get(aor).cloned().unwrap_or_default(),
             }),
