@@ -13,7 +13,7 @@ use lsp_core::{PeerAddr, Transport};
 use tokio::sync::mpsc;
 
 /// Frames queued for one peer.
-const PEER_FRAMES: usize = 64;
+const PEER_FRAMES: usize = 1024;
 /// Bytes queued for one peer.
 const PEER_BYTES: usize = 256 * 1024;
 /// Bytes queued for all peers together.
