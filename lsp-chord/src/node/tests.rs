@@ -667,26 +667,55 @@ fn a_request_lost_to_a_peer_that_keeps_talking_does_not_drop_the_peer() {
     }
 }
 
-/// In a ring of k nodes every node owns every key. A publisher's lookup
-/// names the two others; it stores its own copy too, and sends them
-/// `StoreHere`, so that no owner passes the record on a second time.
+/// In a ring of k nodes every node owns every key, but a lookup answer
+/// names only the answerer's successors. The publisher adds the rest of
+/// the ring, itself included, and sends every other owner `StoreHere`,
+/// so that no owner passes the record on a second time: whether the
+/// answer is its own (first key) or a peer's (second key).
 #[test]
 fn a_publish_in_a_ring_of_k_nodes_reaches_each_owner_once() {
-    let now = Instant::now();
-    let mut node = joined(0x60, &[0x30, 0x60]);
-    let record = record_with_key(0x10, 0x30, true);
-    node.publish(record.clone(), now);
-    let sent = requests(&mut node);
-    let here: Vec<PeerAddr> = sent
-        .iter()
-        .filter(|(_, _, body)| matches!(body, Request::StoreHere { .. }))
-        .map(|(to, ..)| *to)
-        .collect();
-    assert_eq!(here, [peer(0x30), peer(0x60)], "sent: {sent:?}");
-    assert!(
-        !sent
+    // The ring 0x10 (this node), 0x30, 0x60, as each member sees it.
+    let view = |b: u8| match b {
+        0x30 => (0x10, [0x60, 0x10]),
+        _ => (0x30, [0x10, 0x30]),
+    };
+    for (from, to) in [(0x10, 0x30), (0x30, 0x60)] {
+        let now = Instant::now();
+        let mut node = joined(0x60, &[0x30, 0x60]);
+        let record = record_with_key(from, to, true);
+        node.publish(record.clone(), now);
+        let mut stores = Vec::new();
+        for _ in 0..8 {
+            for (peer_to, id, body) in requests(&mut node) {
+                let (pred, succs) = view(peer_to.id.0[0]);
+                let reply = match body {
+                    Request::FindSuccessor { .. } => Response::Successors {
+                        peers: succs.iter().map(|b| peer(*b)).collect(),
+                    },
+                    Request::GetNeighbours => Response::Neighbours {
+                        predecessor: Some(peer(pred)),
+                        successors: succs.iter().map(|b| peer(*b)).collect(),
+                        farther_predecessors: vec![],
+                    },
+                    other => {
+                        stores.push((peer_to, other));
+                        continue;
+                    }
+                };
+                answer(&mut node, peer_to, id, reply, now);
+            }
+        }
+        let here: Vec<PeerAddr> = stores
             .iter()
-            .any(|(_, _, b)| matches!(b, Request::Store { .. }))
-    );
-    assert!(node.store().holds(&record, lsp_core::UnixTime::now()));
+            .filter(|(_, b)| matches!(b, Request::StoreHere { .. }))
+            .map(|(to, _)| *to)
+            .collect();
+        assert_eq!(here.len(), 2, "key {from:x}..{to:x}: {stores:?}");
+        assert!(here.contains(&peer(0x30)) && here.contains(&peer(0x60)));
+        let passed = stores
+            .iter()
+            .any(|(_, b)| matches!(b, Request::Store { .. }));
+        assert!(!passed, "key {from:x}..{to:x}: a Store would be passed on");
+        assert!(node.store().holds(&record, lsp_core::UnixTime::now()));
+    }
 }
