@@ -429,22 +429,6 @@ impl Chord {
                 }
             }
             Then::Publish(record) => {
-                let mut peers = peers;
-                // In a ring of k nodes or fewer every node owns every key,
-                // but an answer names only the answerer's successors. This
-                // node's own successor list, wrapping round to its
-                // predecessor, names the whole ring: add the rest.
-                let small = self
-                    .pred
-                    .is_some_and(|p| self.succs.iter().any(|s| s.id == p.id))
-                    && self.succs.len() < k;
-                if peers.len() < k && self.state == NodeState::Joined && small {
-                    for p in self.succs.iter().copied().chain([self.me]) {
-                        if !peers.iter().any(|q| q.id == p.id) {
-                            peers.push(p);
-                        }
-                    }
-                }
                 let pass_on = peers.len() < k;
                 let (round, first) = StoreRound::new(peers, k);
                 if let Some(op) = self.ops.get_mut(&id) {

@@ -20,12 +20,20 @@ fn pt(p: &PeerAddr) -> Point {
 impl Chord {
     /// The nodes responsible for `target` if this node knows them: itself
     /// when the target is between its predecessor and itself, its
-    /// successors when the target is between itself and its successor.
+    /// successors when the target is between itself and its successor,
+    /// and in a ring small enough to be known whole, the members that
+    /// follow the target.
     pub(crate) fn responsible_for(&self, target: Point) -> Option<Vec<PeerAddr>> {
         let me = pt(&self.me);
         let Some(first) = self.succs.first() else {
             return Some(vec![self.me]);
         };
+        if let Some(mut ring) = self.whole_ring() {
+            // Clockwise from the target; a member at the target owns it.
+            ring.sort_by_key(|p| pt(p).wrapping_sub(target));
+            ring.truncate(self.cfg.r());
+            return Some(ring);
+        }
         if let Some(p) = &self.pred
             && target.in_open_closed(pt(p), me)
         {
@@ -37,6 +45,21 @@ impl Chord {
             return Some(self.succs.clone());
         }
         None
+    }
+
+    /// Every member of the ring, this node included, when the successor
+    /// list wraps round to the predecessor: the ring is then no longer
+    /// than the list, and no lookup can tell this node more than it knows.
+    fn whole_ring(&self) -> Option<Vec<PeerAddr>> {
+        let pred = self.pred?;
+        let end = self.succs.iter().position(|s| s.id == pred.id)?;
+        let mut ring = vec![self.me];
+        for s in &self.succs[..=end] {
+            if !ring.iter().any(|m| m.id == s.id) {
+                ring.push(*s);
+            }
+        }
+        Some(ring)
     }
 
     /// The widest gap between neighbours a lookup answer may claim: 32

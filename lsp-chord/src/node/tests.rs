@@ -667,11 +667,11 @@ fn a_request_lost_to_a_peer_that_keeps_talking_does_not_drop_the_peer() {
     }
 }
 
-/// In a ring of k nodes every node owns every key, but a lookup answer
-/// names only the answerer's successors. The publisher adds the rest of
-/// the ring, itself included, and sends every other owner `StoreHere`,
-/// so that no owner passes the record on a second time: whether the
-/// answer is its own (first key) or a peer's (second key).
+/// In a ring of k nodes every node owns every key. The publisher's
+/// successor list wraps round to its predecessor, so it knows the whole
+/// ring: it looks nothing up, stores its own copy and sends every other
+/// owner `StoreHere`, so that no owner passes the record on a second time,
+/// whichever arc the key is in.
 #[test]
 fn a_publish_in_a_ring_of_k_nodes_reaches_each_owner_once() {
     // The ring 0x10 (this node), 0x30, 0x60, as each member sees it.
@@ -679,15 +679,16 @@ fn a_publish_in_a_ring_of_k_nodes_reaches_each_owner_once() {
         0x30 => (0x10, [0x60, 0x10]),
         _ => (0x30, [0x10, 0x30]),
     };
-    for (from, to) in [(0x10, 0x30), (0x30, 0x60)] {
+    for (from, to) in [(0x60, 0x10), (0x10, 0x30), (0x30, 0x60)] {
         let now = Instant::now();
         let mut node = joined(0x60, &[0x30, 0x60]);
         let record = record_with_key(from, to, true);
         node.publish(record.clone(), now);
-        let mut stores = Vec::new();
+        let (mut stores, mut lookups) = (Vec::new(), 0);
         for _ in 0..8 {
             for (peer_to, id, body) in requests(&mut node) {
                 let (pred, succs) = view(peer_to.id.0[0]);
+                lookups += 1;
                 let reply = match body {
                     Request::FindSuccessor { .. } => Response::Successors {
                         peers: succs.iter().map(|b| peer(*b)).collect(),
@@ -698,6 +699,7 @@ fn a_publish_in_a_ring_of_k_nodes_reaches_each_owner_once() {
                         farther_predecessors: vec![],
                     },
                     other => {
+                        lookups -= 1;
                         stores.push((peer_to, other));
                         continue;
                     }
@@ -705,6 +707,8 @@ fn a_publish_in_a_ring_of_k_nodes_reaches_each_owner_once() {
                 answer(&mut node, peer_to, id, reply, now);
             }
         }
+        // The successor list names the whole ring: nothing to look up.
+        assert_eq!(lookups, 0, "key {from:x}..{to:x}");
         let here: Vec<PeerAddr> = stores
             .iter()
             .filter(|(_, b)| matches!(b, Request::StoreHere { .. }))
