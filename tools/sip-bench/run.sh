@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Kamailio against lsp-node's SIP front, driven by the same sipp scenarios in
 # one run, taking turns: REGISTER/s and INVITE->302/s with their failures,
-# and lsp-node's rate as a ratio of Kamailio's.
+# lsp-node's rate as a ratio of Kamailio's, and the CPU time each target's
+# processes spent per call (a figure the shared machine's noise moves less).
 #
 #   tools/sip-bench/run.sh [--users N] [--calls N] [--rounds N] [--in-flight N]
-#                          [--no-ring] [--json PATH]
+#                          [--no-ring] [--only LIST] [--node PATH] [--json PATH]
 #
 # Targets, all on 127.0.0.1:
 #   kamailio  Kamailio with memory-only usrloc: save() for REGISTER,
@@ -15,7 +16,9 @@
 #   ring      three lsp-node processes in a ring, store = "ring" at the one
 #             with the SIP front (--no-ring leaves it out)
 # Needs kamailio, sipp (sip-tester) and a release build of lsp-node (built
-# here). Writes target/lsp-bench/sip-bench.json.
+# here). Writes target/lsp-bench/sip-bench.json. --only kamailio,ring runs
+# only the targets named (no ratio is printed without kamailio); --node runs
+# that lsp-node binary instead of building one, to compare two builds.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -25,6 +28,8 @@ calls=50000
 rounds=3
 in_flight=200
 ring=1
+only=""
+node=""
 json="$top/target/lsp-bench/sip-bench.json"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -33,8 +38,10 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=$2; shift 2 ;;
     --in-flight) in_flight=$2; shift 2 ;;
     --no-ring) ring=0; shift ;;
+    --only) only=",$2,"; shift 2 ;;
+    --node) node=$2; shift 2 ;;
     --json) json=$2; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -42,8 +49,10 @@ for tool in kamailio sipp; do
   command -v "$tool" >/dev/null || { echo "sip-bench: $tool is not installed" >&2; exit 1; }
 done
 
-(cd "$top" && cargo build --release -q -p lsp-node)
-node="$top/target/release/lsp-node"
+if [ -z "$node" ]; then
+  (cd "$top" && cargo build --release -q -p lsp-node)
+  node="$top/target/release/lsp-node"
+fi
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -74,6 +83,7 @@ listen = "127.0.0.1:0"
 CONF
   "$node" run --config "$work/$name.toml" > "$work/$name.out" 2> "$work/$name.err" &
   pids+=($!)
+  echo "$!" > "$work/$name.pid"
   for _ in $(seq 1 100); do grep -q '^ready$' "$work/$name.out" 2>/dev/null && break; sleep 0.1; done
   grep -q '^ready$' "$work/$name.out" || { echo "sip-bench: $name did not start" >&2; cat "$work/$name.err" >&2; exit 1; }
 }
@@ -113,36 +123,60 @@ $policy"
   sleep 5 # let the three settle
   targets+=("ring:$rport")
 fi
+if [ -n "$only" ]; then
+  chosen=()
+  for t in "${targets[@]}"; do
+    case "$only" in *",${t%%:*},"*) chosen+=("$t") ;; esac
+  done
+  targets=("${chosen[@]}")
+fi
 
-# One sipp run: prints "rate failures" (calls/s and failed calls).
-run_sipp() { # port, scenario
-  local port=$1 scenario=$2 dir
+# CPU ticks (user + system) of a target's processes: Kamailio's are all
+# its forked workers, ring's the three nodes.
+cpu_ticks() { # target
+  local ps
+  case "$1" in
+    kamailio) ps=$(pgrep -x kamailio || true) ;;
+    ring) ps=$(cat "$work"/ring[123].pid) ;;
+    *) ps=$(cat "$work/$1.pid") ;;
+  esac
+  for p in $ps; do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || true; done |
+    awk '{s += $1} END {print s + 0}'
+}
+tick=$(getconf CLK_TCK)
+
+# One sipp run: prints "rate failures cpu" (calls/s, failed calls, and the
+# target's CPU microseconds per successful call).
+run_sipp() { # target, port, scenario
+  local target=$1 port=$2 scenario=$3 dir
   dir=$(mktemp -d -p "$work")
-  local t0 t1
+  local t0 t1 c0 c1
+  c0=$(cpu_ticks "$target")
   t0=$(date +%s.%N)
   (cd "$dir" && sipp "127.0.0.1:$port" -sf "$here/$scenario" -inf "$work/users.csv" \
      -m "$calls" -l "$in_flight" -r 1000000 -i 127.0.0.1 -p "$(free_port)" \
      -nostdin -timeout 300s -trace_screen -max_socket 1024 >/dev/null 2>&1) || true
   t1=$(date +%s.%N)
+  c1=$(cpu_ticks "$target")
   local screen
   screen=$(ls "$dir"/*_screen.log 2>/dev/null | head -n 1)
   local ok failed
   ok=$(awk -F'|' '/Successful call/ {gsub(/ /, "", $3); print $3}' "$screen" | tail -n 1)
   failed=$(awk -F'|' '/Failed call/ {gsub(/ /, "", $3); print $3}' "$screen" | tail -n 1)
-  awk -v ok="${ok:-0}" -v f="${failed:-0}" -v t0="$t0" -v t1="$t1" \
-    'BEGIN { printf "%.0f %d\n", ok / (t1 - t0), f + 0 }'
+  awk -v ok="${ok:-0}" -v f="${failed:-0}" -v t0="$t0" -v t1="$t1" -v c="$((c1 - c0))" -v hz="$tick" \
+    'BEGIN { printf "%.0f %d %.0f\n", ok / (t1 - t0), f + 0, (ok > 0 ? c / hz * 1e6 / ok : 0) }'
 }
 
 results="$work/results.txt"
 : > "$results"
-printf '%-6s %-9s %-9s %12s %9s\n' round target phase "calls/s" failed
+printf '%-6s %-9s %-9s %12s %9s %12s\n' round target phase "calls/s" failed "cpu us/call"
 for r in $(seq 1 "$rounds"); do
   for phase in register invite; do
     for t in "${targets[@]}"; do
       name=${t%%:*} port=${t##*:}
-      read -r rate failed < <(run_sipp "$port" "$phase.xml")
-      printf '%-6s %-9s %-9s %12s %9s\n' "$r" "$name" "$phase" "$rate" "$failed"
-      echo "$r $name $phase $rate $failed" >> "$results"
+      read -r rate failed cpu < <(run_sipp "$name" "$port" "$phase.xml")
+      printf '%-6s %-9s %-9s %12s %9s %12s\n' "$r" "$name" "$phase" "$rate" "$failed" "$cpu"
+      echo "$r $name $phase $rate $failed $cpu" >> "$results"
     done
   done
 done
@@ -154,10 +188,10 @@ import json, statistics, sys, os
 rows = [l.split() for l in open(sys.argv[1])]
 path, users, calls, in_flight = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 by = {}
-for r, name, phase, rate, failed in rows:
-    by.setdefault((name, phase), {})[int(r)] = (int(rate), int(failed))
+for r, name, phase, rate, failed, cpu in rows:
+    by.setdefault((name, phase), {})[int(r)] = (int(rate), int(failed), int(cpu))
 out = {"users": users, "calls": calls, "in_flight": in_flight, "rows": []}
-print(f"{'target':9} {'phase':9} {'calls/s':>10} {'failed':>7} {'ratio':>6} {'ratio range':>13}")
+print(f"{'target':9} {'phase':9} {'calls/s':>10} {'failed':>7} {'ratio':>6} {'ratio range':>13} {'cpu us/call':>12}")
 for (name, phase), runs in sorted(by.items()):
     rates = [v[0] for v in runs.values()]
     failed = sum(v[1] for v in runs.values())
@@ -165,8 +199,10 @@ for (name, phase), runs in sorted(by.items()):
     ratios = [runs[r][0] / k[r][0] for r in runs if r in k and k[r][0] > 0]
     med = statistics.median(ratios) if ratios else float("nan")
     rng = f"{min(ratios):.2f}-{max(ratios):.2f}" if ratios else "-"
-    print(f"{name:9} {phase:9} {statistics.median(rates):>10.0f} {failed:>7} {med:>6.2f} {rng:>13}")
+    cpu = statistics.median(v[2] for v in runs.values())
+    print(f"{name:9} {phase:9} {statistics.median(rates):>10.0f} {failed:>7} {med:>6.2f} {rng:>13} {cpu:>12.0f}")
     out["rows"].append({"target": name, "phase": phase, "rates": rates, "failed": failed,
+                        "cpu_us_per_call": [v[2] for v in runs.values()],
                         "ratio_median": round(med, 2) if ratios else None,
                         "ratios": [round(x, 2) for x in ratios]})
 os.makedirs(os.path.dirname(path), exist_ok=True)
