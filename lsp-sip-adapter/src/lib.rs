@@ -7,6 +7,7 @@ pub mod digest;
 pub mod headers;
 pub mod hybrid;
 pub mod message;
+mod recent;
 pub mod registrar;
 pub mod server;
 pub mod service;

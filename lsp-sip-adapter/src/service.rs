@@ -1,11 +1,12 @@
 //! The request handler: registrar and redirect server over any
-//! [`LocationService`]. It holds no registration state of its own: each
-//! REGISTER becomes one signed publish, each INVITE one query.
+//! [`LocationService`]. Each REGISTER becomes one signed publish, each
+//! INVITE one query; the registrar remembers only what it last published
+//! (bounded in bytes), to spare reading it back.
 
 use std::borrow::Cow;
 use std::fmt::{self, Debug};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use ezk_sip_types::Method;
@@ -16,6 +17,7 @@ use tokio::sync::Mutex;
 
 use crate::digest::{CredentialStore, DigestAuth, Verdict};
 use crate::message::{Request, Response};
+use crate::recent::Recent;
 use crate::registrar::{self, ExpiryLimits, RegisterOp};
 
 /// Option tags this server implements.
@@ -28,6 +30,8 @@ const ALLOW: &str = "INVITE, ACK, CANCEL, OPTIONS, REGISTER";
 const LOCK_STRIPES: usize = 4096;
 /// Most Contacts a 302 lists.
 const MAX_REDIRECT_CONTACTS: usize = 16;
+/// Bytes of records a registrar remembers having published, by default.
+const RECENT_BYTES: usize = 32 << 20;
 
 /// How a [`SipService`] behaves.
 #[derive(Clone)]
@@ -43,6 +47,7 @@ pub struct SipConfig {
     unauthenticated: bool,
     clock: Arc<dyn Clock>,
     server: String,
+    recent_bytes: usize,
 }
 
 impl Debug for SipConfig {
@@ -86,6 +91,7 @@ impl SipConfig {
             unauthenticated: false,
             clock: Arc::new(SystemClock),
             server: "lsp-sip-adapter".into(),
+            recent_bytes: RECENT_BYTES,
         }
     }
 
@@ -140,6 +146,17 @@ impl SipConfig {
         self
     }
 
+    /// How many bytes of its own last-published records the registrar
+    /// keeps (32 MiB by default; 0 keeps none), so that a REGISTER of an
+    /// AOR it published before goes straight to the publish instead of
+    /// reading the record back first. Another registrar signing with the
+    /// same key is noticed when its newer version refuses this one's
+    /// publish: the REGISTER then reads the record and tries once more.
+    pub fn recent_records(mut self, bytes: usize) -> Self {
+        self.recent_bytes = bytes;
+        self
+    }
+
     /// Uses `clock` instead of the system clock.
     pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Arc::new(clock);
@@ -184,6 +201,9 @@ pub struct SipService {
     service: Arc<dyn LocationService>,
     config: SipConfig,
     locks: Box<[Mutex<()>]>,
+    /// What the registrar last published, read and written only under the
+    /// AOR's stripe lock.
+    recent: std::sync::Mutex<Recent>,
     tag_key: [u8; 32],
 }
 
@@ -214,6 +234,7 @@ impl SipService {
         }
         Ok(Self {
             service,
+            recent: std::sync::Mutex::new(Recent::new(config.recent_bytes)),
             config,
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             tag_key: random_key(),
@@ -338,26 +359,59 @@ impl SipService {
         let id = aor.resource_id();
         let stripe = usize::from(u16::from_be_bytes([id.0[0], id.0[1]])) % self.locks.len();
         let _guard = self.locks[stripe].lock().await;
-        let (previous, current) = match self.own_bindings(&aor, identity, now).await {
-            Ok(found) => found,
-            Err(e) => return service_error(request, &e),
-        };
-        let bindings = match registrar::apply(&current, &op, &request.call_id, request.cseq) {
-            Ok(b) => b,
-            Err(r) => return request.response(r.code, r.reason),
-        };
-        if op != RegisterOp::Fetch {
-            let mut record = Record::new(aor.clone(), Record::next_version(previous));
+        let recent = || self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        // A REGISTER that only asks is always read from the service.
+        let mut remembered = (op != RegisterOp::Fetch)
+            .then(|| recent().get(&aor, now))
+            .flatten();
+        loop {
+            let from_memory = remembered.is_some();
+            let (previous, current) = match remembered.take() {
+                Some(found) => found,
+                None => match self.own_bindings(&aor, identity, now).await {
+                    Ok(found) => found,
+                    Err(e) => return service_error(request, &e),
+                },
+            };
+            let bindings = match registrar::apply(&current, &op, &request.call_id, request.cseq) {
+                Ok(b) => b,
+                // What is remembered may be behind: ask the service.
+                Err(_) if from_memory => {
+                    recent().forget(&aor);
+                    continue;
+                }
+                Err(r) => return request.response(r.code, r.reason),
+            };
+            if op == RegisterOp::Fetch {
+                return self.ok_with_bindings(request, &bindings, now);
+            }
+            // From memory, exactly one more than this registrar's last
+            // version: if another registrar with this key published since,
+            // its version is at least that, and the publish is refused as
+            // a replay instead of overwriting its bindings.
+            let version = match previous {
+                Some(v) if from_memory => v.saturating_add(1),
+                _ => Record::next_version(previous),
+            };
+            let mut record = Record::new(aor.clone(), version);
             record.bindings = bindings.clone();
             let published = match record.sign_own(identity) {
                 Ok(own) => self.service.publish_own(own).await,
                 Err(e) => Err(e),
             };
-            if let Err(e) = published {
-                return service_error(request, &e);
+            match published {
+                Ok(_) => {
+                    recent().put(&aor, version, &bindings);
+                    return self.ok_with_bindings(request, &bindings, now);
+                }
+                // Another registrar with this key published since.
+                Err(LsError::Replay { .. }) if from_memory => recent().forget(&aor),
+                Err(e) => {
+                    recent().forget(&aor);
+                    return service_error(request, &e);
+                }
             }
         }
-        self.ok_with_bindings(request, &bindings, now)
     }
 
     /// This registrar's live bindings of `aor` and the version they carry.

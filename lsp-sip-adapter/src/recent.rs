@@ -1,0 +1,139 @@
+//! What a registrar last published for each AOR, so that a REGISTER need
+//! not read its own record back from the Location Service first: over a
+//! ring that read is a round trip to the owners, and a fresh AOR's read
+//! asks every owner before it is sure there is nothing.
+//!
+//! It is a hint, bounded in bytes. Another registrar signing with the same
+//! key may have published since; its newer version makes this one's
+//! publish fail as a replay, and the registrar then forgets the entry and
+//! reads the record back as it would without one.
+
+use std::collections::HashMap;
+
+use lsp_core::{Aor, Binding, UnixTime};
+
+/// Bytes counted for an entry beyond its text: the map slot, the
+/// `Vec` headers and the allocator's rounding, roughly.
+const ENTRY_OVERHEAD: usize = 96;
+
+/// The remembered records.
+#[derive(Debug)]
+pub(crate) struct Recent {
+    entries: HashMap<Aor, Entry>,
+    bytes: usize,
+    budget: usize,
+}
+
+#[derive(Debug)]
+struct Entry {
+    version: u64,
+    bindings: Vec<Binding>,
+    bytes: usize,
+}
+
+impl Recent {
+    /// An empty memory that holds at most `budget` bytes.
+    pub(crate) fn new(budget: usize) -> Self {
+        Self {
+            entries: HashMap::new(),
+            bytes: 0,
+            budget,
+        }
+    }
+
+    /// The version last published for `aor` and its bindings live at `now`.
+    pub(crate) fn get(&self, aor: &Aor, now: UnixTime) -> Option<(Option<u64>, Vec<Binding>)> {
+        let e = self.entries.get(aor)?;
+        let live = e.bindings.iter().filter(|b| b.is_live(now)).cloned();
+        Some((Some(e.version), live.collect()))
+    }
+
+    /// Remembers a publish that succeeded, making room by forgetting
+    /// others; one larger than the whole budget is not kept.
+    pub(crate) fn put(&mut self, aor: &Aor, version: u64, bindings: &[Binding]) {
+        self.forget(aor);
+        let bytes = size_of(aor, bindings);
+        if bytes > self.budget {
+            return;
+        }
+        while self.bytes + bytes > self.budget {
+            // Any entry will do: the map's order is arbitrary.
+            let Some(old) = self.entries.keys().next().cloned() else {
+                break;
+            };
+            self.forget(&old);
+        }
+        self.bytes += bytes;
+        let entry = Entry {
+            version,
+            bindings: bindings.to_vec(),
+            bytes,
+        };
+        self.entries.insert(aor.clone(), entry);
+    }
+
+    /// Drops what is remembered of `aor`.
+    pub(crate) fn forget(&mut self, aor: &Aor) {
+        if let Some(e) = self.entries.remove(aor) {
+            self.bytes -= e.bytes;
+        }
+    }
+
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+fn size_of(aor: &Aor, bindings: &[Binding]) -> usize {
+    let text = |b: &Binding| {
+        b.contact.len()
+            + b.call_id.len()
+            + b.instance.as_ref().map_or(0, String::len)
+            + b.path.iter().map(String::len).sum::<usize>()
+    };
+    let each = std::mem::size_of::<Binding>();
+    ENTRY_OVERHEAD + aor.as_str().len() + bindings.iter().map(|b| each + text(b)).sum::<usize>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn aor(i: u32) -> Aor {
+        Aor::parse(&format!("sip:u{i}@example.com")).expect("aor")
+    }
+
+    fn binding(expires: u64) -> Binding {
+        Binding::new("sip:u@192.0.2.1", UnixTime(expires), "call", 1)
+    }
+
+    #[test]
+    fn remembers_the_last_publish_and_shows_only_live_bindings() {
+        let mut recent = Recent::new(10_000);
+        assert_eq!(recent.get(&aor(1), UnixTime(0)), None);
+        recent.put(&aor(1), 7, &[binding(100), binding(200)]);
+        recent.put(&aor(1), 8, &[binding(100), binding(300)]);
+        let (version, live) = recent.get(&aor(1), UnixTime(150)).expect("kept");
+        assert_eq!((version, live), (Some(8), vec![binding(300)]));
+        recent.forget(&aor(1));
+        assert_eq!(recent.get(&aor(1), UnixTime(0)), None);
+        assert_eq!(recent.bytes(), 0);
+    }
+
+    #[test]
+    fn stays_within_its_budget_in_bytes() {
+        let one = size_of(&aor(1), &[binding(100)]);
+        let mut recent = Recent::new(10 * one + one / 2);
+        for i in 0..1_000 {
+            recent.put(&aor(i), 1, &[binding(100)]);
+            assert!(recent.bytes() <= 10 * one + one / 2);
+        }
+        assert_eq!(recent.entries.len(), 10);
+        // The newest is always kept; one over the whole budget never is.
+        assert!(recent.get(&aor(999), UnixTime(0)).is_some());
+        let many = vec![binding(100); 64];
+        recent.put(&aor(5_000), 1, &many);
+        assert!(recent.get(&aor(5_000), UnixTime(0)).is_none());
+    }
+}
