@@ -113,12 +113,17 @@ targets=("kamailio:$kport" "local:$lport" "hybrid:$hport")
 
 if [ "$ring" = 1 ]; then
   rport=$(free_port)
-  start_node ring1 "$policy
+  # Three daemons on a small host: one worker thread each, instead of one
+  # per core each, which cost about a sixth more CPU per REGISTER.
+  start_node ring1 "threads = 1
+$policy
 $(sip_section "$rport" ring)"
   boot=$(awk '/^lsp-node/ {print $2 "@" $4}' "$work/ring1.out")
-  start_node ring2 "bootstrap = [\"$boot\"]
+  start_node ring2 "threads = 1
+bootstrap = [\"$boot\"]
 $policy"
-  start_node ring3 "bootstrap = [\"$boot\"]
+  start_node ring3 "threads = 1
+bootstrap = [\"$boot\"]
 $policy"
   sleep 5 # let the three settle
   targets+=("ring:$rport")

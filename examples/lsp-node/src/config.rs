@@ -2,6 +2,7 @@
 //! node runs with. Every error names the field at fault.
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -80,6 +81,10 @@ pub struct NodeConfig {
     pub status: StatusConfig,
     /// SIP registrar and redirect server, if any.
     pub sip: Option<SipSection>,
+    /// Worker threads of the daemon's runtime; by default one per core.
+    /// Several daemons sharing a few cores run best with fewer each.
+    #[serde(default)]
+    pub threads: Option<NonZeroUsize>,
 }
 
 /// `[admission]`: who may be a member of the ring. Every node of a ring

@@ -176,7 +176,13 @@ fn run(path: PathBuf) -> Result<(), Fail> {
         )
         .with_writer(std::io::stderr)
         .init();
-    tokio::runtime::Runtime::new()
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = config.threads {
+        runtime.worker_threads(n.get());
+    }
+    runtime
+        .enable_all()
+        .build()
         .map_err(|e| format!("starting the runtime: {e}"))?
         .block_on(daemon(config))
 }
