@@ -52,7 +52,7 @@ impl Recent {
     /// others; one larger than the whole budget is not kept.
     pub(crate) fn put(&mut self, aor: &Aor, version: u64, bindings: &[Binding]) {
         self.forget(aor);
-        let bytes = size_of(aor, bindings);
+        let bytes = entry_bytes(aor, bindings);
         if bytes > self.budget {
             return;
         }
@@ -85,7 +85,8 @@ impl Recent {
     }
 }
 
-fn size_of(aor: &Aor, bindings: &[Binding]) -> usize {
+/// The bytes an entry is counted at.
+fn entry_bytes(aor: &Aor, bindings: &[Binding]) -> usize {
     let text = |b: &Binding| {
         b.contact.len()
             + b.call_id.len()
@@ -123,7 +124,7 @@ mod tests {
 
     #[test]
     fn stays_within_its_budget_in_bytes() {
-        let one = size_of(&aor(1), &[binding(100)]);
+        let one = entry_bytes(&aor(1), &[binding(100)]);
         let mut recent = Recent::new(10 * one + one / 2);
         for i in 0..1_000 {
             recent.put(&aor(i), 1, &[binding(100)]);
