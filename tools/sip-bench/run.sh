@@ -2,7 +2,8 @@
 # Kamailio against lsp-node's SIP front, driven by the same sipp scenarios in
 # one run, taking turns: REGISTER/s and INVITE->302/s with their failures,
 # lsp-node's rate as a ratio of Kamailio's, and the CPU time each target's
-# processes spent per call (a figure the shared machine's noise moves less).
+# processes spent per call (a figure the shared machine's noise moves less),
+# and the datagrams the host dropped for a full socket buffer meanwhile.
 #
 #   tools/sip-bench/run.sh [--users N] [--calls N] [--rounds N] [--in-flight N]
 #                          [--no-ring] [--only LIST] [--node PATH] [--json PATH]
@@ -41,7 +42,7 @@ while [ $# -gt 0 ]; do
     --only) only=",$2,"; shift 2 ;;
     --node) node=$2; shift 2 ;;
     --json) json=$2; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -150,38 +151,51 @@ cpu_ticks() { # target
 }
 tick=$(getconf CLK_TCK)
 
-# One sipp run: prints "rate failures cpu" (calls/s, failed calls, and the
-# target's CPU microseconds per successful call).
+# sipp's own socket buffer (64 KiB by default) overflows under the burst of
+# answers to 200 requests in flight; each answer dropped there stalls a
+# call slot for sipp's 500 ms retransmission and the run measures sipp.
+sipp_buffer=$((4 << 20))
+
+# Datagrams the host dropped for a full receive buffer, at any socket.
+udp_drops() { awk '/^Udp:/ && $2 ~ /^[0-9]+$/ {print $6}' /proc/net/snmp; }
+
+# One sipp run: prints "rate failures cpu drops" (calls/s, failed calls, the
+# target's CPU microseconds per successful call, and UDP datagrams dropped
+# for a full receive buffer, at sipp's socket or the target's).
 run_sipp() { # target, port, scenario
   local target=$1 port=$2 scenario=$3 dir
   dir=$(mktemp -d -p "$work")
-  local t0 t1 c0 c1
+  local t0 t1 c0 c1 d0 d1
+  d0=$(udp_drops)
   c0=$(cpu_ticks "$target")
   t0=$(date +%s.%N)
   (cd "$dir" && sipp "127.0.0.1:$port" -sf "$here/$scenario" -inf "$work/users.csv" \
      -m "$calls" -l "$in_flight" -r 1000000 -i 127.0.0.1 -p "$(free_port)" \
-     -nostdin -timeout 300s -trace_screen -max_socket 1024 >/dev/null 2>&1) || true
+     -nostdin -timeout 300s -trace_screen -max_socket 1024 -buff_size "$sipp_buffer" \
+     >/dev/null 2>&1) || true
   t1=$(date +%s.%N)
   c1=$(cpu_ticks "$target")
+  d1=$(udp_drops)
   local screen
   screen=$(ls "$dir"/*_screen.log 2>/dev/null | head -n 1)
   local ok failed
   ok=$(awk -F'|' '/Successful call/ {gsub(/ /, "", $3); print $3}' "$screen" | tail -n 1)
   failed=$(awk -F'|' '/Failed call/ {gsub(/ /, "", $3); print $3}' "$screen" | tail -n 1)
   awk -v ok="${ok:-0}" -v f="${failed:-0}" -v t0="$t0" -v t1="$t1" -v c="$((c1 - c0))" -v hz="$tick" \
-    'BEGIN { printf "%.0f %d %.0f\n", ok / (t1 - t0), f + 0, (ok > 0 ? c / hz * 1e6 / ok : 0) }'
+    -v d="$((d1 - d0))" \
+    'BEGIN { printf "%.0f %d %.0f %d\n", ok / (t1 - t0), f + 0, (ok > 0 ? c / hz * 1e6 / ok : 0), d }'
 }
 
 results="$work/results.txt"
 : > "$results"
-printf '%-6s %-9s %-9s %12s %9s %12s\n' round target phase "calls/s" failed "cpu us/call"
+printf '%-6s %-9s %-9s %12s %9s %12s %8s\n' round target phase "calls/s" failed "cpu us/call" drops
 for r in $(seq 1 "$rounds"); do
   for phase in register invite; do
     for t in "${targets[@]}"; do
       name=${t%%:*} port=${t##*:}
-      read -r rate failed cpu < <(run_sipp "$name" "$port" "$phase.xml")
-      printf '%-6s %-9s %-9s %12s %9s %12s\n' "$r" "$name" "$phase" "$rate" "$failed" "$cpu"
-      echo "$r $name $phase $rate $failed $cpu" >> "$results"
+      read -r rate failed cpu drops < <(run_sipp "$name" "$port" "$phase.xml")
+      printf '%-6s %-9s %-9s %12s %9s %12s %8s\n' "$r" "$name" "$phase" "$rate" "$failed" "$cpu" "$drops"
+      echo "$r $name $phase $rate $failed $cpu $drops" >> "$results"
     done
   done
 done
@@ -193,10 +207,10 @@ import json, statistics, sys, os
 rows = [l.split() for l in open(sys.argv[1])]
 path, users, calls, in_flight = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 by = {}
-for r, name, phase, rate, failed, cpu in rows:
-    by.setdefault((name, phase), {})[int(r)] = (int(rate), int(failed), int(cpu))
+for r, name, phase, rate, failed, cpu, drops in rows:
+    by.setdefault((name, phase), {})[int(r)] = (int(rate), int(failed), int(cpu), int(drops))
 out = {"users": users, "calls": calls, "in_flight": in_flight, "rows": []}
-print(f"{'target':9} {'phase':9} {'calls/s':>10} {'failed':>7} {'ratio':>6} {'ratio range':>13} {'cpu us/call':>12}")
+print(f"{'target':9} {'phase':9} {'calls/s':>10} {'failed':>7} {'ratio':>6} {'ratio range':>13} {'cpu us/call':>12} {'drops':>6}")
 for (name, phase), runs in sorted(by.items()):
     rates = [v[0] for v in runs.values()]
     failed = sum(v[1] for v in runs.values())
@@ -205,9 +219,11 @@ for (name, phase), runs in sorted(by.items()):
     med = statistics.median(ratios) if ratios else float("nan")
     rng = f"{min(ratios):.2f}-{max(ratios):.2f}" if ratios else "-"
     cpu = statistics.median(v[2] for v in runs.values())
-    print(f"{name:9} {phase:9} {statistics.median(rates):>10.0f} {failed:>7} {med:>6.2f} {rng:>13} {cpu:>12.0f}")
+    drops = sum(v[3] for v in runs.values())
+    print(f"{name:9} {phase:9} {statistics.median(rates):>10.0f} {failed:>7} {med:>6.2f} {rng:>13} {cpu:>12.0f} {drops:>6}")
     out["rows"].append({"target": name, "phase": phase, "rates": rates, "failed": failed,
                         "cpu_us_per_call": [v[2] for v in runs.values()],
+                        "udp_drops": [v[3] for v in runs.values()],
                         "ratio_median": round(med, 2) if ratios else None,
                         "ratios": [round(x, 2) for x in ratios]})
 os.makedirs(os.path.dirname(path), exist_ok=True)
