@@ -21,7 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::message::{self, Inbound, MAX_MESSAGE_LEN, Request, Response};
 use crate::service::{ConfigError, SipService};
@@ -37,6 +37,12 @@ pub struct SipLimits {
     pub in_flight: usize,
     /// Tasks receiving on each UDP socket.
     pub udp_receivers: usize,
+    /// Receive and send buffer asked of the kernel for each UDP socket, in
+    /// bytes. A burst that overflows the receive buffer is dropped and
+    /// waits for the client's retransmission (500 ms at first), so the
+    /// default holds a few thousand requests. Linux grants at most
+    /// `net.core.rmem_max` / `wmem_max`; a smaller grant is logged.
+    pub udp_buffer: usize,
     /// TCP connections at once.
     pub tcp_connections: usize,
     /// A TCP connection with no traffic for this long is closed.
@@ -58,6 +64,7 @@ impl Default for SipLimits {
             transactions: TxConfig::default(),
             in_flight: 1024,
             udp_receivers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            udp_buffer: 4 << 20,
             tcp_connections: 1024,
             tcp_idle: Duration::from_secs(300),
             tcp_write_queue: 256 * 1024,
@@ -134,7 +141,8 @@ impl SipServer {
         let bind_err =
             |addr: SocketAddr| move |source: std::io::Error| ConfigError::Bind { addr, source };
         for &addr in &listen.udp {
-            let socket = Arc::new(UdpSocket::bind(addr).await.map_err(bind_err(addr))?);
+            let socket =
+                Arc::new(bind_udp(addr, listen.limits.udp_buffer).map_err(bind_err(addr))?);
             server
                 .udp
                 .push(socket.local_addr().map_err(bind_err(addr))?);
@@ -461,6 +469,30 @@ fn busy(request: &Request, source: SocketAddr) -> Bytes {
         .with_header("Retry-After", "1")
         .to_bytes()
         .into()
+}
+
+/// A UDP socket on `addr` whose buffers hold `buffer` bytes each when the
+/// kernel allows. With the privilege to (root, as unbound and others do) it
+/// goes past `net.core.rmem_max`; a smaller grant is logged, not fatal.
+fn bind_udp(addr: SocketAddr, buffer: usize) -> std::io::Result<UdpSocket> {
+    use rustix::net::sockopt;
+    let socket = std::net::UdpSocket::bind(addr)?;
+    let _ = sockopt::set_socket_recv_buffer_size(&socket, buffer);
+    let _ = sockopt::set_socket_send_buffer_size(&socket, buffer);
+    // Linux reports twice what was asked, the rest booked for its overhead.
+    let granted = |s: &std::net::UdpSocket| sockopt::socket_recv_buffer_size(s).unwrap_or(0) / 2;
+    #[cfg(target_os = "linux")]
+    if granted(&socket) < buffer {
+        let _ = sockopt::set_socket_recv_buffer_size_force(&socket, buffer);
+        let _ = sockopt::set_socket_send_buffer_size_force(&socket, buffer);
+    }
+    if granted(&socket) < buffer {
+        warn!(%addr, asked = buffer, granted = granted(&socket),
+            "the kernel granted a smaller UDP receive buffer: a burst beyond it is dropped \
+             and waits for the client's retransmission (raise net.core.rmem_max)");
+    }
+    socket.set_nonblocking(true)?;
+    UdpSocket::from_std(socket)
 }
 
 async fn udp_loop(core: Arc<Core>, socket: Arc<UdpSocket>, mut stop: watch::Receiver<bool>) {

@@ -1,0 +1,58 @@
+//! A burst of UDP requests that arrives before the server reads any of them
+//! is answered in full: the socket's receive buffer holds it, where the
+//! kernel's default size drops most of it (each loss then waits for the
+//! client's retransmission, 500 ms at first).
+
+#[path = "support/open_server.rs"]
+mod open_server;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use lsp_sip_adapter::server::SipLimits;
+use open_server::open_server;
+use tokio::net::UdpSocket;
+use tokio::time::timeout;
+
+const BURST: usize = 2_000;
+
+fn options(n: usize) -> String {
+    format!(
+        "OPTIONS sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKb{n}\r\n\
+         Max-Forwards: 70\r\nTo: <sip:example.com>\r\nFrom: <sip:bob@example.net>;tag=t{n}\r\n\
+         Call-ID: burst-{n}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+#[tokio::test]
+async fn a_burst_sent_before_the_server_reads_is_answered_in_full() {
+    let server = open_server(SipLimits::default()).await;
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    // The answers come back as one burst too.
+    rustix::net::sockopt::set_socket_recv_buffer_size_force(&client, 16 << 20)
+        .or_else(|_| rustix::net::sockopt::set_socket_recv_buffer_size(&client, 16 << 20))
+        .expect("client buffer");
+    client.connect(server.udp_addrs()[0]).expect("connect");
+    // Blocking sends on this single-threaded runtime: the server's tasks
+    // run only once the whole burst is queued at its socket.
+    for n in 0..BURST {
+        client.send(options(n).as_bytes()).expect("send");
+    }
+    client.set_nonblocking(true).expect("nonblocking");
+    let client = UdpSocket::from_std(client).expect("tokio socket");
+    let mut answered = HashSet::new();
+    let mut buf = vec![0u8; 70_000];
+    while answered.len() < BURST {
+        let Ok(Ok(n)) = timeout(Duration::from_secs(2), client.recv(&mut buf)).await else {
+            break;
+        };
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert!(text.starts_with("SIP/2.0 200"), "{text}");
+        let call = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Call-ID: "))
+            .expect("Call-ID");
+        answered.insert(call.to_owned());
+    }
+    assert_eq!(answered.len(), BURST, "requests lost in the burst");
+}
