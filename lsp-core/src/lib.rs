@@ -4,6 +4,7 @@
 
 mod admission;
 mod aor;
+mod checked;
 mod clock;
 #[cfg(feature = "disk")]
 mod disk;
@@ -20,6 +21,7 @@ mod transport;
 
 pub use admission::{Admission, mint_identity, work_bits};
 pub use aor::{Aor, AorFault, MAX_AOR_LEN, Scheme};
+pub use checked::CheckedAhead;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use enrollment::{
     ENROLLMENT_LEN, ENROLLMENT_TAG, Enrollment, EnrollmentError, enrollment_signing_bytes,

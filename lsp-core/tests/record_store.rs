@@ -137,3 +137,64 @@ fn a_purge_drops_the_lapsed_entries_and_keeps_the_live_ones() {
     );
     assert!(full.contains("aors: 2000"), "{full}");
 }
+
+#[test]
+fn records_checked_in_a_batch_are_stored_without_a_second_check_and_a_forgery_is_not() {
+    let store = RecordStore::new(StoreLimits::default());
+    let good: Vec<SignedRecord> = (0..6).map(|i| signed(&format!("u{i}"), 3)).collect();
+    let mut forged = signed("mallory", 3);
+    forged.record.bindings[0].contact = "sip:evil@10.6.6.6".into();
+    let mut ahead = lsp_core::CheckedAhead::new(64);
+    let mut batch: Vec<&SignedRecord> = good.iter().collect();
+    batch.insert(3, &forged);
+    // The forgery fails the batch; each is then checked alone.
+    assert_eq!(ahead.check(&batch), 6);
+    assert_eq!(ahead.len(), 6);
+    assert_eq!(
+        ahead.check(&good.iter().collect::<Vec<_>>()),
+        6,
+        "one batch"
+    );
+    assert_eq!(ahead.len(), 6, "the same records are remembered once");
+    for r in &good {
+        store
+            .publish_checked(r, &mut ahead, &OpenPolicy, UnixTime(1000), |_| Ok(()))
+            .unwrap();
+    }
+    assert!(ahead.is_empty(), "each check vouches for one store");
+    assert!(matches!(
+        store.publish_checked(&forged, &mut ahead, &OpenPolicy, UnixTime(1000), |_| Ok(())),
+        Err(Error::BadSignature)
+    ));
+    // A record the batch never saw is checked as publish checks it.
+    let late = signed("late", 4);
+    store
+        .publish_checked(&late, &mut ahead, &OpenPolicy, UnixTime(1000), |_| Ok(()))
+        .unwrap();
+    assert_eq!(store.stats().records, 7);
+}
+
+#[test]
+fn checked_ahead_holds_at_most_its_cap() {
+    let records: Vec<SignedRecord> = (0..10).map(|i| signed(&format!("c{i}"), 5)).collect();
+    let mut ahead = lsp_core::CheckedAhead::new(4);
+    assert_eq!(ahead.check(&records.iter().collect::<Vec<_>>()), 10);
+    assert_eq!(ahead.len(), 4);
+    // The newest are kept: the last one is taken, the first one checked.
+    let store = RecordStore::new(StoreLimits::default());
+    let mut bad_first = records[0].clone();
+    bad_first.signature = records[1].signature;
+    assert!(
+        store
+            .publish_checked(&bad_first, &mut ahead, &OpenPolicy, UnixTime(1000), |_| Ok(
+                ()
+            ))
+            .is_err()
+    );
+    store
+        .publish_checked(&records[9], &mut ahead, &OpenPolicy, UnixTime(1000), |_| {
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(ahead.len(), 3);
+}

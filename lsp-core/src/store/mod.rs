@@ -15,12 +15,22 @@ use std::time::Duration;
 use hashbrown::hash_table::{Entry as TableEntry, HashTable};
 
 use crate::{
-    AccessPolicy, Aor, Binding, Error, OwnRecord, PublicKey, ResourceId, SignedRecord,
-    StorageError, StoreLimit, UnixTime,
+    AccessPolicy, Aor, Binding, CheckedAhead, Error, OwnRecord, PublicKey, ResourceId,
+    SignedRecord, StorageError, StoreLimit, UnixTime,
 };
 use entry::Slot;
 
 const SHARDS: usize = 64;
+
+/// How a write knows the record's signature verifies.
+enum Check<'a> {
+    /// It checks it.
+    Always,
+    /// It was signed in this process.
+    Signed,
+    /// It was checked in a batch if `ahead` knows it; else it checks it.
+    UnlessAhead(&'a mut CheckedAhead),
+}
 
 /// One shard's packed entries. The table keeps no hash: one is recomputed
 /// from the entry's AOR only when the table grows.
@@ -146,7 +156,7 @@ impl RecordStore {
         now: UnixTime,
         commit: impl FnOnce(&Change) -> Result<(), Error>,
     ) -> Result<Written, Error> {
-        self.write_record(record, true, policy, now, commit)
+        self.write_record(record, Check::Always, policy, now, commit)
     }
 
     /// [`RecordStore::publish`] for a record signed in this process: the
@@ -158,13 +168,26 @@ impl RecordStore {
         now: UnixTime,
         commit: impl FnOnce(&Change) -> Result<(), Error>,
     ) -> Result<Written, Error> {
-        self.write_record(record.signed(), false, policy, now, commit)
+        self.write_record(record.signed(), Check::Signed, policy, now, commit)
+    }
+
+    /// [`RecordStore::publish`] that skips the signature check of a record
+    /// that `ahead` checked, and uses that up; any other record is checked.
+    pub fn publish_checked(
+        &self,
+        record: &SignedRecord,
+        ahead: &mut CheckedAhead,
+        policy: &dyn AccessPolicy,
+        now: UnixTime,
+        commit: impl FnOnce(&Change) -> Result<(), Error>,
+    ) -> Result<Written, Error> {
+        self.write_record(record, Check::UnlessAhead(ahead), policy, now, commit)
     }
 
     fn write_record(
         &self,
         record: &SignedRecord,
-        verify: bool,
+        check: Check<'_>,
         policy: &dyn AccessPolicy,
         now: UnixTime,
         commit: impl FnOnce(&Change) -> Result<(), Error>,
@@ -176,7 +199,12 @@ impl RecordStore {
         if self.holds_exactly(&record.record.aor, &bytes, now) {
             return Ok(Written::Unchanged);
         }
-        if verify {
+        let checked = match check {
+            Check::Always => false,
+            Check::Signed => true,
+            Check::UnlessAhead(ahead) => ahead.take(&bytes),
+        };
+        if !checked {
             record.verify()?;
         }
         let aor = &record.record.aor;
