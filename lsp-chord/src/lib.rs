@@ -20,6 +20,7 @@ pub use lsp_core::{
     LocationService, Lookup, NodeId, PeerAddr, Published, Record, ResourceId, SignedRecord,
     Transport, UnixTime,
 };
+pub use node::batch::Arrived;
 pub use node::{Chord, Counters, Event, FINGERS, NodeState, OpId, Outcome, Status, Transmit};
 #[cfg(feature = "runtime")]
 mod outbox;

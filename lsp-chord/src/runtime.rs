@@ -7,12 +7,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use futures::FutureExt;
 use lsp_core::{
     Aor, Binding, Error, LocationService, Lookup, OwnRecord, PeerAddr, Published, ResourceId,
     SignedRecord, Transport,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::node::batch::Arrived;
 use crate::node::{Chord, Event, OpId, Outcome, Status};
 use crate::outbox::Outbox;
 use crate::{Config, Health};
@@ -21,6 +23,10 @@ use crate::{Config, Health};
 const FAILURES_QUEUE: usize = 256;
 /// Commands queued for the driver.
 const COMMAND_QUEUE: usize = 1024;
+
+/// Frames taken from the transport in one turn, at most: enough for a
+/// batch check to pay, few enough that commands and timers wait little.
+const RECEIVE_BATCH: usize = 32;
 
 type Reply = oneshot::Sender<Result<Outcome, Error>>;
 
@@ -321,15 +327,37 @@ async fn drive(
                 waiting.insert(op, reply);
             }
             incoming = transport.recv() => match incoming {
-                Ok(i) => {
-                    let from = PeerAddr { id: i.from, addr: i.from_addr };
-                    let handled = if i.enrolled {
-                        chord.handle_enrolled_message(from, &i.frame, Instant::now())
-                    } else {
-                        chord.handle_message(from, &i.frame, Instant::now())
-                    };
-                    if let Err(e) = handled {
-                        tracing::debug!("frame from {}: {e}", i.from);
+                Ok(first) => {
+                    // What else has arrived is handled with it, so that the
+                    // records it carries are checked in one batch.
+                    let mut batch = vec![first];
+                    let mut closed = false;
+                    while batch.len() < RECEIVE_BATCH {
+                        match transport.recv().now_or_never() {
+                            Some(Ok(i)) => batch.push(i),
+                            Some(Err(_)) => {
+                                closed = true;
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                    let arrived: Vec<Arrived<'_>> = batch
+                        .iter()
+                        .map(|i| Arrived {
+                            from: PeerAddr { id: i.from, addr: i.from_addr },
+                            frame: &i.frame,
+                            enrolled: i.enrolled,
+                        })
+                        .collect();
+                    let handled = chord.handle_messages(&arrived, Instant::now());
+                    for (a, result) in arrived.iter().zip(handled) {
+                        if let Err(e) = result {
+                            tracing::debug!("frame from {}: {e}", a.from.id);
+                        }
+                    }
+                    if closed {
+                        break;
                     }
                 }
                 Err(_) => break,

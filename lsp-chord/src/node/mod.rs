@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use lsp_core::store::{RecordStore, StoreStats};
 use lsp_core::{
-    Aor, Binding, Error, Lookup, NodeId, OwnRecord, PeerAddr, Published, SignedRecord, UnixTime,
+    Aor, Binding, CheckedAhead, Error, Lookup, NodeId, OwnRecord, PeerAddr, Published,
+    SignedRecord, UnixTime,
 };
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
@@ -23,6 +24,7 @@ use crate::wire::{Message, Request, Response};
 use ops::Op;
 
 mod admit;
+pub mod batch;
 mod client;
 mod heard;
 mod ops;
@@ -44,6 +46,10 @@ pub const FINGERS: usize = 64;
 /// Dropped peers remembered for probing, and probes each gets.
 const GRAVEYARD: usize = 32;
 const GRAVEYARD_PROBES: u32 = 30;
+
+/// Records a batch check may vouch for before they are stored: more than
+/// one driver turn brings.
+const AHEAD_CHECKED: usize = 1024;
 
 /// Identifies an operation started by a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -216,6 +222,8 @@ pub struct Chord {
     /// Immediate re-stabilizes left after joining (see `on_neighbours`).
     pub(crate) fast_stabilize: usize,
     pub(crate) store: RecordStore,
+    /// Records whose signatures a batch checked; see `batch.rs`.
+    pub(crate) ahead: CheckedAhead,
     pub(crate) next_id: u64,
     pub(crate) pending: BTreeMap<u64, Pending>,
     /// Every deadline, in milliseconds since `epoch`.
@@ -282,6 +290,7 @@ impl Chord {
             fast_fingers: 0,
             fast_stabilize: 0,
             store,
+            ahead: CheckedAhead::new(AHEAD_CHECKED),
             next_id,
             pending: BTreeMap::new(),
             timers: TimerTable::default(),

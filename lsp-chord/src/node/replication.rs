@@ -164,7 +164,13 @@ impl Chord {
     pub(crate) fn store_local(&mut self, record: &SignedRecord) -> StoreOutcome {
         let policy = self.cfg.policy.clone();
         let now = self.wall();
-        StoreOutcome::from_result(self.store.publish(record, policy.as_ref(), now, |_| Ok(())))
+        StoreOutcome::from_result(self.store.publish_checked(
+            record,
+            &mut self.ahead,
+            policy.as_ref(),
+            now,
+            |_| Ok(()),
+        ))
     }
 
     /// [`Chord::store_local`] for a record signed in this process, whose

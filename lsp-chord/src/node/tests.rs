@@ -723,3 +723,86 @@ fn a_publish_in_a_ring_of_k_nodes_reaches_each_owner_once() {
         assert!(node.store().holds(&record, lsp_core::UnixTime::now()));
     }
 }
+
+/// Store frames that arrive together are checked in one batch per member:
+/// its records for held keys only, and a forgery among them is refused
+/// while the others are stored.
+#[test]
+fn frames_that_arrive_together_are_checked_in_one_batch_and_a_forgery_is_refused() {
+    use super::batch::Arrived;
+    let now = Instant::now();
+    let mut node = joined(0x70, &[0x90, 0xa0, 0xb0, 0xc0, 0xd0, 0xe0, 0xf0, 0x08]);
+    node.me = peer(0x80);
+    node.farther_preds = vec![peer(0x60), peer(0x50)];
+    let inside = |n: usize| {
+        let mut r = record_with_key(0x50, 0x80, true);
+        r.record.aor = (0..)
+            .map(|i| lsp_core::Aor::parse(&format!("sip:b{i}@example.com")).expect("aor"))
+            .filter(|a| {
+                Point::from(a.resource_id()).in_open_closed(Point([0x50; 32]), Point([0x80; 32]))
+            })
+            .nth(n)
+            .expect("an AOR");
+        r.record
+            .sign(&lsp_core::Identity::from_secret_bytes([9; 32]))
+            .expect("sign")
+    };
+    let mut forged = inside(3);
+    forged.record.version = 2;
+    let records = [
+        inside(0),
+        inside(1),
+        inside(2),
+        forged,
+        record_with_key(0x50, 0x80, false),
+    ];
+    let frames: Vec<Vec<u8>> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let body = Request::StoreHere {
+                records: vec![r.clone()],
+            };
+            Message::Request { id: i as u64, body }
+                .encode()
+                .expect("encode")
+        })
+        .collect();
+    let arrived: Vec<Arrived<'_>> = frames
+        .iter()
+        .map(|f| Arrived {
+            from: peer(0x33),
+            frame: f,
+            enrolled: false,
+        })
+        .collect();
+    node.check_ahead(&arrived);
+    assert_eq!(node.ahead.len(), 3, "the three good records of held keys");
+    node.ahead = CheckedAhead::new(8);
+    let results = node.handle_messages(&arrived, now);
+    assert!(results.iter().all(Result::is_ok));
+    assert!(node.ahead.is_empty(), "each vouched-for record was stored");
+    assert_eq!(node.store().stats().records, 3);
+    let outcomes: Vec<(u64, Response)> = std::iter::from_fn(|| node.poll_transmit())
+        .filter_map(|t| match Message::decode(&t.frame) {
+            Ok(Message::Response { id, body }) => Some((id, body)),
+            _ => None,
+        })
+        .collect();
+    let stored = |id: u64| {
+        outcomes
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, b)| b.clone())
+    };
+    assert_eq!(
+        stored(0),
+        Some(Response::Stored {
+            outcomes: vec![StoreOutcome::Stored]
+        })
+    );
+    assert!(
+        matches!(stored(3), Some(Response::Stored { outcomes }) if outcomes[0] != StoreOutcome::Stored),
+        "the forgery is refused"
+    );
+}
