@@ -1,16 +1,21 @@
 //! The embedded default Location Service: one process, no network.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::store::{Change, RecordStore, StoreLimits, StoreStats, Written};
 use crate::{
-    AccessPolicy, Aor, Binding, Clock, Error, LocationService, Lookup, NodeId, OpenPolicy,
-    OwnRecord, Peer, Published, ResourceId, SignedRecord, SystemClock, UnixTime,
+    AccessPolicy, Aor, Binding, Clock, Error, Identity, LocationService, Lookup, NodeId,
+    OpenPolicy, OwnRecord, Peer, Published, Record, ResourceId, SignedRecord, StorageError,
+    SystemClock, UnixTime, record::UNSIGNED, signing_bytes,
 };
+
+/// Most keys whose records a service keeps unsigned until it hands them
+/// out; records of a further key are signed when published.
+const MAX_LATE_SIGNERS: usize = 8;
 
 /// Settings of a [`LocalLocationService`].
 #[derive(Debug, Clone)]
@@ -78,6 +83,8 @@ pub struct LocalLocationService {
     disk: Option<crate::disk::DiskStore>,
     next_sweep: AtomicU64,
     sweep_cursor: AtomicUsize,
+    /// The keys of [`LocationService::publish_as`] records kept unsigned.
+    late_signers: RwLock<Vec<Arc<Identity>>>,
 }
 
 impl LocalLocationService {
@@ -87,6 +94,7 @@ impl LocalLocationService {
             store: RecordStore::new(config.limits),
             next_sweep: AtomicU64::new(0),
             sweep_cursor: AtomicUsize::new(0),
+            late_signers: RwLock::default(),
             #[cfg(feature = "disk")]
             disk: None,
             config,
@@ -132,6 +140,63 @@ impl LocalLocationService {
         Ok(Published::new(1, written == Written::Unchanged))
     }
 
+    /// [`LocationService::publish_as`] without a future. An in-memory
+    /// service keeps the record unsigned and signs it in
+    /// [`fetch`](Self::fetch_sync); one kept on disk signs it now, since the
+    /// file must hold records that verify.
+    pub fn publish_as_sync(
+        &self,
+        signer: &Arc<Identity>,
+        record: Record,
+    ) -> Result<Published, Error> {
+        if !self.signs_late(signer) {
+            return self.publish_own_sync(&record.sign_own(signer)?);
+        }
+        let unsigned = SignedRecord {
+            record,
+            publisher: signer.public_key(),
+            signature: UNSIGNED,
+        };
+        let now = self.config.clock.now();
+        let written = self
+            .store
+            .publish_unsigned(&unsigned, &*self.config.policy, now, |c| {
+                self.write_through(c)
+            })?;
+        self.maybe_sweep(now);
+        Ok(Published::new(1, written == Written::Unchanged))
+    }
+
+    /// Whether `signer`'s records may be kept unsigned, registering it.
+    fn signs_late(&self, signer: &Arc<Identity>) -> bool {
+        #[cfg(feature = "disk")]
+        if self.disk.is_some() {
+            return false;
+        }
+        let key = signer.public_key();
+        let known = |list: &[Arc<Identity>]| list.iter().any(|s| s.public_key() == key);
+        if known(
+            &self
+                .late_signers
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        ) {
+            return true;
+        }
+        let mut list = self
+            .late_signers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if known(&list) {
+            return true;
+        }
+        if list.len() >= MAX_LATE_SIGNERS {
+            return false;
+        }
+        list.push(signer.clone());
+        true
+    }
+
     /// [`LocationService::query`] without a future.
     pub fn query_sync(&self, aor: &Aor) -> Result<Vec<Binding>, Error> {
         self.store.query(aor, self.config.clock.now())
@@ -151,7 +216,23 @@ impl LocalLocationService {
 
     /// [`LocationService::fetch`] without a future.
     pub fn fetch_sync(&self, aor: &Aor) -> Result<Vec<SignedRecord>, Error> {
-        self.store.fetch(aor, self.config.clock.now())
+        let mut records = self.store.fetch(aor, self.config.clock.now())?;
+        for r in records.iter_mut().filter(|r| r.signature == UNSIGNED) {
+            let signers = self
+                .late_signers
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            // Only publish_as stores an unsigned record, after registering
+            // its signer, and signers are never forgotten.
+            let signer = signers
+                .iter()
+                .find(|s| s.public_key() == r.publisher)
+                .ok_or_else(|| {
+                    StorageError::new("signing a stored record", "its key is not this service's")
+                })?;
+            r.signature = signer.sign(&signing_bytes(&r.publisher, &r.record)?);
+        }
+        Ok(records)
     }
 
     /// Reclaims every lapsed entry now; returns how many AORs were dropped.
@@ -212,6 +293,10 @@ impl LocationService for LocalLocationService {
 
     async fn publish_own(&self, record: OwnRecord) -> Result<Published, Error> {
         self.publish_own_sync(&record)
+    }
+
+    async fn publish_as(&self, signer: &Arc<Identity>, record: Record) -> Result<Published, Error> {
+        self.publish_as_sync(signer, record)
     }
 
     async fn query(&self, aor: &Aor) -> Result<Vec<Binding>, Error> {

@@ -352,6 +352,11 @@ pub fn live_bindings<'a>(
     out
 }
 
+/// The signature slot of a record that a store in this process keeps before
+/// signing it (see `LocationService::publish_as`). No signature by a key of
+/// prime order is all zero: it would need `R` of small order.
+pub(crate) const UNSIGNED: Signature = Signature([0; 64]);
+
 /// The bytes a record's signature covers.
 pub fn signing_bytes(publisher: &PublicKey, record: &Record) -> Result<Vec<u8>, Error> {
     postcard::to_extend(&(publisher, record), SIGNING_TAG.to_vec()).map_err(Error::Encode)

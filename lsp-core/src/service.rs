@@ -2,6 +2,7 @@
 //! publishing.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
@@ -76,6 +77,16 @@ pub trait LocationService: Send + Sync {
         self.publish(record.into_signed()).await
     }
 
+    /// Signs `record` as `signer` and publishes it as
+    /// [`publish_own`](Self::publish_own) does. A service that keeps the
+    /// record in this process may sign it only when it first hands it out
+    /// ([`fetch`](Self::fetch)): ed25519 signatures are deterministic, so the
+    /// late signature is the same bytes, and a binding that only answers
+    /// queries costs no signature at all.
+    async fn publish_as(&self, signer: &Arc<Identity>, record: Record) -> Result<Published, Error> {
+        self.publish_own(record.sign_own(signer)?).await
+    }
+
     /// The live bindings of `aor` from every publisher, highest q first.
     /// [`Error::NotFound`] when no record exists; an empty list when records
     /// exist but no binding is live.
@@ -133,13 +144,17 @@ pub trait LocationService: Send + Sync {
 /// service is taken, and every method, overridden or not, is the inner
 /// service's own.
 #[async_trait]
-impl<S: LocationService + ?Sized> LocationService for std::sync::Arc<S> {
+impl<S: LocationService + ?Sized> LocationService for Arc<S> {
     async fn publish(&self, record: SignedRecord) -> Result<Published, Error> {
         (**self).publish(record).await
     }
 
     async fn publish_own(&self, record: OwnRecord) -> Result<Published, Error> {
         (**self).publish_own(record).await
+    }
+
+    async fn publish_as(&self, signer: &Arc<Identity>, record: Record) -> Result<Published, Error> {
+        (**self).publish_as(signer, record).await
     }
 
     async fn query(&self, aor: &Aor) -> Result<Vec<Binding>, Error> {

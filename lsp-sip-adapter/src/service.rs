@@ -297,7 +297,7 @@ impl SipService {
             .with_header("Supported", SUPPORTED.join(", "))
     }
 
-    async fn register(&self, request: &Request, identity: &Identity) -> Response {
+    async fn register(&self, request: &Request, identity: &Arc<Identity>) -> Response {
         let now = self.config.clock.now();
         if !self.config.serves(&host_of(&request.uri)) {
             return request.response(404, "Domain not served here");
@@ -395,11 +395,7 @@ impl SipService {
             };
             let mut record = Record::new(aor.clone(), version);
             record.bindings = bindings.clone();
-            let published = match record.sign_own(identity) {
-                Ok(own) => self.service.publish_own(own).await,
-                Err(e) => Err(e),
-            };
-            match published {
+            match self.service.publish_as(identity, record).await {
                 Ok(_) => {
                     recent().put(&aor, version, &bindings);
                     return self.ok_with_bindings(request, &bindings, now);

@@ -26,7 +26,8 @@ const SHARDS: usize = 64;
 enum Check<'a> {
     /// It checks it.
     Always,
-    /// It was signed in this process.
+    /// It was signed in this process, or is kept unsigned until this
+    /// process signs it.
     Signed,
     /// It was checked in a batch if `ahead` knows it; else it checks it.
     UnlessAhead(&'a mut CheckedAhead),
@@ -169,6 +170,18 @@ impl RecordStore {
         commit: impl FnOnce(&Change) -> Result<(), Error>,
     ) -> Result<Written, Error> {
         self.write_record(record.signed(), Check::Signed, policy, now, commit)
+    }
+
+    /// [`RecordStore::publish`] for a record that this process will sign
+    /// when it hands it out: its signature slot holds `UNSIGNED`.
+    pub(crate) fn publish_unsigned(
+        &self,
+        record: &SignedRecord,
+        policy: &dyn AccessPolicy,
+        now: UnixTime,
+        commit: impl FnOnce(&Change) -> Result<(), Error>,
+    ) -> Result<Written, Error> {
+        self.write_record(record, Check::Signed, policy, now, commit)
     }
 
     /// [`RecordStore::publish`] that skips the signature check of a record
