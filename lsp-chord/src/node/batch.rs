@@ -36,34 +36,55 @@ impl Chord {
         frames: &[Arrived<'_>],
         now: Instant,
     ) -> Vec<Result<(), Error>> {
-        if frames.len() > 1 && self.state != NodeState::Left {
-            self.check_ahead(frames);
+        if frames.len() < 2 {
+            return frames
+                .iter()
+                .map(|a| self.receive(a.from, a.frame, a.enrolled, now))
+                .collect();
         }
+        let now_ms = self.tick(now);
+        if self.state == NodeState::Left {
+            return frames.iter().map(|_| Err(Error::Closed)).collect();
+        }
+        // Each frame is decoded once, for the batch check and for handling.
+        let decoded: Vec<Result<Message, Error>> = frames
+            .iter()
+            .map(|a| self.decode_frame(a.from, a.frame))
+            .collect();
+        self.check_ahead(frames, &decoded);
         frames
             .iter()
-            .map(|a| self.receive(a.from, a.frame, a.enrolled, now))
+            .zip(decoded)
+            .map(|(a, msg)| {
+                if self.state == NodeState::Left {
+                    return Err(Error::Closed);
+                }
+                self.dispatch(a.from, msg?, a.frame.len(), a.enrolled, now_ms)
+            })
             .collect()
     }
 
     /// Only records this node would check anyway: from a member, for a key
     /// it holds. A stranger's or a client's frame buys no check here.
-    pub(super) fn check_ahead(&mut self, frames: &[Arrived<'_>]) {
+    pub(super) fn check_ahead(
+        &mut self,
+        frames: &[Arrived<'_>],
+        decoded: &[Result<Message, Error>],
+    ) {
         if self.state == NodeState::Client {
             return;
         }
-        let decoded: Vec<(NodeId, Message)> = frames
-            .iter()
-            .filter(|a| a.from.id != self.me.id && self.admits_sender(&a.from, a.enrolled))
-            .filter_map(|a| Message::decode(a.frame).ok().map(|m| (a.from.id, m)))
-            .collect();
         let mut by_sender: HashMap<NodeId, Vec<&SignedRecord>> = HashMap::new();
-        for (from, msg) in &decoded {
-            if let Message::Request {
+        for (a, msg) in frames.iter().zip(decoded) {
+            if a.from.id == self.me.id || !self.admits_sender(&a.from, a.enrolled) {
+                continue;
+            }
+            if let Ok(Message::Request {
                 body: Request::Store { records } | Request::StoreHere { records },
                 ..
-            } = msg
+            }) = msg
             {
-                by_sender.entry(*from).or_default().extend(
+                by_sender.entry(a.from.id).or_default().extend(
                     records
                         .iter()
                         .filter(|r| self.holds(Point::from(r.record.aor.resource_id()))),

@@ -531,19 +531,33 @@ impl Chord {
         if self.state == NodeState::Left {
             return Err(Error::Closed);
         }
+        let msg = self.decode_frame(from, frame)?;
+        self.dispatch(from, msg, frame.len(), enrolled, now_ms)
+    }
+
+    /// Counts and decodes a frame. A malformed one changes nothing else,
+    /// except that a request whose id can be read is refused.
+    fn decode_frame(&mut self, from: PeerAddr, frame: &[u8]) -> Result<Message, Error> {
         self.counters.messages_received += 1;
         self.counters.bytes_received += frame.len() as u64;
-        let msg = match Message::decode(frame) {
-            Ok(m) => m,
-            Err(e) => {
-                self.counters.malformed += 1;
-                if let Some(id) = Message::request_id(frame) {
-                    let body = Response::refused(format!("malformed request: {e}"));
-                    self.respond(from, id, body);
-                }
-                return Err(e);
+        Message::decode(frame).inspect_err(|e| {
+            self.counters.malformed += 1;
+            if let Some(id) = Message::request_id(frame) {
+                let body = Response::refused(format!("malformed request: {e}"));
+                self.respond(from, id, body);
             }
-        };
+        })
+    }
+
+    /// Handles a decoded frame of `len` bytes.
+    fn dispatch(
+        &mut self,
+        from: PeerAddr,
+        msg: Message,
+        len: usize,
+        enrolled: bool,
+        now_ms: u64,
+    ) -> Result<(), Error> {
         if from.id == self.me.id {
             return Err(Error::PeerIdMismatch {
                 expected: from.id,
@@ -567,7 +581,7 @@ impl Chord {
             // dropped, as if it never came.
             Message::Response { id, body } if self.admits_sender(&from, enrolled) => {
                 let body = self.admitted_answer(body);
-                self.on_response(from, id, body, frame.len(), now_ms);
+                self.on_response(from, id, body, len, now_ms);
             }
             Message::Response { .. } => {}
         }

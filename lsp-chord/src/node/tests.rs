@@ -776,7 +776,8 @@ fn frames_that_arrive_together_are_checked_in_one_batch_and_a_forgery_is_refused
             enrolled: false,
         })
         .collect();
-    node.check_ahead(&arrived);
+    let decoded: Vec<_> = arrived.iter().map(|a| Message::decode(a.frame)).collect();
+    node.check_ahead(&arrived, &decoded);
     assert_eq!(node.ahead.len(), 3, "the three good records of held keys");
     node.ahead = CheckedAhead::new(8);
     let results = node.handle_messages(&arrived, now);
