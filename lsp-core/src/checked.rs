@@ -1,15 +1,15 @@
 //! Signatures checked together, ahead of storing the records they sign.
 //!
 //! Checking n ed25519 signatures in one batch costs about half of n single
-//! checks once n reaches a handful. A replica that finds several records
+//! checks once n reaches a handful, and less when they share a key (see
+//! `batch_verify.rs`). A replica that finds several records
 //! waiting checks them here first; [`crate::store::RecordStore::publish_checked`]
 //! then skips the check for each one found, and checks any other record as
 //! [`crate::store::RecordStore::publish`] does.
 
 use std::collections::{HashSet, VecDeque};
 
-use ed25519_dalek::{Verifier, VerifyingKey};
-
+use crate::batch_verify::{Item, verify_batch};
 use crate::{SignedRecord, signing_bytes};
 
 /// Records whose signatures verified, each known by the hash of its whole
@@ -48,35 +48,32 @@ impl CheckedAhead {
     /// Returns how many verified.
     pub fn check(&mut self, records: &[&SignedRecord]) -> usize {
         let mut messages = Vec::with_capacity(records.len());
-        let mut signatures = Vec::with_capacity(records.len());
-        let mut keys: Vec<VerifyingKey> = Vec::with_capacity(records.len());
         let mut hashes = Vec::with_capacity(records.len());
+        let mut readable = Vec::with_capacity(records.len());
         for r in records {
             let (Ok(message), Ok(encoded)) = (signing_bytes(&r.publisher, &r.record), r.to_bytes())
             else {
                 continue;
             };
-            // Publishers are few (a domain's registrars): reuse a key
-            // already decompressed for this batch.
-            let key = match keys.iter().find(|k| k.as_bytes() == &r.publisher.0) {
-                Some(k) => *k,
-                None => match VerifyingKey::from_bytes(&r.publisher.0) {
-                    Ok(k) => k,
-                    Err(_) => continue,
-                },
-            };
             messages.push(message);
-            signatures.push(ed25519_dalek::Signature::from_bytes(&r.signature.0));
-            keys.push(key);
             hashes.push(*blake3::hash(&encoded).as_bytes());
+            readable.push(*r);
         }
-        let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-        let all = refs.len() > 1 && ed25519_dalek::verify_batch(&refs, &signatures, &keys).is_ok();
+        let items: Vec<Item<'_>> = readable
+            .iter()
+            .zip(&messages)
+            .map(|(r, message)| Item {
+                message,
+                signature: &r.signature.0,
+                key: &r.publisher.0,
+            })
+            .collect();
+        let all = items.len() > 1 && verify_batch(&items);
         let mut verified = 0;
-        for i in 0..refs.len() {
+        for (r, (message, hash)) in readable.iter().zip(messages.iter().zip(hashes)) {
             // Alone, the check is SignedRecord::verify's.
-            if all || Verifier::verify(&keys[i], refs[i], &signatures[i]).is_ok() {
-                self.remember(hashes[i]);
+            if all || r.publisher.verify(message, &r.signature).is_ok() {
+                self.remember(hash);
                 verified += 1;
             }
         }

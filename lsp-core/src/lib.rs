@@ -4,6 +4,7 @@
 
 mod admission;
 mod aor;
+mod batch_verify;
 mod checked;
 mod clock;
 #[cfg(feature = "disk")]
