@@ -7,11 +7,23 @@
 //! of fields and variants below is therefore part of the protocol and is
 //! pinned by tests and by `docs/protocol.md`.
 
-use lsp_core::{Aor, DecodeError, Error, PeerAddr, SignedRecord, StoreLimit};
+use lsp_core::{Aor, DecodeError, Error, PeerAddr, SignedRecord, StoreLimit, UnixTime};
 use serde::{Deserialize, Serialize};
 
 /// The version byte every frame starts with.
-pub const PROTOCOL_VERSION: u8 = 4;
+pub const PROTOCOL_VERSION: u8 = 5;
+
+/// How old a record's version must be to count in a repair digest: about
+/// what a write takes to reach every replica, with room to spare. Under a
+/// steady stream of writes, two replicas' digests then differ only for
+/// what did not arrive, instead of for every write still on its way.
+pub const DIGEST_SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The version cut-off of a digest taken at `at` (see [`DIGEST_SETTLE`]).
+pub fn settled_before(at: UnixTime) -> u64 {
+    at.as_millis()
+        .saturating_sub(DIGEST_SETTLE.as_millis() as u64)
+}
 
 /// The largest frame this protocol sends or accepts.
 pub const MAX_MESSAGE_LEN: usize = 64 * 1024;
@@ -113,8 +125,13 @@ pub enum Request {
     Digest {
         /// The start of the range, excluded: the sender's predecessor.
         from: [u8; 32],
-        /// XOR of the BLAKE3 hashes of the live records in the range.
+        /// XOR of the BLAKE3 hashes of the records in the range that are
+        /// live at `at` and settled: a version below `at` minus
+        /// [`DIGEST_SETTLE`].
         digest: [u8; 32],
+        /// The sender's wall clock when it took the digest; the receiver
+        /// takes its own at the same moment.
+        at: UnixTime,
     },
     /// Store these signed records here only: the sender stores them at
     /// each of the other owners itself, so nothing is passed on. Answered
@@ -355,7 +372,7 @@ impl Message {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lsp_core::{Binding, Identity, NodeId, Record, UnixTime};
+    use lsp_core::{Binding, Identity, NodeId, Record};
     use proptest::prelude::*;
     use rand::rngs::Xoshiro256PlusPlus;
     use rand::{RngExt, SeedableRng};
@@ -446,8 +463,13 @@ mod tests {
             ),
             (any::<u64>(), peers(), any::<u32>())
                 .prop_map(|(token, peers, hops)| { Request::Routed { token, peers, hops } }),
-            (any::<[u8; 32]>(), any::<[u8; 32]>())
-                .prop_map(|(from, digest)| Request::Digest { from, digest }),
+            (any::<[u8; 32]>(), any::<[u8; 32]>(), any::<u64>()).prop_map(|(from, digest, at)| {
+                Request::Digest {
+                    from,
+                    digest,
+                    at: UnixTime(at),
+                }
+            }),
         ]
     }
 
@@ -506,11 +528,11 @@ mod tests {
             body: Request::Ping,
         };
         let mut frame = msg.encode().expect("encode");
-        assert_eq!(frame, [4, 0, 7, 3]);
-        frame[0] = 3;
+        assert_eq!(frame, [PROTOCOL_VERSION, 0, 7, 3]);
+        frame[0] = PROTOCOL_VERSION - 1;
         assert!(matches!(
             Message::decode(&frame),
-            Err(Error::Decode(DecodeError::Version { found: 3, .. }))
+            Err(Error::Decode(DecodeError::Version { found, .. })) if found == PROTOCOL_VERSION - 1
         ));
         assert!(matches!(
             Message::decode(&vec![1; MAX_MESSAGE_LEN + 1]),

@@ -110,6 +110,7 @@ fn vectors() -> Vec<(&'static str, Message)> {
                 Request::Digest {
                     from: [0x03; 32],
                     digest: [0x5a; 32],
+                    at: UnixTime(1_750_000_000_000),
                 },
             ),
         ),

@@ -9,13 +9,13 @@
 //! twice changes nothing. A copy held by a node that is no longer among the
 //! k simply expires with its bindings.
 
-use lsp_core::{OwnRecord, PeerAddr, SignedRecord};
+use lsp_core::{OwnRecord, PeerAddr, SignedRecord, UnixTime};
 
 use super::ops::batches;
 use super::{Chord, Purpose};
 use crate::ring::Point;
 use crate::wire::StoreOutcome;
-use crate::wire::{Request, Response};
+use crate::wire::{Request, Response, settled_before};
 
 impl Chord {
     pub(crate) fn sync_replicas(&mut self, now_ms: u64) {
@@ -193,9 +193,10 @@ impl Chord {
             return;
         };
         let (p, me) = (Point(pred.id.0), Point(self.me.id.0));
-        let digest = self
-            .store
-            .digest_where(self.wall(), |rid| Point::from(rid).in_open_closed(p, me));
+        let at = self.wall();
+        let digest = self.store.digest_settled(at, settled_before(at), |rid| {
+            Point::from(rid).in_open_closed(p, me)
+        });
         let mut others: Vec<PeerAddr> = Vec::new();
         for s in &self.succs {
             if s.id != self.me.id && !others.iter().any(|o| o.id == s.id) {
@@ -214,6 +215,7 @@ impl Chord {
             let body = Request::Digest {
                 from: pred.id.0,
                 digest,
+                at,
             };
             self.request(to, body, Purpose::Repair { near }, t);
         }
@@ -231,6 +233,7 @@ impl Chord {
         asker: PeerAddr,
         start: Point,
         digest: [u8; 32],
+        at: UnixTime,
         now_ms: u64,
     ) -> Response {
         if !self.plausible_predecessor_range(start, Point(asker.id.0)) {
@@ -243,7 +246,9 @@ impl Chord {
         }
         self.digest_askers.push(asker.id);
         let end = Point(asker.id.0);
-        let mine = self.store.digest_where(self.wall(), |rid| {
+        // The asker's moment, not this node's: a record that lapses or
+        // settles in between counts the same on both sides.
+        let mine = self.store.digest_settled(at, settled_before(at), |rid| {
             Point::from(rid).in_open_closed(start, end)
         });
         let matched = mine == digest;
@@ -314,7 +319,7 @@ mod tests {
     use super::*;
     use crate::Config;
     use crate::node::NodeState;
-    use crate::wire::Message;
+    use crate::wire::{DIGEST_SETTLE, Message};
 
     /// The `Store` requests sent since the last call, by destination.
     fn pushes(node: &mut Chord) -> Vec<NodeId> {
@@ -332,66 +337,97 @@ mod tests {
             .collect()
     }
 
-    /// A digest gets an answer only from a plausible predecessor, once a
-    /// round, within a bound; a mismatch sends the records of that range
-    /// to the asker, and a stranger's digest sends nothing anywhere.
-    #[test]
-    fn a_strangers_digest_starts_no_push_and_a_predecessors_gets_its_range() {
-        let me = peer(0x80);
-        let now = UnixTime(1_750_000_000_000);
-        let config = Config::default().clock(Arc::new(ManualClock::new(now)));
-        let mut node = Chord::new(me, config);
+    const NOW: UnixTime = UnixTime(1_750_000_000_000);
+
+    /// A node at 0x80 (predecessor 0x70) holding one record of each of
+    /// `versions` in (0x50.., 0x60..], the range a predecessor at 0x60
+    /// asks about; returns the node, that range and asker, and the records.
+    fn node_with_range(versions: &[u64]) -> (Chord, Point, PeerAddr, Vec<SignedRecord>) {
+        let config = Config::default().clock(Arc::new(ManualClock::new(NOW)));
+        let mut node = Chord::new(peer(0x80), config);
         node.state = NodeState::Joined;
         node.pred = Some(peer(0x70));
         node.succs = vec![peer(0x90), peer(0xa0), peer(0xb0)];
-        // Records until three fall in (0x50.., 0x60..].
         let (start, asker) = (Point([0x50; 32]), peer(0x60));
         let publisher = Identity::from_secret_bytes([9; 32]);
-        let mut in_range = 0;
-        for n in 0.. {
-            let aor = Aor::parse(&format!("sip:u{n}@example.com")).expect("aor");
-            let key = Point::from(aor.resource_id());
-            if !key.in_open_closed(start, Point(asker.id.0)) {
-                continue;
-            }
-            let binding = Binding::new("sip:u@192.0.2.9", now + Duration::from_secs(600), "c", 1);
+        let aors = (0..)
+            .map(|n| Aor::parse(&format!("sip:u{n}@example.com")).expect("aor"))
+            .filter(|aor| Point::from(aor.resource_id()).in_open_closed(start, Point(asker.id.0)));
+        let mut records = Vec::new();
+        for (aor, &version) in aors.zip(versions) {
+            let binding = Binding::new("sip:u@192.0.2.9", NOW + Duration::from_secs(600), "c", 1);
             let record = Record {
                 aor,
-                version: 1,
+                version,
                 bindings: vec![binding],
             }
             .sign(&publisher)
             .expect("sign");
             assert_eq!(node.store_local(&record), StoreOutcome::Stored);
-            in_range += 1;
-            if in_range == 3 {
-                break;
-            }
+            records.push(record);
         }
+        (node, start, asker, records)
+    }
+
+    /// A digest gets an answer only from a plausible predecessor, once a
+    /// round, within a bound; a mismatch sends the records of that range
+    /// to the asker, and a stranger's digest sends nothing anywhere.
+    #[test]
+    fn a_strangers_digest_starts_no_push_and_a_predecessors_gets_its_range() {
+        let (mut node, start, asker, _) = node_with_range(&[1, 1, 1]);
         let refused = |r: &Response| matches!(r, Response::Refused { .. });
 
         // Strangers: far behind, claiming the whole ring, or ahead.
         for (s, a) in [(0x05, 0x10), (0x60, 0x60), (0x90, 0x95)] {
-            let answer = node.serve_digest(peer(a), Point([s; 32]), [0; 32], 0);
+            let answer = node.serve_digest(peer(a), Point([s; 32]), [0; 32], NOW, 0);
             assert!(refused(&answer), "{s:x}..{a:x}: {answer:?}");
         }
         assert_eq!(pushes(&mut node), vec![]);
 
-        let answer = node.serve_digest(asker, start, [0; 32], 0);
+        let answer = node.serve_digest(asker, start, [0; 32], NOW, 0);
         assert_eq!(answer, Response::Digested { matched: false });
         assert_eq!(pushes(&mut node), vec![asker.id], "one batch, to the asker");
-        let again = node.serve_digest(asker, start, [0; 32], 0);
+        let again = node.serve_digest(asker, start, [0; 32], NOW, 0);
         assert!(refused(&again), "once a round");
 
         // At most r + k askers a round.
         let cap = node.cfg.r() + node.cfg.k();
         let served = (0x21..0x5f)
             .filter(|b| {
-                let answer = node.serve_digest(peer(*b), Point([0x20; 32]), [0; 32], 0);
+                let answer = node.serve_digest(peer(*b), Point([0x20; 32]), [0; 32], NOW, 0);
                 !refused(&answer)
             })
             .count();
         assert_eq!(served, cap - 1);
+    }
+
+    /// A write still on its way to some replicas (its version within
+    /// DIGEST_SETTLE of the digest's moment) does not make two digests
+    /// differ, so a steady stream of writes starts no range pushes; once it
+    /// has settled, a replica that lacks it differs again.
+    #[test]
+    fn a_record_still_settling_leaves_the_digests_equal() {
+        let recent = NOW.as_millis() - 2_000;
+        let (mut node, start, asker, records) = node_with_range(&[1, 1, recent]);
+        // The asker holds the two settled records, not the recent one.
+        let (asker_store, _, _, _) = node_with_range(&[1, 1]);
+        let in_range = |rid| Point::from(rid).in_open_closed(start, Point(asker.id.0));
+        let digest_at = |at: UnixTime| {
+            asker_store
+                .store
+                .digest_settled(at, settled_before(at), in_range)
+        };
+        assert_eq!(records.len(), 3);
+
+        let answer = node.serve_digest(asker, start, digest_at(NOW), NOW, 0);
+        assert_eq!(answer, Response::Digested { matched: true });
+        assert_eq!(pushes(&mut node), vec![], "nothing pushed");
+
+        node.digest_askers.clear();
+        let later = NOW + DIGEST_SETTLE;
+        let answer = node.serve_digest(asker, start, digest_at(later), later, 0);
+        assert_eq!(answer, Response::Digested { matched: false });
+        assert_eq!(pushes(&mut node), vec![asker.id], "the range, to the asker");
     }
 
     /// A primary passes on what a `Store` brings it, and nothing of what a

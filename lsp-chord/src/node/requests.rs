@@ -291,7 +291,8 @@ impl Chord {
             Request::Digest {
                 from: start,
                 digest,
-            } => self.serve_digest(from, Point(start), digest, now_ms),
+                at,
+            } => self.serve_digest(from, Point(start), digest, at, now_ms),
             Request::Fetch { aor } => Response::Records {
                 records: self.store.fetch(&aor, self.wall()).unwrap_or_default(),
             },

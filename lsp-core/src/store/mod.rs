@@ -541,11 +541,26 @@ impl RecordStore {
     /// against replays are left out: how long a store keeps those depends
     /// on which versions it saw.
     pub fn digest_where(&self, now: UnixTime, wanted: impl FnMut(ResourceId) -> bool) -> [u8; 32] {
+        self.digest_settled(now, u64::MAX, wanted)
+    }
+
+    /// [`RecordStore::digest_where`] over the records whose version is
+    /// below `settled_before`. Versions are by custom the publisher's clock
+    /// in milliseconds, so a cut-off a little in the past leaves out the
+    /// records still on their way to some replicas: two replicas under a
+    /// steady stream of writes then agree on what has settled.
+    pub fn digest_settled(
+        &self,
+        at: UnixTime,
+        settled_before: u64,
+        wanted: impl FnMut(ResourceId) -> bool,
+    ) -> [u8; 32] {
         let mut digest = [0u8; 32];
-        self.each_live_record(now, wanted, |_, bytes| {
-            let live =
-                entry::view(bytes).is_ok_and(|r| r.bindings.iter().any(|b| b.expires_at > now));
-            if live {
+        self.each_live_record(at, wanted, |_, bytes| {
+            let counted = entry::view(bytes).is_ok_and(|r| {
+                r.version < settled_before && r.bindings.iter().any(|b| b.expires_at > at)
+            });
+            if counted {
                 let hash = blake3::hash(bytes);
                 digest
                     .iter_mut()
