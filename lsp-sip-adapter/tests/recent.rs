@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use futures::executor::block_on;
 use lsp_core::{
     Aor, Binding, Error, Identity, LocalConfig, LocalLocationService, LocationService, Lookup,
-    OwnRecord, Published, ResourceId, SignedRecord,
+    OwnRecord, Published, Record, ResourceId, SignedRecord,
 };
 use lsp_sip_adapter::message::{self, Inbound, Request};
 use lsp_sip_adapter::service::{SipConfig, SipService};
@@ -39,6 +39,10 @@ impl LocationService for Counting {
     }
     async fn publish_own(&self, record: OwnRecord) -> Result<Published, Error> {
         self.store.publish_own(record).await
+    }
+    // As the daemon's store does: the record is kept unsigned until read.
+    async fn publish_as(&self, signer: &Arc<Identity>, record: Record) -> Result<Published, Error> {
+        self.store.publish_as(signer, record).await
     }
     async fn query(&self, aor: &Aor) -> Result<Vec<Binding>, Error> {
         self.store.query(aor).await
@@ -106,6 +110,14 @@ fn a_registrar_reads_back_only_a_record_it_does_not_remember() {
             "{recent_bytes}"
         );
         assert_eq!(stored_contacts(&store).len(), 3);
+        // What the store hands out, signed late, is the registrar's and
+        // verifies.
+        let aor = Aor::parse("sip:alice@example.com").unwrap();
+        let records = block_on(store.store.fetch(&aor)).unwrap();
+        assert_eq!(records.len(), 1);
+        records[0]
+            .verify_from(&Identity::from_secret_bytes([7; 32]).public_key())
+            .unwrap();
     }
 }
 
