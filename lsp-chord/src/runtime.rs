@@ -183,11 +183,23 @@ impl ChordNode {
     /// it has a predecessor and its successor names it as its own (or it
     /// is alone in its ring). A client is ready once attached. Fails with
     /// `Error::Timeout` after `timeout`, `Error::NotJoined` if neither
-    /// `join` nor `attach` was called, and `Error::Closed` after leaving.
+    /// `join` nor `attach` was called, and `Error::Closed` after leaving;
+    /// at once with `Error::NotAdmitted` when the ring refuses it as a
+    /// member and `Error::Isolated` when its peers have gone silent, since
+    /// waiting out the timeout would not make it serve.
     pub async fn ready(&self, timeout: Duration) -> Result<(), Error> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let status = self.status().await?;
+            match status.health {
+                Health::NotAdmitted => {
+                    return Err(Error::NotAdmitted(
+                        "the ring refuses this node as a member; attach as a client",
+                    ));
+                }
+                Health::Isolated { silent } => return Err(Error::Isolated { silent }),
+                _ => {}
+            }
             match status.state {
                 crate::NodeState::Client => return Ok(()),
                 crate::NodeState::Left => return Err(Error::Closed),

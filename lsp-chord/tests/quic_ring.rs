@@ -342,6 +342,13 @@ async fn a_closed_ring_refuses_nodes_without_a_valid_enrollment() {
             .await
             .unwrap();
         wait_health(node, Health::NotAdmitted).await;
+        // Waiting for it to be ready says so at once, not at the timeout.
+        let asked = std::time::Instant::now();
+        assert!(matches!(
+            node.handle.ready(Duration::from_secs(60)).await,
+            Err(lsp_core::Error::NotAdmitted(_))
+        ));
+        assert!(asked.elapsed() < Duration::from_secs(5));
         let aor = Aor::parse("sip:carol@example.com").unwrap();
         assert!(matches!(
             node.handle.query(&aor).await,
