@@ -11,8 +11,11 @@
 //! This is the equation of `ed25519_dalek::verify_batch`, with the terms
 //! of equal keys summed before the multiplication. A replica's records
 //! mostly come from a domain's one key, so a batch of n signatures costs a
-//! multiplication of n + keys + 1 points instead of 2n + 1. The `z_i` come
-//! from the operating system, not from the inputs.
+//! multiplication of n + keys + 1 points instead of 2n + 1. The `z_i` are
+//! drawn, as ed25519-dalek draws them, from a hash of the whole batch (every
+//! `k_i` input and every `s_i`): no forgery can be chosen knowing them, and
+//! the check needs no random source, so the sans-IO node stays a function
+//! of its inputs.
 
 use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
@@ -29,21 +32,12 @@ pub(crate) struct Item<'a> {
 }
 
 /// Whether every signature of `items` verifies. False as well when one
-/// cannot be read (a non-canonical `s`, a point that does not decompress)
-/// or the system has no randomness; the caller then checks each alone.
+/// cannot be read (a non-canonical `s`, a point that does not decompress);
+/// the caller then checks each alone.
 pub(crate) fn verify_batch(items: &[Item<'_>]) -> bool {
-    let mut random = vec![0u8; 16 * items.len()];
-    if getrandom::fill(&mut random).is_err() {
-        return false;
-    }
-    // The basepoint's coefficient goes first once it is summed.
-    let mut scalars = Vec::with_capacity(items.len() + 2);
-    let mut points = Vec::with_capacity(items.len() + 2);
-    scalars.push(Scalar::ZERO);
-    points.push(ED25519_BASEPOINT_POINT);
-    let mut keys: Vec<(&[u8; 32], EdwardsPoint, Scalar)> = Vec::new();
-    let mut base = Scalar::ZERO;
-    for (item, z) in items.iter().zip(random.chunks_exact(16)) {
+    let mut transcript = blake3::Hasher::new_derive_key("lsp-core ed25519 batch coefficients v1");
+    let mut read = Vec::with_capacity(items.len());
+    for item in items {
         let (r_bytes, s_bytes) = item.signature.split_at(32);
         let (Ok(r_bytes), Ok(s_bytes)) =
             (<[u8; 32]>::try_from(r_bytes), <[u8; 32]>::try_from(s_bytes))
@@ -56,26 +50,38 @@ pub(crate) fn verify_batch(items: &[Item<'_>]) -> bool {
         let Some(r) = CompressedEdwardsY(r_bytes).decompress() else {
             return false;
         };
-        let Ok(z) = <[u8; 16]>::try_from(z) else {
-            return false;
-        };
+        let hram: [u8; 64] = Sha512::new()
+            .chain_update(r_bytes)
+            .chain_update(item.key)
+            .chain_update(item.message)
+            .finalize()
+            .into();
+        transcript.update(&hram);
+        transcript.update(&s_bytes);
+        read.push((item.key, s, r, Scalar::from_bytes_mod_order_wide(&hram)));
+    }
+    let mut coefficients = transcript.finalize_xof();
+    // The basepoint's coefficient goes first once it is summed.
+    let mut scalars = Vec::with_capacity(items.len() + 2);
+    let mut points = Vec::with_capacity(items.len() + 2);
+    scalars.push(Scalar::ZERO);
+    points.push(ED25519_BASEPOINT_POINT);
+    let mut keys: Vec<(&[u8; 32], EdwardsPoint, Scalar)> = Vec::new();
+    let mut base = Scalar::ZERO;
+    for (key, s, r, k) in read {
+        let mut z = [0u8; 16];
+        coefficients.fill(&mut z);
         let z = Scalar::from(u128::from_le_bytes(z));
-        let k = Scalar::from_hash(
-            Sha512::new()
-                .chain_update(r_bytes)
-                .chain_update(item.key)
-                .chain_update(item.message),
-        );
         base += z * s;
         scalars.push(z);
         points.push(r);
-        match keys.iter_mut().find(|(bytes, _, _)| *bytes == item.key) {
+        match keys.iter_mut().find(|(bytes, _, _)| *bytes == key) {
             Some((_, _, coefficient)) => *coefficient += z * k,
             None => {
-                let Some(a) = CompressedEdwardsY(*item.key).decompress() else {
+                let Some(a) = CompressedEdwardsY(*key).decompress() else {
                     return false;
                 };
-                keys.push((item.key, a, z * k));
+                keys.push((key, a, z * k));
             }
         }
     }
