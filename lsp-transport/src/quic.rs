@@ -272,6 +272,13 @@ async fn read_frames(
 ) {
     let share = inner.share(peer);
     loop {
+        // The peer's share: a permit for each of its frames queued or being
+        // read. Beyond it this peer's streams wait unaccepted, alone, and
+        // QUIC flow control holds it to its stream credit: a frame sent
+        // slowly must not buy a task and a buffer past the share.
+        let Ok(permit) = share.clone().acquire_owned().await else {
+            break;
+        };
         let stream = match conn.accept_uni().await {
             Ok(s) => s,
             Err(_) => break,
@@ -294,13 +301,10 @@ async fn read_frames(
             r = &mut read => Some(r),
             () = std::future::ready(()) => None,
         };
-        let share = share.clone();
         let deliver = move |r: Result<Option<Vec<u8>>, _>, inner: Arc<Inner>| async move {
             if let Ok(Some(frame)) = r {
-                // The peer's share: beyond it, this peer waits, alone.
-                let Ok(permit) = share.acquire_owned().await else {
-                    return;
-                };
+                // Queued, the frame keeps its permit until `recv` takes it;
+                // a failed read gives it back by dropping it.
                 permit.forget();
                 let incoming = Incoming {
                     from: peer,
@@ -553,5 +557,54 @@ impl Transport for QuicTransport {
         self.inner.rx.close();
         self.inner.conns().clear();
         let _ = tokio::time::timeout(Duration::from_secs(2), self.inner.endpoint.wait_idle()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bind(seed: u8, cfg: TransportConfig) -> QuicTransport {
+        let id = Identity::from_secret_bytes([seed; 32]);
+        QuicTransport::bind(&id, "127.0.0.1:0".parse().expect("addr"), cfg).expect("bind")
+    }
+
+    /// Frames sent slowly (the length, then the rest) to a node that is not
+    /// taking them wait in the sender's share of the queue; past it, the
+    /// node accepts none of its streams, so the sender runs out of stream
+    /// credit instead of piling up tasks and buffers there.
+    #[tokio::test]
+    async fn slow_frames_past_the_peer_share_are_not_taken_in() {
+        let cfg = TransportConfig {
+            incoming_per_peer: 4,
+            ..TransportConfig::default()
+        };
+        let node = bind(1, cfg);
+        let sender = bind(2, TransportConfig::default());
+        let conn = sender
+            .inner
+            .connection(node.local())
+            .await
+            .expect("connect");
+        let mut opened = 0;
+        for _ in 0..300 {
+            let wait = Duration::from_millis(300);
+            let Ok(Ok(mut stream)) = tokio::time::timeout(wait, conn.open_uni()).await else {
+                break;
+            };
+            opened += 1;
+            stream
+                .write_all(&100u32.to_be_bytes())
+                .await
+                .expect("length");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            stream.write_all(&[7; 100]).await.expect("body");
+            stream.finish().expect("finish");
+        }
+        // The share, and the streams the sender may open unaccepted.
+        let bound = 4 + TransportConfig::default().max_streams_per_connection as usize;
+        assert!(opened <= bound + 2, "{opened} streams taken in");
+        node.close().await;
+        sender.close().await;
     }
 }
