@@ -20,6 +20,8 @@ const PEER_BYTES: usize = 256 * 1024;
 const ALL_BYTES: usize = 16 * 1024 * 1024;
 /// Peers with a queue at once.
 const PEERS: usize = 4096;
+/// Most bytes of frames sent together (on one QUIC stream).
+const BATCH_BYTES: usize = 64 * 1024;
 /// A peer's task ends after this long with nothing to send.
 const IDLE: Duration = Duration::from_secs(30);
 
@@ -118,8 +120,20 @@ struct PeerTask {
 impl PeerTask {
     async fn run(self, mut rx: mpsc::Receiver<Vec<u8>>) {
         while let Ok(Some(frame)) = tokio::time::timeout(IDLE, rx.recv()).await {
-            let len = frame.len();
-            let sent = self.transport.send(self.to, frame).await;
+            // What queued up behind it leaves with it: under load one
+            // stream then carries many frames, and its cost is shared.
+            let mut len = frame.len();
+            let mut frames = vec![frame];
+            while len < BATCH_BYTES {
+                let Ok(f) = rx.try_recv() else { break };
+                len += f.len();
+                frames.push(f);
+            }
+            let sent = if frames.len() == 1 {
+                self.transport.send(self.to, frames.swap_remove(0)).await
+            } else {
+                self.transport.send_batch(self.to, frames).await
+            };
             self.settle(len);
             if sent.is_err() {
                 let _ = self.failures.try_send(self.to);

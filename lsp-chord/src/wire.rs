@@ -11,7 +11,7 @@ use lsp_core::{Aor, DecodeError, Error, PeerAddr, SignedRecord, StoreLimit, Unix
 use serde::{Deserialize, Serialize};
 
 /// The version byte every frame starts with.
-pub const PROTOCOL_VERSION: u8 = 5;
+pub const PROTOCOL_VERSION: u8 = 6;
 
 /// How old a record's version must be to count in a repair digest: about
 /// what a write takes to reach every replica, with room to spare. Under a

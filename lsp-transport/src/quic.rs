@@ -1,6 +1,6 @@
 //! The QUIC transport: one endpoint per node, a cache of connections keyed
 //! by Node-ID (one per identity; the least recently used goes first when
-//! the cache is full), one unidirectional stream per frame.
+//! the cache is full), unidirectional streams of one or more frames.
 //!
 //! A frame on the wire is a 4-byte big-endian length and the frame. The
 //! receiver reads the length first and stops a stream that announces more
@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use lsp_core::{Enrollment, Identity, Incoming, NodeId, PeerAddr, PublicKey, Transport, UnixTime};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn::{Connection, Endpoint, RecvStream, VarInt};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::Error;
 use crate::tls::{self, Credentials};
@@ -289,41 +289,23 @@ async fn read_frames(
         {
             c.used = Instant::now();
         }
-        let read = tokio::time::timeout(
-            inner.cfg.request_timeout,
-            read_frame(stream, inner.cfg.max_frame_len, peer),
-        );
-        let mut read = Box::pin(read);
-        // A small frame has usually arrived whole with its stream: take it
-        // here, and leave only slow streams to a task of their own.
-        let ready = tokio::select! {
+        let reader = StreamReader {
+            inner: inner.clone(),
+            share: share.clone(),
+            peer,
+            from_addr,
+            enrolled_until,
+        };
+        let mut read = Box::pin(reader.read(permit, stream));
+        // Small frames have usually arrived whole with their stream: take
+        // them here, and leave only slow streams to a task of their own.
+        let done = tokio::select! {
             biased;
-            r = &mut read => Some(r),
-            () = std::future::ready(()) => None,
+            () = &mut read => true,
+            () = std::future::ready(()) => false,
         };
-        let deliver = move |r: Result<Option<Vec<u8>>, _>, inner: Arc<Inner>| async move {
-            if let Ok(Some(frame)) = r {
-                // Queued, the frame keeps its permit until `recv` takes it;
-                // a failed read gives it back by dropping it.
-                permit.forget();
-                let incoming = Incoming {
-                    from: peer,
-                    from_addr,
-                    frame,
-                    enrolled: holds(enrolled_until),
-                };
-                // A full queue makes this reader wait: backpressure.
-                if inner.tx.send(incoming).await.is_err() {
-                    inner.give_back(peer);
-                }
-            }
-        };
-        match ready {
-            Some(r) => deliver(r, inner.clone()).await,
-            None => {
-                let inner = inner.clone();
-                tokio::spawn(async move { deliver(read.await, inner).await });
-            }
+        if !done {
+            tokio::spawn(read);
         }
     }
     drop(share);
@@ -337,9 +319,61 @@ async fn read_frames(
     }
 }
 
-/// One length-prefixed frame; `None` when the stream fails or announces
-/// more than `max` bytes (then it is stopped unread).
-async fn read_frame(mut stream: RecvStream, max: usize, peer: NodeId) -> Option<Vec<u8>> {
+/// Takes the frames of one stream to the incoming queue.
+struct StreamReader {
+    inner: Arc<Inner>,
+    share: Arc<Semaphore>,
+    peer: NodeId,
+    from_addr: SocketAddr,
+    enrolled_until: Option<UnixTime>,
+}
+
+impl StreamReader {
+    /// Reads `stream`'s frames in order, each under its own timeout, until
+    /// it ends, fails or announces an oversized frame. `permit`, taken from
+    /// the peer's share, covers the first frame; each next one waits for
+    /// one of its own before its body is read.
+    async fn read(self, permit: OwnedSemaphorePermit, mut stream: RecvStream) {
+        let (wait, max) = (self.inner.cfg.request_timeout, self.inner.cfg.max_frame_len);
+        let mut permit = Some(permit);
+        loop {
+            let Ok(Some(len)) =
+                tokio::time::timeout(wait, frame_len(&mut stream, max, self.peer)).await
+            else {
+                return;
+            };
+            let permit = match permit.take() {
+                Some(p) => p,
+                None => match self.share.clone().acquire_owned().await {
+                    Ok(p) => p,
+                    Err(_) => return,
+                },
+            };
+            let mut frame = vec![0u8; len];
+            let Ok(Ok(())) = tokio::time::timeout(wait, stream.read_exact(&mut frame)).await else {
+                return;
+            };
+            // Queued, the frame keeps its permit until `recv` takes it.
+            permit.forget();
+            let incoming = Incoming {
+                from: self.peer,
+                from_addr: self.from_addr,
+                frame,
+                enrolled: holds(self.enrolled_until),
+            };
+            // A full queue makes this reader wait: backpressure.
+            if self.inner.tx.send(incoming).await.is_err() {
+                self.inner.give_back(self.peer);
+                return;
+            }
+        }
+    }
+}
+
+/// The length of `stream`'s next frame; `None` at its end, when it fails,
+/// or when it announces more than `max` bytes (then the stream is stopped
+/// unread).
+async fn frame_len(stream: &mut RecvStream, max: usize, peer: NodeId) -> Option<usize> {
     let mut len = [0u8; 4];
     stream.read_exact(&mut len).await.ok()?;
     let len = u32::from_be_bytes(len) as usize;
@@ -348,9 +382,7 @@ async fn read_frame(mut stream: RecvStream, max: usize, peer: NodeId) -> Option<
         let _ = stream.stop(VarInt::from_u32(STOP_TOO_LARGE));
         return None;
     }
-    let mut frame = vec![0u8; len];
-    stream.read_exact(&mut frame).await.ok()?;
-    Some(frame)
+    Some(len)
 }
 
 impl Inner {
@@ -485,15 +517,53 @@ impl Inner {
     }
 }
 
-async fn write_frame(conn: &Connection, frame: &[u8]) -> Result<(), ()> {
+/// Writes `frames`, each already a 4-byte length and its bytes, on one
+/// new stream, in one write so that small frames leave in one packet.
+async fn write_frames(conn: &Connection, frames: &[u8]) -> Result<(), ()> {
     let mut stream = conn.open_uni().await.map_err(|_| ())?;
-    let len = u32::try_from(frame.len()).map_err(|_| ())?;
-    // One write, so the length and a small frame leave in one packet.
-    let mut buf = Vec::with_capacity(4 + frame.len());
-    buf.extend_from_slice(&len.to_be_bytes());
-    buf.extend_from_slice(frame);
-    stream.write_all(&buf).await.map_err(|_| ())?;
+    stream.write_all(frames).await.map_err(|_| ())?;
     stream.finish().map_err(|_| ())
+}
+
+impl QuicTransport {
+    /// Appends `frame` with its length to `out`, if it is within the limit.
+    fn put_frame(&self, out: &mut Vec<u8>, frame: &[u8]) -> Result<(), lsp_core::Error> {
+        let limit = self.inner.cfg.max_frame_len;
+        match u32::try_from(frame.len()) {
+            Ok(len) if frame.len() <= limit => {
+                out.extend_from_slice(&len.to_be_bytes());
+                out.extend_from_slice(frame);
+                Ok(())
+            }
+            _ => Err(lsp_core::Error::FrameTooLarge {
+                size: frame.len(),
+                limit,
+            }),
+        }
+    }
+
+    /// Sends frames put together by [`Self::put_frame`] on one stream.
+    async fn send_encoded(&self, to: PeerAddr, frames: Vec<u8>) -> Result<(), lsp_core::Error> {
+        if *self.inner.closed.borrow() {
+            return Err(lsp_core::Error::Closed);
+        }
+        let inner = &self.inner;
+        let attempt = async {
+            // A cached connection may have died quietly: one fresh retry.
+            for _ in 0..2 {
+                let conn = inner.connection(to).await?;
+                if write_frames(&conn, &frames).await.is_ok() {
+                    return Ok(());
+                }
+                inner.forget(to.id);
+            }
+            Err(lsp_core::Error::Unreachable(to.id))
+        };
+        match tokio::time::timeout(inner.cfg.request_timeout, attempt).await {
+            Ok(r) => r,
+            Err(_) => Err(lsp_core::Error::Timeout),
+        }
+    }
 }
 
 #[async_trait]
@@ -507,32 +577,19 @@ impl Transport for QuicTransport {
     }
 
     async fn send(&self, to: PeerAddr, frame: Vec<u8>) -> Result<(), lsp_core::Error> {
-        let limit = self.inner.cfg.max_frame_len;
-        if frame.len() > limit {
-            return Err(lsp_core::Error::FrameTooLarge {
-                size: frame.len(),
-                limit,
-            });
+        let mut out = Vec::with_capacity(4 + frame.len());
+        self.put_frame(&mut out, &frame)?;
+        self.send_encoded(to, out).await
+    }
+
+    /// All the frames on one stream, back to back: what a stream costs
+    /// (opening, flow control, its end) is paid once for them all.
+    async fn send_batch(&self, to: PeerAddr, frames: Vec<Vec<u8>>) -> Result<(), lsp_core::Error> {
+        let mut out = Vec::with_capacity(frames.iter().map(|f| 4 + f.len()).sum());
+        for frame in &frames {
+            self.put_frame(&mut out, frame)?;
         }
-        if *self.inner.closed.borrow() {
-            return Err(lsp_core::Error::Closed);
-        }
-        let inner = &self.inner;
-        let attempt = async {
-            // A cached connection may have died quietly: one fresh retry.
-            for _ in 0..2 {
-                let conn = inner.connection(to).await?;
-                if write_frame(&conn, &frame).await.is_ok() {
-                    return Ok(());
-                }
-                inner.forget(to.id);
-            }
-            Err(lsp_core::Error::Unreachable(to.id))
-        };
-        match tokio::time::timeout(inner.cfg.request_timeout, attempt).await {
-            Ok(r) => r,
-            Err(_) => Err(lsp_core::Error::Timeout),
-        }
+        self.send_encoded(to, out).await
     }
 
     async fn recv(&self) -> Result<Incoming, lsp_core::Error> {

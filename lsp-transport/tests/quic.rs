@@ -163,18 +163,43 @@ async fn a_full_connection_cache_drops_the_least_recently_used() {
 
 const SHARE: usize = 256;
 
+/// Floods a busy receiver (incoming share `SHARE`) from one node with
+/// `flood`, then sends it one frame from another: how many flood frames
+/// it takes before that one.
+async fn flood_frames_before_an_honest_one<F, Fut>(seed: u8, flood: F) -> usize
+where
+    F: FnOnce(QuicTransport, PeerAddr) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut cfg = TransportConfig::default();
+    cfg.incoming_per_peer = SHARE;
+    let (_, busy) = node_with(seed, cfg);
+    let (_, flooder) = node(seed + 1);
+    let (ih, honest) = node(seed + 2);
+    let flood = tokio::spawn(flood(flooder, busy.local()));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    honest.send(busy.local(), b"honest".to_vec()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut taken = 0;
+    loop {
+        let got = recv(&busy).await;
+        if got.from == ih.node_id() {
+            break;
+        }
+        taken += 1;
+        assert!(taken <= 5000, "the honest frame never came");
+    }
+    flood.abort();
+    eprintln!("{taken} flood frames before the honest one");
+    taken
+}
+
 /// One peer floods a receiver that is busy: it fills only its share of the
 /// incoming queue (256 of 1,024 frames), so another peer's frame is taken
 /// after at most that many, not after the flood.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flooding_peer_holds_only_its_share_of_the_incoming_queue() {
-    let mut cfg = TransportConfig::default();
-    cfg.incoming_per_peer = SHARE;
-    let (_, busy) = node_with(20, cfg);
-    let (_, flooder) = node(21);
-    let (ih, honest) = node(22);
-    let target = busy.local();
-    let flood = tokio::spawn(async move {
+    let taken = flood_frames_before_an_honest_one(20, |flooder, target| async move {
         for i in 0..900u32 {
             if flooder
                 .send(target, i.to_be_bytes().to_vec())
@@ -184,23 +209,57 @@ async fn a_flooding_peer_holds_only_its_share_of_the_incoming_queue() {
                 break;
             }
         }
-    });
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    honest.send(target, b"honest".to_vec()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let mut taken = 0;
-    loop {
-        let got = recv(&busy).await;
-        if got.from == ih.node_id() {
-            break;
-        }
-        taken += 1;
-        assert!(taken <= 900, "the honest frame never came");
+    })
+    .await;
+    assert!(taken <= SHARE + 4, "{taken} flood frames came first");
+}
+
+/// Frames sent together share one stream and arrive whole, in order.
+#[tokio::test]
+async fn a_batch_of_frames_arrives_in_order() {
+    let (ia, a) = node(30);
+    let (_, b) = node(31);
+    let frames: Vec<Vec<u8>> = (0..200u32).map(|i| i.to_be_bytes().repeat(9)).collect();
+    a.send_batch(b.local(), frames.clone()).await.unwrap();
+    for want in &frames {
+        let got = recv(&b).await;
+        assert_eq!(got.from, ia.node_id());
+        assert_eq!(&got.frame, want);
     }
-    eprintln!("{taken} flood frames before the honest one");
-    assert!(
-        taken <= SHARE + 4,
-        "{taken} flood frames were taken before the honest one"
-    );
-    flood.abort();
+}
+
+/// A batch that holds an oversized frame is refused before anything of it
+/// is sent, and the next batch goes through.
+#[tokio::test]
+async fn an_oversized_frame_in_a_batch_is_refused_whole() {
+    let mut cfg = TransportConfig::default();
+    cfg.max_frame_len = 1024;
+    let (_, a) = node_with(32, cfg.clone());
+    let (_, b) = node_with(33, cfg);
+    let batch = vec![b"one".to_vec(), vec![0; 2048], b"three".to_vec()];
+    assert!(matches!(
+        a.send_batch(b.local(), batch).await,
+        Err(Error::FrameTooLarge { size: 2048, .. })
+    ));
+    a.send_batch(b.local(), vec![b"four".to_vec(), b"five".to_vec()])
+        .await
+        .unwrap();
+    assert_eq!(recv(&b).await.frame, b"four");
+    assert_eq!(recv(&b).await.frame, b"five");
+}
+
+/// A flood sent as batches, many frames per stream, holds no more of a
+/// busy receiver's queue than a flood of one frame per stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batched_flood_holds_only_its_share_of_the_incoming_queue() {
+    let taken = flood_frames_before_an_honest_one(34, |flooder, target| async move {
+        for i in 0..30u32 {
+            let batch = (0..100u32).map(|j| (i * 100 + j).to_be_bytes().to_vec());
+            if flooder.send_batch(target, batch.collect()).await.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(taken <= SHARE + 4, "{taken} flood frames came first");
 }
