@@ -1,7 +1,8 @@
 //! The sans-IO Chord node: inputs, outputs, timers and requests.
 //!
 //! Routing (`routing.rs`), operations (`ops.rs`), replication
-//! (`replication.rs`) and recursive relaying (`relay.rs`) are further
+//! (`replication.rs`), recursive relaying (`relay.rs`) and upkeep on
+//! timers (`upkeep.rs`) are further
 //! `impl Chord` blocks over the same state. The state machines they drive
 //! (`crate::lookup`, `crate::rounds`) know nothing of `Chord`.
 
@@ -20,7 +21,7 @@ use crate::config::Config;
 use crate::health::{Health, Liveness};
 use crate::ring::Point;
 use crate::timers::TimerTable;
-use crate::wire::{Message, Request, Response};
+use crate::wire::{Message, Response};
 use ops::Op;
 
 mod admit;
@@ -33,6 +34,7 @@ mod relay;
 mod replication;
 mod requests;
 mod routing;
+mod upkeep;
 
 pub(crate) use requests::{Pending, Purpose};
 
@@ -683,95 +685,6 @@ impl Chord {
     pub(crate) fn jitter(&mut self, d: Duration) -> u64 {
         let d = ms(d).max(1);
         d - d / 10 + self.rng.random_range(0..=d / 5)
-    }
-
-    /// Sets a periodic timer `period` (jittered) after `now_ms`.
-    fn schedule(&mut self, timer: Timer, now_ms: u64, period: Duration) {
-        let at = now_ms + self.jitter(period);
-        self.timers.set(timer, at);
-    }
-
-    pub(crate) fn become_joined(&mut self, succs: Vec<PeerAddr>, t: u64) {
-        self.state = NodeState::Joined;
-        self.succs = succs;
-        self.successor_confirmed = false;
-        self.routing_changed = true;
-        self.timers.set(Timer::Stabilize, t);
-        self.timers.set(Timer::FixFingers, t);
-        self.fast_fingers = FINGERS;
-        self.fast_stabilize = 4 * self.cfg.r();
-        let c = &self.cfg;
-        let (check, purge, repair) = (
-            c.check_predecessor_interval,
-            c.purge_interval,
-            c.repair_interval,
-        );
-        self.schedule(Timer::CheckPredecessor, t, check);
-        self.schedule(Timer::Probe, t, check);
-        self.schedule(Timer::Purge, t, purge);
-        self.schedule(Timer::Repair, t, repair);
-    }
-
-    /// One timer came due.
-    fn fire(&mut self, timer: Timer, t: u64) {
-        let c = &self.cfg;
-        let (stabilize, fingers, check) = (
-            c.stabilize_interval,
-            c.fix_fingers_interval,
-            c.check_predecessor_interval,
-        );
-        let (purge, repair) = (c.purge_interval, c.repair_interval);
-        let joined = self.state == NodeState::Joined;
-        let client = self.state == NodeState::Client;
-        match timer {
-            Timer::Request(id) => self.request_due(id, t),
-            Timer::Op(op) => self.op_expired(op),
-            Timer::OpStep(op) => self.recursion_stalled(op, t),
-            Timer::Stabilize if joined => {
-                self.schedule(Timer::Stabilize, t, stabilize);
-                self.stabilize(t);
-            }
-            Timer::Stabilize if client => {
-                self.schedule(Timer::Stabilize, t, stabilize);
-                self.refresh_contacts(t);
-            }
-            Timer::FixFingers if joined => {
-                let period = if self.fast_fingers > 0 {
-                    self.fast_fingers -= 1;
-                    (fingers / 50).max(Duration::from_millis(1))
-                } else {
-                    fingers
-                };
-                self.schedule(Timer::FixFingers, t, period);
-                self.fix_next_finger(t);
-            }
-            Timer::CheckPredecessor if joined => {
-                self.schedule(Timer::CheckPredecessor, t, check);
-                // Asking for its neighbours, not only pinging, keeps the
-                // farther predecessors fresh.
-                if let Some(p) = self.pred {
-                    self.request(p, Request::GetNeighbours, Purpose::CheckPredecessor, t);
-                }
-            }
-            Timer::Probe if joined => {
-                self.schedule(Timer::Probe, t, check);
-                if let Some((g, n)) = self.graveyard.pop_front() {
-                    self.request(g, Request::Ping, Purpose::Probe(n + 1), t);
-                }
-            }
-            Timer::Purge if joined => {
-                self.schedule(Timer::Purge, t, purge);
-                let wall = self.wall();
-                self.store.purge_shard(0, wall, |_| {});
-            }
-            Timer::Repair if joined => {
-                self.schedule(Timer::Repair, t, repair);
-                self.digest_askers.clear();
-                self.start_repair(t);
-                self.start_rehoming(t);
-            }
-            _ => {}
-        }
     }
 
     pub(crate) fn bury(&mut self, peer: PeerAddr) {
