@@ -7,9 +7,13 @@
 //! key may have published since; its newer version makes this one's
 //! publish fail as a replay, and the registrar then forgets the entry and
 //! reads the record back as it would without one.
+//!
+//! When full it forgets an entry picked at random, in constant time: a
+//! hash map's "first" entry, forgotten each time, left ever more empty
+//! slots to step over at the front of the table (about a fifth of it in
+//! a simulation of the steady state), a scan on every REGISTER.
 
-use std::collections::HashMap;
-
+use indexmap::IndexMap;
 use lsp_core::{Aor, Binding, UnixTime};
 
 /// Bytes counted for an entry beyond its text: the map slot, the
@@ -19,9 +23,11 @@ const ENTRY_OVERHEAD: usize = 96;
 /// The remembered records.
 #[derive(Debug)]
 pub(crate) struct Recent {
-    entries: HashMap<Aor, Entry>,
+    entries: IndexMap<Aor, Entry>,
     bytes: usize,
     budget: usize,
+    /// State of the generator that picks what to forget.
+    pick: u64,
 }
 
 #[derive(Debug)]
@@ -35,9 +41,10 @@ impl Recent {
     /// An empty memory that holds at most `budget` bytes.
     pub(crate) fn new(budget: usize) -> Self {
         Self {
-            entries: HashMap::new(),
+            entries: IndexMap::new(),
             bytes: 0,
             budget,
+            pick: 0x9e37_79b9_7f4a_7c15,
         }
     }
 
@@ -51,32 +58,58 @@ impl Recent {
     /// Remembers a publish that succeeded, making room by forgetting
     /// others; one larger than the whole budget is not kept.
     pub(crate) fn put(&mut self, aor: &Aor, version: u64, bindings: &[Binding]) {
-        self.forget(aor);
         let bytes = entry_bytes(aor, bindings);
         if bytes > self.budget {
+            self.forget(aor);
             return;
         }
-        while self.bytes + bytes > self.budget {
-            // Any entry will do: the map's order is arbitrary.
-            let Some(old) = self.entries.keys().next().cloned() else {
-                break;
-            };
-            self.forget(&old);
+        let old = self.entries.get(aor).map_or(0, |e| e.bytes);
+        while self.bytes - old + bytes > self.budget && self.forget_another(aor) {}
+        self.bytes = self.bytes - old + bytes;
+        match self.entries.get_mut(aor) {
+            Some(e) => {
+                e.version = version;
+                e.bindings = bindings.to_vec();
+                e.bytes = bytes;
+            }
+            None => {
+                let entry = Entry {
+                    version,
+                    bindings: bindings.to_vec(),
+                    bytes,
+                };
+                self.entries.insert(aor.clone(), entry);
+            }
         }
-        self.bytes += bytes;
-        let entry = Entry {
-            version,
-            bindings: bindings.to_vec(),
-            bytes,
-        };
-        self.entries.insert(aor.clone(), entry);
     }
 
     /// Drops what is remembered of `aor`.
     pub(crate) fn forget(&mut self, aor: &Aor) {
-        if let Some(e) = self.entries.remove(aor) {
+        if let Some(e) = self.entries.swap_remove(aor) {
             self.bytes -= e.bytes;
         }
+    }
+
+    /// Forgets an entry other than `keep`, picked at random; `false` when
+    /// there is none.
+    fn forget_another(&mut self, keep: &Aor) -> bool {
+        let len = self.entries.len();
+        if len <= usize::from(self.entries.contains_key(keep)) {
+            return false;
+        }
+        // xorshift64: cheap, and what it picks need not be unpredictable.
+        self.pick ^= self.pick << 13;
+        self.pick ^= self.pick >> 7;
+        self.pick ^= self.pick << 17;
+        let mut at = (self.pick % len as u64) as usize;
+        if self.entries.get_index(at).is_some_and(|(a, _)| a == keep) {
+            at = (at + 1) % len;
+        }
+        let Some((_, e)) = self.entries.swap_remove_index(at) else {
+            return false;
+        };
+        self.bytes -= e.bytes;
+        true
     }
 
     #[cfg(test)]
@@ -136,5 +169,26 @@ mod tests {
         let many = vec![binding(100); 64];
         recent.put(&aor(5_000), 1, &many);
         assert!(recent.get(&aor(5_000), UnixTime(0)).is_none());
+    }
+
+    #[test]
+    fn a_growing_entry_makes_room_from_others_and_is_never_its_own_victim() {
+        let small = entry_bytes(&aor(1), &[binding(100)]);
+        let three = vec![binding(100); 3];
+        let big = entry_bytes(&aor(1), &three);
+        let mut recent = Recent::new(big + small);
+        for i in 0..5 {
+            recent.put(&aor(i), 1, &[binding(100)]);
+        }
+        recent.put(&aor(1), 2, &three);
+        let (version, live) = recent.get(&aor(1), UnixTime(0)).expect("kept");
+        assert_eq!((version, live.len()), (Some(2), 3));
+        assert!(recent.bytes() <= big + small, "{} bytes", recent.bytes());
+        assert_eq!(recent.entries.len(), 2);
+        // Past the whole budget, the entry itself goes.
+        recent.put(&aor(1), 3, &vec![binding(100); 64]);
+        assert_eq!(recent.get(&aor(1), UnixTime(0)), None);
+        let counted: usize = recent.entries.values().map(|e| e.bytes).sum();
+        assert_eq!(recent.bytes(), counted);
     }
 }
