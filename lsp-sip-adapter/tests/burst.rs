@@ -3,14 +3,11 @@
 //! kernel's default size drops most of it (each loss then waits for the
 //! client's retransmission, 500 ms at first).
 
-#[path = "support/open_server.rs"]
-mod open_server;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
 use lsp_sip_adapter::server::SipLimits;
-use open_server::open_server;
+use lsp_test_support::open_server;
 use tokio::net::UdpSocket;
 use tokio::time::timeout;
 

@@ -2,21 +2,18 @@
 //! to the next registrar when the one in use turns isolated (503) or never
 //! answers, and registers its binding there.
 
-#[path = "support/cuttable.rs"]
-mod cuttable;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use cuttable::Cuttable;
 use lsp_core::{Aor, Identity, LocalConfig, LocalLocationService, LocationService};
 use lsp_sip_adapter::client::{Registration, RegistrationConfig, RegistrationError};
 use lsp_sip_adapter::digest::{DigestAuth, StaticCredentials};
 use lsp_sip_adapter::registrar::ExpiryLimits;
 use lsp_sip_adapter::server::{SipListen, SipServer};
 use lsp_sip_adapter::service::{SipConfig, SipService};
+use lsp_test_support::Cuttable;
 
 async fn registrar(service: Arc<dyn LocationService>, digest: bool) -> SipServer {
     // Short lifetimes, so that refreshes come within the test.

@@ -1,14 +1,11 @@
 //! Hostile SIP traffic over real sockets: floods that are never ACKed,
 //! TCP peers that never read, and the timers that bound what they cost.
 
-#[path = "support/open_server.rs"]
-mod open_server;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lsp_sip_adapter::server::{SipLimits, SipServer};
-use open_server::open_server;
+use lsp_test_support::open_server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 use tokio::time::timeout;

@@ -1,14 +1,10 @@
 //! Hybrid mode and UA self-registration over the embedded store.
 
-#[path = "support/cuttable.rs"]
-mod cuttable;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cuttable::Cuttable;
 use futures::executor::block_on;
 use lsp_core::{
     Aor, Binding, Error, FirstComeFirstServed, Identity, LocalConfig, LocalLocationService,
@@ -18,6 +14,7 @@ use lsp_sip_adapter::hybrid::{HybridService, QueryOrder, Resync};
 use lsp_sip_adapter::message::{self, Inbound, Response};
 use lsp_sip_adapter::service::{SipConfig, SipService};
 use lsp_sip_adapter::ua::{SelfBinding, SelfRegistration};
+use lsp_test_support::Cuttable;
 
 /// A half that has failed: every call errors, as a crashed overlay
 /// (`Down::CLOSED`) or an isolated node would.

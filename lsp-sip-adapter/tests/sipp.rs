@@ -2,11 +2,7 @@
 //! `sip-tester`) over real UDP and TCP sockets, with the scenarios in
 //! `tests/sipp/`.
 
-#[path = "support/sipp_run.rs"]
-mod sipp_run;
-
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use lsp_core::{Aor, Identity, LocalConfig, LocalLocationService, LocationService};
@@ -15,10 +11,8 @@ use lsp_sip_adapter::server::{SipListen, SipServer};
 use lsp_sip_adapter::service::{SipConfig, SipService};
 
 async fn sipp(scenario: &str, user: &str, target: SocketAddr, transport: &str) {
-    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "sipp", scenario]
-        .iter()
-        .collect();
-    sipp_run::sipp(&path, user, "secret", target, transport).await;
+    let path = lsp_test_support::scenario(scenario);
+    lsp_test_support::sipp(&path, user, "secret", target, transport).await;
 }
 
 struct Fixture {

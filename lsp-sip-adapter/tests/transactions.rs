@@ -1,14 +1,11 @@
 //! The transaction layer over real sockets: retransmissions, the 3xx
 //! retransmission until ACK, CANCEL, stream framing and size limits.
 
-#[path = "support/open_server.rs"]
-mod open_server;
-
 use std::time::Duration;
 
 use lsp_sip_adapter::message::MAX_MESSAGE_LEN;
 use lsp_sip_adapter::server::{SipLimits, SipServer};
-use open_server::open_server;
+use lsp_test_support::open_server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::timeout;

@@ -1,10 +1,25 @@
 //! Runs sipp (Debian package `sip-tester`) on a scenario and fails the test
-//! with sipp's logs when the scenario fails. Shared by the adapter's tests
-//! and the daemon's, which include this file by path.
+//! with sipp's logs when the scenario fails.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// The path of one of the SIP adapter's sipp scenarios
+/// (`lsp-sip-adapter/tests/sipp/NAME`).
+pub fn scenario(name: &str) -> PathBuf {
+    [
+        env!("CARGO_MANIFEST_DIR"),
+        "..",
+        "..",
+        "lsp-sip-adapter",
+        "tests",
+        "sipp",
+        name,
+    ]
+    .iter()
+    .collect()
+}
 
 fn free_port() -> u16 {
     let s = UdpSocket::bind("127.0.0.1:0").expect("bind");

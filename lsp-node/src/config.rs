@@ -493,6 +493,15 @@ impl NodeConfig {
         Ok(())
     }
 
+    /// Bits of proof of work this node's key must carry: an open ring's
+    /// rule for a member, none for a client or in other rings.
+    pub fn identity_work_bits(&self) -> u32 {
+        match (self.role, self.admission.rule()) {
+            (Role::Member, lsp_core::Admission::Work { bits }) => bits,
+            _ => 0,
+        }
+    }
+
     /// The bootstrap peers, parsed.
     pub fn bootstrap_peers(&self) -> Result<Vec<PeerAddr>, ConfigError> {
         self.bootstrap

@@ -4,9 +4,6 @@
 //! and the status endpoints show the ring without it.
 #![allow(clippy::unwrap_used)]
 
-#[path = "../../../lsp-sip-adapter/tests/support/sipp_run.rs"]
-mod sipp_run;
-
 mod support;
 
 use std::net::SocketAddr;
@@ -18,18 +15,8 @@ use support::*;
 
 /// A scenario of the adapter's sipp tests, over UDP, password "secret".
 async fn sipp(name: &str, user: &str, target: SocketAddr) {
-    let path: PathBuf = [
-        env!("CARGO_MANIFEST_DIR"),
-        "..",
-        "..",
-        "lsp-sip-adapter",
-        "tests",
-        "sipp",
-        name,
-    ]
-    .iter()
-    .collect();
-    sipp_run::sipp(&path, user, "secret", target, "u1").await;
+    let path = lsp_test_support::scenario(name);
+    lsp_test_support::sipp(&path, user, "secret", target, "u1").await;
 }
 
 fn records(d: &Daemon) -> u64 {

@@ -1,0 +1,101 @@
+//! Secret key files: 64 hex digits, created with mode 0600 and refused when
+//! others can read them, as ssh does.
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use lsp_core::Identity;
+
+/// A key file that cannot be used, with the configuration field or command
+/// line option that named it.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    /// Others may read the file.
+    #[error("{field}: {} has mode {mode:o}; others must not read a secret key (chmod 600)", path.display())]
+    Exposed {
+        /// The field or option naming the file.
+        field: String,
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The file does not hold 64 hex digits.
+    #[error("{field}: {} does not hold a key (64 hex digits)", path.display())]
+    NotAKey {
+        /// The field or option naming the file.
+        field: String,
+        /// The file.
+        path: PathBuf,
+    },
+    /// Reading or creating the file failed.
+    #[error("{field}: {}{}: {source}", if *creating { "creating " } else { "" }, path.display())]
+    Io {
+        /// The field or option naming the file.
+        field: String,
+        /// The file.
+        path: PathBuf,
+        /// Whether the file was being created.
+        creating: bool,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Reads the key at `path`, or creates one there if there is none, whose
+/// Node-ID carries `work_bits` bits of proof of work (0: any key; minting
+/// takes about 2^work_bits key generations). Returns the identity and
+/// whether it was created.
+pub fn load_or_create(
+    path: &Path,
+    field: &str,
+    work_bits: u32,
+) -> Result<(Identity, bool), KeyFileError> {
+    let io = |creating: bool| {
+        move |source| KeyFileError::Io {
+            field: field.to_owned(),
+            path: path.to_owned(),
+            creating,
+            source,
+        }
+    };
+    match std::fs::metadata(path) {
+        Ok(meta) => {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(KeyFileError::Exposed {
+                    field: field.to_owned(),
+                    path: path.to_owned(),
+                    mode,
+                });
+            }
+            let text = std::fs::read_to_string(path).map_err(io(false))?;
+            let identity =
+                Identity::from_secret_hex(text.trim()).ok_or_else(|| KeyFileError::NotAKey {
+                    field: field.to_owned(),
+                    path: path.to_owned(),
+                })?;
+            Ok((identity, false))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            create(path, work_bits).map_err(io(true))
+        }
+        Err(e) => Err(io(false)(e)),
+    }
+}
+
+fn create(path: &Path, work_bits: u32) -> std::io::Result<(Identity, bool)> {
+    let identity = lsp_core::mint_identity(work_bits).map_err(std::io::Error::other)?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    writeln!(file, "{}", identity.secret_hex())?;
+    file.sync_all()?;
+    Ok((identity, true))
+}

@@ -1,0 +1,14 @@
+#![doc = include_str!("../README.md")]
+
+pub mod commands;
+pub mod config;
+mod daemon;
+mod error;
+pub mod keyfile;
+mod sip;
+mod status;
+
+pub use config::{ConfigError, NodeConfig, Role};
+pub use daemon::{CreatedKey, Daemon, Entered, Leaving};
+pub use error::StartError;
+pub use keyfile::KeyFileError;

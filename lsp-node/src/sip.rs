@@ -1,0 +1,170 @@
+//! The SIP front of the daemon: its store, keys, users and listeners, from
+//! the `[sip]` section.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lsp_chord::ChordNode;
+use lsp_core::{AccessPolicy, Identity, LocalConfig, LocalLocationService, LocationService};
+use lsp_sip_adapter::digest::{Algorithm, DigestAuth, StaticCredentials};
+use lsp_sip_adapter::hybrid::{HybridService, QueryOrder};
+use lsp_sip_adapter::registrar::ExpiryLimits;
+use lsp_sip_adapter::server::{SipListen, SipServer};
+use lsp_sip_adapter::service::{SipConfig, SipService};
+use tokio::task::JoinHandle;
+
+use crate::config::{NodeConfig, PolicyMode, SipSection, SipStore};
+use crate::daemon::CreatedKey;
+use crate::error::StartError;
+use crate::keyfile;
+
+/// The running SIP front, and the task that sends the ring what the hybrid
+/// store's local half took while the ring was down.
+#[derive(Debug)]
+pub(crate) struct SipFront {
+    pub(crate) server: SipServer,
+    pub(crate) resync: Option<JoinHandle<()>>,
+    /// The domain key file, when this start created it.
+    pub(crate) created_key: Option<CreatedKey>,
+}
+
+fn sip_error(field: &'static str) -> impl Fn(String) -> StartError {
+    move |message| StartError::Sip { field, message }
+}
+
+/// Sends the ring what the hybrid store's local half took while the ring
+/// half was down, every few seconds.
+async fn resync(hybrid: HybridService) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let r = hybrid.resync().await;
+        if r.sent > 0 {
+            tracing::info!("sent the ring {} registration(s) it missed", r.sent);
+        }
+    }
+}
+
+pub(crate) async fn start(
+    section: &SipSection,
+    config: &NodeConfig,
+    node: &ChordNode,
+    policy: Arc<dyn AccessPolicy>,
+) -> Result<SipFront, StartError> {
+    let (domain_key, created_key) = match &section.domain_key_file {
+        Some(path) => {
+            let (key, created) = keyfile::load_or_create(path, "sip.domain_key_file", 0)?;
+            let created_key = created.then(|| CreatedKey {
+                field: "sip.domain_key_file",
+                path: path.clone(),
+                public_key: key.public_key(),
+            });
+            (key, created_key)
+        }
+        // A redirect server signs nothing; any key will do.
+        None => (
+            Identity::generate().map_err(|e| sip_error("sip")(e.to_string()))?,
+            None,
+        ),
+    };
+    if section.registrar && config.policy.mode == PolicyMode::Anchors {
+        for d in &section.domains {
+            if !config
+                .policy
+                .anchors_for(d)
+                .any(|k| k == domain_key.public_key())
+            {
+                return Err(sip_error("sip.domain_key_file")(format!(
+                    "key {} is not in policy.anchors for {d}",
+                    domain_key.public_key()
+                )));
+            }
+        }
+    }
+    let local = || -> Result<LocalLocationService, StartError> {
+        let local_config = LocalConfig::default()
+            .policy(policy.clone())
+            .limits(config.store_limits());
+        match &section.local_db {
+            Some(path) => LocalLocationService::open(path, local_config)
+                .map_err(|e| sip_error("sip.local_db")(format!("{}: {e}", path.display()))),
+            None => Ok(LocalLocationService::new(local_config)),
+        }
+    };
+    let mut resync_task = None;
+    let service: Arc<dyn LocationService> = match section.store {
+        SipStore::Ring => Arc::new(node.clone()),
+        SipStore::Local => Arc::new(local()?),
+        SipStore::Hybrid => {
+            let hybrid = HybridService::new(
+                Arc::new(local()?),
+                Arc::new(node.clone()),
+                QueryOrder::LocalFirst,
+            );
+            resync_task = Some(tokio::spawn(resync(hybrid.clone())));
+            Arc::new(hybrid)
+        }
+    };
+    let service = SipService::new(service, sip_config(section, domain_key))
+        .map_err(|e| sip_error("sip")(e.to_string()))?;
+    let listen = SipListen {
+        udp: section.udp.clone(),
+        tcp: section.tcp.clone(),
+        ..SipListen::default()
+    };
+    let bound = SipServer::bind(Arc::new(service), &listen).await;
+    let server = match bound {
+        Ok(server) => server,
+        Err(e) => {
+            if let Some(task) = resync_task {
+                task.abort();
+            }
+            return Err(sip_error("sip.udp/sip.tcp")(e.to_string()));
+        }
+    };
+    Ok(SipFront {
+        server,
+        resync: resync_task,
+        created_key,
+    })
+}
+
+/// The SIP service's settings: role, expiry bounds, domains and users.
+fn sip_config(section: &SipSection, domain_key: Identity) -> SipConfig {
+    let mut sip = SipConfig::new(Arc::new(domain_key))
+        .registrar(section.registrar)
+        .redirect(section.redirect)
+        .expiry(ExpiryLimits {
+            min: section.min_expires,
+            max: section.max_expires,
+            default: section.max_expires,
+        });
+    for d in &section.domains {
+        sip = sip.serve_domain(d);
+    }
+    if !section.users.is_empty() {
+        let mut users = StaticCredentials::new();
+        for u in &section.users {
+            let realm = u
+                .realm
+                .as_deref()
+                .or(section.domains.first().map(String::as_str))
+                .unwrap_or_default();
+            users = users.with_password(&u.username, realm, &u.password);
+        }
+        let algorithms = section
+            .digest_algorithms
+            .iter()
+            .map(|a| match a.as_str() {
+                "MD5" => Algorithm::Md5,
+                _ => Algorithm::Sha256,
+            })
+            .collect();
+        sip = sip.digest(Arc::new(
+            DigestAuth::new(Arc::new(users)).with_algorithms(algorithms),
+        ));
+    }
+    if section.allow_unauthenticated {
+        sip = sip.allow_unauthenticated();
+    }
+    sip
+}

@@ -1,0 +1,68 @@
+//! Daemons started in-process through the library, without a process
+//! boundary: how they enter the ring, what they create, their status
+//! endpoint, and how they fail and stop.
+
+mod support;
+
+use lsp_node::{Daemon, Entered, Leaving, NodeConfig, StartError};
+use support::{http_get, write_config};
+
+fn anchor() -> String {
+    lsp_core::Identity::generate()
+        .expect("key")
+        .public_key()
+        .to_string()
+}
+
+async fn start(path: &std::path::Path) -> Result<Daemon, StartError> {
+    Daemon::start(NodeConfig::load(path).expect("config")).await
+}
+
+async fn health(daemon: &Daemon) -> u16 {
+    let at = daemon.status_addr().expect("status endpoint");
+    tokio::task::spawn_blocking(move || http_get(at, "/health").0)
+        .await
+        .expect("join")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemons_start_a_ring_join_it_serve_status_and_leave() {
+    let dir = tempfile::tempdir().unwrap();
+    let anchor = anchor();
+    let a = start(&write_config(dir.path(), "a", None, "", &anchor))
+        .await
+        .expect("a starts");
+    assert_eq!(a.created_keys().len(), 1, "a new identity file");
+    assert_eq!(a.created_keys()[0].field, "identity_file");
+    assert_eq!(a.entered().await, Entered::StartedRing);
+    assert_eq!(health(&a).await, 200);
+
+    let boot = format!("{}@{}", a.local().id, a.local().addr);
+    let sip = "[sip]\nudp = [\"127.0.0.1:0\"]\nregistrar = false\nredirect = true\n\
+               domains = [\"example.com\"]\n";
+    let b_config = write_config(dir.path(), "b", Some(&boot), sip, &anchor);
+    let b = start(&b_config).await.expect("b starts");
+    assert_eq!(b.entered().await, Entered::Joined);
+    assert_eq!(b.sip_udp_addrs().len(), 1);
+    assert!(b.sip_tcp_addrs().is_empty());
+    assert!(matches!(b.shutdown().await, Leaving::Left));
+
+    // The same configuration again reads the key it created.
+    let b = start(&b_config).await.expect("b starts again");
+    assert!(b.created_keys().is_empty());
+    assert_eq!(b.entered().await, Entered::Joined);
+
+    // A status endpoint on a port in use stops the start, naming it.
+    let taken = a.status_addr().unwrap();
+    let extra = format!("[status]\nlisten = \"{taken}\"\n");
+    let c_config = write_config(dir.path(), "c", Some(&boot), "", &anchor);
+    let text = std::fs::read_to_string(&c_config).unwrap();
+    let text = text.replace("[status]\nlisten = \"127.0.0.1:0\"\n", &extra);
+    std::fs::write(&c_config, text).unwrap();
+    let err = start(&c_config).await.expect_err("the port is taken");
+    assert!(matches!(err, StartError::Status { .. }), "{err:?}");
+    assert!(err.to_string().starts_with("status.listen: "), "{err}");
+
+    assert!(matches!(b.shutdown().await, Leaving::Left));
+    assert!(matches!(a.shutdown().await, Leaving::Left));
+}
