@@ -2,7 +2,7 @@
 //! after `kill -9` of the node that held it first.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -29,14 +29,7 @@ impl Proc {
             .unwrap();
         let stdin = child.stdin.take().unwrap();
         let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = lsp_test_support::stdout_lines(stdout);
         let first = lines.recv_timeout(Duration::from_secs(10)).unwrap();
         let mut w = first.split_whitespace().skip(1);
         let (id, addr) = (w.next().unwrap().to_string(), w.next().unwrap().to_string());
