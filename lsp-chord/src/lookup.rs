@@ -142,8 +142,8 @@ pub(crate) struct Lookup {
     hops_to_claim: Option<u32>,
     confirm: bool,
     hops: u32,
-    /// The peer whose answer is awaited.
-    asking: Option<PeerAddr>,
+    /// The peer whose answer is awaited, and what it was asked.
+    asking: Option<(PeerAddr, Question)>,
     phase: Phase,
 }
 
@@ -242,7 +242,7 @@ impl Lookup {
 
     /// The peer whose answer is awaited.
     pub(crate) fn asking(&self) -> Option<PeerAddr> {
-        self.asking
+        self.asking.map(|(peer, _)| peer)
     }
 
     /// Peers asked while routing to the first claim of owners
@@ -312,16 +312,25 @@ impl Lookup {
                 }
             }
         };
-        self.asking = Some(ask.0);
+        self.asking = Some(ask);
         Next::Ask(ask.0, ask.1)
     }
 
     /// `from` answered the question it was asked.
     pub(crate) fn on_response(&mut self, from: PeerAddr, answer: Answer) {
-        if self.asking.is_none_or(|a| a.id != from.id) {
+        let Some((_, question)) = self.asking.filter(|(a, _)| a.id == from.id) else {
             return;
-        }
+        };
         self.asking = None;
+        // An answer of another kind than the question asked for is no
+        // answer: a walk asked for neighbours must not be sent back into
+        // the route by a hint, nor a hint taken for a walk.
+        let fits = match (&answer, question) {
+            (Answer::Successors(_) | Answer::Closer(_), Question::FindSuccessor) => true,
+            (Answer::Neighbours { .. }, Question::Neighbours) => true,
+            _ => false,
+        };
+        let answer = if fits { answer } else { Answer::Useless };
         match &mut self.phase {
             Phase::Route { .. } => self.routed(from, answer),
             Phase::Confirm { .. } => match answer {
@@ -337,7 +346,7 @@ impl Lookup {
 
     /// `to`, the peer asked, did not answer.
     pub(crate) fn on_failure(&mut self, to: PeerAddr) {
-        if self.asking != Some(to) {
+        if self.asking.is_none_or(|(a, _)| a != to) {
             return;
         }
         self.asking = None;
@@ -621,3 +630,6 @@ pub(crate) fn dedup(peers: Vec<PeerAddr>) -> Vec<PeerAddr> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod props;

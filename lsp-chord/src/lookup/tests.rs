@@ -53,6 +53,8 @@ fn owners_claimed_farther_than_the_rings_density_allows_are_a_lie() {
     l.on_response(peer(0x60), Answer::Successors(peers(&[0xc0])));
     assert_eq!(l.lies(), 1);
     asks(&mut l, 0x50, Question::FindSuccessor);
+    l.on_response(peer(0x50), Answer::Closer(Vec::new()));
+    asks(&mut l, 0x50, Question::Neighbours);
     // Nor can a walk along a successor list claim such a gap.
     let far = Answer::Neighbours {
         predecessor: None,
