@@ -325,11 +325,13 @@ impl Lookup {
         // An answer of another kind than the question asked for is no
         // answer: a walk asked for neighbours must not be sent back into
         // the route by a hint, nor a hint taken for a walk.
-        let fits = match (&answer, question) {
-            (Answer::Successors(_) | Answer::Closer(_), Question::FindSuccessor) => true,
-            (Answer::Neighbours { .. }, Question::Neighbours) => true,
-            _ => false,
-        };
+        let fits = matches!(
+            (&answer, question),
+            (
+                Answer::Successors(_) | Answer::Closer(_),
+                Question::FindSuccessor
+            ) | (Answer::Neighbours { .. }, Question::Neighbours)
+        );
         let answer = if fits { answer } else { Answer::Useless };
         match &mut self.phase {
             Phase::Route { .. } => self.routed(from, answer),
