@@ -3,7 +3,6 @@
 //! [`Daemon::shutdown`].
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,23 +19,12 @@ use tokio::task::JoinHandle;
 
 use crate::config::{NodeConfig, PolicyConfig, PolicyMode, Role, SipStore, Unanchored};
 use crate::error::StartError;
-use crate::keyfile;
+use crate::keyfile::{self, CreatedKey};
 use crate::sip::{self, SipFront};
 use crate::status;
 
 /// How long [`Daemon::shutdown`] waits for the hand-off to the successor.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A key file that [`Daemon::start`] created because there was none.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CreatedKey {
-    /// The configuration field that names it.
-    pub field: &'static str,
-    /// The file.
-    pub path: PathBuf,
-    /// Its public key: a domain's trust anchor.
-    pub public_key: PublicKey,
-}
 
 /// How the node entered the ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

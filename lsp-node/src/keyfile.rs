@@ -7,6 +7,17 @@ use std::path::{Path, PathBuf};
 
 use lsp_core::Identity;
 
+/// A key file that [`crate::Daemon::start`] created because there was none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedKey {
+    /// The configuration field that names it.
+    pub field: &'static str,
+    /// The file.
+    pub path: PathBuf,
+    /// Its public key: a domain's trust anchor.
+    pub public_key: lsp_core::PublicKey,
+}
+
 /// A key file that cannot be used, with the configuration field or command
 /// line option that named it.
 #[derive(Debug, thiserror::Error)]

@@ -9,6 +9,6 @@ mod sip;
 mod status;
 
 pub use config::{ConfigError, NodeConfig, Role};
-pub use daemon::{CreatedKey, Daemon, Entered, Leaving};
+pub use daemon::{Daemon, Entered, Leaving};
 pub use error::StartError;
-pub use keyfile::KeyFileError;
+pub use keyfile::{CreatedKey, KeyFileError};

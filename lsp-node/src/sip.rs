@@ -14,9 +14,8 @@ use lsp_sip_adapter::service::{SipConfig, SipService};
 use tokio::task::JoinHandle;
 
 use crate::config::{NodeConfig, PolicyMode, SipSection, SipStore};
-use crate::daemon::CreatedKey;
 use crate::error::StartError;
-use crate::keyfile;
+use crate::keyfile::{self, CreatedKey};
 
 /// The running SIP front, and the task that sends the ring what the hybrid
 /// store's local half took while the ring was down.
