@@ -27,8 +27,10 @@ use ops::Op;
 mod admit;
 pub mod batch;
 mod client;
+mod dispatch;
 mod heard;
 mod ops;
+mod outputs;
 mod rehome;
 mod relay;
 mod replication;
@@ -36,7 +38,9 @@ mod requests;
 mod routing;
 mod upkeep;
 
-pub(crate) use requests::{Pending, Purpose};
+use outputs::Outputs;
+pub(crate) use requests::Purpose;
+use requests::Requests;
 
 #[cfg(test)]
 mod tests;
@@ -184,8 +188,6 @@ pub struct Status {
 /// What a deadline in the node's one timer table is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Timer {
-    /// Retransmit, or give up on, the pending request with this id.
-    Request(u64),
     /// The operation's deadline.
     Op(OpId),
     /// A recursive lookup's wait for its answer.
@@ -208,64 +210,62 @@ pub(crate) enum Timer {
 /// ([`Config::clock`]) is read only for record expiry.
 #[derive(Debug)]
 pub struct Chord {
-    pub(crate) me: PeerAddr,
-    pub(crate) cfg: Config,
-    pub(crate) rng: Xoshiro256PlusPlus,
-    pub(crate) state: NodeState,
-    pub(crate) pred: Option<PeerAddr>,
+    me: PeerAddr,
+    cfg: Config,
+    rng: Xoshiro256PlusPlus,
+    state: NodeState,
+    pred: Option<PeerAddr>,
     /// The k - 1 predecessors before `pred`, nearest first, as `pred` last
     /// told: with `pred`, they bound the keys this node holds.
-    pub(crate) farther_preds: Vec<PeerAddr>,
-    pub(crate) succs: Vec<PeerAddr>,
-    pub(crate) fingers: Vec<Option<PeerAddr>>,
-    pub(crate) next_finger: usize,
+    farther_preds: Vec<PeerAddr>,
+    succs: Vec<PeerAddr>,
+    fingers: Vec<Option<PeerAddr>>,
+    next_finger: usize,
     /// Fingers left to fix quickly after joining.
-    pub(crate) fast_fingers: usize,
+    fast_fingers: usize,
     /// Immediate re-stabilizes left after joining (see `on_neighbours`).
-    pub(crate) fast_stabilize: usize,
-    pub(crate) store: RecordStore,
+    fast_stabilize: usize,
+    store: RecordStore,
     /// Records whose signatures a batch checked; see `batch.rs`.
-    pub(crate) ahead: CheckedAhead,
-    pub(crate) next_id: u64,
-    pub(crate) pending: BTreeMap<u64, Pending>,
-    /// Every deadline, in milliseconds since `epoch`.
-    pub(crate) timers: TimerTable<Timer>,
+    ahead: CheckedAhead,
+    /// Requests out, with their deadlines.
+    requests: Requests,
+    /// Every other deadline, in milliseconds since `epoch`.
+    timers: TimerTable<Timer>,
     /// The monotonic instant that is 0 ms: the first `now` seen.
-    pub(crate) epoch: Option<Instant>,
+    epoch: Option<Instant>,
     /// The `now` of the latest input, in ms since `epoch`.
-    pub(crate) now_ms: u64,
-    pub(crate) ops: BTreeMap<OpId, Op>,
-    pub(crate) next_op: u64,
-    pub(crate) transmits: VecDeque<Transmit>,
-    pub(crate) events: VecDeque<Event>,
-    pub(crate) counters: Counters,
+    now_ms: u64,
+    ops: BTreeMap<OpId, Op>,
+    next_op: u64,
+    out: Outputs,
     /// Peers dropped as unreachable, probed now and then so that rings
     /// split by a partition find each other again.
-    pub(crate) graveyard: VecDeque<(PeerAddr, u32)>,
+    graveyard: VecDeque<(PeerAddr, u32)>,
     /// Set whenever the predecessor or successor list changes, so that the
     /// replica check runs only then.
-    pub(crate) routing_changed: bool,
+    routing_changed: bool,
     /// Predecessor and first k-1 successors when replicas were last synced.
-    pub(crate) replica_view: (Option<PeerAddr>, Vec<NodeId>),
+    replica_view: (Option<PeerAddr>, Vec<NodeId>),
     /// Which farther successor the next repair round asks.
-    pub(crate) repair_turn: usize,
+    repair_turn: usize,
     /// Who got a digest answered since the last repair round: once each,
     /// and r + k in all, since each answer costs a pass over the store.
-    pub(crate) digest_askers: Vec<NodeId>,
+    digest_askers: Vec<NodeId>,
     /// When a peer last answered, which health is judged from.
-    pub(crate) liveness: Liveness,
+    liveness: Liveness,
     /// When each peer last sent anything: a request it left unanswered
     /// meanwhile was lost, and does not make it dead.
-    pub(crate) heard: heard::HeardFrom,
+    heard: heard::HeardFrom,
     /// A client's members and contacts; empty for a member.
-    pub(crate) contacts: client::Contacts,
+    contacts: client::Contacts,
     /// The successor answered the last Notify with a refusal: the ring
     /// does not take this node as a member (a closed ring it is not
     /// enrolled in, or an open one whose work rule it fails).
-    pub(crate) refused_as_member: bool,
+    refused_as_member: bool,
     /// The successor named this node as its predecessor in the latest
     /// stabilize round (see [`Status::settled`]).
-    pub(crate) successor_confirmed: bool,
+    successor_confirmed: bool,
 }
 
 pub(crate) fn ms(d: Duration) -> u64 {
@@ -276,9 +276,10 @@ impl Chord {
     /// A node that listens at `me`. It joins nothing until [`Chord::join`].
     pub fn new(me: PeerAddr, cfg: Config) -> Self {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed ^ me.id.prefix_u64());
-        let next_id = rng.random::<u64>() >> 1;
+        let first_request_id = rng.random::<u64>() >> 1;
         let store = RecordStore::with_shards(cfg.limits, 1);
         let request_life = ms(cfg.request_timeout).saturating_mul(u64::from(cfg.request_attempts));
+        let requests = Requests::new(first_request_id, &cfg);
         Self {
             me,
             cfg,
@@ -293,16 +294,13 @@ impl Chord {
             fast_stabilize: 0,
             store,
             ahead: CheckedAhead::new(AHEAD_CHECKED),
-            next_id,
-            pending: BTreeMap::new(),
+            requests,
             timers: TimerTable::default(),
             epoch: None,
             now_ms: 0,
             ops: BTreeMap::new(),
             next_op: 1,
-            transmits: VecDeque::new(),
-            events: VecDeque::new(),
-            counters: Counters::default(),
+            out: Outputs::default(),
             graveyard: VecDeque::new(),
             routing_changed: false,
             replica_view: (None, Vec::new()),
@@ -361,7 +359,7 @@ impl Chord {
             estimated_size: self.estimated_size(),
             health: self.health_at(self.now_ms),
             settled: self.settled(),
-            counters: self.counters,
+            counters: self.out.counters(),
         }
     }
 
@@ -540,13 +538,12 @@ impl Chord {
     /// Counts and decodes a frame. A malformed one changes nothing else,
     /// except that a request whose id can be read is refused.
     fn decode_frame(&mut self, from: PeerAddr, frame: &[u8]) -> Result<Message, Error> {
-        self.counters.messages_received += 1;
-        self.counters.bytes_received += frame.len() as u64;
+        self.out.received(frame.len());
         Message::decode(frame).inspect_err(|e| {
-            self.counters.malformed += 1;
+            self.out.malformed();
             if let Some(id) = Message::request_id(frame) {
                 let body = Response::refused(format!("malformed request: {e}"));
-                self.respond(from, id, body);
+                self.out.respond(from, id, body);
             }
         })
     }
@@ -577,7 +574,7 @@ impl Chord {
                 } else {
                     self.serve(from, body, now_ms)
                 };
-                self.respond(from, id, body);
+                self.out.respond(from, id, body);
             }
             // Only members answer for the ring: a stranger's answer is
             // dropped, as if it never came.
@@ -598,8 +595,19 @@ impl Chord {
         if self.state == NodeState::Left {
             return;
         }
-        while let Some(timer) = self.timers.pop_due(t) {
-            self.fire(timer, t);
+        // Due requests first at equal deadlines, in deadline order.
+        loop {
+            let request_first = match (self.requests.next_deadline(), self.timers.next()) {
+                (Some(r), Some(o)) => r <= o,
+                (r, _) => r.is_some(),
+            };
+            if request_first && let Some(due) = self.requests.pop_due(t) {
+                self.attempt_due(due, t);
+            } else if let Some(timer) = self.timers.pop_due(t) {
+                self.fire(timer, t);
+            } else {
+                break;
+            }
             if self.state == NodeState::Left {
                 return;
             }
@@ -614,19 +622,10 @@ impl Chord {
         if self.state == NodeState::Left {
             return;
         }
-        let ids: Vec<u64> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.to == peer)
-            .map(|(id, _)| *id)
-            .collect();
         self.forget(peer);
-        for id in ids {
-            if let Some(p) = self.pending.remove(&id) {
-                self.timers.cancel(Timer::Request(id));
-                self.counters.unanswered += 1;
-                self.on_failure(p.to, p.purpose, t);
-            }
+        for p in self.requests.drop_to(peer) {
+            self.out.unanswered(false);
+            self.on_failure(p.to, p.purpose, t);
         }
         self.after_input(t);
     }
@@ -635,12 +634,12 @@ impl Chord {
 
     /// The next frame to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        self.out.next_transmit()
     }
 
     /// The next finished operation.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.out.next_event()
     }
 
     /// When [`Chord::handle_timeout`] should next be called.
@@ -648,7 +647,10 @@ impl Chord {
         if self.state == NodeState::Left {
             return None;
         }
-        let at = self.timers.next()?;
+        let at = match (self.requests.next_deadline(), self.timers.next()) {
+            (Some(r), Some(o)) => r.min(o),
+            (r, o) => r.or(o)?,
+        };
         Some(self.epoch? + Duration::from_millis(at))
     }
 
@@ -679,7 +681,7 @@ impl Chord {
     }
 
     pub(crate) fn finish(&mut self, op: OpId, outcome: Result<Outcome, Error>) {
-        self.events.push_back(Event::Done { op, outcome });
+        self.out.finish(op, outcome);
     }
 
     pub(crate) fn jitter(&mut self, d: Duration) -> u64 {

@@ -388,7 +388,7 @@ impl Chord {
         let Phase::Route { then, lookup, .. } = old else {
             return;
         };
-        self.counters.lies += u64::from(lookup.lies());
+        self.out.lies(lookup.lies());
         let want_records = matches!(then, Then::Fetch(_));
         let k = self.cfg.k();
         match then {
@@ -658,7 +658,7 @@ impl Chord {
             return;
         };
         if let Phase::Route { lookup, .. } = &op.phase {
-            self.counters.lies += u64::from(lookup.lies());
+            self.out.lies(lookup.lies());
         }
         if let Phase::Route {
             then: Then::Proxy { origin, token },
@@ -669,7 +669,7 @@ impl Chord {
         }
         if matches!(op.phase, Phase::Leave { .. }) && outcome.is_ok() {
             self.state = NodeState::Left;
-            self.pending.clear();
+            self.requests.clear();
             self.timers.clear();
         }
         if !op.internal() {

@@ -111,7 +111,7 @@ impl Chord {
             return;
         }
         // A forward still unanswered is stale from here on.
-        self.pending.retain(|_, p| p.purpose != Purpose::Op(id));
+        self.requests.cancel_op(id);
         self.timers.cancel(Timer::OpStep(id));
         if let Some(Phase::Route { lookup, token, .. }) =
             self.ops.get_mut(&id).map(|o| &mut o.phase)

@@ -1,11 +1,17 @@
-//! Requests: sending and retrying them, matching their answers, and
-//! serving the ones peers send.
+//! The requests a node has out: their ids, what each is for, its frame
+//! for retransmission, and its deadline. A request leaves the table with
+//! its deadline, answered, given up or cancelled, never one without the
+//! other.
+
+use std::collections::BTreeMap;
 
 use lsp_core::{Error, NodeId, PeerAddr};
 
-use super::{Chord, GRAVEYARD_PROBES, OpId, Timer, Transmit, ms, ops};
-use crate::ring::Point;
-use crate::wire::{Message, Request, Response};
+use super::outputs::Traffic;
+use super::{OpId, ms};
+use crate::config::Config;
+use crate::timers::TimerTable;
+use crate::wire::{Message, Request};
 
 /// What a request is for; decides what its answer or failure does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,264 +44,252 @@ pub(crate) enum Purpose {
     RefreshContacts,
 }
 
+/// A request awaiting its answer.
 #[derive(Debug)]
-pub(crate) struct Pending {
-    pub to: PeerAddr,
-    pub frame: Vec<u8>,
-    pub attempts_left: u32,
-    pub purpose: Purpose,
-    pub maintenance: bool,
+pub(super) struct Pending {
+    pub(super) to: PeerAddr,
+    pub(super) purpose: Purpose,
+    pub(super) traffic: Traffic,
     /// When the first attempt went out.
-    pub sent_ms: u64,
+    pub(super) sent_ms: u64,
+    frame: Vec<u8>,
+    attempts_left: u32,
 }
 
-impl Chord {
-    /// A pending request's attempt timed out: send it again, or give up.
-    pub(super) fn request_due(&mut self, id: u64, t: u64) {
-        let Some(p) = self.pending.get_mut(&id) else {
-            return;
-        };
-        if p.attempts_left > 0 {
-            p.attempts_left -= 1;
-            let (to, frame, maint, purpose) = (p.to, p.frame.clone(), p.maintenance, p.purpose);
-            self.count_request(purpose, maint, frame.len());
-            self.timers
-                .set(Timer::Request(id), t + ms(self.cfg.request_timeout));
-            self.send_raw(to, frame);
-        } else if let Some(p) = self.pending.remove(&id) {
-            self.counters.unanswered += 1;
-            if self.heard.since(p.to.id, p.sent_ms) {
-                // Alive, so the request or its answer was lost on a busy
-                // link: this request fails, the peer stays.
-                self.counters.unanswered_by_live_peers += 1;
-                self.on_lost(p.to, p.purpose, t);
-            } else {
-                self.on_failure(p.to, p.purpose, t);
-            }
+/// Why a request was not sent.
+#[derive(Debug)]
+pub(super) enum NotSent {
+    /// As many requests are out as the node allows.
+    Full,
+    /// It does not encode.
+    Unencodable(Error),
+}
+
+/// What an attempt's timeout comes to.
+#[derive(Debug)]
+pub(super) enum Due {
+    /// Send the frame again.
+    Resend {
+        to: PeerAddr,
+        frame: Vec<u8>,
+        traffic: Traffic,
+    },
+    /// Every attempt went unanswered.
+    GaveUp(Pending),
+}
+
+/// The pending requests, by id, with their deadlines.
+#[derive(Debug)]
+pub(super) struct Requests {
+    pending: BTreeMap<u64, Pending>,
+    deadlines: TimerTable<u64>,
+    next_id: u64,
+    timeout_ms: u64,
+    attempts: u32,
+    max: usize,
+}
+
+impl Requests {
+    /// An empty table whose ids start at `first_id`.
+    pub(super) fn new(first_id: u64, cfg: &Config) -> Self {
+        Self {
+            pending: BTreeMap::new(),
+            deadlines: TimerTable::default(),
+            next_id: first_id,
+            timeout_ms: ms(cfg.request_timeout),
+            attempts: cfg.request_attempts,
+            max: cfg.max_pending_requests,
         }
     }
 
-    /// Sends a request and remembers it. Fails with `Overloaded` (through
-    /// `on_failure`) when too many are pending.
-    pub(crate) fn request(&mut self, to: PeerAddr, body: Request, purpose: Purpose, now_ms: u64) {
-        if self.pending.len() >= self.cfg.max_pending_requests {
-            self.on_overload(purpose);
-            return;
+    /// Takes a request to `to` on and returns its frame to send.
+    pub(super) fn start(
+        &mut self,
+        to: PeerAddr,
+        body: Request,
+        purpose: Purpose,
+        traffic: Traffic,
+        now_ms: u64,
+    ) -> Result<Vec<u8>, NotSent> {
+        if self.pending.len() >= self.max {
+            return Err(NotSent::Full);
         }
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
-        let frame = match (Message::Request { id, body }).encode() {
-            Ok(frame) => frame,
-            Err(e) => {
-                self.counters.unencodable += 1;
-                if let Purpose::Op(op) = purpose {
-                    self.end_op(op, Err(e));
-                }
-                return;
-            }
-        };
-        let maintenance = match purpose {
-            Purpose::Op(op) => self.ops.get(&op).is_some_and(|o| o.internal()),
-            Purpose::Replicate | Purpose::Answer => false,
-            _ => true,
-        };
-        self.count_request(purpose, maintenance, frame.len());
-        let deadline = now_ms + ms(self.cfg.request_timeout);
-        self.timers.set(Timer::Request(id), deadline);
+        let frame = (Message::Request { id, body })
+            .encode()
+            .map_err(NotSent::Unencodable)?;
+        self.deadlines.set(id, now_ms + self.timeout_ms);
         self.pending.insert(
             id,
             Pending {
                 to,
                 frame: frame.clone(),
-                attempts_left: self.cfg.request_attempts.saturating_sub(1),
+                attempts_left: self.attempts.saturating_sub(1),
                 purpose,
-                maintenance,
+                traffic,
                 sent_ms: now_ms,
             },
         );
-        self.send_raw(to, frame);
+        Ok(frame)
     }
 
-    /// A request could not be sent: too many are pending. Upkeep retries
-    /// on its own schedule; an operation fails.
-    fn on_overload(&mut self, purpose: Purpose) {
-        if let Purpose::Op(op) = purpose {
-            self.end_op(op, Err(Error::Overloaded("requests")));
+    /// The soonest deadline of an attempt.
+    pub(super) fn next_deadline(&self) -> Option<u64> {
+        self.deadlines.next()
+    }
+
+    /// The attempt due soonest at `now_ms`, if any: another attempt, or
+    /// the request given up.
+    pub(super) fn pop_due(&mut self, now_ms: u64) -> Option<Due> {
+        loop {
+            let id = self.deadlines.pop_due(now_ms)?;
+            let Some(p) = self.pending.get_mut(&id) else {
+                continue;
+            };
+            if p.attempts_left > 0 {
+                p.attempts_left -= 1;
+                let due = Due::Resend {
+                    to: p.to,
+                    frame: p.frame.clone(),
+                    traffic: p.traffic,
+                };
+                self.deadlines.set(id, now_ms + self.timeout_ms);
+                return Some(due);
+            }
+            if let Some(p) = self.pending.remove(&id) {
+                return Some(Due::GaveUp(p));
+            }
         }
     }
 
-    fn count_request(&mut self, purpose: Purpose, maintenance: bool, len: usize) {
-        if maintenance {
-            self.counters.maintenance_messages += 1;
-            self.counters.maintenance_bytes += len as u64;
-        } else if purpose == Purpose::Replicate {
-            self.counters.replication_messages += 1;
-            self.counters.replication_bytes += len as u64;
+    /// The request `id`, answered by `from`: only the peer asked may
+    /// answer; anything else is stale or forged, and changes nothing.
+    pub(super) fn answered(&mut self, from: NodeId, id: u64) -> Option<Pending> {
+        if self.pending.get(&id)?.to.id != from {
+            return None;
+        }
+        self.deadlines.cancel(id);
+        self.pending.remove(&id)
+    }
+
+    /// Removes every request to `peer`, oldest id first.
+    pub(super) fn drop_to(&mut self, peer: PeerAddr) -> Vec<Pending> {
+        let ids: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.to == peer)
+            .map(|(id, _)| *id)
+            .collect();
+        ids.into_iter().filter_map(|id| self.remove(id)).collect()
+    }
+
+    /// Forgets the requests of operation `op`: their answers are stale.
+    pub(super) fn cancel_op(&mut self, op: OpId) {
+        let ids: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.purpose == Purpose::Op(op))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.remove(id);
         }
     }
 
-    /// Sends the response `body` to request `id` of `to`.
-    pub(crate) fn respond(&mut self, to: PeerAddr, id: u64, body: Response) {
-        match (Message::Response { id, body }).encode() {
-            Ok(frame) => self.send_raw(to, frame),
-            Err(_) => self.counters.unencodable += 1,
-        }
+    /// Whether a request to `to` for `purpose` is out.
+    pub(super) fn is_out(&self, to: PeerAddr, purpose: Purpose) -> bool {
+        self.pending
+            .values()
+            .any(|q| q.to == to && q.purpose == purpose)
     }
 
-    pub(crate) fn send_raw(&mut self, to: PeerAddr, frame: Vec<u8>) {
-        self.counters.messages_sent += 1;
-        self.counters.bytes_sent += frame.len() as u64;
-        self.transmits.push_back(Transmit { to, frame });
+    /// Forgets every request.
+    pub(super) fn clear(&mut self) {
+        self.pending.clear();
+        self.deadlines.clear();
     }
 
-    pub(super) fn on_response(
-        &mut self,
-        from: PeerAddr,
-        id: u64,
-        body: Response,
-        len: usize,
-        now_ms: u64,
-    ) {
-        // Only the peer asked may answer; anything else is stale or forged.
-        let Some(p) = self.pending.get(&id) else {
-            return;
+    fn remove(&mut self, id: u64) -> Option<Pending> {
+        self.deadlines.cancel(id);
+        self.pending.remove(&id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::test_peers::peer;
+
+    fn table(max: usize) -> Requests {
+        let cfg = Config {
+            request_timeout: Duration::from_millis(100),
+            request_attempts: 2,
+            max_pending_requests: max,
+            ..Config::default()
         };
-        if p.to.id != from.id {
-            return;
-        }
-        let Some(p) = self.pending.remove(&id) else {
-            return;
-        };
-        self.timers.cancel(Timer::Request(id));
-        self.liveness.heard(now_ms);
-        if p.maintenance {
-            self.counters.maintenance_messages += 1;
-            self.counters.maintenance_bytes += len as u64;
-        } else if p.purpose == Purpose::Replicate {
-            self.counters.replication_messages += 1;
-            self.counters.replication_bytes += len as u64;
-        }
-        match p.purpose {
-            Purpose::Stabilize => self.on_neighbours(p.to, body, now_ms),
-            Purpose::Probe(_) => {
-                // Alive after all: look ourselves up through it, in case it
-                // is in another ring that should merge with ours.
-                let target = Point(self.me.id.0);
-                self.start_route(target, ops::Then::Merge, Some(vec![p.to]), now_ms);
-            }
-            Purpose::CheckPredecessor => self.on_predecessor_neighbours(p.to, body),
-            // A successor that refuses our Notify does not take us as a
-            // member: say so in health rather than serve as if joined.
-            Purpose::Notify => {
-                self.refused_as_member = matches!(body, Response::Refused { .. });
-            }
-            Purpose::Hint | Purpose::Replicate | Purpose::Answer => {}
-            Purpose::VerifySuccessor | Purpose::VerifyPredecessor { .. } => {
-                self.on_verified(p.to, p.purpose, body, now_ms)
-            }
-            Purpose::Repair { near } => {
-                if near && body == (Response::Digested { matched: false }) {
-                    self.push_primary_range(p.to, now_ms);
-                }
-            }
-            Purpose::Op(op) => self.on_op_response(op, p.to, body, now_ms),
-            Purpose::RefreshContacts => self.on_contact_neighbours(p.to, body),
-        }
+        Requests::new(7, &cfg)
     }
 
-    /// A request to a peer heard from since it was sent went unanswered:
-    /// what asked goes on without the answer, and the peer is kept.
-    fn on_lost(&mut self, to: PeerAddr, purpose: Purpose, now_ms: u64) {
-        match purpose {
-            Purpose::Op(op) => self.on_op_failure(op, to, now_ms),
-            Purpose::Probe(_) => self.on_failure(to, purpose, now_ms),
-            // Upkeep asks again on its own periodic timer.
-            _ => {}
-        }
+    fn ask(r: &mut Requests, to: u8, purpose: Purpose, now_ms: u64) -> Result<Vec<u8>, NotSent> {
+        r.start(
+            peer(to),
+            Request::Ping,
+            purpose,
+            Traffic::Maintenance,
+            now_ms,
+        )
     }
 
-    pub(super) fn on_failure(&mut self, to: PeerAddr, purpose: Purpose, now_ms: u64) {
-        match purpose {
-            Purpose::Stabilize => {
-                self.forget(to);
-                // Try the next successor at once.
-                self.timers.set(Timer::Stabilize, now_ms);
+    #[test]
+    fn an_unanswered_request_is_sent_again_then_given_up_with_its_deadline() {
+        let mut r = table(8);
+        let frame = ask(&mut r, 1, Purpose::Notify, 0).expect("sent");
+        assert_eq!(r.next_deadline(), Some(100));
+        assert!(r.pop_due(99).is_none());
+        match r.pop_due(100) {
+            Some(Due::Resend {
+                to, frame: again, ..
+            }) => {
+                assert_eq!((to, again), (peer(1), frame));
             }
-            Purpose::Notify | Purpose::CheckPredecessor | Purpose::RefreshContacts => {
-                self.forget(to)
-            }
-            Purpose::Hint
-            | Purpose::Replicate
-            | Purpose::Answer
-            | Purpose::Repair { .. }
-            | Purpose::VerifySuccessor
-            | Purpose::VerifyPredecessor { .. } => {}
-            Purpose::Probe(n) => {
-                // An isolated node keeps probing: its buried peers are its
-                // only way back into the ring.
-                if n < GRAVEYARD_PROBES || self.isolated(now_ms).is_some() {
-                    self.graveyard.push_back((to, n.min(GRAVEYARD_PROBES)));
-                }
-            }
-            Purpose::Op(op) => {
-                self.forget(to);
-                self.on_op_failure(op, to, now_ms);
-            }
+            other => panic!("{other:?}"),
         }
+        assert_eq!(r.next_deadline(), Some(200));
+        assert!(matches!(r.pop_due(200), Some(Due::GaveUp(p)) if p.to == peer(1)));
+        assert_eq!(r.next_deadline(), None, "no deadline outlives its request");
+        assert!(!r.is_out(peer(1), Purpose::Notify));
     }
 
-    /// Answers a request.
-    pub(super) fn serve(&mut self, from: PeerAddr, body: Request, now_ms: u64) -> Response {
-        match body {
-            Request::FindSuccessor { target } => self.answer_find(Point(target)),
-            Request::GetNeighbours => Response::Neighbours {
-                predecessor: self.pred,
-                successors: self.succs.clone(),
-                farther_predecessors: self.farther_preds.clone(),
-            },
-            Request::Notify => {
-                self.rectify(from, now_ms);
-                Response::Ack
-            }
-            Request::Ping => {
-                self.consider_successor(from, now_ms);
-                Response::Ack
-            }
-            Request::StabilizeHint => {
-                self.timers.set_earlier(Timer::Stabilize, now_ms);
-                Response::Ack
-            }
-            Request::Leaving {
-                predecessor,
-                successors,
-            } => {
-                self.on_leaving(from, predecessor, successors, now_ms);
-                Response::Ack
-            }
-            Request::Store { records } => Response::Stored {
-                outcomes: self.store_and_spread(Some(from), &records, now_ms),
-            },
-            Request::StoreHere { records } => Response::Stored {
-                outcomes: self.store_from(&records),
-            },
-            Request::Forward {
-                target,
-                origin,
-                token,
-                ..
-            } => self.relay(from, Point(target), origin, token, now_ms),
-            Request::Routed { token, peers, hops } => {
-                self.on_routed(from, token, peers, hops, now_ms);
-                Response::Ack
-            }
-            Request::Digest {
-                from: start,
-                digest,
-                at,
-            } => self.serve_digest(from, Point(start), digest, at, now_ms),
-            Request::Fetch { aor } => Response::Records {
-                records: self.store.fetch(&aor, self.wall()).unwrap_or_default(),
-            },
-        }
+    #[test]
+    fn only_the_peer_asked_may_answer() {
+        let mut r = table(8);
+        ask(&mut r, 1, Purpose::Notify, 0).expect("sent");
+        assert!(r.answered(peer(2).id, 7).is_none(), "another peer");
+        assert!(r.answered(peer(1).id, 8).is_none(), "another id");
+        assert!(r.answered(peer(1).id, 7).is_some());
+        assert_eq!(r.next_deadline(), None);
+        assert!(r.answered(peer(1).id, 7).is_none(), "answered once");
+    }
+
+    #[test]
+    fn a_full_table_refuses_and_dropping_a_peer_or_an_op_frees_it() {
+        let mut r = table(2);
+        ask(&mut r, 1, Purpose::Op(OpId(3)), 0).expect("sent");
+        ask(&mut r, 2, Purpose::Stabilize, 0).expect("sent");
+        assert!(matches!(
+            ask(&mut r, 3, Purpose::Notify, 0),
+            Err(NotSent::Full)
+        ));
+        r.cancel_op(OpId(3));
+        ask(&mut r, 3, Purpose::Notify, 0).expect("room again");
+        let dropped = r.drop_to(peer(2));
+        assert_eq!(dropped.len(), 1);
+        assert_eq!(dropped[0].purpose, Purpose::Stabilize);
+        assert_eq!(r.next_deadline(), Some(100), "peer 3's only");
+        r.clear();
+        assert_eq!(r.next_deadline(), None);
     }
 }

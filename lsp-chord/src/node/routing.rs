@@ -271,11 +271,7 @@ impl Chord {
 
     /// Asks `p` for its neighbours, unless that is already asked.
     fn verify(&mut self, p: PeerAddr, purpose: Purpose, now_ms: u64) {
-        if self
-            .pending
-            .values()
-            .any(|q| q.to == p && q.purpose == purpose)
-        {
+        if self.requests.is_out(p, purpose) {
             return;
         }
         self.request(p, Request::GetNeighbours, purpose, now_ms);

@@ -49,7 +49,6 @@ impl Chord {
         let joined = self.state == NodeState::Joined;
         let client = self.state == NodeState::Client;
         match timer {
-            Timer::Request(id) => self.request_due(id, t),
             Timer::Op(op) => self.op_expired(op),
             Timer::OpStep(op) => self.recursion_stalled(op, t),
             Timer::Stabilize if joined => {

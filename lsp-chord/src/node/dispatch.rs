@@ -1,0 +1,203 @@
+//! What the node does with each answer to its requests, each request it
+//! gets, and each request that fails: the glue between the request table
+//! and the parts of the node that asked.
+
+use lsp_core::{Error, PeerAddr};
+
+use super::outputs::Traffic;
+use super::requests::{Due, NotSent, Purpose};
+use super::{Chord, GRAVEYARD_PROBES, Timer, ops};
+use crate::ring::Point;
+use crate::wire::{Request, Response};
+
+impl Chord {
+    /// Sends a request and remembers it. Fails with `Overloaded` (through
+    /// the operation that asked) when too many are pending.
+    pub(crate) fn request(&mut self, to: PeerAddr, body: Request, purpose: Purpose, now_ms: u64) {
+        let traffic = match purpose {
+            Purpose::Op(op) if self.ops.get(&op).is_some_and(|o| o.internal()) => {
+                Traffic::Maintenance
+            }
+            Purpose::Op(_) | Purpose::Answer => Traffic::User,
+            Purpose::Replicate => Traffic::Replication,
+            _ => Traffic::Maintenance,
+        };
+        match self.requests.start(to, body, purpose, traffic, now_ms) {
+            Ok(frame) => {
+                self.out.count(traffic, frame.len());
+                self.out.send(to, frame);
+            }
+            // Upkeep retries on its own schedule; an operation fails.
+            Err(NotSent::Full) => {
+                if let Purpose::Op(op) = purpose {
+                    self.end_op(op, Err(Error::Overloaded("requests")));
+                }
+            }
+            Err(NotSent::Unencodable(e)) => {
+                self.out.unencodable();
+                if let Purpose::Op(op) = purpose {
+                    self.end_op(op, Err(e));
+                }
+            }
+        }
+    }
+
+    /// An attempt timed out: it is sent again, or its request fails.
+    pub(super) fn attempt_due(&mut self, due: Due, now_ms: u64) {
+        match due {
+            Due::Resend { to, frame, traffic } => {
+                self.out.count(traffic, frame.len());
+                self.out.send(to, frame);
+            }
+            Due::GaveUp(p) => {
+                // A peer heard from meanwhile is alive, so the request or
+                // its answer was lost on a busy link: this request fails,
+                // the peer stays.
+                let live = self.heard.since(p.to.id, p.sent_ms);
+                self.out.unanswered(live);
+                if live {
+                    self.on_lost(p.to, p.purpose, now_ms);
+                } else {
+                    self.on_failure(p.to, p.purpose, now_ms);
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_response(
+        &mut self,
+        from: PeerAddr,
+        id: u64,
+        body: Response,
+        len: usize,
+        now_ms: u64,
+    ) {
+        let Some(p) = self.requests.answered(from.id, id) else {
+            return;
+        };
+        self.liveness.heard(now_ms);
+        self.out.count(p.traffic, len);
+        match p.purpose {
+            Purpose::Stabilize => self.on_neighbours(p.to, body, now_ms),
+            Purpose::Probe(_) => {
+                // Alive after all: look ourselves up through it, in case it
+                // is in another ring that should merge with ours.
+                let target = Point(self.me.id.0);
+                self.start_route(target, ops::Then::Merge, Some(vec![p.to]), now_ms);
+            }
+            Purpose::CheckPredecessor => self.on_predecessor_neighbours(p.to, body),
+            // A successor that refuses our Notify does not take us as a
+            // member: say so in health rather than serve as if joined.
+            Purpose::Notify => {
+                self.refused_as_member = matches!(body, Response::Refused { .. });
+            }
+            Purpose::Hint | Purpose::Replicate | Purpose::Answer => {}
+            Purpose::VerifySuccessor | Purpose::VerifyPredecessor { .. } => {
+                self.on_verified(p.to, p.purpose, body, now_ms)
+            }
+            Purpose::Repair { near } => {
+                if near && body == (Response::Digested { matched: false }) {
+                    self.push_primary_range(p.to, now_ms);
+                }
+            }
+            Purpose::Op(op) => self.on_op_response(op, p.to, body, now_ms),
+            Purpose::RefreshContacts => self.on_contact_neighbours(p.to, body),
+        }
+    }
+
+    /// A request to a peer heard from since it was sent went unanswered:
+    /// what asked goes on without the answer, and the peer is kept.
+    fn on_lost(&mut self, to: PeerAddr, purpose: Purpose, now_ms: u64) {
+        match purpose {
+            Purpose::Op(op) => self.on_op_failure(op, to, now_ms),
+            Purpose::Probe(_) => self.on_failure(to, purpose, now_ms),
+            // Upkeep asks again on its own periodic timer.
+            _ => {}
+        }
+    }
+
+    pub(super) fn on_failure(&mut self, to: PeerAddr, purpose: Purpose, now_ms: u64) {
+        match purpose {
+            Purpose::Stabilize => {
+                self.forget(to);
+                // Try the next successor at once.
+                self.timers.set(Timer::Stabilize, now_ms);
+            }
+            Purpose::Notify | Purpose::CheckPredecessor | Purpose::RefreshContacts => {
+                self.forget(to)
+            }
+            Purpose::Hint
+            | Purpose::Replicate
+            | Purpose::Answer
+            | Purpose::Repair { .. }
+            | Purpose::VerifySuccessor
+            | Purpose::VerifyPredecessor { .. } => {}
+            Purpose::Probe(n) => {
+                // An isolated node keeps probing: its buried peers are its
+                // only way back into the ring.
+                if n < GRAVEYARD_PROBES || self.isolated(now_ms).is_some() {
+                    self.graveyard.push_back((to, n.min(GRAVEYARD_PROBES)));
+                }
+            }
+            Purpose::Op(op) => {
+                self.forget(to);
+                self.on_op_failure(op, to, now_ms);
+            }
+        }
+    }
+
+    /// Answers a request.
+    pub(super) fn serve(&mut self, from: PeerAddr, body: Request, now_ms: u64) -> Response {
+        match body {
+            Request::FindSuccessor { target } => self.answer_find(Point(target)),
+            Request::GetNeighbours => Response::Neighbours {
+                predecessor: self.pred,
+                successors: self.succs.clone(),
+                farther_predecessors: self.farther_preds.clone(),
+            },
+            Request::Notify => {
+                self.rectify(from, now_ms);
+                Response::Ack
+            }
+            Request::Ping => {
+                self.consider_successor(from, now_ms);
+                Response::Ack
+            }
+            Request::StabilizeHint => {
+                self.timers.set_earlier(Timer::Stabilize, now_ms);
+                Response::Ack
+            }
+            Request::Leaving {
+                predecessor,
+                successors,
+            } => {
+                self.on_leaving(from, predecessor, successors, now_ms);
+                Response::Ack
+            }
+            Request::Store { records } => Response::Stored {
+                outcomes: self.store_and_spread(Some(from), &records, now_ms),
+            },
+            Request::StoreHere { records } => Response::Stored {
+                outcomes: self.store_from(&records),
+            },
+            Request::Forward {
+                target,
+                origin,
+                token,
+                ..
+            } => self.relay(from, Point(target), origin, token, now_ms),
+            Request::Routed { token, peers, hops } => {
+                self.on_routed(from, token, peers, hops, now_ms);
+                Response::Ack
+            }
+            Request::Digest {
+                from: start,
+                digest,
+                at,
+            } => self.serve_digest(from, Point(start), digest, at, now_ms),
+            Request::Fetch { aor } => Response::Records {
+                records: self.store.fetch(&aor, self.wall()).unwrap_or_default(),
+            },
+        }
+    }
+}
