@@ -87,7 +87,7 @@ impl Chord {
                 by_sender.entry(a.from.id).or_default().extend(
                     records
                         .iter()
-                        .filter(|r| self.holds(Point::from(r.record.aor.resource_id()))),
+                        .filter(|r| self.table.holds(Point::from(r.record.aor.resource_id()))),
                 );
             }
         }

@@ -223,7 +223,7 @@ mod tests {
                 .all(|a| matches!(a, Response::Refused { .. }))
         );
         assert_eq!(answers[4], Response::Ack);
-        assert_eq!((node.pred, node.succs.len()), (None, 0));
+        assert_eq!((node.predecessor(), node.successors().len()), (None, 0));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use lsp_core::{Error, PeerAddr};
 
 use super::outputs::Traffic;
 use super::requests::{Due, NotSent, Purpose};
-use super::{Chord, GRAVEYARD_PROBES, Timer, ops};
+use super::{Chord, Timer, ops};
 use crate::ring::Point;
 use crate::wire::{Request, Response};
 
@@ -135,9 +135,8 @@ impl Chord {
             Purpose::Probe(n) => {
                 // An isolated node keeps probing: its buried peers are its
                 // only way back into the ring.
-                if n < GRAVEYARD_PROBES || self.isolated(now_ms).is_some() {
-                    self.graveyard.push_back((to, n.min(GRAVEYARD_PROBES)));
-                }
+                let isolated = self.isolated(now_ms).is_some();
+                self.table.probe_failed(to, n, isolated);
             }
             Purpose::Op(op) => {
                 self.forget(to);
@@ -150,11 +149,7 @@ impl Chord {
     pub(super) fn serve(&mut self, from: PeerAddr, body: Request, now_ms: u64) -> Response {
         match body {
             Request::FindSuccessor { target } => self.answer_find(Point(target)),
-            Request::GetNeighbours => Response::Neighbours {
-                predecessor: self.pred,
-                successors: self.succs.clone(),
-                farther_predecessors: self.farther_preds.clone(),
-            },
+            Request::GetNeighbours => self.table.neighbours(),
             Request::Notify => {
                 self.rectify(from, now_ms);
                 Response::Ack

@@ -6,7 +6,7 @@
 //! `impl Chord` blocks over the same state. The state machines they drive
 //! (`crate::lookup`, `crate::rounds`) know nothing of `Chord`.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use lsp_core::store::{RecordStore, StoreStats};
@@ -41,17 +41,12 @@ mod upkeep;
 use outputs::Outputs;
 pub(crate) use requests::Purpose;
 use requests::Requests;
+use routing::RoutingTable;
 
 #[cfg(test)]
 mod tests;
 
-/// Fingers kept: finger `i` is the successor of `me + 2^(255 - i)`. 64
-/// cover rings of up to about 2^60 nodes.
-pub const FINGERS: usize = 64;
-
-/// Dropped peers remembered for probing, and probes each gets.
-const GRAVEYARD: usize = 32;
-const GRAVEYARD_PROBES: u32 = 30;
+pub use routing::FINGERS;
 
 /// Records a batch check may vouch for before they are stored: more than
 /// one driver turn brings.
@@ -214,17 +209,8 @@ pub struct Chord {
     cfg: Config,
     rng: Xoshiro256PlusPlus,
     state: NodeState,
-    pred: Option<PeerAddr>,
-    /// The k - 1 predecessors before `pred`, nearest first, as `pred` last
-    /// told: with `pred`, they bound the keys this node holds.
-    farther_preds: Vec<PeerAddr>,
-    succs: Vec<PeerAddr>,
-    fingers: Vec<Option<PeerAddr>>,
-    next_finger: usize,
-    /// Fingers left to fix quickly after joining.
-    fast_fingers: usize,
-    /// Immediate re-stabilizes left after joining (see `on_neighbours`).
-    fast_stabilize: usize,
+    /// Predecessors, successors, fingers and dropped peers.
+    table: RoutingTable,
     store: RecordStore,
     /// Records whose signatures a batch checked; see `batch.rs`.
     ahead: CheckedAhead,
@@ -239,12 +225,6 @@ pub struct Chord {
     ops: BTreeMap<OpId, Op>,
     next_op: u64,
     out: Outputs,
-    /// Peers dropped as unreachable, probed now and then so that rings
-    /// split by a partition find each other again.
-    graveyard: VecDeque<(PeerAddr, u32)>,
-    /// Set whenever the predecessor or successor list changes, so that the
-    /// replica check runs only then.
-    routing_changed: bool,
     /// Predecessor and first k-1 successors when replicas were last synced.
     replica_view: (Option<PeerAddr>, Vec<NodeId>),
     /// Which farther successor the next repair round asks.
@@ -263,9 +243,6 @@ pub struct Chord {
     /// does not take this node as a member (a closed ring it is not
     /// enrolled in, or an open one whose work rule it fails).
     refused_as_member: bool,
-    /// The successor named this node as its predecessor in the latest
-    /// stabilize round (see [`Status::settled`]).
-    successor_confirmed: bool,
 }
 
 pub(crate) fn ms(d: Duration) -> u64 {
@@ -280,18 +257,13 @@ impl Chord {
         let store = RecordStore::with_shards(cfg.limits, 1);
         let request_life = ms(cfg.request_timeout).saturating_mul(u64::from(cfg.request_attempts));
         let requests = Requests::new(first_request_id, &cfg);
+        let table = RoutingTable::new(me, &cfg);
         Self {
             me,
             cfg,
             rng,
             state: NodeState::Idle,
-            pred: None,
-            farther_preds: Vec::new(),
-            succs: Vec::new(),
-            fingers: vec![None; FINGERS],
-            next_finger: 0,
-            fast_fingers: 0,
-            fast_stabilize: 0,
+            table,
             store,
             ahead: CheckedAhead::new(AHEAD_CHECKED),
             requests,
@@ -301,15 +273,12 @@ impl Chord {
             ops: BTreeMap::new(),
             next_op: 1,
             out: Outputs::default(),
-            graveyard: VecDeque::new(),
-            routing_changed: false,
             replica_view: (None, Vec::new()),
             repair_turn: 0,
             digest_askers: Vec::new(),
             liveness: Liveness::default(),
             heard: heard::HeardFrom::new(request_life),
             refused_as_member: false,
-            successor_confirmed: false,
             contacts: client::Contacts::default(),
         }
     }
@@ -328,12 +297,18 @@ impl Chord {
 
     /// The predecessor, if known.
     pub fn predecessor(&self) -> Option<PeerAddr> {
-        self.pred
+        self.table.pred()
     }
 
     /// The successor list (empty in a ring of one).
     pub fn successors(&self) -> &[PeerAddr] {
-        &self.succs
+        self.table.succs()
+    }
+
+    /// Nodes in the ring, estimated from how densely the predecessor and
+    /// successor list cover their arc (draft section 5).
+    pub fn estimated_size(&self) -> f64 {
+        self.table.estimated_size()
     }
 
     /// The record store.
@@ -343,20 +318,14 @@ impl Chord {
 
     /// The node's view of the ring.
     pub fn status(&self) -> Status {
-        let mut fingers: Vec<PeerAddr> = Vec::new();
-        for f in self.fingers.iter().rev().flatten() {
-            if !fingers.iter().any(|g| g.id == f.id) {
-                fingers.push(*f);
-            }
-        }
         Status {
             me: self.me,
             state: self.state,
-            predecessor: self.pred,
-            successors: self.succs.clone(),
-            fingers,
+            predecessor: self.table.pred(),
+            successors: self.table.succs().to_vec(),
+            fingers: self.table.distinct_fingers(),
             store: self.store.stats(),
-            estimated_size: self.estimated_size(),
+            estimated_size: self.table.estimated_size(),
             health: self.health_at(self.now_ms),
             settled: self.settled(),
             counters: self.out.counters(),
@@ -364,9 +333,7 @@ impl Chord {
     }
 
     fn settled(&self) -> bool {
-        let alone = self.succs.is_empty() && self.pred.is_none();
-        self.state == NodeState::Joined
-            && (alone || (self.pred.is_some() && self.successor_confirmed))
+        self.state == NodeState::Joined && self.table.settled()
     }
 
     /// Whether the node serves at `now` (see [`Health`]).
@@ -381,9 +348,12 @@ impl Chord {
         if self.state == NodeState::Joined && self.refused_as_member {
             return Health::NotAdmitted;
         }
-        let has_peers = !self.succs.is_empty() || self.pred.is_some();
-        self.liveness
-            .health(self.state, has_peers, now_ms, self.cfg.isolation_timeout)
+        self.liveness.health(
+            self.state,
+            self.table.has_peers(),
+            now_ms,
+            self.cfg.isolation_timeout,
+        )
     }
 
     /// Why the node cannot serve a user's operation at `now_ms`, if so.
@@ -689,19 +659,8 @@ impl Chord {
         d - d / 10 + self.rng.random_range(0..=d / 5)
     }
 
-    pub(crate) fn bury(&mut self, peer: PeerAddr) {
-        if self.graveyard.iter().any(|(g, _)| g.id == peer.id) {
-            return;
-        }
-        if self.graveyard.len() >= GRAVEYARD {
-            self.graveyard.pop_front();
-        }
-        self.graveyard.push_back((peer, 0));
-    }
-
     fn after_input(&mut self, now_ms: u64) {
-        if self.state == NodeState::Joined && self.routing_changed {
-            self.routing_changed = false;
+        if self.state == NodeState::Joined && self.table.take_changed() {
             self.sync_replicas(now_ms);
         }
     }
@@ -720,19 +679,14 @@ impl Chord {
     ) {
         let t = self.tick(now);
         self.become_joined(succs, t);
-        self.pred = pred;
-        self.routing_changed = true;
-        self.fast_fingers = 0;
-        self.fast_stabilize = 0;
+        self.table.install(pred, fingers);
         let (stabilize, fix) = (self.cfg.stabilize_interval, self.cfg.fix_fingers_interval);
         self.schedule(Timer::Stabilize, t, stabilize);
         self.schedule(Timer::FixFingers, t, fix);
-        for (slot, f) in self.fingers.iter_mut().zip(fingers) {
-            *slot = f;
-        }
         self.replica_view = (
             pred,
-            self.succs
+            self.table
+                .succs()
                 .iter()
                 .take(self.cfg.k() - 1)
                 .map(|p| p.id)

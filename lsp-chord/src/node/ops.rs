@@ -214,14 +214,14 @@ impl Chord {
         );
         // Only a user's lookup asks the owner found to confirm it.
         let confirm = matches!(then, Then::Lookup);
-        let (me, k, gap) = (self.me.id, self.cfg.k(), self.gap_bound());
+        let (me, k, gap) = (self.me.id, self.cfg.k(), self.table.gap_bound());
         // A user's operation routed from this node's own table checks the
         // owners it finds against more opinions, and counts only claims as
         // dense as the ring. So does a hand-over: the copy here is dropped
         // once they have it.
         let checked = (user || matches!(then, Then::Rehome(_))) && bootstrap.is_none();
         let (opinions, density) = if checked {
-            (self.cfg.opinions, self.density())
+            (self.cfg.opinions, self.table.density())
         } else {
             (1, None)
         };
@@ -233,9 +233,15 @@ impl Chord {
                     Lookup::new(target, me, self.client_candidates(target), confirm, k)
                 }
                 // A joined node answers from its own table when it can.
-                None => match self.responsible_for(target) {
+                None => match self.table.responsible_for(target) {
                     Some(owners) => Lookup::with_owners(target, me, owners, confirm, k),
-                    None => Lookup::new(target, me, self.closest_preceding(target, 8), confirm, k),
+                    None => Lookup::new(
+                        target,
+                        me,
+                        self.table.closest_preceding(target, 8),
+                        confirm,
+                        k,
+                    ),
                 },
             }
             .with_max_gap(gap)
@@ -261,7 +267,7 @@ impl Chord {
     pub(crate) fn drive_lookup(&mut self, id: OpId, now_ms: u64) {
         loop {
             let fresh_token: u64 = self.rng.random();
-            let (me, pred) = (self.me, self.pred);
+            let (me, pred) = (self.me, self.table.pred());
             let Some(Phase::Route {
                 lookup,
                 recursive,
@@ -276,7 +282,7 @@ impl Chord {
                 lookup::Next::Ask(p, _) if p.id == me.id => {
                     let answer = Answer::Neighbours {
                         predecessor: pred,
-                        successors: self.succs.clone(),
+                        successors: self.table.succs().to_vec(),
                     };
                     lookup.on_response(p, answer);
                     continue;
@@ -413,8 +419,8 @@ impl Chord {
                 self.end_op(id, Ok(Outcome::Joined));
             }
             Then::Finger(i) => {
-                if let Some(first) = peers.first().filter(|p| p.id != self.me.id) {
-                    self.fingers[i] = Some(*first);
+                if let Some(first) = peers.first() {
+                    self.table.set_finger(i, *first);
                 }
                 self.remove_op(id);
             }
@@ -598,12 +604,12 @@ impl Chord {
             Ok(id) => id,
             Err(failed) => return failed,
         };
-        let Some(succ) = self.succs.first().copied() else {
+        let Some(succ) = self.table.succs().first().copied() else {
             self.end_op(id, Ok(Outcome::Left));
             return id;
         };
         let me = Point(self.me.id.0);
-        let pred = self.pred;
+        let pred = self.table.pred();
         let records: Vec<SignedRecord> = self
             .store
             .records_where(self.wall(), |rid| {
@@ -618,7 +624,7 @@ impl Chord {
             .collect();
         let leaving = Request::Leaving {
             predecessor: pred,
-            successors: self.succs.clone(),
+            successors: self.table.succs().to_vec(),
         };
         messages.push((succ, leaving.clone()));
         if let Some(p) = pred.filter(|p| p.id != succ.id) {

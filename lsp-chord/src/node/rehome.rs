@@ -19,30 +19,6 @@ use crate::wire::{Request, Response, StoreOutcome};
 const REHOME_PER_ROUND: usize = 16;
 
 impl Chord {
-    /// Whether `key` is surely not this node's to hold: the ring is larger
-    /// than k, the k - 1 farther predecessors are known, and the key lies
-    /// before the k-th of them. Unsure means no.
-    pub(crate) fn misplaced(&self, key: Point) -> bool {
-        let Some(p) = self.pred else { return false };
-        let k = self.cfg.k();
-        // In a ring smaller than the successor list, the list wraps round
-        // to the predecessor, which tells the ring's size.
-        match self.succs.iter().position(|s| s.id == p.id) {
-            Some(i) if i + 2 <= k => return false,
-            None if self.succs.len() < k => return false,
-            _ => {}
-        }
-        let start = if k == 1 {
-            p
-        } else {
-            match self.farther_preds.get(k - 2) {
-                Some(s) => *s,
-                None => return false,
-            }
-        };
-        !key.in_open_closed(Point(start.id.0), Point(self.me.id.0))
-    }
-
     /// Starts handing over up to [`REHOME_PER_ROUND`] misplaced AORs, unless
     /// a previous round's are still on their way or the node is cut off.
     pub(crate) fn start_rehoming(&mut self, now_ms: u64) {
@@ -54,7 +30,7 @@ impl Chord {
         // the store may be misplaced, and the rest waits for later rounds.
         let mut picked = 0;
         let found = self.store.records_where(self.wall(), |rid| {
-            let take = picked < REHOME_PER_ROUND && self.misplaced(Point::from(rid));
+            let take = picked < REHOME_PER_ROUND && self.table.misplaced(Point::from(rid));
             picked += usize::from(take);
             take
         });
@@ -136,7 +112,7 @@ impl Chord {
         else {
             return;
         };
-        if !refused && self.misplaced(Point::from(aor.resource_id())) {
+        if !refused && self.table.misplaced(Point::from(aor.resource_id())) {
             self.store
                 .forget(&aor, |bytes| sent.iter().any(|s| s.as_slice() == bytes));
         }
@@ -153,39 +129,4 @@ fn taken(o: &StoreOutcome) -> bool {
             | StoreOutcome::Removed
             | StoreOutcome::Replay { .. }
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::test_peers::peer;
-    use crate::{Config, NodeState};
-
-    /// Node 0x10 in a ring of `ring` (sorted, 0x10 among them), k = 3,
-    /// with its tables as a settled ring would have them.
-    fn settled(ring: &[u8]) -> Chord {
-        let mut node = Chord::new(peer(0x10), Config::default());
-        node.state = NodeState::Joined;
-        let i = ring.iter().position(|b| *b == 0x10).expect("in the ring");
-        let n = ring.len();
-        let at = |j: usize| peer(ring[j % n]);
-        node.succs = (1..n).map(|d| at(i + d)).collect();
-        node.pred = Some(at(i + n - 1));
-        node.farther_preds = (2..=3).filter(|d| *d < n).map(|d| at(i + n - d)).collect();
-        node
-    }
-
-    #[test]
-    fn a_key_before_the_kth_predecessor_is_misplaced_once_the_ring_is_larger_than_k() {
-        // Five nodes: 0x10 holds (0x60, 0x10], the keys of itself and of
-        // its two predecessors 0xe0 and 0xf0.
-        let node = settled(&[0x10, 0x30, 0x60, 0xe0, 0xf0]);
-        assert!(!node.misplaced(Point([0x05; 32])));
-        assert!(!node.misplaced(Point([0xd0; 32])));
-        assert!(node.misplaced(Point([0x50; 32])));
-        assert!(node.misplaced(Point([0x20; 32])));
-        // Three nodes and k = 3: every node holds every key.
-        let small = settled(&[0x10, 0x60, 0xc0]);
-        assert!(!small.misplaced(Point([0x20; 32])));
-    }
 }

@@ -36,7 +36,7 @@ impl Chord {
         // The answer goes where the sender's connection comes from: a node
         // behind NAT, or bound to an unspecified address, cannot name it.
         let origin = from;
-        if let Some(peers) = self.responsible_for(target) {
+        if let Some(peers) = self.table.responsible_for(target) {
             let routed = Request::Routed {
                 token,
                 peers,
@@ -128,10 +128,10 @@ impl Chord {
             return;
         };
         let target = lookup.target();
-        let fresh = self.closest_preceding(target, 8);
+        let fresh = self.table.closest_preceding(target, 8);
         let owners = fresh
             .is_empty()
-            .then(|| self.responsible_for(target))
+            .then(|| self.table.responsible_for(target))
             .flatten();
         self.timers.cancel(Timer::OpStep(id));
         if let Some(Phase::Route {

@@ -23,8 +23,13 @@ impl Chord {
         {
             // Fast path, no allocation: nothing changed.
             let (vp, vs) = &self.replica_view;
-            let mine = self.succs.iter().take(k1).filter(|p| p.id != self.me.id);
-            if self.pred.map(|p| p.id) == vp.map(|p| p.id)
+            let mine = self
+                .table
+                .succs()
+                .iter()
+                .take(k1)
+                .filter(|p| p.id != self.me.id);
+            if self.table.pred().map(|p| p.id) == vp.map(|p| p.id)
                 && mine.clone().count() == vs.len()
                 && mine.zip(vs).all(|(a, b)| a.id == *b)
             {
@@ -32,18 +37,21 @@ impl Chord {
             }
         }
         let succs: Vec<PeerAddr> = self
-            .succs
+            .table
+            .succs()
             .iter()
             .take(k1)
             .filter(|p| p.id != self.me.id)
             .copied()
             .collect();
         let (old_pred, old_succs) = &self.replica_view;
-        let pred_same = self.pred.map(|p| p.id) == old_pred.map(|p| p.id);
+        let pred_same = self.table.pred().map(|p| p.id) == old_pred.map(|p| p.id);
         let succs_same =
             succs.len() == old_succs.len() && succs.iter().zip(old_succs).all(|(a, b)| a.id == *b);
         // Without a predecessor the primary range is unknown: wait.
-        let Some(pred) = self.pred else { return };
+        let Some(pred) = self.table.pred() else {
+            return;
+        };
         if pred_same && succs_same {
             return;
         }
@@ -113,11 +121,11 @@ impl Chord {
             Some(_) => self.store_from(records),
             None => records.iter().map(|r| self.store_local(r)).collect(),
         };
-        let Some(pred) = self.pred else {
+        let Some(pred) = self.table.pred() else {
             return outcomes;
         };
         let (p, me) = (Point(pred.id.0), Point(self.me.id.0));
-        let from_successor = from.is_some_and(|f| self.succs.iter().any(|s| s.id == f.id));
+        let from_successor = from.is_some_and(|f| self.table.succs().iter().any(|s| s.id == f.id));
         let mut forward: Vec<SignedRecord> = Vec::new();
         let mut back: Vec<SignedRecord> = Vec::new();
         for (r, o) in records.iter().zip(&outcomes) {
@@ -133,7 +141,8 @@ impl Chord {
         let t = now_ms;
         if !forward.is_empty() {
             let succs: Vec<PeerAddr> = self
-                .succs
+                .table
+                .succs()
                 .iter()
                 .take(self.cfg.k() - 1)
                 .filter(|s| s.id != self.me.id)
@@ -152,7 +161,7 @@ impl Chord {
         records
             .iter()
             .map(|r| {
-                if self.holds(Point::from(r.record.aor.resource_id())) {
+                if self.table.holds(Point::from(r.record.aor.resource_id())) {
                     self.store_local(r)
                 } else {
                     StoreOutcome::NotResponsible
@@ -189,7 +198,7 @@ impl Chord {
     /// farther successor in turn, which may hold copies that joins left
     /// behind it.
     pub(crate) fn start_repair(&mut self, now_ms: u64) {
-        let Some(pred) = self.pred.filter(|p| p.id != self.me.id) else {
+        let Some(pred) = self.table.pred().filter(|p| p.id != self.me.id) else {
             return;
         };
         let (p, me) = (Point(pred.id.0), Point(self.me.id.0));
@@ -198,7 +207,7 @@ impl Chord {
             Point::from(rid).in_open_closed(p, me)
         });
         let mut others: Vec<PeerAddr> = Vec::new();
-        for s in &self.succs {
+        for s in self.table.succs() {
             if s.id != self.me.id && !others.iter().any(|o| o.id == s.id) {
                 others.push(*s);
             }
@@ -263,7 +272,7 @@ impl Chord {
     /// ends behind this node, within twice its successor list's arc.
     fn plausible_predecessor_range(&self, start: Point, end: Point) -> bool {
         let me = Point(self.me.id.0);
-        let Some(last) = self.succs.last() else {
+        let Some(last) = self.table.succs().last() else {
             return false;
         };
         let arc = Point(last.id.0).wrapping_sub(me);
@@ -280,7 +289,9 @@ impl Chord {
     /// Sends every record this node is primary for to `to`, a replica
     /// holder whose digest differed.
     pub(crate) fn push_primary_range(&mut self, to: PeerAddr, now_ms: u64) {
-        let Some(pred) = self.pred else { return };
+        let Some(pred) = self.table.pred() else {
+            return;
+        };
         let records = self.records_in(Point(pred.id.0), Point(self.me.id.0));
         self.push(to, records, now_ms);
     }
@@ -346,8 +357,9 @@ mod tests {
         let config = Config::default().clock(Arc::new(ManualClock::new(NOW)));
         let mut node = Chord::new(peer(0x80), config);
         node.state = NodeState::Joined;
-        node.pred = Some(peer(0x70));
-        node.succs = vec![peer(0x90), peer(0xa0), peer(0xb0)];
+        let succs = vec![peer(0x90), peer(0xa0), peer(0xb0)];
+        node.table
+            .set_neighbours(Some(peer(0x70)), succs, Vec::new());
         let (start, asker) = (Point([0x50; 32]), peer(0x60));
         let publisher = Identity::from_secret_bytes([9; 32]);
         let aors = (0..)
@@ -438,11 +450,12 @@ mod tests {
         let config = Config::default().clock(Arc::new(ManualClock::new(now)));
         let mut node = Chord::new(peer(0x80), config);
         node.state = NodeState::Joined;
-        node.pred = Some(peer(0x70));
-        node.succs = vec![peer(0x90), peer(0xa0), peer(0xb0)];
+        let succs = vec![peer(0x90), peer(0xa0), peer(0xb0)];
+        node.table
+            .set_neighbours(Some(peer(0x70)), succs, Vec::new());
         let primary_of = |n: &Chord, aor: &Aor| {
             let key = Point::from(aor.resource_id());
-            key.in_open_closed(Point(n.pred.expect("pred").id.0), Point(n.me.id.0))
+            key.in_open_closed(Point(n.predecessor().expect("pred").id.0), Point(n.me.id.0))
         };
         let aor = (0..)
             .map(|n| Aor::parse(&format!("sip:u{n}@example.com")).expect("aor"))

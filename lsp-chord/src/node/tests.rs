@@ -14,10 +14,16 @@ use crate::wire::{Message, Request, Response};
 
 /// A joined node 0x10 with this predecessor and successor list.
 fn joined(pred: u8, succs: &[u8]) -> Chord {
-    let mut node = Chord::new(peer(0x10), Config::default());
+    joined_at(0x10, pred, succs, &[])
+}
+
+/// A joined node `me` with these neighbours.
+fn joined_at(me: u8, pred: u8, succs: &[u8], farther_preds: &[u8]) -> Chord {
+    let mut node = Chord::new(peer(me), Config::default());
     node.state = NodeState::Joined;
-    node.pred = Some(peer(pred));
-    node.succs = succs.iter().map(|b| peer(*b)).collect();
+    let peers = |bs: &[u8]| bs.iter().map(|b| peer(*b)).collect();
+    node.table
+        .set_neighbours(Some(peer(pred)), peers(succs), peers(farther_preds));
     node
 }
 
@@ -210,9 +216,8 @@ fn record_with_key(from: u8, to: u8, inside: bool) -> lsp_core::SignedRecord {
 fn a_store_for_a_key_outside_the_nodes_ranges_is_refused() {
     let now = Instant::now();
     // A ring of more than r + 1 nodes: a smaller one holds every key.
-    let mut node = joined(0x70, &[0x90, 0xa0, 0xb0, 0xc0, 0xd0, 0xe0, 0xf0, 0x08]);
-    node.me = peer(0x80);
-    node.farther_preds = vec![peer(0x60), peer(0x50)];
+    let succs = [0x90, 0xa0, 0xb0, 0xc0, 0xd0, 0xe0, 0xf0, 0x08];
+    let mut node = joined_at(0x80, 0x70, &succs, &[0x60, 0x50]);
     let outside = record_with_key(0x50, 0x80, false);
     let inside = record_with_key(0x50, 0x80, true);
     let store = Request::Store {
@@ -416,8 +421,8 @@ fn an_isolated_node_refuses_work_and_keeps_probing_its_lost_peer() {
     let mut node = Chord::new(peer(0x10), Config::default());
     node.join(&[], t0);
     node.poll_event();
-    node.pred = Some(peer(0x20));
-    node.succs = vec![peer(0x20)];
+    node.table
+        .set_neighbours(Some(peer(0x20)), vec![peer(0x20)], Vec::new());
     node.liveness.heard(0);
     let mut late_pings = 0;
     for s in 1..=900u64 {
@@ -520,8 +525,8 @@ fn a_node_without_work_is_served_as_a_client_and_never_installed() {
             ..
         })
     ));
-    assert_eq!(node.pred, Some(peer(0xf0)));
-    assert!(node.succs.iter().all(|p| p.id != stranger.id));
+    assert_eq!(node.predecessor(), Some(peer(0xf0)));
+    assert!(node.successors().iter().all(|p| p.id != stranger.id));
 }
 
 /// A request that does not decode, but whose id can be read, is refused
@@ -731,9 +736,8 @@ fn a_publish_in_a_ring_of_k_nodes_reaches_each_owner_once() {
 fn frames_that_arrive_together_are_checked_in_one_batch_and_a_forgery_is_refused() {
     use super::batch::Arrived;
     let now = Instant::now();
-    let mut node = joined(0x70, &[0x90, 0xa0, 0xb0, 0xc0, 0xd0, 0xe0, 0xf0, 0x08]);
-    node.me = peer(0x80);
-    node.farther_preds = vec![peer(0x60), peer(0x50)];
+    let succs = [0x90, 0xa0, 0xb0, 0xc0, 0xd0, 0xe0, 0xf0, 0x08];
+    let mut node = joined_at(0x80, 0x70, &succs, &[0x60, 0x50]);
     let inside = |n: usize| {
         let mut r = record_with_key(0x50, 0x80, true);
         r.record.aor = (0..)

@@ -1,13 +1,16 @@
-//! Upkeep on timers: a node becoming a member, and what each periodic
-//! timer sets off (stabilize, fingers, predecessor checks, probes of
-//! buried peers, expiry, repair).
+//! Upkeep: a node becoming a member, what each periodic timer sets off
+//! (stabilize, fingers, predecessor checks, probes of buried peers,
+//! expiry, repair), and the stabilize protocol's requests and answers,
+//! which change the routing table and say whom to tell.
 
 use std::time::Duration;
 
 use lsp_core::PeerAddr;
 
-use super::{Chord, FINGERS, NodeState, Purpose, Timer};
-use crate::wire::Request;
+use super::ops::Then;
+use super::{Chord, NodeState, Purpose, Timer};
+use crate::ring::Point;
+use crate::wire::{Request, Response};
 
 impl Chord {
     /// Sets a periodic timer `period` (jittered) after `now_ms`.
@@ -18,13 +21,9 @@ impl Chord {
 
     pub(crate) fn become_joined(&mut self, succs: Vec<PeerAddr>, t: u64) {
         self.state = NodeState::Joined;
-        self.succs = succs;
-        self.successor_confirmed = false;
-        self.routing_changed = true;
+        self.table.joined(succs);
         self.timers.set(Timer::Stabilize, t);
         self.timers.set(Timer::FixFingers, t);
-        self.fast_fingers = FINGERS;
-        self.fast_stabilize = 4 * self.cfg.r();
         let c = &self.cfg;
         let (check, purge, repair) = (
             c.check_predecessor_interval,
@@ -60,8 +59,7 @@ impl Chord {
                 self.refresh_contacts(t);
             }
             Timer::FixFingers if joined => {
-                let period = if self.fast_fingers > 0 {
-                    self.fast_fingers -= 1;
+                let period = if self.table.take_fast_finger() {
                     (fingers / 50).max(Duration::from_millis(1))
                 } else {
                     fingers
@@ -73,13 +71,13 @@ impl Chord {
                 self.schedule(Timer::CheckPredecessor, t, check);
                 // Asking for its neighbours, not only pinging, keeps the
                 // farther predecessors fresh.
-                if let Some(p) = self.pred {
+                if let Some(p) = self.table.pred() {
                     self.request(p, Request::GetNeighbours, Purpose::CheckPredecessor, t);
                 }
             }
             Timer::Probe if joined => {
                 self.schedule(Timer::Probe, t, check);
-                if let Some((g, n)) = self.graveyard.pop_front() {
+                if let Some((g, n)) = self.table.next_buried() {
                     self.request(g, Request::Ping, Purpose::Probe(n + 1), t);
                 }
             }
@@ -96,5 +94,178 @@ impl Chord {
             }
             _ => {}
         }
+    }
+
+    /// Drops a peer found dead from the routing table and the contacts.
+    pub(crate) fn forget(&mut self, peer: PeerAddr) {
+        self.table.forget(peer);
+        self.contacts.drop_peer(peer);
+    }
+
+    /// A member's answer to `FindSuccessor`.
+    pub(crate) fn answer_find(&self, target: Point) -> Response {
+        if self.state != NodeState::Joined {
+            return Response::Refused {
+                reason: "not in the ring".into(),
+            };
+        }
+        self.table.answer_find(target)
+    }
+
+    /// Stabilize: ask the successor for its predecessor and list.
+    pub(crate) fn stabilize(&mut self, now_ms: u64) {
+        if let Some(s) = self.table.successor_to_stabilize() {
+            self.request(s, Request::GetNeighbours, Purpose::Stabilize, now_ms);
+        }
+    }
+
+    /// The successor answered stabilize: the table takes its neighbours,
+    /// and the (new) successor is notified.
+    pub(crate) fn on_neighbours(&mut self, s: PeerAddr, body: Response, now_ms: u64) {
+        let Response::Neighbours {
+            predecessor,
+            successors,
+            ..
+        } = body
+        else {
+            return;
+        };
+        let step = self.table.on_neighbours(s, predecessor, successors);
+        if step.again {
+            self.timers.set(Timer::Stabilize, now_ms);
+        }
+        if let Some(first) = step.notify {
+            self.request(first, Request::Notify, Purpose::Notify, now_ms);
+        }
+    }
+
+    /// A live peer that pings us (its predecessor check, or a probe) and
+    /// lies between us and our successor may be a closer successor. This
+    /// is how a node whose successor pointer skipped part of the ring
+    /// (after a partition heals) learns of the node it skipped, which
+    /// pings it as its predecessor; stabilize alone would walk back one
+    /// node per round. A Ping alone changes nothing: the peer is asked for
+    /// its neighbours, and taken only if it names us as its predecessor
+    /// (the skipped node does, a passer-by does not) or if it was our
+    /// neighbour before a partition and is in a ring now.
+    pub(crate) fn consider_successor(&mut self, p: PeerAddr, now_ms: u64) {
+        if self.state == NodeState::Joined
+            && !self.table.succs().is_empty()
+            && self.table.closer_successor(p)
+        {
+            self.verify(p, Purpose::VerifySuccessor, now_ms);
+        }
+    }
+
+    /// Rectify: `n` says it may be our predecessor. It becomes one once it
+    /// names us, asked back, as its first successor: a Notify alone changes
+    /// nothing.
+    pub(crate) fn rectify(&mut self, n: PeerAddr, now_ms: u64) {
+        if self.state == NodeState::Joined && self.table.closer_predecessor(n) {
+            let purpose = Purpose::VerifyPredecessor { left: None };
+            self.verify(n, purpose, now_ms);
+        }
+    }
+
+    /// Asks `p` for its neighbours, unless that is already asked.
+    fn verify(&mut self, p: PeerAddr, purpose: Purpose, now_ms: u64) {
+        if !self.requests.is_out(p, purpose) {
+            self.request(p, Request::GetNeighbours, purpose, now_ms);
+        }
+    }
+
+    /// A peer asked back for its neighbours answered.
+    pub(crate) fn on_verified(
+        &mut self,
+        p: PeerAddr,
+        purpose: Purpose,
+        body: Response,
+        now_ms: u64,
+    ) {
+        let Response::Neighbours {
+            predecessor,
+            successors,
+            farther_predecessors,
+        } = body
+        else {
+            return;
+        };
+        match purpose {
+            Purpose::VerifySuccessor => {
+                let adopted = self.table.verified_successor(p, predecessor, &successors);
+                if adopted {
+                    self.timers.set(Timer::Stabilize, now_ms);
+                }
+            }
+            Purpose::VerifyPredecessor { left } => {
+                let adopted = self.table.verified_predecessor(
+                    p,
+                    left,
+                    predecessor,
+                    &successors,
+                    farther_predecessors,
+                );
+                // The old predecessor should now point at p; tell it to look.
+                if let Some(Some(old)) = adopted {
+                    self.request(old, Request::StabilizeHint, Purpose::Hint, now_ms);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Makes `p` the first successor if it is closer, and stabilizes with
+    /// it at once.
+    pub(crate) fn adopt_if_closer(&mut self, p: PeerAddr, now_ms: u64) {
+        if self.table.adopt_if_closer(p) {
+            self.timers.set(Timer::Stabilize, now_ms);
+        }
+    }
+
+    /// The predecessor answered the predecessor check.
+    pub(crate) fn on_predecessor_neighbours(&mut self, p: PeerAddr, body: Response) {
+        if let Response::Neighbours {
+            predecessor,
+            farther_predecessors,
+            ..
+        } = body
+        {
+            self.table
+                .on_predecessor_neighbours(p, predecessor, farther_predecessors);
+        }
+    }
+
+    /// A neighbour leaves gracefully: the table splices it out, and the
+    /// predecessor it names is asked back before it takes its place.
+    pub(crate) fn on_leaving(
+        &mut self,
+        from: PeerAddr,
+        predecessor: Option<PeerAddr>,
+        successors: Vec<PeerAddr>,
+        now_ms: u64,
+    ) {
+        if let Some(q) = self.table.on_leaving(from, predecessor, successors) {
+            let purpose = Purpose::VerifyPredecessor {
+                left: Some(from.id),
+            };
+            self.verify(q, purpose, now_ms);
+        }
+        if !self.table.has_peers() {
+            // The last peer said goodbye: alone, not cut off.
+            self.liveness.alone_again();
+        }
+    }
+
+    /// Refreshes the next finger, unless a refresh of it is under way.
+    pub(crate) fn fix_next_finger(&mut self, now_ms: u64) {
+        let Some((i, start)) = self.table.next_finger() else {
+            return;
+        };
+        // One refresh of a finger at a time is enough.
+        if self.ops.values().any(|o| o.fixes_finger(i)) {
+            return;
+        }
+        let from = self.table.finger_route(i, start);
+        self.start_route(start, Then::Finger(i), Some(from), now_ms);
     }
 }
