@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 use lsp_chord::{ChordNode, Config};
 use lsp_core::{Aor, Binding, Identity, LocationService, PeerAddr, Record, Transport, UnixTime};
 use lsp_transport::{QuicTransport, TransportConfig};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde::Serialize;
 
 /// Our QUIC transport against a bare quinn echo, and a 16-node ring over
@@ -70,41 +69,6 @@ fn dist(mut v: Vec<Duration>) -> Dist {
 
 // ---- bare quinn echo ----
 
-#[derive(Debug)]
-struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 fn bare_quinn() -> (quinn::Endpoint, quinn::Endpoint, SocketAddr) {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let cert = rcgen::generate_simple_self_signed(vec!["bench".into()]).expect("cert");
@@ -121,11 +85,13 @@ fn bare_quinn() -> (quinn::Endpoint, quinn::Endpoint, SocketAddr) {
     let server =
         quinn::Endpoint::server(server_cfg, "127.0.0.1:0".parse().expect("addr")).expect("bind");
     let addr = server.local_addr().expect("addr");
+    // The client trusts the server's self-signed certificate as its root.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).expect("root");
     let client_tls = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .expect("tls13")
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+        .with_root_certificates(roots)
         .with_no_client_auth();
     let mut client = quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("bind");
     client.set_default_client_config(quinn::ClientConfig::new(Arc::new(

@@ -20,22 +20,18 @@ fn parse(text: &str) -> Request {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_at_one_node_redirect_at_another() {
     let net = MemoryNetwork::default();
-    let mut nodes = Vec::new();
+    // Each join returns once its neighbours settle.
+    let mut nodes: Vec<ChordNode> = Vec::new();
     for seed in 1..=4u8 {
         let id = Identity::from_secret_bytes([seed; 32]);
         let addr = format!("10.0.0.{seed}:5000").parse().expect("addr");
-        let mut cfg = Config::default().seed(u64::from(seed));
-        cfg.stabilize_interval = Duration::from_millis(100);
-        cfg.fix_fingers_interval = Duration::from_millis(100);
-        cfg.request_timeout = Duration::from_millis(200);
-        nodes.push(ChordNode::spawn(
-            Arc::new(net.bind(id.node_id(), addr)),
-            cfg,
-        ));
-    }
-    nodes[0].join(&[]).await.expect("first");
-    for n in &nodes[1..] {
-        n.join(&[nodes[0].local()]).await.expect("join");
+        let boot: Vec<_> = nodes.first().map(ChordNode::local).into_iter().collect();
+        let node = ChordNode::builder(net.bind(id.node_id(), addr))
+            .config(Config::local_test().seed(u64::from(seed)))
+            .join(&boot)
+            .await
+            .expect("join");
+        nodes.push(node);
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
 
