@@ -1,14 +1,12 @@
-//! Just enough of a SIP UA for the examples, over a UDP socket: send a
-//! request, retransmit it until a final response (RFC 3261 timer A, short),
-//! answer a digest challenge, and read a response's status and headers;
-//! INVITEs go through the library's `client::SipCaller`.
-//! Each step prints one line.
+//! The examples' SIP user agent, on the library's client side: a phone
+//! registers through `client::Registration` and a caller's INVITEs go
+//! through `client::SipCaller`. Each step prints one line.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use lsp_sip_adapter::client::{InviteConfig, SipCaller};
-use lsp_sip_adapter::digest::{Algorithm, authorization};
+use lsp_core::Aor;
+use lsp_sip_adapter::client::{InviteConfig, Registration, RegistrationConfig, SipCaller};
 use tokio::net::UdpSocket;
 
 use crate::BoxError;
@@ -24,69 +22,6 @@ pub struct Account<'a> {
     pub password: &'a str,
 }
 
-/// A response as text, with the few accessors the examples need.
-#[derive(Debug)]
-pub struct Reply {
-    /// Status code.
-    pub code: u16,
-    text: String,
-}
-
-impl Reply {
-    pub fn status_line(&self) -> &str {
-        self.text.lines().next().unwrap_or("")
-    }
-
-    /// Values of a header (full name, case-insensitive).
-    pub fn headers<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.text
-            .split("\r\n")
-            .skip(1)
-            .take_while(|l| !l.is_empty())
-            .filter_map(move |l| {
-                let (n, v) = l.split_once(':')?;
-                n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-            })
-    }
-}
-
-/// Sends `request` to `to` and waits for its final response.
-pub async fn exchange(sock: &UdpSocket, to: SocketAddr, request: &str) -> Result<Reply, BoxError> {
-    let mut buf = vec![0u8; 65_535];
-    let mut wait = Duration::from_millis(500);
-    for _ in 0..5 {
-        sock.send_to(request.as_bytes(), to).await?;
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let Ok(got) = tokio::time::timeout_at(deadline, sock.recv_from(&mut buf)).await else {
-                break;
-            };
-            let (n, _) = got?;
-            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-            let code = text
-                .split(' ')
-                .nth(1)
-                .and_then(|c| c.parse().ok())
-                .ok_or("a reply that is not a SIP response")?;
-            if code >= 200 {
-                return Ok(Reply { code, text });
-            }
-            println!("   <- {}", text.lines().next().unwrap_or(""));
-        }
-        wait *= 2;
-    }
-    Err(format!("no final response from {to}").into())
-}
-
-/// A `name="value"` or `name=value` parameter of a header value.
-pub fn param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
-    value
-        .split([',', ' '])
-        .filter_map(|p| p.trim().split_once('='))
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.trim_matches('"'))
-}
-
 /// The examples' user, whose password the registrars know.
 pub const ALICE: Account<'static> = Account {
     user: "alice",
@@ -94,83 +29,41 @@ pub const ALICE: Account<'static> = Account {
     password: "wonderland",
 };
 
-/// Opens a phone's UDP socket on 127.0.0.1 and registers it at
-/// `registrar`. Returns the socket and the Contact it registered.
+/// Opens a phone's UDP socket on 127.0.0.1 and registers its address at
+/// `registrar`. Returns the socket, the Contact it registered, and the
+/// registration, which refreshes the binding while it is held.
 pub async fn register_phone(
     registrar: SocketAddr,
     account: &Account<'_>,
-) -> Result<(UdpSocket, String), BoxError> {
+) -> Result<(UdpSocket, String, Registration), BoxError> {
     let phone = UdpSocket::bind("127.0.0.1:0").await?;
     let contact = format!("sip:{}@{}", account.user, phone.local_addr()?);
-    register(&phone, registrar, account, &contact).await?;
-    Ok((phone, contact))
+    let registration = register(registrar, account, &contact).await?;
+    Ok((phone, contact, registration))
 }
 
-/// REGISTER, 401 with a challenge, REGISTER with credentials, 200.
+/// Registers `contact` for the account at `registrar` through the
+/// library's registration client, which answers the digest challenge.
 pub async fn register(
-    phone: &UdpSocket,
     registrar: SocketAddr,
     account: &Account<'_>,
     contact: &str,
-) -> Result<(), BoxError> {
-    let me = phone.local_addr()?;
+) -> Result<Registration, BoxError> {
     let Account {
         user,
         domain,
         password,
     } = *account;
-    let request = |cseq: u32, auth: Option<String>| {
-        let auth = auth
-            .map(|a| format!("Authorization: {a}\r\n"))
-            .unwrap_or_default();
-        format!(
-            "REGISTER sip:{domain} SIP/2.0\r\n\
-             Via: SIP/2.0/UDP {me};branch=z9hG4bK-ex-reg{cseq};rport\r\n\
-             Max-Forwards: 70\r\n\
-             To: <sip:{user}@{domain}>\r\n\
-             From: <sip:{user}@{domain}>;tag=ex-{user}\r\n\
-             Call-ID: ex-register@{me}\r\n\
-             CSeq: {cseq} REGISTER\r\n\
-             Contact: <{contact}>\r\n\
-             Expires: 600\r\n\
-             {auth}Content-Length: 0\r\n\r\n"
-        )
-    };
-    println!("   -> REGISTER sip:{domain}  Contact: <{contact}>");
-    let challenge = exchange(phone, registrar, &request(1, None)).await?;
-    println!("   <- {}", challenge.status_line());
-    // The first challenge this UA can answer, in the server's order.
-    let (offer, algorithm, name) = challenge
-        .headers("WWW-Authenticate")
-        .find_map(|v| match param(v, "algorithm") {
-            Some("SHA-256") => Some((v, Algorithm::Sha256, "SHA-256")),
-            Some("MD5") | None => Some((v, Algorithm::Md5, "MD5")),
-            _ => None,
-        })
-        .ok_or("no challenge this UA can answer")?;
-    let nonce = param(offer, "nonce").ok_or("a challenge without a nonce")?;
-    let uri = format!("sip:{domain}");
-    let answer = authorization(
-        algorithm,
-        user,
-        password,
-        domain,
-        nonce,
-        "REGISTER",
-        &uri,
-        1,
-        "ex-cnonce",
-    );
-    println!("   -> REGISTER again with Authorization: Digest algorithm={name} …");
-    let ok = exchange(phone, registrar, &request(2, Some(answer))).await?;
-    println!("   <- {}", ok.status_line());
-    if ok.code != 200 {
-        return Err(format!("REGISTER got {}", ok.status_line()).into());
-    }
-    for c in ok.headers("Contact") {
-        println!("      Contact: {c}");
-    }
-    Ok(())
+    let aor = Aor::parse(&format!("sip:{user}@{domain}"))?;
+    println!("   -> REGISTER sip:{domain}  Contact: <{contact}>  (digest user {user})");
+    let mut config = RegistrationConfig::new(aor, contact, vec![registrar])
+        .password(user, password)
+        .expires(Duration::from_secs(600));
+    config.bind = "127.0.0.1:0".parse()?;
+    let registration = Registration::start(config).await?;
+    let at = registration.registrar().ok_or("registered nowhere")?;
+    println!("   <- registered at {at}: the challenge answered, the binding taken");
+    Ok(registration)
 }
 
 /// INVITE for `callee`, 302, ACK, through the library's caller side.

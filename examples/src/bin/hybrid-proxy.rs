@@ -51,7 +51,7 @@ async fn main() -> Result<(), BoxError> {
     let at = server.udp_addrs()[0];
     println!("== hybrid proxy for example.com on udp {at}");
 
-    let (_phone, contact) = register_phone(at, &ALICE).await?;
+    let (_phone, contact, _registration) = register_phone(at, &ALICE).await?;
     let aor = Aor::parse("sip:alice@example.com")?;
     println!(
         "== alice is in the local store: {} binding(s)",

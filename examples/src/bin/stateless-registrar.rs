@@ -44,7 +44,7 @@ async fn main() -> Result<(), BoxError> {
     let server = registrar(&first, domain_key.clone()).await?;
     let at = server.udp_addrs()[0];
     println!("== registrar instance 1 on udp {at}");
-    let (_phone, contact) = register_phone(at, &ALICE).await?;
+    let (_phone, contact, _registration) = register_phone(at, &ALICE).await?;
     let status = first.status().await?;
     println!(
         "== instance 1 holds no registrations of its own; as a ring peer its node stores {} record(s)",

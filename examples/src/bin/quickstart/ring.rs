@@ -15,11 +15,10 @@ use lsp_sip_adapter::digest::StaticCredentials;
 use lsp_sip_adapter::server::{SipListen, SipServer};
 use lsp_sip_adapter::service::{SipConfig, SipService};
 use lsp_sip_adapter::ua::{SelfBinding, SelfRegistration};
-use tokio::net::UdpSocket;
 
 use examples::BoxError;
 use examples::local_ring::{settle, short, spawn_node};
-use examples::sip_ua::{ALICE, invite, register};
+use examples::sip_ua::{ALICE, invite, register_phone};
 
 use crate::{refused, step};
 
@@ -120,11 +119,8 @@ pub async fn run() -> Result<(), BoxError> {
     let redirect_at = redirect.udp_addrs()[0];
     println!("   registrar on udp {registrar_at}, redirect server on udp {redirect_at}");
 
-    step("Alice's phone sends REGISTER over UDP to node 1 (digest authentication)");
-    let phone = UdpSocket::bind("127.0.0.1:0").await?;
-    let phone_at = phone.local_addr()?;
-    let alice_contact = format!("sip:alice@{phone_at}");
-    register(&phone, registrar_at, &ALICE, &alice_contact).await?;
+    step("Alice's phone registers over UDP at node 1 (digest authentication)");
+    let (_phone, alice_contact, _registration) = register_phone(registrar_at, &ALICE).await?;
 
     step("Bob's phone sends INVITE for alice to node 4's redirect server");
     let bob = SipCaller::bind("127.0.0.1:0".parse()?).await?;
