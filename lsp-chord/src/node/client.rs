@@ -113,7 +113,7 @@ impl Chord {
         self.state = NodeState::Client;
         self.contacts = Contacts::new(members.clone());
         let period = self.cfg.stabilize_interval;
-        self.schedule(Timer::Stabilize, t, period);
+        self.io.schedule(Timer::Stabilize, t, period);
         let me = Point(self.me.id.0);
         self.start_route(me, Then::Attach, Some(members), t)
     }

@@ -22,23 +22,14 @@ impl Chord {
             Purpose::Replicate => Traffic::Replication,
             _ => Traffic::Maintenance,
         };
-        match self.requests.start(to, body, purpose, traffic, now_ms) {
-            Ok(frame) => {
-                self.out.count(traffic, frame.len());
-                self.out.send(to, frame);
-            }
-            // Upkeep retries on its own schedule; an operation fails.
-            Err(NotSent::Full) => {
-                if let Purpose::Op(op) = purpose {
-                    self.end_op(op, Err(Error::Overloaded("requests")));
-                }
-            }
-            Err(NotSent::Unencodable(e)) => {
-                self.out.unencodable();
-                if let Purpose::Op(op) = purpose {
-                    self.end_op(op, Err(e));
-                }
-            }
+        let sent = self.io.request(to, body, purpose, traffic, now_ms);
+        // Upkeep retries on its own schedule; an operation fails.
+        if let (Err(e), Purpose::Op(op)) = (sent, purpose) {
+            let e = match e {
+                NotSent::Full => Error::Overloaded("requests"),
+                NotSent::Unencodable(e) => e,
+            };
+            self.end_op(op, Err(e));
         }
     }
 
@@ -46,15 +37,16 @@ impl Chord {
     pub(super) fn attempt_due(&mut self, due: Due, now_ms: u64) {
         match due {
             Due::Resend { to, frame, traffic } => {
-                self.out.count(traffic, frame.len());
-                self.out.send(to, frame);
+                let out = self.io.out();
+                out.count(traffic, frame.len());
+                out.send(to, frame);
             }
             Due::GaveUp(p) => {
                 // A peer heard from meanwhile is alive, so the request or
                 // its answer was lost on a busy link: this request fails,
                 // the peer stays.
                 let live = self.heard.since(p.to.id, p.sent_ms);
-                self.out.unanswered(live);
+                self.io.out().unanswered(live);
                 if live {
                     self.on_lost(p.to, p.purpose, now_ms);
                 } else {
@@ -72,11 +64,10 @@ impl Chord {
         len: usize,
         now_ms: u64,
     ) {
-        let Some(p) = self.requests.answered(from.id, id) else {
+        let Some(p) = self.io.answered(from.id, id, len) else {
             return;
         };
         self.liveness.heard(now_ms);
-        self.out.count(p.traffic, len);
         match p.purpose {
             Purpose::Stabilize => self.on_neighbours(p.to, body, now_ms),
             Purpose::Probe(_) => {
@@ -121,7 +112,7 @@ impl Chord {
             Purpose::Stabilize => {
                 self.forget(to);
                 // Try the next successor at once.
-                self.timers.set(Timer::Stabilize, now_ms);
+                self.io.set_timer(Timer::Stabilize, now_ms);
             }
             Purpose::Notify | Purpose::CheckPredecessor | Purpose::RefreshContacts => {
                 self.forget(to)
@@ -159,7 +150,7 @@ impl Chord {
                 Response::Ack
             }
             Request::StabilizeHint => {
-                self.timers.set_earlier(Timer::Stabilize, now_ms);
+                self.io.set_timer_earlier(Timer::Stabilize, now_ms);
                 Response::Ack
             }
             Request::Leaving {

@@ -14,13 +14,10 @@ use lsp_core::{
     Aor, Binding, CheckedAhead, Error, Lookup, NodeId, OwnRecord, PeerAddr, Published,
     SignedRecord, UnixTime,
 };
-use rand::rngs::Xoshiro256PlusPlus;
-use rand::{RngExt, SeedableRng};
 
 use crate::config::Config;
 use crate::health::{Health, Liveness};
 use crate::ring::Point;
-use crate::timers::TimerTable;
 use crate::wire::{Message, Response};
 use ops::Op;
 
@@ -29,6 +26,7 @@ pub mod batch;
 mod client;
 mod dispatch;
 mod heard;
+mod io;
 mod ops;
 mod outputs;
 mod rehome;
@@ -38,9 +36,8 @@ mod requests;
 mod routing;
 mod upkeep;
 
-use outputs::Outputs;
+use io::{Fired, Io};
 pub(crate) use requests::Purpose;
-use requests::Requests;
 use routing::RoutingTable;
 
 #[cfg(test)]
@@ -207,24 +204,20 @@ pub(crate) enum Timer {
 pub struct Chord {
     me: PeerAddr,
     cfg: Config,
-    rng: Xoshiro256PlusPlus,
     state: NodeState,
     /// Predecessors, successors, fingers and dropped peers.
     table: RoutingTable,
     store: RecordStore,
     /// Records whose signatures a batch checked; see `batch.rs`.
     ahead: CheckedAhead,
-    /// Requests out, with their deadlines.
-    requests: Requests,
-    /// Every other deadline, in milliseconds since `epoch`.
-    timers: TimerTable<Timer>,
+    /// Requests, responses, events, deadlines and randomness.
+    io: Io,
     /// The monotonic instant that is 0 ms: the first `now` seen.
     epoch: Option<Instant>,
     /// The `now` of the latest input, in ms since `epoch`.
     now_ms: u64,
     ops: BTreeMap<OpId, Op>,
     next_op: u64,
-    out: Outputs,
     /// Predecessor and first k-1 successors when replicas were last synced.
     replica_view: (Option<PeerAddr>, Vec<NodeId>),
     /// Which farther successor the next repair round asks.
@@ -252,27 +245,22 @@ pub(crate) fn ms(d: Duration) -> u64 {
 impl Chord {
     /// A node that listens at `me`. It joins nothing until [`Chord::join`].
     pub fn new(me: PeerAddr, cfg: Config) -> Self {
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed ^ me.id.prefix_u64());
-        let first_request_id = rng.random::<u64>() >> 1;
+        let io = Io::new(cfg.seed ^ me.id.prefix_u64(), &cfg);
         let store = RecordStore::with_shards(cfg.limits, 1);
         let request_life = ms(cfg.request_timeout).saturating_mul(u64::from(cfg.request_attempts));
-        let requests = Requests::new(first_request_id, &cfg);
         let table = RoutingTable::new(me, &cfg);
         Self {
             me,
             cfg,
-            rng,
             state: NodeState::Idle,
             table,
             store,
             ahead: CheckedAhead::new(AHEAD_CHECKED),
-            requests,
-            timers: TimerTable::default(),
+            io,
             epoch: None,
             now_ms: 0,
             ops: BTreeMap::new(),
             next_op: 1,
-            out: Outputs::default(),
             replica_view: (None, Vec::new()),
             repair_turn: 0,
             digest_askers: Vec::new(),
@@ -328,7 +316,7 @@ impl Chord {
             estimated_size: self.table.estimated_size(),
             health: self.health_at(self.now_ms),
             settled: self.settled(),
-            counters: self.out.counters(),
+            counters: self.io.outputs().counters(),
         }
     }
 
@@ -508,12 +496,12 @@ impl Chord {
     /// Counts and decodes a frame. A malformed one changes nothing else,
     /// except that a request whose id can be read is refused.
     fn decode_frame(&mut self, from: PeerAddr, frame: &[u8]) -> Result<Message, Error> {
-        self.out.received(frame.len());
+        self.io.out().received(frame.len());
         Message::decode(frame).inspect_err(|e| {
-            self.out.malformed();
+            self.io.out().malformed();
             if let Some(id) = Message::request_id(frame) {
                 let body = Response::refused(format!("malformed request: {e}"));
-                self.out.respond(from, id, body);
+                self.io.respond(from, id, body);
             }
         })
     }
@@ -544,7 +532,7 @@ impl Chord {
                 } else {
                     self.serve(from, body, now_ms)
                 };
-                self.out.respond(from, id, body);
+                self.io.respond(from, id, body);
             }
             // Only members answer for the ring: a stranger's answer is
             // dropped, as if it never came.
@@ -565,18 +553,10 @@ impl Chord {
         if self.state == NodeState::Left {
             return;
         }
-        // Due requests first at equal deadlines, in deadline order.
-        loop {
-            let request_first = match (self.requests.next_deadline(), self.timers.next()) {
-                (Some(r), Some(o)) => r <= o,
-                (r, _) => r.is_some(),
-            };
-            if request_first && let Some(due) = self.requests.pop_due(t) {
-                self.attempt_due(due, t);
-            } else if let Some(timer) = self.timers.pop_due(t) {
-                self.fire(timer, t);
-            } else {
-                break;
+        while let Some(fired) = self.io.pop_due(t) {
+            match fired {
+                Fired::Attempt(due) => self.attempt_due(due, t),
+                Fired::Timer(timer) => self.fire(timer, t),
             }
             if self.state == NodeState::Left {
                 return;
@@ -593,8 +573,7 @@ impl Chord {
             return;
         }
         self.forget(peer);
-        for p in self.requests.drop_to(peer) {
-            self.out.unanswered(false);
+        for p in self.io.unreachable(peer) {
             self.on_failure(p.to, p.purpose, t);
         }
         self.after_input(t);
@@ -604,12 +583,12 @@ impl Chord {
 
     /// The next frame to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.out.next_transmit()
+        self.io.out().next_transmit()
     }
 
     /// The next finished operation.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.out.next_event()
+        self.io.out().next_event()
     }
 
     /// When [`Chord::handle_timeout`] should next be called.
@@ -617,10 +596,7 @@ impl Chord {
         if self.state == NodeState::Left {
             return None;
         }
-        let at = match (self.requests.next_deadline(), self.timers.next()) {
-            (Some(r), Some(o)) => r.min(o),
-            (r, o) => r.or(o)?,
-        };
+        let at = self.io.next_deadline()?;
         Some(self.epoch? + Duration::from_millis(at))
     }
 
@@ -651,12 +627,7 @@ impl Chord {
     }
 
     pub(crate) fn finish(&mut self, op: OpId, outcome: Result<Outcome, Error>) {
-        self.out.finish(op, outcome);
-    }
-
-    pub(crate) fn jitter(&mut self, d: Duration) -> u64 {
-        let d = ms(d).max(1);
-        d - d / 10 + self.rng.random_range(0..=d / 5)
+        self.io.finish(op, outcome);
     }
 
     fn after_input(&mut self, now_ms: u64) {
@@ -681,8 +652,8 @@ impl Chord {
         self.become_joined(succs, t);
         self.table.install(pred, fingers);
         let (stabilize, fix) = (self.cfg.stabilize_interval, self.cfg.fix_fingers_interval);
-        self.schedule(Timer::Stabilize, t, stabilize);
-        self.schedule(Timer::FixFingers, t, fix);
+        self.io.schedule(Timer::Stabilize, t, stabilize);
+        self.io.schedule(Timer::FixFingers, t, fix);
         self.replica_view = (
             pred,
             self.table

@@ -15,7 +15,6 @@ use crate::lookup::{self, Answer, Failure, Lookup, Question};
 use crate::ring::Point;
 use crate::rounds::{self, FetchRound, Read, StoreRound};
 use crate::wire::{Request, Response, StoreOutcome};
-use rand::RngExt;
 
 /// Replication batches stay well under the frame limit.
 pub(crate) const BATCH_BYTES: usize = 48 * 1024;
@@ -171,7 +170,7 @@ impl Chord {
         }
         let deadline = now_ms + ms(self.cfg.operation_timeout);
         self.ops.insert(id, Op { phase });
-        self.timers.set(Timer::Op(id), deadline);
+        self.io.set_timer(Timer::Op(id), deadline);
         Ok(id)
     }
 
@@ -266,7 +265,7 @@ impl Chord {
     /// follows it, or its failure.
     pub(crate) fn drive_lookup(&mut self, id: OpId, now_ms: u64) {
         loop {
-            let fresh_token: u64 = self.rng.random();
+            let fresh_token = self.io.token();
             let (me, pred) = (self.me, self.table.pred());
             let Some(Phase::Route {
                 lookup,
@@ -329,7 +328,7 @@ impl Chord {
                     // A recursive lookup was taken on; its answer comes as
                     // `Routed`.
                     let at = now_ms + 3 * ms(self.cfg.request_timeout);
-                    self.timers.set(Timer::OpStep(id), at);
+                    self.io.set_timer(Timer::OpStep(id), at);
                     return;
                 }
                 let answer = match body {
@@ -394,7 +393,7 @@ impl Chord {
         let Phase::Route { then, lookup, .. } = old else {
             return;
         };
-        self.out.lies(lookup.lies());
+        self.io.out().lies(lookup.lies());
         let want_records = matches!(then, Then::Fetch(_));
         let k = self.cfg.k();
         match then {
@@ -653,8 +652,8 @@ impl Chord {
 
     /// Removes the op with its deadlines.
     pub(crate) fn remove_op(&mut self, id: OpId) -> Option<Op> {
-        self.timers.cancel(Timer::Op(id));
-        self.timers.cancel(Timer::OpStep(id));
+        self.io.cancel_timer(Timer::Op(id));
+        self.io.cancel_timer(Timer::OpStep(id));
         self.ops.remove(&id)
     }
 
@@ -664,7 +663,7 @@ impl Chord {
             return;
         };
         if let Phase::Route { lookup, .. } = &op.phase {
-            self.out.lies(lookup.lies());
+            self.io.out().lies(lookup.lies());
         }
         if let Phase::Route {
             then: Then::Proxy { origin, token },
@@ -675,8 +674,7 @@ impl Chord {
         }
         if matches!(op.phase, Phase::Leave { .. }) && outcome.is_ok() {
             self.state = NodeState::Left;
-            self.requests.clear();
-            self.timers.clear();
+            self.io.stop();
         }
         if !op.internal() {
             self.finish(id, outcome);

@@ -111,8 +111,8 @@ impl Chord {
             return;
         }
         // A forward still unanswered is stale from here on.
-        self.requests.cancel_op(id);
-        self.timers.cancel(Timer::OpStep(id));
+        self.io.cancel_requests_of(id);
+        self.io.cancel_timer(Timer::OpStep(id));
         if let Some(Phase::Route { lookup, token, .. }) =
             self.ops.get_mut(&id).map(|o| &mut o.phase)
         {
@@ -133,7 +133,7 @@ impl Chord {
             .is_empty()
             .then(|| self.table.responsible_for(target))
             .flatten();
-        self.timers.cancel(Timer::OpStep(id));
+        self.io.cancel_timer(Timer::OpStep(id));
         if let Some(Phase::Route {
             lookup,
             recursive,

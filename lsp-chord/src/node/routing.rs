@@ -737,8 +737,8 @@ mod tests {
         let (a, b, c) = (peer(0x10), peer(0x20), peer(0x90));
         let mut node = Chord::new(a, Config::default());
         node.become_joined(vec![c], 0);
-        node.timers.set(Timer::Stabilize, 60_000);
-        node.timers.set(Timer::FixFingers, 60_000);
+        node.io.set_timer(Timer::Stabilize, 60_000);
+        node.io.set_timer(Timer::FixFingers, 60_000);
         let answer = Response::Neighbours {
             predecessor: Some(b),
             successors: vec![],
@@ -746,7 +746,7 @@ mod tests {
         };
         node.on_neighbours(c, answer, 1_000);
         assert_eq!(node.successors(), &[b, c]);
-        assert_eq!(node.timers.get(Timer::Stabilize), Some(1_000));
+        assert_eq!(node.io.timer(Timer::Stabilize), Some(1_000));
     }
 
     /// Node 0x10's table in a ring of `ring` (sorted, 0x10 among them),

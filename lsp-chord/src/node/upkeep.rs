@@ -13,27 +13,21 @@ use crate::ring::Point;
 use crate::wire::{Request, Response};
 
 impl Chord {
-    /// Sets a periodic timer `period` (jittered) after `now_ms`.
-    pub(super) fn schedule(&mut self, timer: Timer, now_ms: u64, period: Duration) {
-        let at = now_ms + self.jitter(period);
-        self.timers.set(timer, at);
-    }
-
     pub(crate) fn become_joined(&mut self, succs: Vec<PeerAddr>, t: u64) {
         self.state = NodeState::Joined;
         self.table.joined(succs);
-        self.timers.set(Timer::Stabilize, t);
-        self.timers.set(Timer::FixFingers, t);
+        self.io.set_timer(Timer::Stabilize, t);
+        self.io.set_timer(Timer::FixFingers, t);
         let c = &self.cfg;
         let (check, purge, repair) = (
             c.check_predecessor_interval,
             c.purge_interval,
             c.repair_interval,
         );
-        self.schedule(Timer::CheckPredecessor, t, check);
-        self.schedule(Timer::Probe, t, check);
-        self.schedule(Timer::Purge, t, purge);
-        self.schedule(Timer::Repair, t, repair);
+        self.io.schedule(Timer::CheckPredecessor, t, check);
+        self.io.schedule(Timer::Probe, t, check);
+        self.io.schedule(Timer::Purge, t, purge);
+        self.io.schedule(Timer::Repair, t, repair);
     }
 
     /// One timer came due.
@@ -51,11 +45,11 @@ impl Chord {
             Timer::Op(op) => self.op_expired(op),
             Timer::OpStep(op) => self.recursion_stalled(op, t),
             Timer::Stabilize if joined => {
-                self.schedule(Timer::Stabilize, t, stabilize);
+                self.io.schedule(Timer::Stabilize, t, stabilize);
                 self.stabilize(t);
             }
             Timer::Stabilize if client => {
-                self.schedule(Timer::Stabilize, t, stabilize);
+                self.io.schedule(Timer::Stabilize, t, stabilize);
                 self.refresh_contacts(t);
             }
             Timer::FixFingers if joined => {
@@ -64,11 +58,11 @@ impl Chord {
                 } else {
                     fingers
                 };
-                self.schedule(Timer::FixFingers, t, period);
+                self.io.schedule(Timer::FixFingers, t, period);
                 self.fix_next_finger(t);
             }
             Timer::CheckPredecessor if joined => {
-                self.schedule(Timer::CheckPredecessor, t, check);
+                self.io.schedule(Timer::CheckPredecessor, t, check);
                 // Asking for its neighbours, not only pinging, keeps the
                 // farther predecessors fresh.
                 if let Some(p) = self.table.pred() {
@@ -76,18 +70,18 @@ impl Chord {
                 }
             }
             Timer::Probe if joined => {
-                self.schedule(Timer::Probe, t, check);
+                self.io.schedule(Timer::Probe, t, check);
                 if let Some((g, n)) = self.table.next_buried() {
                     self.request(g, Request::Ping, Purpose::Probe(n + 1), t);
                 }
             }
             Timer::Purge if joined => {
-                self.schedule(Timer::Purge, t, purge);
+                self.io.schedule(Timer::Purge, t, purge);
                 let wall = self.wall();
                 self.store.purge_shard(0, wall, |_| {});
             }
             Timer::Repair if joined => {
-                self.schedule(Timer::Repair, t, repair);
+                self.io.schedule(Timer::Repair, t, repair);
                 self.digest_askers.clear();
                 self.start_repair(t);
                 self.start_rehoming(t);
@@ -132,7 +126,7 @@ impl Chord {
         };
         let step = self.table.on_neighbours(s, predecessor, successors);
         if step.again {
-            self.timers.set(Timer::Stabilize, now_ms);
+            self.io.set_timer(Timer::Stabilize, now_ms);
         }
         if let Some(first) = step.notify {
             self.request(first, Request::Notify, Purpose::Notify, now_ms);
@@ -169,7 +163,7 @@ impl Chord {
 
     /// Asks `p` for its neighbours, unless that is already asked.
     fn verify(&mut self, p: PeerAddr, purpose: Purpose, now_ms: u64) {
-        if !self.requests.is_out(p, purpose) {
+        if !self.io.is_out(p, purpose) {
             self.request(p, Request::GetNeighbours, purpose, now_ms);
         }
     }
@@ -194,7 +188,7 @@ impl Chord {
             Purpose::VerifySuccessor => {
                 let adopted = self.table.verified_successor(p, predecessor, &successors);
                 if adopted {
-                    self.timers.set(Timer::Stabilize, now_ms);
+                    self.io.set_timer(Timer::Stabilize, now_ms);
                 }
             }
             Purpose::VerifyPredecessor { left } => {
@@ -218,7 +212,7 @@ impl Chord {
     /// it at once.
     pub(crate) fn adopt_if_closer(&mut self, p: PeerAddr, now_ms: u64) {
         if self.table.adopt_if_closer(p) {
-            self.timers.set(Timer::Stabilize, now_ms);
+            self.io.set_timer(Timer::Stabilize, now_ms);
         }
     }
 

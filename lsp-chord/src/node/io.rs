@@ -1,0 +1,179 @@
+//! The node's one way to act: requests out (with their retries), frames
+//! and events for the driver, deadlines, and the node's randomness. Every
+//! part of the node that sends, answers or waits does it through here.
+
+use std::time::Duration;
+
+use lsp_core::{Error, NodeId, PeerAddr};
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
+
+use super::outputs::{Outputs, Traffic};
+use super::requests::{Due, NotSent, Pending, Purpose, Requests};
+use super::{OpId, Outcome, Timer, ms};
+use crate::config::Config;
+use crate::timers::TimerTable;
+use crate::wire::{Request, Response};
+
+/// What came due: a request's attempt, or another deadline.
+#[derive(Debug)]
+pub(super) enum Fired {
+    Attempt(Due),
+    Timer(Timer),
+}
+
+#[derive(Debug)]
+pub(super) struct Io {
+    requests: Requests,
+    out: Outputs,
+    /// Every deadline but the requests', in milliseconds since the node's
+    /// first input.
+    timers: TimerTable<Timer>,
+    rng: Xoshiro256PlusPlus,
+}
+
+impl Io {
+    pub(super) fn new(seed: u64, cfg: &Config) -> Self {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let first_request_id = rng.random::<u64>() >> 1;
+        Self {
+            requests: Requests::new(first_request_id, cfg),
+            out: Outputs::default(),
+            timers: TimerTable::default(),
+            rng,
+        }
+    }
+
+    // ---- requests and answers ----
+
+    /// Sends a request and remembers it, counted as `traffic`.
+    pub(super) fn request(
+        &mut self,
+        to: PeerAddr,
+        body: Request,
+        purpose: Purpose,
+        traffic: Traffic,
+        now_ms: u64,
+    ) -> Result<(), NotSent> {
+        let sent = self.requests.start(to, body, purpose, traffic, now_ms);
+        match sent {
+            Ok(frame) => {
+                self.out.count(traffic, frame.len());
+                self.out.send(to, frame);
+                Ok(())
+            }
+            Err(e) => {
+                if matches!(e, NotSent::Unencodable(_)) {
+                    self.out.unencodable();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Sends the response `body` to request `id` of `to`.
+    pub(super) fn respond(&mut self, to: PeerAddr, id: u64, body: Response) {
+        self.out.respond(to, id, body);
+    }
+
+    /// The request `id`, answered by `from` in `len` bytes, if it was
+    /// asked of `from`.
+    pub(super) fn answered(&mut self, from: NodeId, id: u64, len: usize) -> Option<Pending> {
+        let p = self.requests.answered(from, id)?;
+        self.out.count(p.traffic, len);
+        Some(p)
+    }
+
+    /// Whether a request to `to` for `purpose` is out.
+    pub(super) fn is_out(&self, to: PeerAddr, purpose: Purpose) -> bool {
+        self.requests.is_out(to, purpose)
+    }
+
+    /// Removes every request to `peer`, which cannot be reached.
+    pub(super) fn unreachable(&mut self, peer: PeerAddr) -> Vec<Pending> {
+        let dropped = self.requests.drop_to(peer);
+        for _ in &dropped {
+            self.out.unanswered(false);
+        }
+        dropped
+    }
+
+    /// Forgets the requests of operation `op`: their answers are stale.
+    pub(super) fn cancel_requests_of(&mut self, op: OpId) {
+        self.requests.cancel_op(op);
+    }
+
+    // ---- deadlines ----
+
+    pub(super) fn set_timer(&mut self, timer: Timer, at: u64) {
+        self.timers.set(timer, at);
+    }
+
+    /// Moves `timer` to `at` if that is sooner.
+    pub(super) fn set_timer_earlier(&mut self, timer: Timer, at: u64) {
+        self.timers.set_earlier(timer, at);
+    }
+
+    pub(super) fn cancel_timer(&mut self, timer: Timer) {
+        self.timers.cancel(timer);
+    }
+
+    /// Sets a periodic timer `period` (jittered by a tenth) after `now_ms`.
+    pub(super) fn schedule(&mut self, timer: Timer, now_ms: u64, period: Duration) {
+        let d = ms(period).max(1);
+        let at = now_ms + d - d / 10 + self.rng.random_range(0..=d / 5);
+        self.timers.set(timer, at);
+    }
+
+    /// The soonest deadline of any kind.
+    pub(super) fn next_deadline(&self) -> Option<u64> {
+        match (self.requests.next_deadline(), self.timers.next()) {
+            (Some(r), Some(o)) => Some(r.min(o)),
+            (r, o) => r.or(o),
+        }
+    }
+
+    /// What is due at `now_ms`, soonest first; a request's attempt before
+    /// another deadline at the same time.
+    pub(super) fn pop_due(&mut self, now_ms: u64) -> Option<Fired> {
+        let attempt_first = match (self.requests.next_deadline(), self.timers.next()) {
+            (Some(r), Some(o)) => r <= o,
+            (r, _) => r.is_some(),
+        };
+        if attempt_first && let Some(due) = self.requests.pop_due(now_ms) {
+            return Some(Fired::Attempt(due));
+        }
+        self.timers.pop_due(now_ms).map(Fired::Timer)
+    }
+
+    /// Forgets every request and deadline: the node has left.
+    pub(super) fn stop(&mut self) {
+        self.requests.clear();
+        self.timers.clear();
+    }
+
+    // ---- outputs ----
+
+    /// Reports that operation `op` finished.
+    pub(super) fn finish(&mut self, op: OpId, outcome: Result<Outcome, Error>) {
+        self.out.finish(op, outcome);
+    }
+
+    pub(super) fn out(&mut self) -> &mut Outputs {
+        &mut self.out
+    }
+
+    pub(super) fn outputs(&self) -> &Outputs {
+        &self.out
+    }
+
+    /// A fresh random token.
+    pub(super) fn token(&mut self) -> u64 {
+        self.rng.random()
+    }
+
+    #[cfg(test)]
+    pub(super) fn timer(&self, timer: Timer) -> Option<u64> {
+        self.timers.get(timer)
+    }
+}
