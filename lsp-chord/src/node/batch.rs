@@ -92,7 +92,7 @@ impl Chord {
             }
         }
         for records in by_sender.values().filter(|r| r.len() > 1) {
-            self.ahead.check(records);
+            self.storage.check_ahead(records);
         }
     }
 }

@@ -182,7 +182,7 @@ impl Chord {
                 at,
             } => self.serve_digest(from, Point(start), digest, at, now_ms),
             Request::Fetch { aor } => Response::Records {
-                records: self.store.fetch(&aor, self.wall()).unwrap_or_default(),
+                records: self.storage.fetch(&aor),
             },
         }
     }

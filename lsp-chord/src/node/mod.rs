@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 
 use lsp_core::store::{RecordStore, StoreStats};
 use lsp_core::{
-    Aor, Binding, CheckedAhead, Error, Lookup, NodeId, OwnRecord, PeerAddr, Published,
-    SignedRecord, UnixTime,
+    Aor, Binding, Error, Lookup, NodeId, OwnRecord, PeerAddr, Published, SignedRecord, UnixTime,
 };
 
 use crate::config::Config;
@@ -34,20 +33,18 @@ mod relay;
 mod replication;
 mod requests;
 mod routing;
+mod storage;
 mod upkeep;
 
 use io::{Fired, Io};
 pub(crate) use requests::Purpose;
 use routing::RoutingTable;
+use storage::Storage;
 
 #[cfg(test)]
 mod tests;
 
 pub use routing::FINGERS;
-
-/// Records a batch check may vouch for before they are stored: more than
-/// one driver turn brings.
-const AHEAD_CHECKED: usize = 1024;
 
 /// Identifies an operation started by a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -207,9 +204,8 @@ pub struct Chord {
     state: NodeState,
     /// Predecessors, successors, fingers and dropped peers.
     table: RoutingTable,
-    store: RecordStore,
-    /// Records whose signatures a batch checked; see `batch.rs`.
-    ahead: CheckedAhead,
+    /// The records kept here.
+    storage: Storage,
     /// Requests, responses, events, deadlines and randomness.
     io: Io,
     /// The monotonic instant that is 0 ms: the first `now` seen.
@@ -246,7 +242,7 @@ impl Chord {
     /// A node that listens at `me`. It joins nothing until [`Chord::join`].
     pub fn new(me: PeerAddr, cfg: Config) -> Self {
         let io = Io::new(cfg.seed ^ me.id.prefix_u64(), &cfg);
-        let store = RecordStore::with_shards(cfg.limits, 1);
+        let storage = Storage::new(&cfg);
         let request_life = ms(cfg.request_timeout).saturating_mul(u64::from(cfg.request_attempts));
         let table = RoutingTable::new(me, &cfg);
         Self {
@@ -254,8 +250,7 @@ impl Chord {
             cfg,
             state: NodeState::Idle,
             table,
-            store,
-            ahead: CheckedAhead::new(AHEAD_CHECKED),
+            storage,
             io,
             epoch: None,
             now_ms: 0,
@@ -301,7 +296,7 @@ impl Chord {
 
     /// The record store.
     pub fn store(&self) -> &RecordStore {
-        &self.store
+        self.storage.store()
     }
 
     /// The node's view of the ring.
@@ -312,7 +307,7 @@ impl Chord {
             predecessor: self.table.pred(),
             successors: self.table.succs().to_vec(),
             fingers: self.table.distinct_fingers(),
-            store: self.store.stats(),
+            store: self.storage.stats(),
             estimated_size: self.table.estimated_size(),
             health: self.health_at(self.now_ms),
             settled: self.settled(),
@@ -611,7 +606,7 @@ impl Chord {
 
     /// The wall clock, for record expiry only.
     pub(crate) fn wall(&self) -> UnixTime {
-        self.cfg.clock.now()
+        self.storage.wall()
     }
 
     pub(crate) fn new_op_id(&mut self) -> OpId {

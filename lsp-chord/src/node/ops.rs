@@ -476,8 +476,8 @@ impl Chord {
             // The operation itself stores on every replica: unlike a
             // record a peer sends, there is nothing to pass on.
             let outcome = match record {
-                Publishing::Checked(r) => self.store_local(&r),
-                Publishing::Own(own) => self.store_own(&own),
+                Publishing::Checked(r) => self.storage.put(&r),
+                Publishing::Own(own) => self.storage.put_own(&own),
             };
             self.store_answered(id, Some(outcome), now_ms);
         } else {
@@ -509,7 +509,7 @@ impl Chord {
         };
         let aor = (**aor).clone();
         if to.id == self.me.id {
-            let records = self.store.fetch(&aor, self.wall()).unwrap_or_default();
+            let records = self.storage.fetch(&aor);
             self.fetch_answered(id, to, Some(records), now_ms);
         } else {
             self.request(to, Request::Fetch { aor }, Purpose::Op(id), now_ms);
@@ -527,15 +527,14 @@ impl Chord {
         now_ms: u64,
     ) {
         let policy = self.cfg.policy.clone();
-        let wall = self.wall();
         let Some(Phase::Fetch { aor, round, .. }) = self.ops.get_mut(&id).map(|o| &mut o.phase)
         else {
             return;
         };
-        let store = &self.store;
+        let storage = &self.storage;
         // A copy this node keeps was checked when stored: in a small ring
         // the reader is often an owner itself.
-        let checked = |r: &SignedRecord| store.holds(r, wall) || r.verify().is_ok();
+        let checked = |r: &SignedRecord| storage.holds(r) || r.verify().is_ok();
         let valid = records.map(|records| {
             records
                 .into_iter()
@@ -609,14 +608,9 @@ impl Chord {
         };
         let me = Point(self.me.id.0);
         let pred = self.table.pred();
-        let records: Vec<SignedRecord> = self
-            .store
-            .records_where(self.wall(), |rid| {
-                pred.is_none_or(|p| Point::from(rid).in_open_closed(Point(p.id.0), me))
-            })
-            .into_iter()
-            .map(|(_, r)| r)
-            .collect();
+        let records: Vec<SignedRecord> = self.storage.records_where(|rid| {
+            pred.is_none_or(|p| Point::from(rid).in_open_closed(Point(p.id.0), me))
+        });
         let mut messages: Vec<(PeerAddr, Request)> = batches(records)
             .into_iter()
             .map(|records| (succ, Request::Store { records }))

@@ -29,13 +29,14 @@ impl Chord {
         // Only the first AORs found are decoded: after a partition most of
         // the store may be misplaced, and the rest waits for later rounds.
         let mut picked = 0;
-        let found = self.store.records_where(self.wall(), |rid| {
+        let found = self.storage.records_where(|rid| {
             let take = picked < REHOME_PER_ROUND && self.table.misplaced(Point::from(rid));
             picked += usize::from(take);
             take
         });
         let mut aors: Vec<Aor> = Vec::new();
-        for (rid, record) in found {
+        for record in found {
+            let rid = record.record.aor.resource_id();
             if !aors.iter().any(|a| a.resource_id() == rid) {
                 aors.push(record.record.aor);
             }
@@ -51,7 +52,7 @@ impl Chord {
     pub(crate) fn rehome_to(&mut self, id: OpId, aor: Box<Aor>, owners: Vec<PeerAddr>, t: u64) {
         let k = self.cfg.k();
         let owners: Vec<PeerAddr> = owners.into_iter().take(k).collect();
-        let records: Vec<SignedRecord> = self.store.fetch(&aor, self.wall()).unwrap_or_default();
+        let records: Vec<SignedRecord> = self.storage.fetch(&aor);
         // Found to be an owner after all, or nothing left to send.
         if owners.is_empty() || owners.iter().any(|o| o.id == self.me.id) || records.is_empty() {
             self.remove_op(id);
@@ -113,7 +114,7 @@ impl Chord {
             return;
         };
         if !refused && self.table.misplaced(Point::from(aor.resource_id())) {
-            self.store
+            self.storage
                 .forget(&aor, |bytes| sent.iter().any(|s| s.as_slice() == bytes));
         }
     }

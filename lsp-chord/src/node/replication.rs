@@ -9,13 +9,13 @@
 //! twice changes nothing. A copy held by a node that is no longer among the
 //! k simply expires with its bindings.
 
-use lsp_core::{OwnRecord, PeerAddr, SignedRecord, UnixTime};
+use lsp_core::{PeerAddr, SignedRecord, UnixTime};
 
 use super::ops::batches;
 use super::{Chord, Purpose};
 use crate::ring::Point;
 use crate::wire::StoreOutcome;
-use crate::wire::{Request, Response, settled_before};
+use crate::wire::{Request, Response};
 
 impl Chord {
     pub(crate) fn sync_replicas(&mut self, now_ms: u64) {
@@ -71,11 +71,11 @@ impl Chord {
             if p.in_open(o, me) {
                 // A node joined between the old predecessor and us: it is
                 // now the primary of (old, pred].
-                let handoff = self.records_in(o, p);
+                let handoff = self.storage.records_in(o, p);
                 out.push((pred, handoff));
             } else if o.in_open(p, me) {
                 // The predecessor left or failed: (pred, old] is ours now.
-                let grown = self.records_in(p, o);
+                let grown = self.storage.records_in(p, o);
                 for s in &succs {
                     out.push((*s, grown.clone()));
                 }
@@ -84,13 +84,13 @@ impl Chord {
             // A hand-off that reached this node before it knew its
             // predecessor may hold records of nodes that joined before it
             // meanwhile: pass back what lies before the predecessor.
-            let before = self.records_in(me, p);
+            let before = self.storage.records_in(me, p);
             if !before.is_empty() {
                 out.push((pred, before));
             }
         }
         if !new_succs.is_empty() {
-            let primary = self.records_in(p, me);
+            let primary = self.storage.records_in(p, me);
             for s in new_succs {
                 out.push((s, primary.clone()));
             }
@@ -119,7 +119,7 @@ impl Chord {
         // Its own operations store where their lookup found it an owner.
         let outcomes = match from {
             Some(_) => self.store_from(records),
-            None => records.iter().map(|r| self.store_local(r)).collect(),
+            None => records.iter().map(|r| self.storage.put(r)).collect(),
         };
         let Some(pred) = self.table.pred() else {
             return outcomes;
@@ -162,35 +162,12 @@ impl Chord {
             .iter()
             .map(|r| {
                 if self.table.holds(Point::from(r.record.aor.resource_id())) {
-                    self.store_local(r)
+                    self.storage.put(r)
                 } else {
                     StoreOutcome::NotResponsible
                 }
             })
             .collect()
-    }
-
-    pub(crate) fn store_local(&mut self, record: &SignedRecord) -> StoreOutcome {
-        let policy = self.cfg.policy.clone();
-        let now = self.wall();
-        StoreOutcome::from_result(self.store.publish_checked(
-            record,
-            &mut self.ahead,
-            policy.as_ref(),
-            now,
-            |_| Ok(()),
-        ))
-    }
-
-    /// [`Chord::store_local`] for a record signed in this process, whose
-    /// signature is not checked again.
-    pub(crate) fn store_own(&mut self, own: &OwnRecord) -> StoreOutcome {
-        let policy = self.cfg.policy.clone();
-        let now = self.wall();
-        StoreOutcome::from_result(
-            self.store
-                .publish_own(own, policy.as_ref(), now, |_| Ok(())),
-        )
     }
 
     /// A repair round: sends the digest of this node's primary range to its
@@ -203,9 +180,7 @@ impl Chord {
         };
         let (p, me) = (Point(pred.id.0), Point(self.me.id.0));
         let at = self.wall();
-        let digest = self.store.digest_settled(at, settled_before(at), |rid| {
-            Point::from(rid).in_open_closed(p, me)
-        });
+        let digest = self.storage.digest_in(p, me, at);
         let mut others: Vec<PeerAddr> = Vec::new();
         for s in self.table.succs() {
             if s.id != self.me.id && !others.iter().any(|o| o.id == s.id) {
@@ -257,12 +232,10 @@ impl Chord {
         let end = Point(asker.id.0);
         // The asker's moment, not this node's: a record that lapses or
         // settles in between counts the same on both sides.
-        let mine = self.store.digest_settled(at, settled_before(at), |rid| {
-            Point::from(rid).in_open_closed(start, end)
-        });
+        let mine = self.storage.digest_in(start, end, at);
         let matched = mine == digest;
         if !matched {
-            let records = self.records_in(start, end);
+            let records = self.storage.records_in(start, end);
             self.push(asker, records, now_ms);
         }
         Response::Digested { matched }
@@ -292,7 +265,9 @@ impl Chord {
         let Some(pred) = self.table.pred() else {
             return;
         };
-        let records = self.records_in(Point(pred.id.0), Point(self.me.id.0));
+        let records = self
+            .storage
+            .records_in(Point(pred.id.0), Point(self.me.id.0));
         self.push(to, records, now_ms);
     }
 
@@ -306,15 +281,6 @@ impl Chord {
                 now_ms,
             );
         }
-    }
-
-    /// The records held for Resource-IDs in `(from, to]`.
-    fn records_in(&self, from: Point, to: Point) -> Vec<SignedRecord> {
-        self.store
-            .records_where(self.wall(), |rid| Point::from(rid).in_open_closed(from, to))
-            .into_iter()
-            .map(|(_, r)| r)
-            .collect()
     }
 }
 
@@ -375,7 +341,7 @@ mod tests {
             }
             .sign(&publisher)
             .expect("sign");
-            assert_eq!(node.store_local(&record), StoreOutcome::Stored);
+            assert_eq!(node.storage.put(&record), StoreOutcome::Stored);
             records.push(record);
         }
         (node, start, asker, records)
@@ -423,12 +389,7 @@ mod tests {
         let (mut node, start, asker, records) = node_with_range(&[1, 1, recent]);
         // The asker holds the two settled records, not the recent one.
         let (asker_store, _, _, _) = node_with_range(&[1, 1]);
-        let in_range = |rid| Point::from(rid).in_open_closed(start, Point(asker.id.0));
-        let digest_at = |at: UnixTime| {
-            asker_store
-                .store
-                .digest_settled(at, settled_before(at), in_range)
-        };
+        let digest_at = |at: UnixTime| asker_store.storage.digest_in(start, Point(asker.id.0), at);
         assert_eq!(records.len(), 3);
 
         let answer = node.serve_digest(asker, start, digest_at(NOW), NOW, 0);
@@ -480,7 +441,7 @@ mod tests {
         };
         assert_eq!(node.serve(peer(0x60), here, 0), stored);
         assert_eq!(pushes(&mut node), vec![], "nothing passed on");
-        assert_eq!(node.store.fetch(&aor, now).expect("kept").len(), 1);
+        assert_eq!(node.store().fetch(&aor, now).expect("kept").len(), 1);
 
         let store = Request::Store {
             records: vec![version(2)],

@@ -782,11 +782,18 @@ fn frames_that_arrive_together_are_checked_in_one_batch_and_a_forgery_is_refused
         .collect();
     let decoded: Vec<_> = arrived.iter().map(|a| Message::decode(a.frame)).collect();
     node.check_ahead(&arrived, &decoded);
-    assert_eq!(node.ahead.len(), 3, "the three good records of held keys");
-    node.ahead = CheckedAhead::new(8);
+    assert_eq!(
+        node.storage.ahead().len(),
+        3,
+        "the three good records of held keys"
+    );
+    node.storage.reset_ahead(8);
     let results = node.handle_messages(&arrived, now);
     assert!(results.iter().all(Result::is_ok));
-    assert!(node.ahead.is_empty(), "each vouched-for record was stored");
+    assert!(
+        node.storage.ahead().is_empty(),
+        "each vouched-for record was stored"
+    );
     assert_eq!(node.store().stats().records, 3);
     let outcomes: Vec<(u64, Response)> = std::iter::from_fn(|| node.poll_transmit())
         .filter_map(|t| match Message::decode(&t.frame) {

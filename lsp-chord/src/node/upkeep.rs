@@ -77,8 +77,7 @@ impl Chord {
             }
             Timer::Purge if joined => {
                 self.io.schedule(Timer::Purge, t, purge);
-                let wall = self.wall();
-                self.store.purge_shard(0, wall, |_| {});
+                self.storage.purge();
             }
             Timer::Repair if joined => {
                 self.io.schedule(Timer::Repair, t, repair);
