@@ -5,6 +5,7 @@
 use lsp_core::{Error, PeerAddr};
 
 use super::outputs::Traffic;
+use super::replication::{DigestAsked, store_held};
 use super::requests::{Due, NotSent, Purpose};
 use super::{Chord, Timer, ops};
 use crate::ring::Point;
@@ -88,7 +89,9 @@ impl Chord {
             }
             Purpose::Repair { near } => {
                 if near && body == (Response::Digested { matched: false }) {
-                    self.push_primary_range(p.to, now_ms);
+                    let (table, storage) = (&self.table, &self.storage);
+                    self.replicas
+                        .push_primary_range(p.to, table, storage, &mut self.io, now_ms);
                 }
             }
             Purpose::Op(op) => self.on_op_response(op, p.to, body, now_ms),
@@ -161,10 +164,17 @@ impl Chord {
                 Response::Ack
             }
             Request::Store { records } => Response::Stored {
-                outcomes: self.store_and_spread(Some(from), &records, now_ms),
+                outcomes: self.replicas.store_and_spread(
+                    Some(from),
+                    &records,
+                    &self.table,
+                    &mut self.storage,
+                    &mut self.io,
+                    now_ms,
+                ),
             },
             Request::StoreHere { records } => Response::Stored {
-                outcomes: self.store_from(&records),
+                outcomes: store_held(&records, &self.table, &mut self.storage),
             },
             Request::Forward {
                 target,
@@ -180,7 +190,17 @@ impl Chord {
                 from: start,
                 digest,
                 at,
-            } => self.serve_digest(from, Point(start), digest, at, now_ms),
+            } => {
+                let ask = DigestAsked {
+                    asker: from,
+                    start: Point(start),
+                    digest,
+                    at,
+                };
+                let (table, storage) = (&self.table, &self.storage);
+                self.replicas
+                    .serve_digest(ask, table, storage, &mut self.io, now_ms)
+            }
             Request::Fetch { aor } => Response::Records {
                 records: self.storage.fetch(&aor),
             },

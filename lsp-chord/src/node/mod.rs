@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use lsp_core::store::{RecordStore, StoreStats};
 use lsp_core::{
-    Aor, Binding, Error, Lookup, NodeId, OwnRecord, PeerAddr, Published, SignedRecord, UnixTime,
+    Aor, Binding, Error, Lookup, OwnRecord, PeerAddr, Published, SignedRecord, UnixTime,
 };
 
 use crate::config::Config;
@@ -37,6 +37,7 @@ mod storage;
 mod upkeep;
 
 use io::{Fired, Io};
+use replication::Replicas;
 pub(crate) use requests::Purpose;
 use routing::RoutingTable;
 use storage::Storage;
@@ -214,13 +215,8 @@ pub struct Chord {
     now_ms: u64,
     ops: BTreeMap<OpId, Op>,
     next_op: u64,
-    /// Predecessor and first k-1 successors when replicas were last synced.
-    replica_view: (Option<PeerAddr>, Vec<NodeId>),
-    /// Which farther successor the next repair round asks.
-    repair_turn: usize,
-    /// Who got a digest answered since the last repair round: once each,
-    /// and r + k in all, since each answer costs a pass over the store.
-    digest_askers: Vec<NodeId>,
+    /// What the replicas were last pushed for, and repair's turn.
+    replicas: Replicas,
     /// When a peer last answered, which health is judged from.
     liveness: Liveness,
     /// When each peer last sent anything: a request it left unanswered
@@ -245,6 +241,7 @@ impl Chord {
         let storage = Storage::new(&cfg);
         let request_life = ms(cfg.request_timeout).saturating_mul(u64::from(cfg.request_attempts));
         let table = RoutingTable::new(me, &cfg);
+        let replicas = Replicas::new(me, &cfg);
         Self {
             me,
             cfg,
@@ -256,9 +253,7 @@ impl Chord {
             now_ms: 0,
             ops: BTreeMap::new(),
             next_op: 1,
-            replica_view: (None, Vec::new()),
-            repair_turn: 0,
-            digest_askers: Vec::new(),
+            replicas,
             liveness: Liveness::default(),
             heard: heard::HeardFrom::new(request_life),
             refused_as_member: false,
@@ -627,7 +622,8 @@ impl Chord {
 
     fn after_input(&mut self, now_ms: u64) {
         if self.state == NodeState::Joined && self.table.take_changed() {
-            self.sync_replicas(now_ms);
+            let (table, storage) = (&self.table, &self.storage);
+            self.replicas.sync(table, storage, &mut self.io, now_ms);
         }
     }
 
@@ -649,14 +645,6 @@ impl Chord {
         let (stabilize, fix) = (self.cfg.stabilize_interval, self.cfg.fix_fingers_interval);
         self.io.schedule(Timer::Stabilize, t, stabilize);
         self.io.schedule(Timer::FixFingers, t, fix);
-        self.replica_view = (
-            pred,
-            self.table
-                .succs()
-                .iter()
-                .take(self.cfg.k() - 1)
-                .map(|p| p.id)
-                .collect(),
-        );
+        self.replicas.assume_synced(&self.table);
     }
 }

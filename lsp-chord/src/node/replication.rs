@@ -9,47 +9,105 @@
 //! twice changes nothing. A copy held by a node that is no longer among the
 //! k simply expires with its bindings.
 
-use lsp_core::{PeerAddr, SignedRecord, UnixTime};
+use lsp_core::{NodeId, PeerAddr, SignedRecord, UnixTime};
 
+use super::io::Io;
 use super::ops::batches;
-use super::{Chord, Purpose};
+use super::outputs::Traffic;
+use super::requests::Purpose;
+use super::routing::RoutingTable;
+use super::storage::Storage;
+use crate::config::Config;
 use crate::ring::Point;
 use crate::wire::StoreOutcome;
 use crate::wire::{Request, Response};
 
-impl Chord {
-    pub(crate) fn sync_replicas(&mut self, now_ms: u64) {
-        let k1 = self.cfg.k() - 1;
-        {
-            // Fast path, no allocation: nothing changed.
-            let (vp, vs) = &self.replica_view;
-            let mine = self
-                .table
+/// A `Digest` request: `asker` summarized its records of `(start, asker]`
+/// at `at`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct DigestAsked {
+    pub(super) asker: PeerAddr,
+    pub(super) start: Point,
+    pub(super) digest: [u8; 32],
+    pub(super) at: UnixTime,
+}
+
+/// What this node last pushed its replicas for, and whom repair asks.
+#[derive(Debug)]
+pub(super) struct Replicas {
+    me: PeerAddr,
+    k: usize,
+    r: usize,
+    /// Predecessor and first k-1 successors when replicas were last synced.
+    view: (Option<PeerAddr>, Vec<NodeId>),
+    /// Which farther successor the next repair round asks.
+    repair_turn: usize,
+    /// Who got a digest answered since the last repair round: once each,
+    /// and r + k in all, since each answer costs a pass over the store.
+    digest_askers: Vec<NodeId>,
+}
+
+impl Replicas {
+    pub(super) fn new(me: PeerAddr, cfg: &Config) -> Self {
+        Self {
+            me,
+            k: cfg.k(),
+            r: cfg.r(),
+            view: (None, Vec::new()),
+            repair_turn: 0,
+            digest_askers: Vec::new(),
+        }
+    }
+
+    /// Takes the table's neighbours as already synced (a simulation that
+    /// installs a converged ring).
+    #[cfg(feature = "sim")]
+    pub(super) fn assume_synced(&mut self, table: &RoutingTable) {
+        self.view = (
+            table.pred(),
+            table
                 .succs()
                 .iter()
-                .take(k1)
-                .filter(|p| p.id != self.me.id);
-            if self.table.pred().map(|p| p.id) == vp.map(|p| p.id)
+                .take(self.k - 1)
+                .map(|p| p.id)
+                .collect(),
+        );
+    }
+
+    /// The predecessor or the first k-1 successors changed: pushes what
+    /// each new holder lacks.
+    pub(super) fn sync(
+        &mut self,
+        table: &RoutingTable,
+        storage: &Storage,
+        io: &mut Io,
+        now_ms: u64,
+    ) {
+        let k1 = self.k - 1;
+        {
+            // Fast path, no allocation: nothing changed.
+            let (vp, vs) = &self.view;
+            let mine = table.succs().iter().take(k1).filter(|p| p.id != self.me.id);
+            if table.pred().map(|p| p.id) == vp.map(|p| p.id)
                 && mine.clone().count() == vs.len()
                 && mine.zip(vs).all(|(a, b)| a.id == *b)
             {
                 return;
             }
         }
-        let succs: Vec<PeerAddr> = self
-            .table
+        let succs: Vec<PeerAddr> = table
             .succs()
             .iter()
             .take(k1)
             .filter(|p| p.id != self.me.id)
             .copied()
             .collect();
-        let (old_pred, old_succs) = &self.replica_view;
-        let pred_same = self.table.pred().map(|p| p.id) == old_pred.map(|p| p.id);
+        let (old_pred, old_succs) = &self.view;
+        let pred_same = table.pred().map(|p| p.id) == old_pred.map(|p| p.id);
         let succs_same =
             succs.len() == old_succs.len() && succs.iter().zip(old_succs).all(|(a, b)| a.id == *b);
         // Without a predecessor the primary range is unknown: wait.
-        let Some(pred) = self.table.pred() else {
+        let Some(pred) = table.pred() else {
             return;
         };
         if pred_same && succs_same {
@@ -61,7 +119,7 @@ impl Chord {
             .filter(|p| !old_succs.contains(&p.id))
             .copied()
             .collect();
-        self.replica_view = (Some(pred), succs.iter().map(|p| p.id).collect());
+        self.view = (Some(pred), succs.iter().map(|p| p.id).collect());
 
         let me = Point(self.me.id.0);
         let p = Point(pred.id.0);
@@ -71,11 +129,11 @@ impl Chord {
             if p.in_open(o, me) {
                 // A node joined between the old predecessor and us: it is
                 // now the primary of (old, pred].
-                let handoff = self.storage.records_in(o, p);
+                let handoff = storage.records_in(o, p);
                 out.push((pred, handoff));
             } else if o.in_open(p, me) {
                 // The predecessor left or failed: (pred, old] is ours now.
-                let grown = self.storage.records_in(p, o);
+                let grown = storage.records_in(p, o);
                 for s in &succs {
                     out.push((*s, grown.clone()));
                 }
@@ -84,20 +142,19 @@ impl Chord {
             // A hand-off that reached this node before it knew its
             // predecessor may hold records of nodes that joined before it
             // meanwhile: pass back what lies before the predecessor.
-            let before = self.storage.records_in(me, p);
+            let before = storage.records_in(me, p);
             if !before.is_empty() {
                 out.push((pred, before));
             }
         }
         if !new_succs.is_empty() {
-            let primary = self.storage.records_in(p, me);
+            let primary = storage.records_in(p, me);
             for s in new_succs {
                 out.push((s, primary.clone()));
             }
         }
-        let t = now_ms;
         for (to, records) in out {
-            self.push(to, records, t);
+            push(io, to, records, now_ms);
         }
     }
 
@@ -110,22 +167,25 @@ impl Chord {
     /// arrives after a newer node joined just before this one. A copy that
     /// is already held answers `Unchanged` and goes no further, so neither
     /// loops.
-    pub(crate) fn store_and_spread(
-        &mut self,
+    pub(super) fn store_and_spread(
+        &self,
         from: Option<PeerAddr>,
         records: &[SignedRecord],
+        table: &RoutingTable,
+        storage: &mut Storage,
+        io: &mut Io,
         now_ms: u64,
     ) -> Vec<StoreOutcome> {
         // Its own operations store where their lookup found it an owner.
         let outcomes = match from {
-            Some(_) => self.store_from(records),
-            None => records.iter().map(|r| self.storage.put(r)).collect(),
+            Some(_) => store_held(records, table, storage),
+            None => records.iter().map(|r| storage.put(r)).collect(),
         };
-        let Some(pred) = self.table.pred() else {
+        let Some(pred) = table.pred() else {
             return outcomes;
         };
         let (p, me) = (Point(pred.id.0), Point(self.me.id.0));
-        let from_successor = from.is_some_and(|f| self.table.succs().iter().any(|s| s.id == f.id));
+        let from_successor = from.is_some_and(|f| table.succs().iter().any(|s| s.id == f.id));
         let mut forward: Vec<SignedRecord> = Vec::new();
         let mut back: Vec<SignedRecord> = Vec::new();
         for (r, o) in records.iter().zip(&outcomes) {
@@ -140,54 +200,46 @@ impl Chord {
         }
         let t = now_ms;
         if !forward.is_empty() {
-            let succs: Vec<PeerAddr> = self
-                .table
+            let succs: Vec<PeerAddr> = table
                 .succs()
                 .iter()
-                .take(self.cfg.k() - 1)
+                .take(self.k - 1)
                 .filter(|s| s.id != self.me.id)
                 .copied()
                 .collect();
             for to in succs {
-                self.push(to, forward.clone(), t);
+                push(io, to, forward.clone(), t);
             }
         }
-        self.push(pred, back, t);
+        push(io, pred, back, t);
         outcomes
-    }
-
-    /// Stores the records a peer sent, of the keys this node holds.
-    pub(crate) fn store_from(&mut self, records: &[SignedRecord]) -> Vec<StoreOutcome> {
-        records
-            .iter()
-            .map(|r| {
-                if self.table.holds(Point::from(r.record.aor.resource_id())) {
-                    self.storage.put(r)
-                } else {
-                    StoreOutcome::NotResponsible
-                }
-            })
-            .collect()
     }
 
     /// A repair round: sends the digest of this node's primary range to its
     /// first k-1 successors, which should hold the same records, and to one
     /// farther successor in turn, which may hold copies that joins left
     /// behind it.
-    pub(crate) fn start_repair(&mut self, now_ms: u64) {
-        let Some(pred) = self.table.pred().filter(|p| p.id != self.me.id) else {
+    pub(super) fn start_repair(
+        &mut self,
+        table: &RoutingTable,
+        storage: &Storage,
+        io: &mut Io,
+        now_ms: u64,
+    ) {
+        self.digest_askers.clear();
+        let Some(pred) = table.pred().filter(|p| p.id != self.me.id) else {
             return;
         };
         let (p, me) = (Point(pred.id.0), Point(self.me.id.0));
-        let at = self.wall();
-        let digest = self.storage.digest_in(p, me, at);
+        let at = storage.wall();
+        let digest = storage.digest_in(p, me, at);
         let mut others: Vec<PeerAddr> = Vec::new();
-        for s in self.table.succs() {
+        for s in table.succs() {
             if s.id != self.me.id && !others.iter().any(|o| o.id == s.id) {
                 others.push(*s);
             }
         }
-        let k1 = (self.cfg.k() - 1).min(others.len());
+        let k1 = (self.k - 1).min(others.len());
         let mut asked: Vec<(PeerAddr, bool)> = others[..k1].iter().map(|s| (*s, true)).collect();
         if others.len() > k1 {
             let far = k1 + self.repair_turn % (others.len() - k1);
@@ -201,7 +253,8 @@ impl Chord {
                 digest,
                 at,
             };
-            self.request(to, body, Purpose::Repair { near }, t);
+            let purpose = Purpose::Repair { near };
+            let _ = io.request(to, body, purpose, Traffic::Maintenance, t);
         }
     }
 
@@ -212,40 +265,44 @@ impl Chord {
     /// asker is answered once a round, and at most r + k askers are. On a
     /// mismatch this node sends its records of that bounded range to the
     /// asker, its primary, which keeps and spreads what it lacked.
-    pub(crate) fn serve_digest(
+    pub(super) fn serve_digest(
         &mut self,
-        asker: PeerAddr,
-        start: Point,
-        digest: [u8; 32],
-        at: UnixTime,
+        ask: DigestAsked,
+        table: &RoutingTable,
+        storage: &Storage,
+        io: &mut Io,
         now_ms: u64,
     ) -> Response {
-        if !self.plausible_predecessor_range(start, Point(asker.id.0)) {
+        let DigestAsked {
+            asker,
+            start,
+            digest,
+            at,
+        } = ask;
+        if !self.plausible_predecessor_range(table, start, Point(asker.id.0)) {
             return Response::refused("not a range this node can hold");
         }
-        if self.digest_askers.contains(&asker.id)
-            || self.digest_askers.len() >= self.cfg.r() + self.cfg.k()
-        {
+        if self.digest_askers.contains(&asker.id) || self.digest_askers.len() >= self.r + self.k {
             return Response::refused("too many digests this round");
         }
         self.digest_askers.push(asker.id);
         let end = Point(asker.id.0);
         // The asker's moment, not this node's: a record that lapses or
         // settles in between counts the same on both sides.
-        let mine = self.storage.digest_in(start, end, at);
+        let mine = storage.digest_in(start, end, at);
         let matched = mine == digest;
         if !matched {
-            let records = self.storage.records_in(start, end);
-            self.push(asker, records, now_ms);
+            let records = storage.records_in(start, end);
+            push(io, asker, records, now_ms);
         }
         Response::Digested { matched }
     }
 
     /// Whether `(start, end]` can be a predecessor's primary range: both
     /// ends behind this node, within twice its successor list's arc.
-    fn plausible_predecessor_range(&self, start: Point, end: Point) -> bool {
+    fn plausible_predecessor_range(&self, table: &RoutingTable, start: Point, end: Point) -> bool {
         let me = Point(self.me.id.0);
-        let Some(last) = self.table.succs().last() else {
+        let Some(last) = table.succs().last() else {
             return false;
         };
         let arc = Point(last.id.0).wrapping_sub(me);
@@ -261,26 +318,45 @@ impl Chord {
 
     /// Sends every record this node is primary for to `to`, a replica
     /// holder whose digest differed.
-    pub(crate) fn push_primary_range(&mut self, to: PeerAddr, now_ms: u64) {
-        let Some(pred) = self.table.pred() else {
+    pub(super) fn push_primary_range(
+        &self,
+        to: PeerAddr,
+        table: &RoutingTable,
+        storage: &Storage,
+        io: &mut Io,
+        now_ms: u64,
+    ) {
+        let Some(pred) = table.pred() else {
             return;
         };
-        let records = self
-            .storage
-            .records_in(Point(pred.id.0), Point(self.me.id.0));
-        self.push(to, records, now_ms);
+        let records = storage.records_in(Point(pred.id.0), Point(self.me.id.0));
+        push(io, to, records, now_ms);
     }
+}
 
-    /// Sends `records` to `to` in `Store` batches (none when empty).
-    fn push(&mut self, to: PeerAddr, records: Vec<SignedRecord>, now_ms: u64) {
-        for batch in batches(records) {
-            self.request(
-                to,
-                Request::Store { records: batch },
-                Purpose::Replicate,
-                now_ms,
-            );
-        }
+/// Stores the records a peer sent, of the keys this node holds.
+pub(super) fn store_held(
+    records: &[SignedRecord],
+    table: &RoutingTable,
+    storage: &mut Storage,
+) -> Vec<StoreOutcome> {
+    records
+        .iter()
+        .map(|r| {
+            if table.holds(Point::from(r.record.aor.resource_id())) {
+                storage.put(r)
+            } else {
+                StoreOutcome::NotResponsible
+            }
+        })
+        .collect()
+}
+
+/// Sends `records` to `to` in `Store` batches (none when empty).
+fn push(io: &mut Io, to: PeerAddr, records: Vec<SignedRecord>, now_ms: u64) {
+    for batch in batches(records) {
+        let body = Request::Store { records: batch };
+        let _ = io.request(to, body, Purpose::Replicate, Traffic::Replication, now_ms);
     }
 }
 
@@ -294,9 +370,28 @@ mod tests {
     use lsp_core::{Aor, Binding, Identity, ManualClock, NodeId, Record, UnixTime};
 
     use super::*;
-    use crate::Config;
     use crate::node::NodeState;
     use crate::wire::{DIGEST_SETTLE, Message};
+    use crate::{Chord, Config};
+
+    /// `node` answers a `Digest` from `asker`.
+    fn serve_digest(
+        node: &mut Chord,
+        asker: PeerAddr,
+        start: Point,
+        digest: [u8; 32],
+        at: UnixTime,
+    ) -> Response {
+        let (table, storage) = (&node.table, &node.storage);
+        let ask = DigestAsked {
+            asker,
+            start,
+            digest,
+            at,
+        };
+        node.replicas
+            .serve_digest(ask, table, storage, &mut node.io, 0)
+    }
 
     /// The `Store` requests sent since the last call, by destination.
     fn pushes(node: &mut Chord) -> Vec<NodeId> {
@@ -357,22 +452,22 @@ mod tests {
 
         // Strangers: far behind, claiming the whole ring, or ahead.
         for (s, a) in [(0x05, 0x10), (0x60, 0x60), (0x90, 0x95)] {
-            let answer = node.serve_digest(peer(a), Point([s; 32]), [0; 32], NOW, 0);
+            let answer = serve_digest(&mut node, peer(a), Point([s; 32]), [0; 32], NOW);
             assert!(refused(&answer), "{s:x}..{a:x}: {answer:?}");
         }
         assert_eq!(pushes(&mut node), vec![]);
 
-        let answer = node.serve_digest(asker, start, [0; 32], NOW, 0);
+        let answer = serve_digest(&mut node, asker, start, [0; 32], NOW);
         assert_eq!(answer, Response::Digested { matched: false });
         assert_eq!(pushes(&mut node), vec![asker.id], "one batch, to the asker");
-        let again = node.serve_digest(asker, start, [0; 32], NOW, 0);
+        let again = serve_digest(&mut node, asker, start, [0; 32], NOW);
         assert!(refused(&again), "once a round");
 
         // At most r + k askers a round.
         let cap = node.cfg.r() + node.cfg.k();
         let served = (0x21..0x5f)
             .filter(|b| {
-                let answer = node.serve_digest(peer(*b), Point([0x20; 32]), [0; 32], NOW, 0);
+                let answer = serve_digest(&mut node, peer(*b), Point([0x20; 32]), [0; 32], NOW);
                 !refused(&answer)
             })
             .count();
@@ -392,13 +487,13 @@ mod tests {
         let digest_at = |at: UnixTime| asker_store.storage.digest_in(start, Point(asker.id.0), at);
         assert_eq!(records.len(), 3);
 
-        let answer = node.serve_digest(asker, start, digest_at(NOW), NOW, 0);
+        let answer = serve_digest(&mut node, asker, start, digest_at(NOW), NOW);
         assert_eq!(answer, Response::Digested { matched: true });
         assert_eq!(pushes(&mut node), vec![], "nothing pushed");
 
-        node.digest_askers.clear();
+        node.replicas.digest_askers.clear();
         let later = NOW + DIGEST_SETTLE;
-        let answer = node.serve_digest(asker, start, digest_at(later), later, 0);
+        let answer = serve_digest(&mut node, asker, start, digest_at(later), later);
         assert_eq!(answer, Response::Digested { matched: false });
         assert_eq!(pushes(&mut node), vec![asker.id], "the range, to the asker");
     }

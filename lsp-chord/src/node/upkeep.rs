@@ -81,8 +81,8 @@ impl Chord {
             }
             Timer::Repair if joined => {
                 self.io.schedule(Timer::Repair, t, repair);
-                self.digest_askers.clear();
-                self.start_repair(t);
+                let (table, storage) = (&self.table, &self.storage);
+                self.replicas.start_repair(table, storage, &mut self.io, t);
                 self.start_rehoming(t);
             }
             _ => {}
