@@ -47,7 +47,7 @@ impl Contacts {
     }
 
     /// Adds peers a member named, keeping the ones already known.
-    fn learn(&mut self, peers: impl IntoIterator<Item = PeerAddr>, me: PeerAddr) {
+    pub(super) fn learn(&mut self, peers: impl IntoIterator<Item = PeerAddr>, me: PeerAddr) {
         for p in peers {
             if self.live.len() >= MAX_CONTACTS {
                 break;
@@ -65,7 +65,7 @@ impl Contacts {
 
     /// Where a lookup of `target` starts: the live contacts, nearest
     /// before the target first; every member when no contact is left.
-    fn candidates(&self, target: Point) -> Vec<PeerAddr> {
+    pub(super) fn candidates(&self, target: Point) -> Vec<PeerAddr> {
         let mut peers = if self.live.is_empty() {
             self.members.clone()
         } else {
@@ -118,17 +118,6 @@ impl Chord {
         self.start_route(me, Then::Attach, Some(members), t)
     }
 
-    /// Where a client's lookup of `target` starts.
-    pub(crate) fn client_candidates(&self, target: Point) -> Vec<PeerAddr> {
-        self.contacts.candidates(target)
-    }
-
-    /// The owners the attach lookup found become contacts too.
-    pub(crate) fn attached(&mut self, owners: Vec<PeerAddr>) {
-        let me = self.me;
-        self.contacts.learn(owners, me);
-    }
-
     /// A client answers only what a client may be asked: `Ping`, and the
     /// `Routed` answer of its own recursive lookup. It refuses the rest, so
     /// that no member takes it into the ring.
@@ -136,7 +125,7 @@ impl Chord {
         match body {
             Request::Ping => Response::Ack,
             Request::Routed { token, peers, hops } => {
-                self.on_routed(from, token, peers, hops, t);
+                self.with_ops(t, |ops, cx| ops.on_routed(cx, from, token, peers, hops));
                 Response::Ack
             }
             _ => Response::Refused {

@@ -2,12 +2,13 @@
 //! gets, and each request that fails: the glue between the request table
 //! and the parts of the node that asked.
 
-use lsp_core::{Error, PeerAddr};
+use lsp_core::PeerAddr;
 
+use super::ops::Then;
 use super::outputs::Traffic;
 use super::replication::{DigestAsked, store_held};
-use super::requests::{Due, NotSent, Purpose};
-use super::{Chord, Timer, ops};
+use super::requests::{Due, Purpose};
+use super::{Chord, Timer};
 use crate::ring::Point;
 use crate::wire::{Request, Response};
 
@@ -16,22 +17,12 @@ impl Chord {
     /// the operation that asked) when too many are pending.
     pub(crate) fn request(&mut self, to: PeerAddr, body: Request, purpose: Purpose, now_ms: u64) {
         let traffic = match purpose {
-            Purpose::Op(op) if self.ops.get(&op).is_some_and(|o| o.internal()) => {
-                Traffic::Maintenance
-            }
             Purpose::Op(_) | Purpose::Answer => Traffic::User,
             Purpose::Replicate => Traffic::Replication,
             _ => Traffic::Maintenance,
         };
-        let sent = self.io.request(to, body, purpose, traffic, now_ms);
-        // Upkeep retries on its own schedule; an operation fails.
-        if let (Err(e), Purpose::Op(op)) = (sent, purpose) {
-            let e = match e {
-                NotSent::Full => Error::Overloaded("requests"),
-                NotSent::Unencodable(e) => e,
-            };
-            self.end_op(op, Err(e));
-        }
+        // Upkeep retries on its own schedule; operations send their own.
+        let _ = self.io.request(to, body, purpose, traffic, now_ms);
     }
 
     /// An attempt timed out: it is sent again, or its request fails.
@@ -75,7 +66,7 @@ impl Chord {
                 // Alive after all: look ourselves up through it, in case it
                 // is in another ring that should merge with ours.
                 let target = Point(self.me.id.0);
-                self.start_route(target, ops::Then::Merge, Some(vec![p.to]), now_ms);
+                self.start_route(target, Then::Merge, Some(vec![p.to]), now_ms);
             }
             Purpose::CheckPredecessor => self.on_predecessor_neighbours(p.to, body),
             // A successor that refuses our Notify does not take us as a
@@ -94,7 +85,7 @@ impl Chord {
                         .push_primary_range(p.to, table, storage, &mut self.io, now_ms);
                 }
             }
-            Purpose::Op(op) => self.on_op_response(op, p.to, body, now_ms),
+            Purpose::Op(op) => self.with_ops(now_ms, |ops, cx| ops.on_response(cx, op, p.to, body)),
             Purpose::RefreshContacts => self.on_contact_neighbours(p.to, body),
         }
     }
@@ -103,7 +94,7 @@ impl Chord {
     /// what asked goes on without the answer, and the peer is kept.
     fn on_lost(&mut self, to: PeerAddr, purpose: Purpose, now_ms: u64) {
         match purpose {
-            Purpose::Op(op) => self.on_op_failure(op, to, now_ms),
+            Purpose::Op(op) => self.with_ops(now_ms, |ops, cx| ops.on_failure(cx, op, to)),
             Purpose::Probe(_) => self.on_failure(to, purpose, now_ms),
             // Upkeep asks again on its own periodic timer.
             _ => {}
@@ -134,7 +125,7 @@ impl Chord {
             }
             Purpose::Op(op) => {
                 self.forget(to);
-                self.on_op_failure(op, to, now_ms);
+                self.with_ops(now_ms, |ops, cx| ops.on_failure(cx, op, to));
             }
         }
     }
@@ -181,9 +172,13 @@ impl Chord {
                 origin,
                 token,
                 ..
-            } => self.relay(from, Point(target), origin, token, now_ms),
+            } => self.with_ops(now_ms, |ops, cx| {
+                ops.relay(cx, from, Point(target), origin, token)
+            }),
             Request::Routed { token, peers, hops } => {
-                self.on_routed(from, token, peers, hops, now_ms);
+                self.with_ops(now_ms, |ops, cx| {
+                    ops.on_routed(cx, from, token, peers, hops)
+                });
                 Response::Ack
             }
             Request::Digest {

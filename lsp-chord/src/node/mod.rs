@@ -6,19 +6,16 @@
 //! `impl Chord` blocks over the same state. The state machines they drive
 //! (`crate::lookup`, `crate::rounds`) know nothing of `Chord`.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use lsp_core::store::{RecordStore, StoreStats};
-use lsp_core::{
-    Aor, Binding, Error, Lookup, OwnRecord, PeerAddr, Published, SignedRecord, UnixTime,
-};
+use lsp_core::{Aor, Binding, Error, Lookup, OwnRecord, PeerAddr, Published, SignedRecord};
 
 use crate::config::Config;
 use crate::health::{Health, Liveness};
 use crate::ring::Point;
 use crate::wire::{Message, Response};
-use ops::Op;
+use ops::{Ctx, Finished, Ops};
 
 mod admit;
 pub mod batch;
@@ -28,8 +25,6 @@ mod heard;
 mod io;
 mod ops;
 mod outputs;
-mod rehome;
-mod relay;
 mod replication;
 mod requests;
 mod routing;
@@ -213,8 +208,8 @@ pub struct Chord {
     epoch: Option<Instant>,
     /// The `now` of the latest input, in ms since `epoch`.
     now_ms: u64,
-    ops: BTreeMap<OpId, Op>,
-    next_op: u64,
+    /// Operations under way.
+    ops: Ops,
     /// What the replicas were last pushed for, and repair's turn.
     replicas: Replicas,
     /// When a peer last answered, which health is judged from.
@@ -251,8 +246,7 @@ impl Chord {
             io,
             epoch: None,
             now_ms: 0,
-            ops: BTreeMap::new(),
-            next_op: 1,
+            ops: Ops::default(),
             replicas,
             liveness: Liveness::default(),
             heard: heard::HeardFrom::new(request_life),
@@ -379,12 +373,12 @@ impl Chord {
             ));
         }
         if peers.is_empty() {
-            let op = self.new_op_id();
+            let op = self.ops.new_id();
             self.become_joined(Vec::new(), t);
             self.finish(op, Ok(Outcome::Joined));
             return op;
         }
-        self.start_join(peers, t)
+        self.with_ops(t, |ops, cx| ops.start_join(cx, peers))
     }
 
     /// Stores a signed record on the k nodes responsible for its AOR.
@@ -438,7 +432,17 @@ impl Chord {
     /// and stops.
     pub fn leave(&mut self, now: Instant) -> OpId {
         let t = self.tick(now);
-        self.start_leave(t)
+        match self.state {
+            NodeState::Joined => self.with_ops(t, |ops, cx| ops.start_leave(cx)),
+            // A client holds nothing for others: it just stops.
+            NodeState::Idle | NodeState::Client => {
+                self.state = NodeState::Left;
+                let op = self.ops.new_id();
+                self.finish(op, Ok(Outcome::Left));
+                op
+            }
+            NodeState::Left => self.fail_now(Error::Closed),
+        }
     }
 
     // ---- inputs ----
@@ -599,21 +603,66 @@ impl Chord {
         self.now_ms
     }
 
-    /// The wall clock, for record expiry only.
-    pub(crate) fn wall(&self) -> UnixTime {
-        self.storage.wall()
-    }
-
-    pub(crate) fn new_op_id(&mut self) -> OpId {
-        let id = OpId(self.next_op);
-        self.next_op += 1;
-        id
-    }
-
     pub(crate) fn fail_now(&mut self, e: Error) -> OpId {
-        let op = self.new_op_id();
-        self.finish(op, Err(e));
-        op
+        self.ops.fail_now(&mut self.io, e)
+    }
+
+    /// Runs `f` on the operations, with the parts of the node they use,
+    /// then does what the operations that finished ask of the node.
+    fn with_ops<R>(&mut self, now_ms: u64, f: impl FnOnce(&mut Ops, &mut Ctx<'_>) -> R) -> R {
+        let mut cx = Ctx {
+            me: self.me,
+            cfg: &self.cfg,
+            state: self.state,
+            io: &mut self.io,
+            table: &self.table,
+            storage: &mut self.storage,
+            contacts: &self.contacts,
+            now_ms,
+        };
+        let result = f(&mut self.ops, &mut cx);
+        while let Some(finished) = self.ops.next_finished() {
+            match finished {
+                Finished::Joined(succs) => self.become_joined(succs, now_ms),
+                Finished::Attached(owners) => self.contacts.learn(owners, self.me),
+                Finished::Finger(i, owner) => self.table.set_finger(i, owner),
+                Finished::Merge(peer) => self.adopt_if_closer(peer, now_ms),
+                Finished::Left => {
+                    self.state = NodeState::Left;
+                    self.io.stop();
+                }
+            }
+        }
+        result
+    }
+
+    /// Starts a lookup of `target`, from `bootstrap` when given or from
+    /// this node's own table.
+    fn start_route(
+        &mut self,
+        target: Point,
+        then: ops::Then,
+        bootstrap: Option<Vec<PeerAddr>>,
+        now_ms: u64,
+    ) -> OpId {
+        self.with_ops(now_ms, |ops, cx| {
+            ops.start_route(cx, target, then, bootstrap)
+        })
+    }
+
+    /// A user's publish, query or fetch, unless the node cannot serve it.
+    fn start_data_op(&mut self, then: ops::Then, now_ms: u64) -> OpId {
+        match self.state {
+            NodeState::Joined | NodeState::Client => {}
+            NodeState::Idle => return self.fail_now(Error::NotJoined),
+            NodeState::Left => return self.fail_now(Error::Closed),
+        }
+        // Nothing stored from here would be found, and nothing read here
+        // is current: fail loudly so that the caller goes elsewhere.
+        if let Some(e) = self.unable(now_ms) {
+            return self.fail_now(e);
+        }
+        self.with_ops(now_ms, |ops, cx| ops.start_data_op(cx, then))
     }
 
     pub(crate) fn finish(&mut self, op: OpId, outcome: Result<Outcome, Error>) {

@@ -42,8 +42,8 @@ impl Chord {
         let joined = self.state == NodeState::Joined;
         let client = self.state == NodeState::Client;
         match timer {
-            Timer::Op(op) => self.op_expired(op),
-            Timer::OpStep(op) => self.recursion_stalled(op, t),
+            Timer::Op(op) => self.with_ops(t, |ops, cx| ops.expired(cx, op)),
+            Timer::OpStep(op) => self.with_ops(t, |ops, cx| ops.recursion_stalled(cx, op)),
             Timer::Stabilize if joined => {
                 self.io.schedule(Timer::Stabilize, t, stabilize);
                 self.stabilize(t);
@@ -83,7 +83,9 @@ impl Chord {
                 self.io.schedule(Timer::Repair, t, repair);
                 let (table, storage) = (&self.table, &self.storage);
                 self.replicas.start_repair(table, storage, &mut self.io, t);
-                self.start_rehoming(t);
+                if self.isolated(t).is_none() {
+                    self.with_ops(t, |ops, cx| ops.start_rehoming(cx));
+                }
             }
             _ => {}
         }
@@ -255,7 +257,7 @@ impl Chord {
             return;
         };
         // One refresh of a finger at a time is enough.
-        if self.ops.values().any(|o| o.fixes_finger(i)) {
+        if self.ops.fixes_finger(i) {
             return;
         }
         let from = self.table.finger_route(i, start);

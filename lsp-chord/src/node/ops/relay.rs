@@ -9,25 +9,27 @@
 
 use lsp_core::PeerAddr;
 
-use super::ops::{Phase, Then};
-use super::{Chord, NodeState, OpId, Purpose, Timer};
+use super::{Ctx, OpId, Ops, Phase, Then};
+use crate::node::outputs::Traffic;
+use crate::node::requests::Purpose;
+use crate::node::{NodeState, Timer};
 use crate::ring::Point;
 use crate::wire::{Request, Response};
 
 /// Lookups one origin may have this node run for it at once.
 const PROXIED_PER_ORIGIN: usize = 4;
 
-impl Chord {
+impl Ops {
     /// Serves a `Forward` from `from`.
-    pub(crate) fn relay(
+    pub(in crate::node) fn relay(
         &mut self,
+        cx: &mut Ctx<'_>,
         from: PeerAddr,
         target: Point,
         origin: PeerAddr,
         token: u64,
-        now_ms: u64,
     ) -> Response {
-        if self.state != NodeState::Joined {
+        if cx.state != NodeState::Joined {
             return Response::refused("not in the ring");
         }
         if origin.id != from.id {
@@ -36,27 +38,22 @@ impl Chord {
         // The answer goes where the sender's connection comes from: a node
         // behind NAT, or bound to an unspecified address, cannot name it.
         let origin = from;
-        if let Some(peers) = self.table.responsible_for(target) {
-            let routed = Request::Routed {
-                token,
-                peers,
-                hops: 1,
-            };
-            self.request(origin, routed, Purpose::Answer, now_ms);
+        if let Some(peers) = cx.table.responsible_for(target) {
+            answer_proxied(cx, origin, token, peers, 0);
             return Response::Ack;
         }
         let (mine, all) = self.proxied(origin);
-        if mine >= PROXIED_PER_ORIGIN || all >= self.cfg.max_operations / 4 {
+        if mine >= PROXIED_PER_ORIGIN || all >= cx.cfg.max_operations / 4 {
             return Response::refused("too many lookups for others");
         }
-        self.start_route(target, Then::Proxy { origin, token }, None, now_ms);
+        self.start_route(cx, target, Then::Proxy { origin, token }, None);
         Response::Ack
     }
 
     /// Lookups run for `origin`, and for anyone.
     fn proxied(&self, origin: PeerAddr) -> (usize, usize) {
         let mut counts = (0, 0);
-        for op in self.ops.values() {
+        for op in self.running.values() {
             if let Phase::Route {
                 then: Then::Proxy { origin: o, .. },
                 ..
@@ -69,35 +66,17 @@ impl Chord {
         counts
     }
 
-    /// A lookup run for `origin` ended: send it what was found (nothing
-    /// when it failed, so that it carries on at once).
-    pub(crate) fn answer_proxied(
-        &mut self,
-        origin: PeerAddr,
-        token: u64,
-        peers: Vec<PeerAddr>,
-        hops: u32,
-        now_ms: u64,
-    ) {
-        let routed = Request::Routed {
-            token,
-            peers,
-            hops: hops + 1,
-        };
-        self.request(origin, routed, Purpose::Answer, now_ms);
-    }
-
     /// The answer to one of our recursive lookups, from the peer it was
     /// forwarded to.
-    pub(crate) fn on_routed(
+    pub(in crate::node) fn on_routed(
         &mut self,
+        cx: &mut Ctx<'_>,
         from: PeerAddr,
         token: u64,
         peers: Vec<PeerAddr>,
         hops: u32,
-        now_ms: u64,
     ) {
-        let found = self.ops.iter().find_map(|(id, op)| match &op.phase {
+        let found = self.running.iter().find_map(|(id, op)| match &op.phase {
             Phase::Route {
                 token: Some(t),
                 lookup,
@@ -107,39 +86,39 @@ impl Chord {
         });
         let Some(id) = found else { return };
         if peers.is_empty() {
-            self.recursion_stalled(id, now_ms);
+            self.recursion_stalled(cx, id);
             return;
         }
         // A forward still unanswered is stale from here on.
-        self.io.cancel_requests_of(id);
-        self.io.cancel_timer(Timer::OpStep(id));
+        cx.io.cancel_requests_of(id);
+        cx.io.cancel_timer(Timer::OpStep(id));
         if let Some(Phase::Route { lookup, token, .. }) =
-            self.ops.get_mut(&id).map(|o| &mut o.phase)
+            self.running.get_mut(&id).map(|o| &mut o.phase)
         {
             *token = None;
             lookup.on_routed(peers, hops);
         }
-        self.drive_lookup(id, now_ms);
+        self.drive_lookup(cx, id);
     }
 
     /// No answer came back: carry on iteratively from our own table.
-    pub(crate) fn recursion_stalled(&mut self, id: OpId, now_ms: u64) {
-        let Some(Phase::Route { lookup, .. }) = self.ops.get(&id).map(|o| &o.phase) else {
+    pub(in crate::node) fn recursion_stalled(&mut self, cx: &mut Ctx<'_>, id: OpId) {
+        let Some(Phase::Route { lookup, .. }) = self.running.get(&id).map(|o| &o.phase) else {
             return;
         };
         let target = lookup.target();
-        let fresh = self.table.closest_preceding(target, 8);
+        let fresh = cx.table.closest_preceding(target, 8);
         let owners = fresh
             .is_empty()
-            .then(|| self.table.responsible_for(target))
+            .then(|| cx.table.responsible_for(target))
             .flatten();
-        self.io.cancel_timer(Timer::OpStep(id));
+        cx.io.cancel_timer(Timer::OpStep(id));
         if let Some(Phase::Route {
             lookup,
             recursive,
             token,
             ..
-        }) = self.ops.get_mut(&id).map(|o| &mut o.phase)
+        }) = self.running.get_mut(&id).map(|o| &mut o.phase)
         {
             *recursive = false;
             *token = None;
@@ -151,6 +130,25 @@ impl Chord {
                 None => lookup.restart(fresh),
             }
         }
-        self.drive_lookup(id, now_ms);
+        self.drive_lookup(cx, id);
     }
+}
+
+/// A lookup run for `origin` ended: send it what was found (nothing
+/// when it failed, so that it carries on at once).
+pub(super) fn answer_proxied(
+    cx: &mut Ctx<'_>,
+    origin: PeerAddr,
+    token: u64,
+    peers: Vec<PeerAddr>,
+    hops: u32,
+) {
+    let routed = Request::Routed {
+        token,
+        peers,
+        hops: hops + 1,
+    };
+    let _ = cx
+        .io
+        .request(origin, routed, Purpose::Answer, Traffic::User, cx.now_ms);
 }

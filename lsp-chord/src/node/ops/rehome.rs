@@ -10,27 +10,27 @@
 
 use lsp_core::{Aor, PeerAddr, SignedRecord};
 
-use super::ops::{Phase, Then};
-use super::{Chord, OpId, Purpose};
+use super::{Ctx, OpId, Ops, Phase, Then};
 use crate::ring::Point;
 use crate::wire::{Request, Response, StoreOutcome};
 
 /// AORs handed over per repair round, at most.
 const REHOME_PER_ROUND: usize = 16;
 
-impl Chord {
-    /// Starts handing over up to [`REHOME_PER_ROUND`] misplaced AORs, unless
-    /// a previous round's are still on their way or the node is cut off.
-    pub(crate) fn start_rehoming(&mut self, now_ms: u64) {
-        let busy = self.ops.values().any(|o| o.rehomes());
-        if busy || self.isolated(now_ms).is_some() {
+impl Ops {
+    /// Starts handing over up to [`REHOME_PER_ROUND`] misplaced AORs,
+    /// unless a previous round's are still on their way (the node checks
+    /// that it is not cut off).
+    pub(in crate::node) fn start_rehoming(&mut self, cx: &mut Ctx<'_>) {
+        if self.rehoming() {
             return;
         }
         // Only the first AORs found are decoded: after a partition most of
         // the store may be misplaced, and the rest waits for later rounds.
         let mut picked = 0;
-        let found = self.storage.records_where(|rid| {
-            let take = picked < REHOME_PER_ROUND && self.table.misplaced(Point::from(rid));
+        let table = cx.table;
+        let found = cx.storage.records_where(|rid| {
+            let take = picked < REHOME_PER_ROUND && table.misplaced(Point::from(rid));
             picked += usize::from(take);
             take
         });
@@ -43,19 +43,25 @@ impl Chord {
         }
         for aor in aors {
             let target = Point::from(aor.resource_id());
-            self.start_route(target, Then::Rehome(Box::new(aor)), None, now_ms);
+            self.start_route(cx, target, Then::Rehome(Box::new(aor)), None);
         }
     }
 
     /// The lookup found the AOR's `owners`: send each of the first k every
     /// record held for it.
-    pub(crate) fn rehome_to(&mut self, id: OpId, aor: Box<Aor>, owners: Vec<PeerAddr>, t: u64) {
-        let k = self.cfg.k();
+    pub(super) fn rehome_to(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        id: OpId,
+        aor: Box<Aor>,
+        owners: Vec<PeerAddr>,
+    ) {
+        let k = cx.cfg.k();
         let owners: Vec<PeerAddr> = owners.into_iter().take(k).collect();
-        let records: Vec<SignedRecord> = self.storage.fetch(&aor);
+        let records: Vec<SignedRecord> = cx.storage.fetch(&aor);
         // Found to be an owner after all, or nothing left to send.
-        if owners.is_empty() || owners.iter().any(|o| o.id == self.me.id) || records.is_empty() {
-            self.remove_op(id);
+        if owners.is_empty() || owners.iter().any(|o| o.id == cx.me.id) || records.is_empty() {
+            self.remove(cx, id);
             return;
         }
         let Ok(sent) = records
@@ -63,10 +69,10 @@ impl Chord {
             .map(SignedRecord::to_bytes)
             .collect::<Result<Vec<_>, _>>()
         else {
-            self.remove_op(id);
+            self.remove(cx, id);
             return;
         };
-        if let Some(op) = self.ops.get_mut(&id) {
+        if let Some(op) = self.running.get_mut(&id) {
             op.phase = Phase::Rehome {
                 aor,
                 sent,
@@ -78,20 +84,20 @@ impl Chord {
             let body = Request::Store {
                 records: records.clone(),
             };
-            self.request(to, body, Purpose::Op(id), t);
+            self.request(cx, id, to, body);
         }
     }
 
     /// An owner answered (`Some`) or could not be reached (`None`). When
     /// all have, and every one took every record (or holds a newer one),
     /// the copy here goes.
-    pub(crate) fn rehome_answered(&mut self, id: OpId, body: Option<Response>) {
+    pub(super) fn rehome_answered(&mut self, cx: &mut Ctx<'_>, id: OpId, body: Option<Response>) {
         let Some(Phase::Rehome {
             sent,
             waiting,
             refused,
             ..
-        }) = self.ops.get_mut(&id).map(|o| &mut o.phase)
+        }) = self.running.get_mut(&id).map(|o| &mut o.phase)
         else {
             return;
         };
@@ -106,15 +112,17 @@ impl Chord {
         if *waiting > 0 {
             return;
         }
-        let Some(op) = self.remove_op(id) else { return };
+        let Some(op) = self.remove(cx, id) else {
+            return;
+        };
         let Phase::Rehome {
             aor, sent, refused, ..
         } = op.phase
         else {
             return;
         };
-        if !refused && self.table.misplaced(Point::from(aor.resource_id())) {
-            self.storage
+        if !refused && cx.table.misplaced(Point::from(aor.resource_id())) {
+            cx.storage
                 .forget(&aor, |bytes| sent.iter().any(|s| s.as_slice() == bytes));
         }
     }
