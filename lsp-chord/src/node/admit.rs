@@ -5,22 +5,42 @@
 //! handshake: a named peer is checked when it is connected to, and the
 //! transport says of each frame whether its sender is enrolled.
 
-use lsp_core::PeerAddr;
+use lsp_core::{Admission, PeerAddr};
 
-use super::Chord;
 use crate::wire::{Request, Response};
 
-impl Chord {
+/// How a request from a sender the rule does not admit is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ForStranger {
+    /// Acknowledged and nothing more: liveness only.
+    Ack,
+    /// Served as for anyone: what a client may ask.
+    Serve,
+    /// Refused: it would make the sender part of the ring.
+    Refuse,
+}
+
+/// The admission rule, applied to senders and to the peers frames name.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Gate {
+    rule: Admission,
+}
+
+impl Gate {
+    pub(super) fn new(rule: Admission) -> Self {
+        Self { rule }
+    }
+
     /// Whether `peer` may be a member of this ring.
-    pub(crate) fn admits(&self, peer: &PeerAddr) -> bool {
-        self.cfg.admission.admits(&peer.id)
+    pub(super) fn admits(&self, peer: &PeerAddr) -> bool {
+        self.rule.admits(&peer.id)
     }
 
     /// Whether the sender of a frame counts as a member: its Node-ID
     /// passes the rule and, in a closed ring, the transport checked its
     /// enrollment.
-    pub(crate) fn admits_sender(&self, from: &PeerAddr, enrolled: bool) -> bool {
-        self.admits(from) && (enrolled || !self.cfg.admission.needs_enrollment())
+    pub(super) fn admits_sender(&self, from: &PeerAddr, enrolled: bool) -> bool {
+        self.admits(from) && (enrolled || !self.rule.needs_enrollment())
     }
 
     fn keep_admitted(&self, peers: &mut Vec<PeerAddr>) {
@@ -29,7 +49,7 @@ impl Chord {
 
     /// An answer with every peer it names that the rule does not admit
     /// left out: such a peer is never asked, stored on or read from.
-    pub(crate) fn admitted_answer(&self, mut body: Response) -> Response {
+    pub(super) fn answer(&self, mut body: Response) -> Response {
         match &mut body {
             Response::Successors { peers } | Response::Closer { peers } => {
                 self.keep_admitted(peers)
@@ -51,7 +71,7 @@ impl Chord {
     }
 
     /// A request with the peers it names checked likewise.
-    pub(crate) fn admitted_request(&self, mut body: Request) -> Request {
+    pub(super) fn request(&self, mut body: Request) -> Request {
         match &mut body {
             Request::Leaving {
                 predecessor,
@@ -70,17 +90,17 @@ impl Chord {
 
     /// What a sender the rule does not admit may ask: what a client may.
     /// Anything that would make it part of the ring is refused.
-    pub(crate) fn serve_stranger(&mut self, from: PeerAddr, body: Request, t: u64) -> Response {
+    pub(super) fn for_stranger(body: &Request) -> ForStranger {
         match body {
             // Liveness only: a stranger's ping never makes it a successor.
-            Request::Ping => Response::Ack,
+            Request::Ping => ForStranger::Ack,
             Request::FindSuccessor { .. }
             | Request::GetNeighbours
             | Request::Store { .. }
             | Request::StoreHere { .. }
             | Request::Fetch { .. }
-            | Request::Forward { .. } => self.serve(from, body, t),
-            _ => Response::refused("not admitted as a ring member"),
+            | Request::Forward { .. } => ForStranger::Serve,
+            _ => ForStranger::Refuse,
         }
     }
 }

@@ -11,12 +11,11 @@
 //! that fails, and asks one contact for its neighbours every stabilize
 //! period: that keeps it heard (healthy) and its contacts fresh.
 
-use std::time::Instant;
+use lsp_core::PeerAddr;
 
-use lsp_core::{Error, PeerAddr};
-
-use super::ops::Then;
-use super::{Chord, NodeState, OpId, Purpose, Timer};
+use super::io::Io;
+use super::outputs::Traffic;
+use super::requests::Purpose;
 use crate::ring::Point;
 use crate::wire::{Request, Response};
 
@@ -38,7 +37,7 @@ pub(crate) struct Contacts {
 }
 
 impl Contacts {
-    fn new(members: Vec<PeerAddr>) -> Self {
+    pub(super) fn new(members: Vec<PeerAddr>) -> Self {
         Self {
             live: members.clone(),
             members,
@@ -89,74 +88,39 @@ impl Contacts {
     }
 }
 
-impl Chord {
-    /// Uses the ring through `members` without joining it: this node
-    /// becomes a client. It looks itself up through them to learn that
-    /// the ring answers; the operation ends with [`crate::Outcome::Attached`].
-    /// Publish, query, fetch and lookup work from then on (and already
-    /// while the attach runs); the node stores nothing for others.
-    pub fn attach(&mut self, members: &[PeerAddr], now: Instant) -> OpId {
-        let t = self.tick(now);
-        match self.state {
-            NodeState::Idle | NodeState::Client => {}
-            NodeState::Joined => return self.fail_now(Error::AlreadyJoined),
-            NodeState::Left => return self.fail_now(Error::Closed),
-        }
-        let members: Vec<PeerAddr> = members
-            .iter()
-            .filter(|p| p.id != self.me.id && self.admits(p))
-            .copied()
-            .collect();
-        if members.is_empty() {
-            return self.fail_now(Error::NotJoined);
-        }
-        self.state = NodeState::Client;
-        self.contacts = Contacts::new(members.clone());
-        let period = self.cfg.stabilize_interval;
-        self.io.schedule(Timer::Stabilize, t, period);
-        let me = Point(self.me.id.0);
-        self.start_route(me, Then::Attach, Some(members), t)
-    }
-
-    /// A client answers only what a client may be asked: `Ping`, and the
-    /// `Routed` answer of its own recursive lookup. It refuses the rest, so
-    /// that no member takes it into the ring.
-    pub(crate) fn serve_as_client(&mut self, from: PeerAddr, body: Request, t: u64) -> Response {
-        match body {
-            Request::Ping => Response::Ack,
-            Request::Routed { token, peers, hops } => {
-                self.with_ops(t, |ops, cx| ops.on_routed(cx, from, token, peers, hops));
-                Response::Ack
-            }
-            _ => Response::Refused {
-                reason: "a client, not a ring member".into(),
-            },
-        }
-    }
-
+impl Contacts {
     /// Asks the next contact for its neighbours.
-    pub(crate) fn refresh_contacts(&mut self, t: u64) {
-        if let Some(to) = self.contacts.next_to_refresh() {
-            self.request(to, Request::GetNeighbours, Purpose::RefreshContacts, t);
+    pub(super) fn refresh(&mut self, io: &mut Io, now_ms: u64) {
+        if let Some(to) = self.next_to_refresh() {
+            let body = Request::GetNeighbours;
+            let _ = io.request(
+                to,
+                body,
+                Purpose::RefreshContacts,
+                Traffic::Maintenance,
+                now_ms,
+            );
         }
     }
 
     /// A contact answered the refresh: it and its successors are live.
-    pub(crate) fn on_contact_neighbours(&mut self, from: PeerAddr, body: Response) {
-        let me = self.me;
+    pub(super) fn on_neighbours(&mut self, from: PeerAddr, body: Response, me: PeerAddr) {
         match body {
             Response::Neighbours { successors, .. } => {
-                self.contacts.learn(std::iter::once(from), me);
-                self.contacts.learn(successors, me);
+                self.learn(std::iter::once(from), me);
+                self.learn(successors, me);
             }
-            _ => self.contacts.drop_peer(from),
+            _ => self.drop_peer(from),
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use super::*;
+    use crate::Chord;
     use crate::test_peers::peer;
 
     #[test]

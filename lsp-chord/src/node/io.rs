@@ -15,10 +15,11 @@ use crate::config::Config;
 use crate::timers::TimerTable;
 use crate::wire::{Request, Response};
 
-/// What came due: a request's attempt, or another deadline.
+/// What came due: a request that every attempt left unanswered, or
+/// another deadline. (An attempt with more to come is sent again here.)
 #[derive(Debug)]
 pub(super) enum Fired {
-    Attempt(Due),
+    GaveUp(Pending),
     Timer(Timer),
 }
 
@@ -136,14 +137,25 @@ impl Io {
     /// What is due at `now_ms`, soonest first; a request's attempt before
     /// another deadline at the same time.
     pub(super) fn pop_due(&mut self, now_ms: u64) -> Option<Fired> {
-        let attempt_first = match (self.requests.next_deadline(), self.timers.next()) {
-            (Some(r), Some(o)) => r <= o,
-            (r, _) => r.is_some(),
-        };
-        if attempt_first && let Some(due) = self.requests.pop_due(now_ms) {
-            return Some(Fired::Attempt(due));
+        loop {
+            let attempt_first = match (self.requests.next_deadline(), self.timers.next()) {
+                (Some(r), Some(o)) => r <= o,
+                (r, _) => r.is_some(),
+            };
+            let due = if attempt_first {
+                self.requests.pop_due(now_ms)
+            } else {
+                None
+            };
+            match due {
+                Some(Due::Resend { to, frame, traffic }) => {
+                    self.out.count(traffic, frame.len());
+                    self.out.send(to, frame);
+                }
+                Some(Due::GaveUp(p)) => return Some(Fired::GaveUp(p)),
+                None => return self.timers.pop_due(now_ms).map(Fired::Timer),
+            }
         }
-        self.timers.pop_due(now_ms).map(Fired::Timer)
     }
 
     /// Forgets every request and deadline: the node has left.

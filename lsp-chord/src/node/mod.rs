@@ -8,19 +8,18 @@
 
 use std::time::{Duration, Instant};
 
-use lsp_core::store::{RecordStore, StoreStats};
-use lsp_core::{Aor, Binding, Error, Lookup, OwnRecord, PeerAddr, Published, SignedRecord};
+use lsp_core::store::RecordStore;
+use lsp_core::{Aor, Error, OwnRecord, PeerAddr, SignedRecord};
 
 use crate::config::Config;
 use crate::health::{Health, Liveness};
 use crate::ring::Point;
-use crate::wire::{Message, Response};
+use crate::wire::{Message, Request, Response};
 use ops::{Ctx, Finished, Ops};
 
 mod admit;
 pub mod batch;
 mod client;
-mod dispatch;
 mod heard;
 mod io;
 mod ops;
@@ -28,11 +27,18 @@ mod outputs;
 mod replication;
 mod requests;
 mod routing;
+mod stabilize;
 mod storage;
-mod upkeep;
+mod types;
 
+use admit::{ForStranger, Gate};
+use batch::{Arrived, check_ahead};
+use client::Contacts;
 use io::{Fired, Io};
+use ops::Then;
 use replication::Replicas;
+use replication::{DigestAsked, store_held};
+use requests::Pending;
 pub(crate) use requests::Purpose;
 use routing::RoutingTable;
 use storage::Storage;
@@ -41,152 +47,8 @@ use storage::Storage;
 mod tests;
 
 pub use routing::FINGERS;
-
-/// Identifies an operation started by a command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct OpId(pub u64);
-
-/// A frame for the driver to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transmit {
-    /// The peer to send it to.
-    pub to: PeerAddr,
-    /// The encoded message.
-    pub frame: Vec<u8>,
-}
-
-/// What a finished operation produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Outcome {
-    /// The node is in the ring.
-    Joined,
-    /// The record is stored.
-    Published(Published),
-    /// The live bindings of the AOR queried, highest q first.
-    Bindings(Vec<Binding>),
-    /// The verified records of the AOR fetched.
-    Records(Vec<SignedRecord>),
-    /// The peers responsible for the key, and the hops it took.
-    Lookup(Lookup),
-    /// The node uses the ring as a client (see [`Chord::attach`]).
-    Attached,
-    /// The node has handed over its data and left.
-    Left,
-}
-
-/// An output of [`Chord::poll_event`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Event {
-    /// An operation finished.
-    Done {
-        /// The operation.
-        op: OpId,
-        /// Its outcome.
-        outcome: Result<Outcome, Error>,
-    },
-}
-
-/// Where the node is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NodeState {
-    /// Created; `join` not called or not finished.
-    Idle,
-    /// Part of a ring (possibly a ring of one).
-    Joined,
-    /// Uses a ring through its members without joining it
-    /// ([`Chord::attach`]).
-    Client,
-    /// Left gracefully; it does nothing more.
-    Left,
-}
-
-/// Message and byte counts, by what the traffic was for.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Counters {
-    /// Frames sent (requests, retransmissions and responses).
-    pub messages_sent: u64,
-    /// Bytes of frames sent.
-    pub bytes_sent: u64,
-    /// Frames received.
-    pub messages_received: u64,
-    /// Bytes of frames received.
-    pub bytes_received: u64,
-    /// Ring upkeep (stabilize, notify, predecessor checks, finger lookups):
-    /// requests sent and their responses.
-    pub maintenance_messages: u64,
-    /// Bytes of ring upkeep.
-    pub maintenance_bytes: u64,
-    /// Replication and hand-off: requests sent and their responses.
-    pub replication_messages: u64,
-    /// Bytes of replication and hand-off.
-    pub replication_bytes: u64,
-    /// Frames that did not decode.
-    pub malformed: u64,
-    /// Requests that got no answer after every attempt.
-    pub unanswered: u64,
-    /// Of those, the requests to a peer that sent something meanwhile: lost
-    /// on a busy link, so the peer was kept.
-    pub unanswered_by_live_peers: u64,
-    /// Lookup answers found to be lies (a hint not closer than its giver,
-    /// neighbours claimed farther apart than the ring's density allows);
-    /// each liar was dropped from its lookup.
-    pub lies: u64,
-    /// Frames the async node dropped because the peer's send queue was
-    /// full (a peer that does not read); the state machine never sets it.
-    pub sends_dropped: u64,
-    /// Messages not sent because they could not be encoded (none of this
-    /// crate's messages fails to; counted so that a new one would show).
-    pub unencodable: u64,
-}
-
-/// A node's view of the ring, for operators and tests.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct Status {
-    /// This node.
-    pub me: PeerAddr,
-    /// Where it is in its life.
-    pub state: NodeState,
-    /// Its predecessor.
-    pub predecessor: Option<PeerAddr>,
-    /// Its successor list.
-    pub successors: Vec<PeerAddr>,
-    /// Distinct fingers, nearest first.
-    pub fingers: Vec<PeerAddr>,
-    /// What its store holds.
-    pub store: StoreStats,
-    /// Estimated number of nodes in the ring.
-    pub estimated_size: f64,
-    /// Whether the node serves, as of its latest input.
-    pub health: Health,
-    /// Its neighbours are settled: it has a predecessor, and its successor
-    /// named it as its own predecessor in the latest stabilize round. A
-    /// node alone in its ring is settled too.
-    pub settled: bool,
-    /// Traffic counts.
-    pub counters: Counters,
-}
-
-/// What a deadline in the node's one timer table is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Timer {
-    /// The operation's deadline.
-    Op(OpId),
-    /// A recursive lookup's wait for its answer.
-    OpStep(OpId),
-    Stabilize,
-    FixFingers,
-    CheckPredecessor,
-    /// Ping a dropped peer again.
-    Probe,
-    /// Reclaim expired records.
-    Purge,
-    /// A repair round.
-    Repair,
-}
+pub(crate) use types::Timer;
+pub use types::{Counters, Event, NodeState, OpId, Outcome, Status, Transmit};
 
 /// A Chord node as a deterministic state machine, in the shape of
 /// quinn-proto: feed it `handle_*` inputs, start work with commands, and
@@ -198,6 +60,8 @@ pub struct Chord {
     me: PeerAddr,
     cfg: Config,
     state: NodeState,
+    /// The ring's admission rule.
+    gate: Gate,
     /// Predecessors, successors, fingers and dropped peers.
     table: RoutingTable,
     /// The records kept here.
@@ -237,10 +101,12 @@ impl Chord {
         let request_life = ms(cfg.request_timeout).saturating_mul(u64::from(cfg.request_attempts));
         let table = RoutingTable::new(me, &cfg);
         let replicas = Replicas::new(me, &cfg);
+        let gate = Gate::new(cfg.admission);
         Self {
             me,
             cfg,
             state: NodeState::Idle,
+            gate,
             table,
             storage,
             io,
@@ -360,13 +226,13 @@ impl Chord {
         if self.state == NodeState::Left {
             return self.fail_now(Error::Closed);
         }
-        if !self.admits(&self.me) {
+        if !self.gate.admits(&self.me) {
             return self.fail_now(Error::NotAdmitted(
                 "its Node-ID lacks the ring's proof of work",
             ));
         }
         let given = peers.len();
-        let peers: Vec<PeerAddr> = peers.into_iter().filter(|p| self.admits(p)).collect();
+        let peers: Vec<PeerAddr> = peers.into_iter().filter(|p| self.gate.admits(p)).collect();
         if peers.is_empty() && given > 0 {
             return self.fail_now(Error::NotAdmitted(
                 "no bootstrap peer carries the ring's proof of work",
@@ -445,6 +311,34 @@ impl Chord {
         }
     }
 
+    /// Uses the ring through `members` without joining it: this node
+    /// becomes a client. It looks itself up through them to learn that
+    /// the ring answers; the operation ends with [`crate::Outcome::Attached`].
+    /// Publish, query, fetch and lookup work from then on (and already
+    /// while the attach runs); the node stores nothing for others.
+    pub fn attach(&mut self, members: &[PeerAddr], now: Instant) -> OpId {
+        let t = self.tick(now);
+        match self.state {
+            NodeState::Idle | NodeState::Client => {}
+            NodeState::Joined => return self.fail_now(Error::AlreadyJoined),
+            NodeState::Left => return self.fail_now(Error::Closed),
+        }
+        let members: Vec<PeerAddr> = members
+            .iter()
+            .filter(|p| p.id != self.me.id && self.gate.admits(p))
+            .copied()
+            .collect();
+        if members.is_empty() {
+            return self.fail_now(Error::NotJoined);
+        }
+        self.state = NodeState::Client;
+        self.contacts = Contacts::new(members.clone());
+        let period = self.cfg.stabilize_interval;
+        self.io.schedule(Timer::Stabilize, t, period);
+        let me = Point(self.me.id.0);
+        self.start_route(me, Then::Attach, Some(members), t)
+    }
+
     // ---- inputs ----
 
     /// A frame from `from`, whose Node-ID the transport authenticated.
@@ -470,6 +364,46 @@ impl Chord {
         now: Instant,
     ) -> Result<(), Error> {
         self.receive(from, frame, true, now)
+    }
+
+    /// Handles `frames` in order, each as [`Chord::handle_message`] or
+    /// [`Chord::handle_enrolled_message`] would, after checking together
+    /// the signatures of the records that members ask this node to store.
+    /// Returns each frame's result.
+    pub fn handle_messages(
+        &mut self,
+        frames: &[Arrived<'_>],
+        now: Instant,
+    ) -> Vec<Result<(), Error>> {
+        if frames.len() < 2 {
+            return frames
+                .iter()
+                .map(|a| self.receive(a.from, a.frame, a.enrolled, now))
+                .collect();
+        }
+        let now_ms = self.tick(now);
+        if self.state == NodeState::Left {
+            return frames.iter().map(|_| Err(Error::Closed)).collect();
+        }
+        // Each frame is decoded once, for the batch check and for handling.
+        let decoded: Vec<Result<Message, Error>> = frames
+            .iter()
+            .map(|a| self.decode_frame(a.from, a.frame))
+            .collect();
+        if self.state != NodeState::Client {
+            let (me, gate) = (self.me, &self.gate);
+            check_ahead(frames, &decoded, me, gate, &self.table, &mut self.storage);
+        }
+        frames
+            .iter()
+            .zip(decoded)
+            .map(|(a, msg)| {
+                if self.state == NodeState::Left {
+                    return Err(Error::Closed);
+                }
+                self.dispatch(a.from, msg?, a.frame.len(), a.enrolled, now_ms)
+            })
+            .collect()
     }
 
     fn receive(
@@ -518,11 +452,15 @@ impl Chord {
         self.heard.heard(from.id, now_ms);
         match msg {
             Message::Request { id, body } => {
-                let body = self.admitted_request(body);
+                let body = self.gate.request(body);
                 let body = if self.state == NodeState::Client {
                     self.serve_as_client(from, body, now_ms)
-                } else if !self.admits_sender(&from, enrolled) {
-                    self.serve_stranger(from, body, now_ms)
+                } else if !self.gate.admits_sender(&from, enrolled) {
+                    match Gate::for_stranger(&body) {
+                        ForStranger::Ack => Response::Ack,
+                        ForStranger::Serve => self.serve(from, body, now_ms),
+                        ForStranger::Refuse => Response::refused("not admitted as a ring member"),
+                    }
                 } else {
                     self.serve(from, body, now_ms)
                 };
@@ -530,8 +468,8 @@ impl Chord {
             }
             // Only members answer for the ring: a stranger's answer is
             // dropped, as if it never came.
-            Message::Response { id, body } if self.admits_sender(&from, enrolled) => {
-                let body = self.admitted_answer(body);
+            Message::Response { id, body } if self.gate.admits_sender(&from, enrolled) => {
+                let body = self.gate.answer(body);
                 self.on_response(from, id, body, len, now_ms);
             }
             Message::Response { .. } => {}
@@ -549,7 +487,7 @@ impl Chord {
         }
         while let Some(fired) = self.io.pop_due(t) {
             match fired {
-                Fired::Attempt(due) => self.attempt_due(due, t),
+                Fired::GaveUp(p) => self.gave_up(p, t),
                 Fired::Timer(timer) => self.fire(timer, t),
             }
             if self.state == NodeState::Left {
@@ -626,7 +564,7 @@ impl Chord {
                 Finished::Joined(succs) => self.become_joined(succs, now_ms),
                 Finished::Attached(owners) => self.contacts.learn(owners, self.me),
                 Finished::Finger(i, owner) => self.table.set_finger(i, owner),
-                Finished::Merge(peer) => self.adopt_if_closer(peer, now_ms),
+                Finished::Merge(peer) => self.table.adopt_now(peer, &mut self.io, now_ms),
                 Finished::Left => {
                     self.state = NodeState::Left;
                     self.io.stop();
@@ -674,6 +612,288 @@ impl Chord {
             let (table, storage) = (&self.table, &self.storage);
             self.replicas.sync(table, storage, &mut self.io, now_ms);
         }
+    }
+
+    // ---- where each input goes ----
+
+    /// Every attempt of a request went unanswered. A peer heard from
+    /// meanwhile is alive, so the request or its answer was lost on a busy
+    /// link: this request fails, the peer stays.
+    fn gave_up(&mut self, p: Pending, now_ms: u64) {
+        let live = self.heard.since(p.to.id, p.sent_ms);
+        self.io.out().unanswered(live);
+        match (live, p.purpose) {
+            (false, purpose) | (true, purpose @ Purpose::Probe(_)) => {
+                self.on_failure(p.to, purpose, now_ms)
+            }
+            (true, Purpose::Op(op)) => {
+                self.with_ops(now_ms, |ops, cx| ops.on_failure(cx, op, p.to))
+            }
+            // Upkeep asks again on its own periodic timer.
+            (true, _) => {}
+        }
+    }
+
+    /// The answer to one of this node's requests, to the part that asked.
+    fn on_response(&mut self, from: PeerAddr, id: u64, body: Response, len: usize, now_ms: u64) {
+        let Some(p) = self.io.answered(from.id, id, len) else {
+            return;
+        };
+        self.liveness.heard(now_ms);
+        let (to, io) = (p.to, &mut self.io);
+        match p.purpose {
+            Purpose::Stabilize => self.table.on_stabilize_answer(to, body, io, now_ms),
+            Purpose::CheckPredecessor => self.table.on_predecessor_answer(to, body),
+            Purpose::VerifySuccessor | Purpose::VerifyPredecessor { .. } => {
+                self.table.on_verified(to, p.purpose, body, io, now_ms)
+            }
+            // Alive after all: look ourselves up through it, in case it is
+            // in another ring that should merge with ours.
+            Purpose::Probe(_) => {
+                let me = Point(self.me.id.0);
+                self.start_route(me, Then::Merge, Some(vec![to]), now_ms);
+            }
+            // A successor that refuses our Notify does not take us as a
+            // member: say so in health rather than serve as if joined.
+            Purpose::Notify => self.refused_as_member = matches!(body, Response::Refused { .. }),
+            Purpose::Hint | Purpose::Replicate | Purpose::Answer => {}
+            Purpose::Repair { near } => {
+                if near && body == (Response::Digested { matched: false }) {
+                    let (table, storage) = (&self.table, &self.storage);
+                    self.replicas
+                        .push_primary_range(to, table, storage, io, now_ms);
+                }
+            }
+            Purpose::Op(op) => self.with_ops(now_ms, |ops, cx| ops.on_response(cx, op, to, body)),
+            Purpose::RefreshContacts => self.contacts.on_neighbours(to, body, self.me),
+        }
+    }
+
+    /// A request to `to` failed: the peer is dead, or could not be reached.
+    fn on_failure(&mut self, to: PeerAddr, purpose: Purpose, now_ms: u64) {
+        match purpose {
+            Purpose::Stabilize => {
+                self.forget(to);
+                // Try the next successor at once.
+                self.io.set_timer(Timer::Stabilize, now_ms);
+            }
+            Purpose::Notify | Purpose::CheckPredecessor | Purpose::RefreshContacts => {
+                self.forget(to)
+            }
+            Purpose::Hint
+            | Purpose::Replicate
+            | Purpose::Answer
+            | Purpose::Repair { .. }
+            | Purpose::VerifySuccessor
+            | Purpose::VerifyPredecessor { .. } => {}
+            Purpose::Probe(n) => {
+                // An isolated node keeps probing: its buried peers are its
+                // only way back into the ring.
+                let isolated = self.isolated(now_ms).is_some();
+                self.table.probe_failed(to, n, isolated);
+            }
+            Purpose::Op(op) => {
+                self.forget(to);
+                self.with_ops(now_ms, |ops, cx| ops.on_failure(cx, op, to));
+            }
+        }
+    }
+
+    /// Drops a peer found dead from the routing table and the contacts.
+    fn forget(&mut self, peer: PeerAddr) {
+        self.table.forget(peer);
+        self.contacts.drop_peer(peer);
+    }
+
+    /// A member's answer to a request.
+    fn serve(&mut self, from: PeerAddr, body: Request, now_ms: u64) -> Response {
+        let (joined, io) = (self.state == NodeState::Joined, &mut self.io);
+        match body {
+            Request::FindSuccessor { .. } if !joined => Response::refused("not in the ring"),
+            Request::FindSuccessor { target } => self.table.answer_find(Point(target)),
+            Request::GetNeighbours => self.table.neighbours(),
+            Request::Notify | Request::Ping if !joined => Response::Ack,
+            Request::Notify => {
+                self.table.rectify(from, io, now_ms);
+                Response::Ack
+            }
+            Request::Ping => {
+                self.table.consider_successor(from, io, now_ms);
+                Response::Ack
+            }
+            Request::StabilizeHint => {
+                io.set_timer_earlier(Timer::Stabilize, now_ms);
+                Response::Ack
+            }
+            Request::Leaving {
+                predecessor,
+                successors,
+            } => {
+                if self
+                    .table
+                    .leaving(from, predecessor, successors, io, now_ms)
+                {
+                    // The last peer said goodbye: alone, not cut off.
+                    self.liveness.alone_again();
+                }
+                Response::Ack
+            }
+            Request::Store { records } => {
+                let (table, storage) = (&self.table, &mut self.storage);
+                let outcomes = (self.replicas).store_and_spread(
+                    Some(from),
+                    &records,
+                    table,
+                    storage,
+                    io,
+                    now_ms,
+                );
+                Response::Stored { outcomes }
+            }
+            Request::StoreHere { records } => Response::Stored {
+                outcomes: store_held(&records, &self.table, &mut self.storage),
+            },
+            Request::Forward {
+                target,
+                origin,
+                token,
+                ..
+            } => self.with_ops(now_ms, |ops, cx| {
+                ops.relay(cx, from, Point(target), origin, token)
+            }),
+            Request::Routed { token, peers, hops } => {
+                self.with_ops(now_ms, |ops, cx| {
+                    ops.on_routed(cx, from, token, peers, hops)
+                });
+                Response::Ack
+            }
+            Request::Digest {
+                from: start,
+                digest,
+                at,
+            } => {
+                let start = Point(start);
+                let ask = DigestAsked {
+                    asker: from,
+                    start,
+                    digest,
+                    at,
+                };
+                let (table, storage) = (&self.table, &self.storage);
+                self.replicas.serve_digest(ask, table, storage, io, now_ms)
+            }
+            Request::Fetch { aor } => Response::Records {
+                records: self.storage.fetch(&aor),
+            },
+        }
+    }
+
+    /// A client answers only what a client may be asked: `Ping`, and the
+    /// `Routed` answer of its own recursive lookup. It refuses the rest, so
+    /// that no member takes it into the ring.
+    fn serve_as_client(&mut self, from: PeerAddr, body: Request, t: u64) -> Response {
+        match body {
+            Request::Ping => Response::Ack,
+            Request::Routed { token, peers, hops } => {
+                self.with_ops(t, |ops, cx| ops.on_routed(cx, from, token, peers, hops));
+                Response::Ack
+            }
+            _ => Response::Refused {
+                reason: "a client, not a ring member".into(),
+            },
+        }
+    }
+
+    /// One of the node's own deadlines came due.
+    fn fire(&mut self, timer: Timer, t: u64) {
+        let c = &self.cfg;
+        let (stabilize, fingers) = (c.stabilize_interval, c.fix_fingers_interval);
+        let (check, purge, repair) = (
+            c.check_predecessor_interval,
+            c.purge_interval,
+            c.repair_interval,
+        );
+        let joined = self.state == NodeState::Joined;
+        let io = &mut self.io;
+        match timer {
+            Timer::Op(op) => self.with_ops(t, |ops, cx| ops.expired(cx, op)),
+            Timer::OpStep(op) => self.with_ops(t, |ops, cx| ops.recursion_stalled(cx, op)),
+            Timer::Stabilize if joined => {
+                io.schedule(Timer::Stabilize, t, stabilize);
+                self.table.stabilize(io, t);
+            }
+            Timer::Stabilize if self.state == NodeState::Client => {
+                io.schedule(Timer::Stabilize, t, stabilize);
+                self.contacts.refresh(io, t);
+            }
+            Timer::FixFingers if joined => {
+                let period = if self.table.take_fast_finger() {
+                    (fingers / 50).max(Duration::from_millis(1))
+                } else {
+                    fingers
+                };
+                io.schedule(Timer::FixFingers, t, period);
+                self.fix_next_finger(t);
+            }
+            Timer::CheckPredecessor if joined => {
+                io.schedule(Timer::CheckPredecessor, t, check);
+                self.table.check_predecessor(io, t);
+            }
+            Timer::Probe if joined => {
+                io.schedule(Timer::Probe, t, check);
+                self.table.probe_next(io, t);
+            }
+            Timer::Purge if joined => {
+                io.schedule(Timer::Purge, t, purge);
+                self.storage.purge();
+            }
+            Timer::Repair if joined => {
+                io.schedule(Timer::Repair, t, repair);
+                self.replicas
+                    .start_repair(&self.table, &self.storage, io, t);
+                if self.isolated(t).is_none() {
+                    self.with_ops(t, |ops, cx| ops.start_rehoming(cx));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Refreshes the next finger, unless a refresh of it is under way.
+    pub(crate) fn fix_next_finger(&mut self, now_ms: u64) {
+        let Some((i, start)) = self.table.next_finger() else {
+            return;
+        };
+        // One refresh of a finger at a time is enough.
+        if self.ops.fixes_finger(i) {
+            return;
+        }
+        let from = self.table.finger_route(i, start);
+        self.start_route(start, Then::Finger(i), Some(from), now_ms);
+    }
+
+    pub(crate) fn become_joined(&mut self, succs: Vec<PeerAddr>, t: u64) {
+        self.state = NodeState::Joined;
+        self.table.joined(succs);
+        self.io.set_timer(Timer::Stabilize, t);
+        self.io.set_timer(Timer::FixFingers, t);
+        let c = &self.cfg;
+        let (check, purge, repair) = (
+            c.check_predecessor_interval,
+            c.purge_interval,
+            c.repair_interval,
+        );
+        self.io.schedule(Timer::CheckPredecessor, t, check);
+        self.io.schedule(Timer::Probe, t, check);
+        self.io.schedule(Timer::Purge, t, purge);
+        self.io.schedule(Timer::Repair, t, repair);
+    }
+
+    /// Replaces the admission rule, as a test's ring wants it.
+    #[cfg(test)]
+    fn set_admission(&mut self, rule: lsp_core::Admission) {
+        self.cfg.admission = rule;
+        self.gate = Gate::new(rule);
     }
 
     /// Installs a converged routing state, skipping the join protocol. The

@@ -744,7 +744,8 @@ mod tests {
             successors: vec![],
             farther_predecessors: vec![],
         };
-        node.on_neighbours(c, answer, 1_000);
+        node.table
+            .on_stabilize_answer(c, answer, &mut node.io, 1_000);
         assert_eq!(node.successors(), &[b, c]);
         assert_eq!(node.io.timer(Timer::Stabilize), Some(1_000));
     }

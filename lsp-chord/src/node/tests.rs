@@ -479,7 +479,7 @@ fn a_lookup_answer_naming_a_node_without_work_does_not_use_it() {
         pick(rule, 0x30..0x50, true),
     );
     let mut node = joined(0xf0, &[hop]);
-    node.cfg.admission = rule;
+    node.set_admission(rule);
     node.lookup(Point([0x70; 32]), now);
     let [(to, id, _)] = requests(&mut node)[..] else {
         panic!("one request")
@@ -501,7 +501,7 @@ fn a_node_without_work_is_served_as_a_client_and_never_installed() {
     // Between the predecessor 0xf0 and the node 0x10: a closer predecessor.
     let stranger = peer(pick(rule, 0x01..0x10, false));
     let mut node = joined(0xf0, &[0x20, 0x30]);
-    node.cfg.admission = rule;
+    node.set_admission(rule);
     let ask = |node: &mut Chord, id: u64, body: Request| {
         let frame = Message::Request { id, body }.encode().expect("encode");
         node.handle_message(stranger, &frame, now).expect("served");
@@ -564,7 +564,7 @@ fn closed_ring() -> lsp_core::Admission {
 fn in_a_closed_ring_only_an_enrolled_sender_is_taken_as_a_member() {
     let now = Instant::now();
     let mut node = joined(0xf0, &[0x20, 0x30]);
-    node.cfg.admission = closed_ring();
+    node.set_admission(closed_ring());
     let claimant = peer(0x08);
     let notify = Message::Request {
         id: 1,
@@ -618,8 +618,10 @@ fn in_a_closed_ring_only_an_enrolled_sender_is_taken_as_a_member() {
 fn a_node_refused_as_a_member_says_so_and_takes_no_work() {
     let now = Instant::now();
     let mut node = joined(0xf0, &[0x20]);
-    node.cfg.admission = closed_ring();
-    node.request(peer(0x20), Request::Notify, requests::Purpose::Notify, 0);
+    node.set_admission(closed_ring());
+    let purpose = requests::Purpose::Notify;
+    let maintenance = outputs::Traffic::Maintenance;
+    let _ = (node.io).request(peer(0x20), Request::Notify, purpose, maintenance, 0);
     let [(to, id, Request::Notify)] = requests(&mut node)[..] else {
         panic!("a notify")
     };
@@ -781,7 +783,8 @@ fn frames_that_arrive_together_are_checked_in_one_batch_and_a_forgery_is_refused
         })
         .collect();
     let decoded: Vec<_> = arrived.iter().map(|a| Message::decode(a.frame)).collect();
-    node.check_ahead(&arrived, &decoded);
+    let (me, gate) = (node.me, &node.gate);
+    check_ahead(&arrived, &decoded, me, gate, &node.table, &mut node.storage);
     assert_eq!(
         node.storage.ahead().len(),
         3,
