@@ -5,7 +5,7 @@
 //! handshake: a named peer is checked when it is connected to, and the
 //! transport says of each frame whether its sender is enrolled.
 
-use lsp_core::{Admission, PeerAddr};
+use lsp_core::{Admission, Error, PeerAddr};
 
 use crate::wire::{Request, Response};
 
@@ -41,6 +41,27 @@ impl Gate {
     /// enrollment.
     pub(super) fn admits_sender(&self, from: &PeerAddr, enrolled: bool) -> bool {
         self.admits(from) && (enrolled || !self.rule.needs_enrollment())
+    }
+
+    /// The peers of `bootstrap` a member may join through: admitted, and
+    /// not itself. Refused when its own Node-ID fails the rule, or every
+    /// peer given does.
+    pub(super) fn bootstrap(
+        &self,
+        me: &PeerAddr,
+        bootstrap: &[PeerAddr],
+    ) -> Result<Vec<PeerAddr>, Error> {
+        if !self.admits(me) {
+            let why = "its Node-ID lacks the ring's proof of work";
+            return Err(Error::NotAdmitted(why));
+        }
+        let others = bootstrap.iter().filter(|p| p.id != me.id);
+        let peers: Vec<PeerAddr> = others.clone().filter(|p| self.admits(p)).copied().collect();
+        if peers.is_empty() && others.count() > 0 {
+            let why = "no bootstrap peer carries the ring's proof of work";
+            return Err(Error::NotAdmitted(why));
+        }
+        Ok(peers)
     }
 
     fn keep_admitted(&self, peers: &mut Vec<PeerAddr>) {

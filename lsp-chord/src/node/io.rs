@@ -13,7 +13,7 @@ use super::requests::{Due, NotSent, Pending, Purpose, Requests};
 use super::{OpId, Outcome, Timer, ms};
 use crate::config::Config;
 use crate::timers::TimerTable;
-use crate::wire::{Request, Response};
+use crate::wire::{Message, Request, Response};
 
 /// What came due: a request that every attempt left unanswered, or
 /// another deadline. (An attempt with more to come is sent again here.)
@@ -46,6 +46,20 @@ impl Io {
     }
 
     // ---- requests and answers ----
+
+    /// Counts and decodes a frame from `from`. A malformed one changes
+    /// nothing else, except that a request whose id can be read is
+    /// refused.
+    pub(super) fn decode(&mut self, from: PeerAddr, frame: &[u8]) -> Result<Message, Error> {
+        self.out.received(frame.len());
+        Message::decode(frame).inspect_err(|e| {
+            self.out.malformed();
+            if let Some(id) = Message::request_id(frame) {
+                let body = Response::refused(format!("malformed request: {e}"));
+                self.out.respond(from, id, body);
+            }
+        })
+    }
 
     /// Sends a request and remembers it, counted as `traffic`.
     pub(super) fn request(

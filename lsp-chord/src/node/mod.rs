@@ -1,10 +1,11 @@
-//! The sans-IO Chord node: inputs, outputs, timers and requests.
-//!
-//! Routing (`routing.rs`), operations (`ops.rs`), replication
-//! (`replication.rs`), recursive relaying (`relay.rs`) and upkeep on
-//! timers (`upkeep.rs`) are further
-//! `impl Chord` blocks over the same state. The state machines they drive
-//! (`crate::lookup`, `crate::rounds`) know nothing of `Chord`.
+//! The sans-IO Chord node. `Chord` holds its API and sends each input to
+//! the part it concerns; each part owns its state and keeps its own
+//! invariants: `Io` (requests with their deadlines, outputs, timers),
+//! `RoutingTable` (with the stabilize protocol, `stabilize.rs`), `Ops`
+//! (lookups, store and read rounds, relaying, hand-overs), `Replicas`,
+//! `Storage`, `Gate` (admission), `Contacts` (a client's), and `Vitals`
+//! (health). The state machines they drive (`crate::lookup`,
+//! `crate::rounds`) know nothing of `Chord`.
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,7 @@ use lsp_core::store::RecordStore;
 use lsp_core::{Aor, Error, OwnRecord, PeerAddr, SignedRecord};
 
 use crate::config::Config;
-use crate::health::{Health, Liveness};
+use crate::health::Health;
 use crate::ring::Point;
 use crate::wire::{Message, Request, Response};
 use ops::{Ctx, Finished, Ops};
@@ -30,6 +31,7 @@ mod routing;
 mod stabilize;
 mod storage;
 mod types;
+mod vitals;
 
 use admit::{ForStranger, Gate};
 use batch::{Arrived, check_ahead};
@@ -42,6 +44,7 @@ use requests::Pending;
 pub(crate) use requests::Purpose;
 use routing::RoutingTable;
 use storage::Storage;
+use vitals::Vitals;
 
 #[cfg(test)]
 mod tests;
@@ -76,17 +79,10 @@ pub struct Chord {
     ops: Ops,
     /// What the replicas were last pushed for, and repair's turn.
     replicas: Replicas,
-    /// When a peer last answered, which health is judged from.
-    liveness: Liveness,
-    /// When each peer last sent anything: a request it left unanswered
-    /// meanwhile was lost, and does not make it dead.
-    heard: heard::HeardFrom,
+    /// When peers last answered or sent anything; the ring's refusal.
+    vitals: Vitals,
     /// A client's members and contacts; empty for a member.
     contacts: client::Contacts,
-    /// The successor answered the last Notify with a refusal: the ring
-    /// does not take this node as a member (a closed ring it is not
-    /// enrolled in, or an open one whose work rule it fails).
-    refused_as_member: bool,
 }
 
 pub(crate) fn ms(d: Duration) -> u64 {
@@ -98,7 +94,7 @@ impl Chord {
     pub fn new(me: PeerAddr, cfg: Config) -> Self {
         let io = Io::new(cfg.seed ^ me.id.prefix_u64(), &cfg);
         let storage = Storage::new(&cfg);
-        let request_life = ms(cfg.request_timeout).saturating_mul(u64::from(cfg.request_attempts));
+        let vitals = Vitals::new(&cfg);
         let table = RoutingTable::new(me, &cfg);
         let replicas = Replicas::new(me, &cfg);
         let gate = Gate::new(cfg.admission);
@@ -114,9 +110,7 @@ impl Chord {
             now_ms: 0,
             ops: Ops::default(),
             replicas,
-            liveness: Liveness::default(),
-            heard: heard::HeardFrom::new(request_life),
-            refused_as_member: false,
+            vitals,
             contacts: client::Contacts::default(),
         }
     }
@@ -182,34 +176,8 @@ impl Chord {
         self.health_at(now_ms.max(self.now_ms))
     }
 
-    pub(crate) fn health_at(&self, now_ms: u64) -> Health {
-        if self.state == NodeState::Joined && self.refused_as_member {
-            return Health::NotAdmitted;
-        }
-        self.liveness.health(
-            self.state,
-            self.table.has_peers(),
-            now_ms,
-            self.cfg.isolation_timeout,
-        )
-    }
-
-    /// Why the node cannot serve a user's operation at `now_ms`, if so.
-    pub(crate) fn unable(&self, now_ms: u64) -> Option<Error> {
-        match self.health_at(now_ms) {
-            Health::NotAdmitted => Some(Error::NotAdmitted(
-                "the ring refuses this node as a member; attach as a client",
-            )),
-            _ => self.isolated(now_ms),
-        }
-    }
-
-    /// `Error::Isolated` when the node is cut off at `now_ms`.
-    pub(crate) fn isolated(&self, now_ms: u64) -> Option<Error> {
-        match self.health_at(now_ms) {
-            Health::Isolated { silent } => Some(Error::Isolated { silent }),
-            _ => None,
-        }
+    fn health_at(&self, now_ms: u64) -> Health {
+        (self.vitals).health(self.state, self.table.has_peers(), now_ms)
     }
 
     // ---- commands ----
@@ -218,26 +186,13 @@ impl Chord {
     /// when `bootstrap` is empty.
     pub fn join(&mut self, bootstrap: &[PeerAddr], now: Instant) -> OpId {
         let t = self.tick(now);
-        let peers: Vec<PeerAddr> = bootstrap
-            .iter()
-            .filter(|p| p.id != self.me.id)
-            .copied()
-            .collect();
         if self.state == NodeState::Left {
             return self.fail_now(Error::Closed);
         }
-        if !self.gate.admits(&self.me) {
-            return self.fail_now(Error::NotAdmitted(
-                "its Node-ID lacks the ring's proof of work",
-            ));
-        }
-        let given = peers.len();
-        let peers: Vec<PeerAddr> = peers.into_iter().filter(|p| self.gate.admits(p)).collect();
-        if peers.is_empty() && given > 0 {
-            return self.fail_now(Error::NotAdmitted(
-                "no bootstrap peer carries the ring's proof of work",
-            ));
-        }
+        let peers = match self.gate.bootstrap(&self.me, bootstrap) {
+            Ok(peers) => peers,
+            Err(e) => return self.fail_now(e),
+        };
         if peers.is_empty() {
             let op = self.ops.new_id();
             self.become_joined(Vec::new(), t);
@@ -282,7 +237,7 @@ impl Chord {
     pub fn lookup(&mut self, target: impl Into<Point>, now: Instant) -> OpId {
         let t = self.tick(now);
         let target = target.into();
-        if let Some(e) = self.unable(t) {
+        if let Some(e) = vitals::unable(self.health_at(t)) {
             return self.fail_now(e);
         }
         match self.state {
@@ -388,7 +343,7 @@ impl Chord {
         // Each frame is decoded once, for the batch check and for handling.
         let decoded: Vec<Result<Message, Error>> = frames
             .iter()
-            .map(|a| self.decode_frame(a.from, a.frame))
+            .map(|a| self.io.decode(a.from, a.frame))
             .collect();
         if self.state != NodeState::Client {
             let (me, gate) = (self.me, &self.gate);
@@ -417,21 +372,8 @@ impl Chord {
         if self.state == NodeState::Left {
             return Err(Error::Closed);
         }
-        let msg = self.decode_frame(from, frame)?;
+        let msg = self.io.decode(from, frame)?;
         self.dispatch(from, msg, frame.len(), enrolled, now_ms)
-    }
-
-    /// Counts and decodes a frame. A malformed one changes nothing else,
-    /// except that a request whose id can be read is refused.
-    fn decode_frame(&mut self, from: PeerAddr, frame: &[u8]) -> Result<Message, Error> {
-        self.io.out().received(frame.len());
-        Message::decode(frame).inspect_err(|e| {
-            self.io.out().malformed();
-            if let Some(id) = Message::request_id(frame) {
-                let body = Response::refused(format!("malformed request: {e}"));
-                self.io.respond(from, id, body);
-            }
-        })
     }
 
     /// Handles a decoded frame of `len` bytes.
@@ -449,7 +391,7 @@ impl Chord {
                 found: self.me.id,
             });
         }
-        self.heard.heard(from.id, now_ms);
+        self.vitals.heard(from.id, now_ms);
         match msg {
             Message::Request { id, body } => {
                 let body = self.gate.request(body);
@@ -597,7 +539,7 @@ impl Chord {
         }
         // Nothing stored from here would be found, and nothing read here
         // is current: fail loudly so that the caller goes elsewhere.
-        if let Some(e) = self.unable(now_ms) {
+        if let Some(e) = vitals::unable(self.health_at(now_ms)) {
             return self.fail_now(e);
         }
         self.with_ops(now_ms, |ops, cx| ops.start_data_op(cx, then))
@@ -620,7 +562,7 @@ impl Chord {
     /// meanwhile is alive, so the request or its answer was lost on a busy
     /// link: this request fails, the peer stays.
     fn gave_up(&mut self, p: Pending, now_ms: u64) {
-        let live = self.heard.since(p.to.id, p.sent_ms);
+        let live = self.vitals.heard_since(p.to.id, p.sent_ms);
         self.io.out().unanswered(live);
         match (live, p.purpose) {
             (false, purpose) | (true, purpose @ Purpose::Probe(_)) => {
@@ -639,7 +581,7 @@ impl Chord {
         let Some(p) = self.io.answered(from.id, id, len) else {
             return;
         };
-        self.liveness.heard(now_ms);
+        self.vitals.answered(now_ms);
         let (to, io) = (p.to, &mut self.io);
         match p.purpose {
             Purpose::Stabilize => self.table.on_stabilize_answer(to, body, io, now_ms),
@@ -655,7 +597,9 @@ impl Chord {
             }
             // A successor that refuses our Notify does not take us as a
             // member: say so in health rather than serve as if joined.
-            Purpose::Notify => self.refused_as_member = matches!(body, Response::Refused { .. }),
+            Purpose::Notify => {
+                (self.vitals).notify_answered(matches!(body, Response::Refused { .. }))
+            }
             Purpose::Hint | Purpose::Replicate | Purpose::Answer => {}
             Purpose::Repair { near } => {
                 if near && body == (Response::Digested { matched: false }) {
@@ -689,7 +633,7 @@ impl Chord {
             Purpose::Probe(n) => {
                 // An isolated node keeps probing: its buried peers are its
                 // only way back into the ring.
-                let isolated = self.isolated(now_ms).is_some();
+                let isolated = vitals::isolated(self.health_at(now_ms)).is_some();
                 self.table.probe_failed(to, n, isolated);
             }
             Purpose::Op(op) => {
@@ -709,22 +653,11 @@ impl Chord {
     fn serve(&mut self, from: PeerAddr, body: Request, now_ms: u64) -> Response {
         let (joined, io) = (self.state == NodeState::Joined, &mut self.io);
         match body {
-            Request::FindSuccessor { .. } if !joined => Response::refused("not in the ring"),
-            Request::FindSuccessor { target } => self.table.answer_find(Point(target)),
-            Request::GetNeighbours => self.table.neighbours(),
-            Request::Notify | Request::Ping if !joined => Response::Ack,
-            Request::Notify => {
-                self.table.rectify(from, io, now_ms);
-                Response::Ack
-            }
-            Request::Ping => {
-                self.table.consider_successor(from, io, now_ms);
-                Response::Ack
-            }
-            Request::StabilizeHint => {
-                io.set_timer_earlier(Timer::Stabilize, now_ms);
-                Response::Ack
-            }
+            Request::FindSuccessor { .. }
+            | Request::GetNeighbours
+            | Request::Notify
+            | Request::Ping
+            | Request::StabilizeHint => self.table.serve(from, body, joined, io, now_ms),
             Request::Leaving {
                 predecessor,
                 successors,
@@ -734,7 +667,7 @@ impl Chord {
                     .leaving(from, predecessor, successors, io, now_ms)
                 {
                     // The last peer said goodbye: alone, not cut off.
-                    self.liveness.alone_again();
+                    self.vitals.alone_again();
                 }
                 Response::Ack
             }
@@ -851,7 +784,7 @@ impl Chord {
                 io.schedule(Timer::Repair, t, repair);
                 self.replicas
                     .start_repair(&self.table, &self.storage, io, t);
-                if self.isolated(t).is_none() {
+                if vitals::isolated(self.health_at(t)).is_none() {
                     self.with_ops(t, |ops, cx| ops.start_rehoming(cx));
                 }
             }

@@ -9,6 +9,7 @@ use super::io::Io;
 use super::outputs::Traffic;
 use super::requests::Purpose;
 use super::routing::RoutingTable;
+use crate::ring::Point;
 use crate::wire::{Request, Response};
 
 /// Sends an upkeep request; a full request table drops it, and upkeep asks
@@ -25,6 +26,31 @@ fn verify(io: &mut Io, p: PeerAddr, purpose: Purpose, now_ms: u64) {
 }
 
 impl RoutingTable {
+    /// Answers the stabilize protocol's requests, on a node that is
+    /// `joined` or not yet.
+    pub(super) fn serve(
+        &mut self,
+        from: PeerAddr,
+        body: Request,
+        joined: bool,
+        io: &mut Io,
+        now_ms: u64,
+    ) -> Response {
+        match body {
+            Request::FindSuccessor { .. } if !joined => {
+                return Response::refused("not in the ring");
+            }
+            Request::FindSuccessor { target } => return self.answer_find(Point(target)),
+            Request::GetNeighbours => return self.neighbours(),
+            Request::Notify if joined => self.rectify(from, io, now_ms),
+            Request::Ping if joined => self.consider_successor(from, io, now_ms),
+            Request::Notify | Request::Ping => {}
+            Request::StabilizeHint => io.set_timer_earlier(Timer::Stabilize, now_ms),
+            _ => return Response::refused("not a stabilize request"),
+        }
+        Response::Ack
+    }
+
     /// Stabilize: ask the successor for its predecessor and list.
     pub(super) fn stabilize(&mut self, io: &mut Io, now_ms: u64) {
         if let Some(s) = self.successor_to_stabilize() {
@@ -100,7 +126,7 @@ impl RoutingTable {
     /// its neighbours, and taken only if it names us as its predecessor
     /// (the skipped node does, a passer-by does not) or if it was our
     /// neighbour before a partition and is in a ring now.
-    pub(super) fn consider_successor(&self, p: PeerAddr, io: &mut Io, now_ms: u64) {
+    fn consider_successor(&self, p: PeerAddr, io: &mut Io, now_ms: u64) {
         if !self.succs().is_empty() && self.closer_successor(p) {
             verify(io, p, Purpose::VerifySuccessor, now_ms);
         }
@@ -109,7 +135,7 @@ impl RoutingTable {
     /// Rectify: `n` says it may be our predecessor. It becomes one once it
     /// names us, asked back, as its first successor: a Notify alone changes
     /// nothing.
-    pub(super) fn rectify(&self, n: PeerAddr, io: &mut Io, now_ms: u64) {
+    fn rectify(&self, n: PeerAddr, io: &mut Io, now_ms: u64) {
         if self.closer_predecessor(n) {
             let purpose = Purpose::VerifyPredecessor { left: None };
             verify(io, n, purpose, now_ms);

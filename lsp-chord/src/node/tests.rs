@@ -423,7 +423,7 @@ fn an_isolated_node_refuses_work_and_keeps_probing_its_lost_peer() {
     node.poll_event();
     node.table
         .set_neighbours(Some(peer(0x20)), vec![peer(0x20)], Vec::new());
-    node.liveness.heard(0);
+    node.vitals.answered(0);
     let mut late_pings = 0;
     for s in 1..=900u64 {
         let now = t0 + Duration::from_secs(s);
