@@ -10,7 +10,7 @@ use rand::{RngExt, SeedableRng};
 
 use super::outputs::{Outputs, Traffic};
 use super::requests::{Due, NotSent, Pending, Purpose, Requests};
-use super::{OpId, Outcome, Timer, ms};
+use super::types::{OpId, Outcome, Timer, ms};
 use crate::config::Config;
 use crate::timers::TimerTable;
 use crate::wire::{Message, Request, Response};

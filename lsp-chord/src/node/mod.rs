@@ -50,7 +50,7 @@ use vitals::Vitals;
 mod tests;
 
 pub use routing::FINGERS;
-pub(crate) use types::Timer;
+pub(crate) use types::{Timer, ms};
 pub use types::{Counters, Event, NodeState, OpId, Outcome, Status, Transmit};
 
 /// A Chord node as a deterministic state machine, in the shape of
@@ -83,10 +83,6 @@ pub struct Chord {
     vitals: Vitals,
     /// A client's members and contacts; empty for a member.
     contacts: client::Contacts,
-}
-
-pub(crate) fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl Chord {

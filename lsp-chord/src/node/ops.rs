@@ -27,7 +27,7 @@ use super::outputs::Traffic;
 use super::requests::{NotSent, Purpose};
 use super::routing::RoutingTable;
 use super::storage::Storage;
-use super::{NodeState, OpId, Outcome, Timer, ms};
+use super::types::{NodeState, OpId, Outcome, Timer, ms};
 use crate::config::Config;
 use crate::lookup::{self, Answer, Failure, Lookup, Question};
 use crate::ring::Point;

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 
 use lsp_core::{Error, PeerAddr};
 
-use super::{Counters, Event, OpId, Outcome, Transmit};
+use super::types::{Counters, Event, OpId, Outcome, Transmit};
 use crate::wire::{Message, Response};
 
 /// What a request and its answer are counted as.

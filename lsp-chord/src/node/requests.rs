@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use lsp_core::{Error, NodeId, PeerAddr};
 
 use super::outputs::Traffic;
-use super::{OpId, ms};
+use super::types::{OpId, ms};
 use crate::config::Config;
 use crate::timers::TimerTable;
 use crate::wire::{Message, Request};

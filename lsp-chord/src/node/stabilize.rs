@@ -4,7 +4,7 @@
 
 use lsp_core::PeerAddr;
 
-use super::Timer;
+use super::types::Timer;
 use super::io::Io;
 use super::outputs::Traffic;
 use super::requests::Purpose;

@@ -6,6 +6,11 @@ use lsp_core::{Binding, Error, Lookup, PeerAddr, Published, SignedRecord};
 
 use crate::health::Health;
 
+/// A duration in whole milliseconds, the unit of every deadline.
+pub(crate) fn ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Identifies an operation started by a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct OpId(pub u64);

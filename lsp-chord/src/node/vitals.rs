@@ -8,7 +8,7 @@ use std::time::Duration;
 use lsp_core::{Error, NodeId};
 
 use super::heard::HeardFrom;
-use super::{NodeState, ms};
+use super::types::{NodeState, ms};
 use crate::config::Config;
 use crate::health::{Health, Liveness};
 

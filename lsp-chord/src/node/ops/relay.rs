@@ -12,7 +12,7 @@ use lsp_core::PeerAddr;
 use super::{Ctx, OpId, Ops, Phase, Then};
 use crate::node::outputs::Traffic;
 use crate::node::requests::Purpose;
-use crate::node::{NodeState, Timer};
+use crate::node::types::{NodeState, Timer};
 use crate::ring::Point;
 use crate::wire::{Request, Response};
 
