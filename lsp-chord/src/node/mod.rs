@@ -50,8 +50,8 @@ use vitals::Vitals;
 mod tests;
 
 pub use routing::FINGERS;
-pub(crate) use types::{Timer, ms};
 pub use types::{Counters, Event, NodeState, OpId, Outcome, Status, Transmit};
+pub(crate) use types::{Timer, ms};
 
 /// A Chord node as a deterministic state machine, in the shape of
 /// quinn-proto: feed it `handle_*` inputs, start work with commands, and
@@ -181,7 +181,7 @@ impl Chord {
     /// Joins the ring through any of `bootstrap`, or creates a ring of one
     /// when `bootstrap` is empty.
     pub fn join(&mut self, bootstrap: &[PeerAddr], now: Instant) -> OpId {
-        let t = self.tick(now);
+        let now_ms = self.tick(now);
         if self.state == NodeState::Left {
             return self.fail_now(Error::Closed);
         }
@@ -191,54 +191,54 @@ impl Chord {
         };
         if peers.is_empty() {
             let op = self.ops.new_id();
-            self.become_joined(Vec::new(), t);
+            self.become_joined(Vec::new(), now_ms);
             self.finish(op, Ok(Outcome::Joined));
             return op;
         }
-        self.with_ops(t, |ops, cx| ops.start_join(cx, peers))
+        self.with_ops(now_ms, |ops, cx| ops.start_join(cx, peers))
     }
 
     /// Stores a signed record on the k nodes responsible for its AOR.
     pub fn publish(&mut self, record: SignedRecord, now: Instant) -> OpId {
-        let t = self.tick(now);
+        let now_ms = self.tick(now);
         if let Err(e) = record.verify() {
             return self.fail_now(e);
         }
         let record = ops::Publishing::Checked(record);
-        self.start_data_op(ops::Then::Publish(Box::new(record)), t)
+        self.start_data_op(ops::Then::Publish(Box::new(record)), now_ms)
     }
 
     /// [`Chord::publish`] for a record signed in this process: this node's
     /// own copy skips the signature check, which every other replica makes.
     pub fn publish_own(&mut self, record: OwnRecord, now: Instant) -> OpId {
-        let t = self.tick(now);
+        let now_ms = self.tick(now);
         let record = ops::Publishing::Own(record);
-        self.start_data_op(ops::Then::Publish(Box::new(record)), t)
+        self.start_data_op(ops::Then::Publish(Box::new(record)), now_ms)
     }
 
     /// Reads the live bindings of an AOR from the nodes responsible for it.
     pub fn query(&mut self, aor: Aor, now: Instant) -> OpId {
-        let t = self.tick(now);
-        self.start_data_op(ops::Then::Query(Box::new(aor)), t)
+        let now_ms = self.tick(now);
+        self.start_data_op(ops::Then::Query(Box::new(aor)), now_ms)
     }
 
     /// Reads the signed records of an AOR, verified, from the nodes
     /// responsible for it.
     pub fn fetch(&mut self, aor: Aor, now: Instant) -> OpId {
-        let t = self.tick(now);
-        self.start_data_op(ops::Then::Fetch(Box::new(aor)), t)
+        let now_ms = self.tick(now);
+        self.start_data_op(ops::Then::Fetch(Box::new(aor)), now_ms)
     }
 
     /// Finds the nodes responsible for a point of the ring.
     pub fn lookup(&mut self, target: impl Into<Point>, now: Instant) -> OpId {
-        let t = self.tick(now);
+        let now_ms = self.tick(now);
         let target = target.into();
-        if let Some(e) = vitals::unable(self.health_at(t)) {
+        if let Some(e) = vitals::unable(self.health_at(now_ms)) {
             return self.fail_now(e);
         }
         match self.state {
             NodeState::Joined | NodeState::Client => {
-                self.start_route(target, ops::Then::Lookup, None, t)
+                self.start_route(target, ops::Then::Lookup, None, now_ms)
             }
             NodeState::Idle => self.fail_now(Error::NotJoined),
             NodeState::Left => self.fail_now(Error::Closed),
@@ -248,9 +248,9 @@ impl Chord {
     /// Hands this node's records to its successor, tells its neighbours,
     /// and stops.
     pub fn leave(&mut self, now: Instant) -> OpId {
-        let t = self.tick(now);
+        let now_ms = self.tick(now);
         match self.state {
-            NodeState::Joined => self.with_ops(t, |ops, cx| ops.start_leave(cx)),
+            NodeState::Joined => self.with_ops(now_ms, |ops, cx| ops.start_leave(cx)),
             // A client holds nothing for others: it just stops.
             NodeState::Idle | NodeState::Client => {
                 self.state = NodeState::Left;
@@ -268,7 +268,7 @@ impl Chord {
     /// Publish, query, fetch and lookup work from then on (and already
     /// while the attach runs); the node stores nothing for others.
     pub fn attach(&mut self, members: &[PeerAddr], now: Instant) -> OpId {
-        let t = self.tick(now);
+        let now_ms = self.tick(now);
         match self.state {
             NodeState::Idle | NodeState::Client => {}
             NodeState::Joined => return self.fail_now(Error::AlreadyJoined),
@@ -285,9 +285,9 @@ impl Chord {
         self.state = NodeState::Client;
         self.contacts = Contacts::new(members.clone());
         let period = self.cfg.stabilize_interval;
-        self.io.schedule(Timer::Stabilize, t, period);
+        self.io.schedule(Timer::Stabilize, now_ms, period);
         let me = Point(self.me.id.0);
-        self.start_route(me, Then::Attach, Some(members), t)
+        self.start_route(me, Then::Attach, Some(members), now_ms)
     }
 
     // ---- inputs ----
@@ -419,34 +419,34 @@ impl Chord {
     /// Timers due at `now` fire: retransmissions, failure detection,
     /// operation deadlines, stabilize, fingers, expiry, repair.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let t = self.tick(now);
+        let now_ms = self.tick(now);
         if self.state == NodeState::Left {
             return;
         }
-        while let Some(fired) = self.io.pop_due(t) {
+        while let Some(fired) = self.io.pop_due(now_ms) {
             match fired {
-                Fired::GaveUp(p) => self.gave_up(p, t),
-                Fired::Timer(timer) => self.fire(timer, t),
+                Fired::GaveUp(p) => self.gave_up(p, now_ms),
+                Fired::Timer(timer) => self.fire(timer, now_ms),
             }
             if self.state == NodeState::Left {
                 return;
             }
         }
-        self.after_input(t);
+        self.after_input(now_ms);
     }
 
     /// The driver could not reach `peer` (connection refused, identity
     /// mismatch, closed). Requests to it fail now instead of timing out.
     pub fn handle_unreachable(&mut self, peer: PeerAddr, now: Instant) {
-        let t = self.tick(now);
+        let now_ms = self.tick(now);
         if self.state == NodeState::Left {
             return;
         }
         self.forget(peer);
         for p in self.io.unreachable(peer) {
-            self.on_failure(p.to, p.purpose, t);
+            self.on_failure(p.to, p.purpose, now_ms);
         }
-        self.after_input(t);
+        self.after_input(now_ms);
     }
 
     // ---- outputs ----
@@ -720,11 +720,13 @@ impl Chord {
     /// A client answers only what a client may be asked: `Ping`, and the
     /// `Routed` answer of its own recursive lookup. It refuses the rest, so
     /// that no member takes it into the ring.
-    fn serve_as_client(&mut self, from: PeerAddr, body: Request, t: u64) -> Response {
+    fn serve_as_client(&mut self, from: PeerAddr, body: Request, now_ms: u64) -> Response {
         match body {
             Request::Ping => Response::Ack,
             Request::Routed { token, peers, hops } => {
-                self.with_ops(t, |ops, cx| ops.on_routed(cx, from, token, peers, hops));
+                self.with_ops(now_ms, |ops, cx| {
+                    ops.on_routed(cx, from, token, peers, hops)
+                });
                 Response::Ack
             }
             _ => Response::Refused {
@@ -734,7 +736,7 @@ impl Chord {
     }
 
     /// One of the node's own deadlines came due.
-    fn fire(&mut self, timer: Timer, t: u64) {
+    fn fire(&mut self, timer: Timer, now_ms: u64) {
         let c = &self.cfg;
         let (stabilize, fingers) = (c.stabilize_interval, c.fix_fingers_interval);
         let (check, purge, repair) = (
@@ -745,15 +747,15 @@ impl Chord {
         let joined = self.state == NodeState::Joined;
         let io = &mut self.io;
         match timer {
-            Timer::Op(op) => self.with_ops(t, |ops, cx| ops.expired(cx, op)),
-            Timer::OpStep(op) => self.with_ops(t, |ops, cx| ops.recursion_stalled(cx, op)),
+            Timer::Op(op) => self.with_ops(now_ms, |ops, cx| ops.expired(cx, op)),
+            Timer::OpStep(op) => self.with_ops(now_ms, |ops, cx| ops.recursion_stalled(cx, op)),
             Timer::Stabilize if joined => {
-                io.schedule(Timer::Stabilize, t, stabilize);
-                self.table.stabilize(io, t);
+                io.schedule(Timer::Stabilize, now_ms, stabilize);
+                self.table.stabilize(io, now_ms);
             }
             Timer::Stabilize if self.state == NodeState::Client => {
-                io.schedule(Timer::Stabilize, t, stabilize);
-                self.contacts.refresh(io, t);
+                io.schedule(Timer::Stabilize, now_ms, stabilize);
+                self.contacts.refresh(io, now_ms);
             }
             Timer::FixFingers if joined => {
                 let period = if self.table.take_fast_finger() {
@@ -761,27 +763,27 @@ impl Chord {
                 } else {
                     fingers
                 };
-                io.schedule(Timer::FixFingers, t, period);
-                self.fix_next_finger(t);
+                io.schedule(Timer::FixFingers, now_ms, period);
+                self.fix_next_finger(now_ms);
             }
             Timer::CheckPredecessor if joined => {
-                io.schedule(Timer::CheckPredecessor, t, check);
-                self.table.check_predecessor(io, t);
+                io.schedule(Timer::CheckPredecessor, now_ms, check);
+                self.table.check_predecessor(io, now_ms);
             }
             Timer::Probe if joined => {
-                io.schedule(Timer::Probe, t, check);
-                self.table.probe_next(io, t);
+                io.schedule(Timer::Probe, now_ms, check);
+                self.table.probe_next(io, now_ms);
             }
             Timer::Purge if joined => {
-                io.schedule(Timer::Purge, t, purge);
+                io.schedule(Timer::Purge, now_ms, purge);
                 self.storage.purge();
             }
             Timer::Repair if joined => {
-                io.schedule(Timer::Repair, t, repair);
+                io.schedule(Timer::Repair, now_ms, repair);
                 self.replicas
-                    .start_repair(&self.table, &self.storage, io, t);
-                if vitals::isolated(self.health_at(t)).is_none() {
-                    self.with_ops(t, |ops, cx| ops.start_rehoming(cx));
+                    .start_repair(&self.table, &self.storage, io, now_ms);
+                if vitals::isolated(self.health_at(now_ms)).is_none() {
+                    self.with_ops(now_ms, |ops, cx| ops.start_rehoming(cx));
                 }
             }
             _ => {}
@@ -801,21 +803,21 @@ impl Chord {
         self.start_route(start, Then::Finger(i), Some(from), now_ms);
     }
 
-    pub(crate) fn become_joined(&mut self, succs: Vec<PeerAddr>, t: u64) {
+    pub(crate) fn become_joined(&mut self, succs: Vec<PeerAddr>, now_ms: u64) {
         self.state = NodeState::Joined;
         self.table.joined(succs);
-        self.io.set_timer(Timer::Stabilize, t);
-        self.io.set_timer(Timer::FixFingers, t);
+        self.io.set_timer(Timer::Stabilize, now_ms);
+        self.io.set_timer(Timer::FixFingers, now_ms);
         let c = &self.cfg;
         let (check, purge, repair) = (
             c.check_predecessor_interval,
             c.purge_interval,
             c.repair_interval,
         );
-        self.io.schedule(Timer::CheckPredecessor, t, check);
-        self.io.schedule(Timer::Probe, t, check);
-        self.io.schedule(Timer::Purge, t, purge);
-        self.io.schedule(Timer::Repair, t, repair);
+        self.io.schedule(Timer::CheckPredecessor, now_ms, check);
+        self.io.schedule(Timer::Probe, now_ms, check);
+        self.io.schedule(Timer::Purge, now_ms, purge);
+        self.io.schedule(Timer::Repair, now_ms, repair);
     }
 
     /// Replaces the admission rule, as a test's ring wants it.
@@ -837,12 +839,12 @@ impl Chord {
         fingers: Vec<Option<PeerAddr>>,
         now: Instant,
     ) {
-        let t = self.tick(now);
-        self.become_joined(succs, t);
+        let now_ms = self.tick(now);
+        self.become_joined(succs, now_ms);
         self.table.install(pred, fingers);
         let (stabilize, fix) = (self.cfg.stabilize_interval, self.cfg.fix_fingers_interval);
-        self.io.schedule(Timer::Stabilize, t, stabilize);
-        self.io.schedule(Timer::FixFingers, t, fix);
+        self.io.schedule(Timer::Stabilize, now_ms, stabilize);
+        self.io.schedule(Timer::FixFingers, now_ms, fix);
         self.replicas.assume_synced(&self.table);
     }
 }

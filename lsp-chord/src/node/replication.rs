@@ -198,7 +198,6 @@ impl Replicas {
                 back.push(r.clone());
             }
         }
-        let t = now_ms;
         if !forward.is_empty() {
             let succs: Vec<PeerAddr> = table
                 .succs()
@@ -208,10 +207,10 @@ impl Replicas {
                 .copied()
                 .collect();
             for to in succs {
-                push(io, to, forward.clone(), t);
+                push(io, to, forward.clone(), now_ms);
             }
         }
-        push(io, pred, back, t);
+        push(io, pred, back, now_ms);
         outcomes
     }
 
@@ -246,7 +245,6 @@ impl Replicas {
             self.repair_turn = self.repair_turn.wrapping_add(1);
             asked.push((others[far], false));
         }
-        let t = now_ms;
         for (to, near) in asked {
             let body = Request::Digest {
                 from: pred.id.0,
@@ -254,7 +252,7 @@ impl Replicas {
                 at,
             };
             let purpose = Purpose::Repair { near };
-            let _ = io.request(to, body, purpose, Traffic::Maintenance, t);
+            let _ = io.request(to, body, purpose, Traffic::Maintenance, now_ms);
         }
     }
 

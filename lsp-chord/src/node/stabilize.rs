@@ -4,11 +4,11 @@
 
 use lsp_core::PeerAddr;
 
-use super::types::Timer;
 use super::io::Io;
 use super::outputs::Traffic;
 use super::requests::Purpose;
 use super::routing::RoutingTable;
+use super::types::Timer;
 use crate::ring::Point;
 use crate::wire::{Request, Response};
 
