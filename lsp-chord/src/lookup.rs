@@ -52,7 +52,7 @@ pub(crate) enum Question {
 
 /// What the lookup wants done next.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Next {
+pub(crate) enum Want {
     /// Ask this peer this question.
     Ask(PeerAddr, Question),
     /// An answer is awaited.
@@ -89,7 +89,7 @@ pub(crate) enum Answer {
 }
 
 #[derive(Debug)]
-enum Phase {
+enum Stage {
     Route {
         /// Peers to ask, closest to the target first.
         candidates: Vec<PeerAddr>,
@@ -144,7 +144,7 @@ pub(crate) struct Lookup {
     hops: u32,
     /// The peer whose answer is awaited, and what it was asked.
     asking: Option<(PeerAddr, Question)>,
-    phase: Phase,
+    phase: Stage,
 }
 
 impl Lookup {
@@ -174,7 +174,7 @@ impl Lookup {
             confirm,
             hops: 0,
             asking: None,
-            phase: Phase::Route {
+            phase: Stage::Route {
                 candidates: Vec::new(),
                 tried: Vec::new(),
                 answered: Vec::new(),
@@ -253,38 +253,38 @@ impl Lookup {
 
     /// What to do next. Asking marks the peer as the one whose answer is
     /// awaited.
-    pub(crate) fn next(&mut self) -> Next {
+    pub(crate) fn next(&mut self) -> Want {
         if self.asking.is_some() {
-            return Next::Wait;
+            return Want::Wait;
         }
         let target = self.target;
-        if matches!(self.phase, Phase::Route { .. })
+        if matches!(self.phase, Stage::Route { .. })
             && self.opinions_spent()
             && let Some(best) = self.best_claim()
         {
             self.found(best);
         }
         let ask = match &mut self.phase {
-            Phase::Done(owners) => return Next::Done(owners.clone()),
-            Phase::Failed(f) => return Next::Failed(*f),
-            Phase::Confirm { peers, .. } => match peers.first() {
+            Stage::Done(owners) => return Want::Done(owners.clone()),
+            Stage::Failed(f) => return Want::Failed(*f),
+            Stage::Confirm { peers, .. } => match peers.first() {
                 Some(p) => (*p, Question::Neighbours),
                 None => {
-                    self.phase = Phase::Failed(Failure::NoRoute);
-                    return Next::Failed(Failure::NoRoute);
+                    self.phase = Stage::Failed(Failure::NoRoute);
+                    return Want::Failed(Failure::NoRoute);
                 }
             },
-            Phase::Route {
+            Stage::Route {
                 candidates,
                 tried,
                 answered,
                 ..
             } => {
                 if self.hops >= MAX_HOPS {
-                    self.phase = Phase::Failed(Failure::TooManyHops);
-                    return Next::Failed(Failure::TooManyHops);
+                    self.phase = Stage::Failed(Failure::TooManyHops);
+                    return Want::Failed(Failure::TooManyHops);
                 }
-                let dist = |p: &PeerAddr| target.wrapping_sub(Point(p.id.0));
+                let dist = |p: &PeerAddr| target.wrapping_sub(Point::from(p.id));
                 let next = candidates.iter().position(|c| !tried.contains(&c.id));
                 // The nearest peer that answered, if no candidate left is
                 // nearer: its hints led nowhere (dead, or stale while the
@@ -307,13 +307,13 @@ impl Lookup {
                     self.found(best);
                     return self.next();
                 } else {
-                    self.phase = Phase::Failed(Failure::NoRoute);
-                    return Next::Failed(Failure::NoRoute);
+                    self.phase = Stage::Failed(Failure::NoRoute);
+                    return Want::Failed(Failure::NoRoute);
                 }
             }
         };
         self.asking = Some(ask);
-        Next::Ask(ask.0, ask.1)
+        Want::Ask(ask.0, ask.1)
     }
 
     /// `from` answered the question it was asked.
@@ -334,15 +334,15 @@ impl Lookup {
         );
         let answer = if fits { answer } else { Answer::Useless };
         match &mut self.phase {
-            Phase::Route { .. } => self.routed(from, answer),
-            Phase::Confirm { .. } => match answer {
+            Stage::Route { .. } => self.routed(from, answer),
+            Stage::Confirm { .. } => match answer {
                 Answer::Neighbours {
                     predecessor,
                     successors,
                 } => self.confirmed(from, predecessor, successors),
                 _ => self.drop_confirm_peer(from.id),
             },
-            Phase::Done(_) | Phase::Failed(_) => {}
+            Stage::Done(_) | Stage::Failed(_) => {}
         }
     }
 
@@ -353,20 +353,20 @@ impl Lookup {
         }
         self.asking = None;
         match &mut self.phase {
-            Phase::Route {
+            Stage::Route {
                 candidates, dead, ..
             } => {
                 candidates.retain(|c| *c != to);
                 dead.push(to);
             }
-            Phase::Confirm { .. } => self.drop_confirm_peer(to.id),
-            Phase::Done(_) | Phase::Failed(_) => {}
+            Stage::Confirm { .. } => self.drop_confirm_peer(to.id),
+            Stage::Done(_) | Stage::Failed(_) => {}
         }
     }
 
     /// A recursive lookup's answer came back by another way, `hops` away.
     pub(crate) fn on_routed(&mut self, owners: Vec<PeerAddr>, hops: u32) {
-        if !matches!(self.phase, Phase::Route { .. }) {
+        if !matches!(self.phase, Stage::Route { .. }) {
             return;
         }
         self.asking = None;
@@ -377,7 +377,7 @@ impl Lookup {
     /// Routes afresh from `candidates`, keeping what is known dead: a
     /// recursive lookup whose answer never came carries on this way.
     pub(crate) fn restart(&mut self, candidates: Vec<PeerAddr>) {
-        let Phase::Route {
+        let Stage::Route {
             candidates: c,
             tried,
             dead,
@@ -409,7 +409,7 @@ impl Lookup {
         };
         let mut claim: Option<(Vec<PeerAddr>, bool)> = None;
         let mut lie = false;
-        let Phase::Route {
+        let Stage::Route {
             candidates,
             answered,
             dead,
@@ -421,20 +421,20 @@ impl Lookup {
         let add = |hints: Vec<PeerAddr>, candidates: &mut Vec<PeerAddr>| {
             let mut all_closer = true;
             for p in hints {
-                let closer = Point(p.id.0).in_open(Point(from.id.0), target);
+                let closer = Point::from(p.id).in_open(Point::from(from.id), target);
                 all_closer &= closer || p.id == me;
                 if closer && p.id != me && !candidates.iter().any(|c| c.id == p.id) {
                     candidates.push(p);
                 }
             }
-            candidates.sort_by_key(|c| target.wrapping_sub(Point(c.id.0)));
+            candidates.sort_by_key(|c| target.wrapping_sub(Point::from(c.id)));
             all_closer
         };
         match answer {
             Answer::Successors(peers) => {
                 let peers = dedup(peers);
                 if let Some(first) = peers.first() {
-                    if plausible(Point(from.id.0), Point(first.id.0)) {
+                    if plausible(Point::from(from.id), Point::from(first.id)) {
                         let dense = dense(density, from, &peers);
                         claim = Some((peers, dense));
                     } else {
@@ -459,14 +459,14 @@ impl Lookup {
                 // whatever the responder itself still believes. It need not
                 // be the first one: after a crash, nodes the list names
                 // between the responder and the target may be known dead.
-                let mut before = Point(from.id.0);
+                let mut before = Point::from(from.id);
                 let mut owner_at = None;
                 for (i, s) in live.iter().enumerate() {
-                    if target.in_open_closed(before, Point(s.id.0)) {
+                    if target.in_open_closed(before, Point::from(s.id)) {
                         owner_at = Some((i, before));
                         break;
                     }
-                    before = Point(s.id.0);
+                    before = Point::from(s.id);
                 }
                 match owner_at {
                     Some((i, before)) if plausible(before, Point(live[i].id.0)) => {
@@ -482,7 +482,7 @@ impl Lookup {
         }
         if lie {
             self.lies += 1;
-            if let Phase::Route {
+            if let Stage::Route {
                 candidates,
                 answered,
                 dead,
@@ -552,29 +552,29 @@ impl Lookup {
         self.phase = if self.confirm {
             let target = self.target;
             let mut spare = std::mem::take(&mut self.spare);
-            spare.sort_by_key(|p| Point(p.id.0).wrapping_sub(target));
+            spare.sort_by_key(|p| Point::from(p.id).wrapping_sub(target));
             let mut peers = owners;
             peers.extend(spare);
-            Phase::Confirm {
+            Stage::Confirm {
                 peers: dedup(peers),
                 steps: 0,
             }
         } else {
-            Phase::Done(owners)
+            Stage::Done(owners)
         };
     }
 
     /// The candidate successor `s` answered with its neighbours.
     fn confirmed(&mut self, s: PeerAddr, pred: Option<PeerAddr>, succs: Vec<PeerAddr>) {
         let target = self.target;
-        let Phase::Confirm { peers, steps } = &mut self.phase else {
+        let Stage::Confirm { peers, steps } = &mut self.phase else {
             return;
         };
         // A predecessor of s that the target does not pass is newer than
         // the answer: it owns the target. Follow it a few times at most.
         if let Some(x) = pred
             && x.id != s.id
-            && !target.in_open_closed(Point(x.id.0), Point(s.id.0))
+            && !target.in_open_closed(Point::from(x.id), Point::from(s.id))
             && *steps < MAX_CONFIRM_STEPS
         {
             *steps += 1;
@@ -587,11 +587,11 @@ impl Lookup {
         owners.extend(succs);
         let mut owners = dedup(owners);
         owners.truncate(self.k);
-        self.phase = Phase::Done(owners);
+        self.phase = Stage::Done(owners);
     }
 
     fn drop_confirm_peer(&mut self, id: NodeId) {
-        if let Phase::Confirm { peers, .. } = &mut self.phase {
+        if let Stage::Confirm { peers, .. } = &mut self.phase {
             peers.retain(|p| p.id != id);
         }
     }
@@ -607,15 +607,15 @@ fn dense(density: Option<Density>, from: PeerAddr, listed: &[PeerAddr]) -> bool 
         return false;
     };
     let gaps = listed.iter().filter(|p| p.id != from.id).count().max(1);
-    let span = Point(last.id.0)
-        .wrapping_sub(Point(from.id.0))
+    let span = Point::from(last.id)
+        .wrapping_sub(Point::from(from.id))
         .as_fraction();
     span <= SPARSE_FACTOR * gaps as f64 * density.mean_gap
 }
 
 /// Whether claim `a`'s owner is nearer past `target` than claim `b`'s.
 fn nearer(target: Point, a: &[PeerAddr], b: &[PeerAddr]) -> bool {
-    let dist = |c: &[PeerAddr]| c.first().map(|p| Point(p.id.0).wrapping_sub(target));
+    let dist = |c: &[PeerAddr]| c.first().map(|p| Point::from(p.id).wrapping_sub(target));
     dist(a) < dist(b)
 }
 

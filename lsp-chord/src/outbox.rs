@@ -21,7 +21,7 @@ const ALL_BYTES: usize = 16 * 1024 * 1024;
 /// Peers with a queue at once.
 const PEERS: usize = 4096;
 /// Most bytes of frames sent together (on one QUIC stream).
-const BATCH_BYTES: usize = 64 * 1024;
+const STREAM_BATCH_BYTES: usize = 64 * 1024;
 /// A peer's task ends after this long with nothing to send.
 const IDLE: Duration = Duration::from_secs(30);
 
@@ -124,7 +124,7 @@ impl PeerTask {
             // stream then carries many frames, and its cost is shared.
             let mut len = frame.len();
             let mut frames = vec![frame];
-            while len < BATCH_BYTES {
+            while len < STREAM_BATCH_BYTES {
                 let Ok(f) = rx.try_recv() else { break };
                 len += f.len();
                 frames.push(f);

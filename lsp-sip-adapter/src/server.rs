@@ -25,7 +25,7 @@ use tracing::{debug, warn};
 
 use crate::message::{self, Inbound, MAX_MESSAGE_LEN, Request, Response};
 use crate::service::{ConfigError, SipService};
-use crate::transaction::{TransactionLayer, TxConfig, TxKey, TxStats, Verdict};
+use crate::transaction::{Arrival, TransactionLayer, TxConfig, TxKey, TxStats};
 
 /// Limits of one [`SipServer`].
 #[derive(Debug, Clone)]
@@ -224,7 +224,7 @@ impl Debug for SipMonitor {
 }
 
 struct Transactions {
-    layer: TransactionLayer<Reply>,
+    layer: TransactionLayer<ReturnPath>,
     /// When the timer task is due to wake, so that only an earlier timer
     /// needs to wake it.
     wakes_at: Option<Instant>,
@@ -240,27 +240,27 @@ struct Core {
 
 /// How to answer the sender of a request.
 #[derive(Clone)]
-enum Reply {
+enum ReturnPath {
     Udp(Arc<UdpSocket>, SocketAddr),
     Tcp(TcpOut),
 }
 
-impl Reply {
+impl ReturnPath {
     /// Sends without waiting: a full UDP buffer drops the datagram (the
     /// client retransmits), a full TCP queue closes the connection.
     fn send(&self, bytes: Bytes) {
         match self {
-            Reply::Udp(socket, to) => {
+            ReturnPath::Udp(socket, to) => {
                 if let Err(e) = socket.try_send_to(&bytes, *to) {
                     debug!(%to, error = %e, "a response was not sent");
                 }
             }
-            Reply::Tcp(out) => out.send(bytes),
+            ReturnPath::Tcp(out) => out.send(bytes),
         }
     }
 
     fn is_udp(&self) -> bool {
-        matches!(self, Reply::Udp(..))
+        matches!(self, ReturnPath::Udp(..))
     }
 }
 
@@ -300,7 +300,7 @@ impl Core {
         request: Request,
         len: usize,
         source: SocketAddr,
-        reply: Reply,
+        reply: ReturnPath,
         hold: Option<OwnedSemaphorePermit>,
     ) {
         let now = Instant::now();
@@ -324,14 +324,14 @@ impl Core {
             reply.clone(),
         );
         match verdict {
-            Verdict::Absorb => {}
-            Verdict::Resend(bytes) => reply.send(bytes),
-            Verdict::Trying => reply.send(stamp(&request, source, 100, "Trying")),
-            Verdict::Busy(why) => {
+            Arrival::Absorb => {}
+            Arrival::Resend(bytes) => reply.send(bytes),
+            Arrival::Trying => reply.send(stamp(&request, source, 100, "Trying")),
+            Arrival::Busy(why) => {
                 debug!(%source, ?why, "refused a request");
                 reply.send(busy(&request, source));
             }
-            Verdict::New {
+            Arrival::New {
                 cancels: Some(found),
             } => {
                 let (code, reason) = if found {
@@ -343,7 +343,7 @@ impl Core {
                     .with_to_tag(self.service.to_tag(&request));
                 self.finish(&key, code, response.to_bytes().into(), &reply);
             }
-            Verdict::New { cancels: None } => {
+            Arrival::New { cancels: None } => {
                 let Ok(permit) = self.permits.clone().try_acquire_owned() else {
                     self.lock().layer.abandon(&key);
                     reply.send(busy(&request, source));
@@ -371,7 +371,7 @@ impl Core {
 
     /// Records the final response of `key` and sends it once; the layer
     /// retransmits it as its timers say.
-    fn finish(&self, key: &TxKey, code: u16, bytes: Bytes, reply: &Reply) {
+    fn finish(&self, key: &TxKey, code: u16, bytes: Bytes, reply: &ReturnPath) {
         let wake = {
             let mut txs = self.lock();
             txs.layer.complete(Instant::now(), key, code, bytes.clone());
@@ -389,7 +389,7 @@ impl Core {
         self: &Arc<Self>,
         bytes: &[u8],
         source: SocketAddr,
-        reply: Reply,
+        reply: ReturnPath,
         hold: Option<OwnedSemaphorePermit>,
     ) {
         match message::parse(bytes) {
@@ -510,7 +510,12 @@ async fn udp_loop(core: Arc<Core>, socket: Arc<UdpSocket>, mut stop: watch::Rece
             debug!(%source, "dropped an oversized datagram");
             continue;
         }
-        core.on_bytes(&buf[..n], source, Reply::Udp(socket.clone(), source), None);
+        core.on_bytes(
+            &buf[..n],
+            source,
+            ReturnPath::Udp(socket.clone(), source),
+            None,
+        );
     }
 }
 
@@ -609,7 +614,7 @@ async fn tcp_conn(
                         }
                     };
                     let Ok(permit) = permit else { break 'conn };
-                    core.on_bytes(&frame, source, Reply::Tcp(out.clone()), Some(permit));
+                    core.on_bytes(&frame, source, ReturnPath::Tcp(out.clone()), Some(permit));
                 }
                 Err(m) => {
                     // The stream cannot be resynchronized: answer if we

@@ -112,7 +112,7 @@ impl TxKey {
 
 /// What to do with an arriving request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Arrival {
     /// A new transaction: answer it, then call [`TransactionLayer::complete`].
     /// For a CANCEL, `cancels` says whether its INVITE was found.
     New {
@@ -276,7 +276,7 @@ impl<D: Clone> TransactionLayer<D> {
         len: usize,
         reliable: bool,
         dest: D,
-    ) -> Verdict {
+    ) -> Arrival {
         if let Some(s) = self.sources.get_mut(&source) {
             s.bytes_in += len as u64;
         }
@@ -285,10 +285,10 @@ impl<D: Clone> TransactionLayer<D> {
                 (State::Completed, Some(bytes)) => {
                     let bytes = bytes.clone();
                     self.count_out(source, bytes.len());
-                    Verdict::Resend(bytes)
+                    Arrival::Resend(bytes)
                 }
-                (State::Proceeding, _) if key.is_invite() && !reliable => Verdict::Trying,
-                _ => Verdict::Absorb,
+                (State::Proceeding, _) if key.is_invite() && !reliable => Arrival::Trying,
+                _ => Arrival::Absorb,
             };
         }
         // Room for the response is taken now, so that answering admitted
@@ -301,11 +301,11 @@ impl<D: Clone> TransactionLayer<D> {
                 || s.pinned_bytes + cost > self.config.per_source_bytes)
         {
             self.stats.refused_source += 1;
-            return Verdict::Busy(BusyReason::SourceShare);
+            return Arrival::Busy(BusyReason::SourceShare);
         }
         if !self.make_room(extra) {
             self.stats.refused_full += 1;
-            return Verdict::Busy(BusyReason::Full);
+            return Arrival::Busy(BusyReason::Full);
         }
         let found = cancels.map(|invite| match self.txs.get_mut(invite) {
             Some(tx) => {
@@ -341,7 +341,7 @@ impl<D: Clone> TransactionLayer<D> {
                 bytes: cost,
             },
         );
-        Verdict::New { cancels: found }
+        Arrival::New { cancels: found }
     }
 
     /// Forgets a transaction the TU will not answer.

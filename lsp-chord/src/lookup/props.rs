@@ -18,7 +18,7 @@ const RING: usize = 24;
 
 /// What a peer does when asked, naming peers by index into the ring.
 #[derive(Debug, Clone)]
-enum Reply {
+enum Scripted {
     Fail,
     Useless,
     Successors(Vec<usize>),
@@ -43,14 +43,14 @@ fn arb_list() -> impl Strategy<Value = Vec<usize>> {
     prop::collection::vec(0..RING + 5, 0..10)
 }
 
-fn arb_reply() -> impl Strategy<Value = Reply> {
+fn arb_reply() -> impl Strategy<Value = Scripted> {
     prop_oneof![
-        1 => Just(Reply::Fail),
-        1 => Just(Reply::Useless),
-        3 => arb_list().prop_map(Reply::Successors),
-        3 => arb_list().prop_map(Reply::Closer),
+        1 => Just(Scripted::Fail),
+        1 => Just(Scripted::Useless),
+        3 => arb_list().prop_map(Scripted::Successors),
+        3 => arb_list().prop_map(Scripted::Closer),
         3 => (prop::option::of(0..RING + 5), arb_list())
-            .prop_map(|(p, s)| Reply::Neighbours(p, s)),
+            .prop_map(|(p, s)| Scripted::Neighbours(p, s)),
     ]
 }
 
@@ -64,7 +64,7 @@ struct Setup {
     confirm: bool,
     checks: bool,
     opinions: u32,
-    replies: Vec<Reply>,
+    replies: Vec<Scripted>,
 }
 
 fn arb_setup() -> impl Strategy<Value = Setup> {
@@ -121,13 +121,13 @@ fn run(s: &Setup) -> Result<(), TestCaseError> {
     let (mut route_asks, mut confirm_asks) = (0u32, 0u32);
     loop {
         let (to, question) = match l.next() {
-            Next::Ask(to, question) => (to, question),
-            Next::Wait => return Err(TestCaseError::fail("waits with no question out")),
-            Next::Done(_) => break,
-            Next::Failed(_) => break,
+            Want::Ask(to, question) => (to, question),
+            Want::Wait => return Err(TestCaseError::fail("waits with no question out")),
+            Want::Done(_) => break,
+            Want::Failed(_) => break,
         };
         match &l.phase {
-            Phase::Route { .. } => {
+            Stage::Route { .. } => {
                 prop_assert_ne!(to.id, me, "routed through itself");
                 route_asks += 1;
                 prop_assert!(
@@ -138,7 +138,7 @@ fn run(s: &Setup) -> Result<(), TestCaseError> {
                 );
                 routed.push((to.id, question));
             }
-            Phase::Confirm { steps, .. } => {
+            Stage::Confirm { steps, .. } => {
                 confirm_asks += 1;
                 prop_assert!(
                     !confirm_asked.contains(&(*steps, to.id)),
@@ -148,18 +148,18 @@ fn run(s: &Setup) -> Result<(), TestCaseError> {
                 );
                 confirm_asked.push((*steps, to.id));
             }
-            Phase::Done(_) | Phase::Failed(_) => {
+            Stage::Done(_) | Stage::Failed(_) => {
                 return Err(TestCaseError::fail("asks after it ended"));
             }
         }
         prop_assert!(route_asks <= MAX_HOPS, "{route_asks} hops");
         prop_assert!(l.hops() <= MAX_HOPS);
-        match replies.next().cloned().unwrap_or(Reply::Fail) {
-            Reply::Fail => l.on_failure(to),
-            Reply::Useless => l.on_response(to, Answer::Useless),
-            Reply::Successors(p) => l.on_response(to, Answer::Successors(pick(&all, &p))),
-            Reply::Closer(p) => l.on_response(to, Answer::Closer(pick(&all, &p))),
-            Reply::Neighbours(pred, succs) => l.on_response(
+        match replies.next().cloned().unwrap_or(Scripted::Fail) {
+            Scripted::Fail => l.on_failure(to),
+            Scripted::Useless => l.on_response(to, Answer::Useless),
+            Scripted::Successors(p) => l.on_response(to, Answer::Successors(pick(&all, &p))),
+            Scripted::Closer(p) => l.on_response(to, Answer::Closer(pick(&all, &p))),
+            Scripted::Neighbours(pred, succs) => l.on_response(
                 to,
                 Answer::Neighbours {
                     predecessor: pred.map(|i| all[i % all.len()]),

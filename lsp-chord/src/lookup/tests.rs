@@ -16,18 +16,18 @@ fn peers(bs: &[u8]) -> Vec<PeerAddr> {
 }
 
 fn asks(l: &mut Lookup, b: u8, q: Question) {
-    assert_eq!(l.next(), Next::Ask(peer(b), q));
+    assert_eq!(l.next(), Want::Ask(peer(b), q));
 }
 
 #[test]
 fn hints_lead_to_the_owner() {
     let mut l = lookup(0x70, &[0x20], false);
     asks(&mut l, 0x20, Question::FindSuccessor);
-    assert_eq!(l.next(), Next::Wait, "one question at a time");
+    assert_eq!(l.next(), Want::Wait, "one question at a time");
     l.on_response(peer(0x20), Answer::Closer(peers(&[0x60, 0x50])));
     asks(&mut l, 0x60, Question::FindSuccessor);
     l.on_response(peer(0x60), Answer::Successors(peers(&[0x80, 0x90, 0x80])));
-    assert_eq!(l.next(), Next::Done(peers(&[0x80, 0x90])));
+    assert_eq!(l.next(), Want::Done(peers(&[0x80, 0x90])));
     assert_eq!(l.hops(), 2);
 }
 
@@ -62,7 +62,7 @@ fn owners_claimed_farther_than_the_rings_density_allows_are_a_lie() {
     };
     l.on_response(peer(0x50), far);
     assert_eq!(l.lies(), 1, "0x58..0x78 is within the bound");
-    assert_eq!(l.next(), Next::Done(peers(&[0x78])));
+    assert_eq!(l.next(), Want::Done(peers(&[0x78])));
 }
 
 #[test]
@@ -72,7 +72,7 @@ fn an_owner_answering_for_its_own_range_is_no_liar() {
     asks(&mut l, 0x78, Question::FindSuccessor);
     l.on_response(peer(0x78), Answer::Successors(peers(&[0x78, 0x80])));
     assert_eq!(l.lies(), 0);
-    assert_eq!(l.next(), Next::Done(peers(&[0x78, 0x80])));
+    assert_eq!(l.next(), Want::Done(peers(&[0x78, 0x80])));
 }
 
 #[test]
@@ -82,7 +82,7 @@ fn answers_and_failures_from_peers_not_asked_are_ignored() {
     asks(&mut l, 0x30, Question::FindSuccessor);
     l.on_response(peer(0x20), Answer::Successors(peers(&[0x66])));
     l.on_failure(peer(0x20));
-    assert_eq!(l.next(), Next::Wait);
+    assert_eq!(l.next(), Want::Wait);
     l.on_failure(peer(0x30));
     asks(&mut l, 0x20, Question::FindSuccessor);
 }
@@ -90,18 +90,18 @@ fn answers_and_failures_from_peers_not_asked_are_ignored() {
 #[test]
 fn a_lookup_with_no_one_left_to_ask_fails() {
     let mut l = lookup(0x70, &[], false);
-    assert_eq!(l.next(), Next::Failed(Failure::NoRoute));
+    assert_eq!(l.next(), Want::Failed(Failure::NoRoute));
     let mut l = lookup(0x70, &[0x20], false);
     asks(&mut l, 0x20, Question::FindSuccessor);
     l.on_failure(peer(0x20));
-    assert_eq!(l.next(), Next::Failed(Failure::NoRoute));
+    assert_eq!(l.next(), Want::Failed(Failure::NoRoute));
 }
 
 #[test]
 fn a_lookup_gives_up_after_max_hops() {
     let mut l = lookup(0xf0, &[0x11], false);
     for hop in 0..MAX_HOPS {
-        let Next::Ask(p, _) = l.next() else {
+        let Want::Ask(p, _) = l.next() else {
             panic!("hop {hop}: {:?}", l.next());
         };
         // Each hop names one peer a little closer.
@@ -115,7 +115,7 @@ fn a_lookup_gives_up_after_max_hops() {
         };
         l.on_response(p, Answer::Closer(vec![closer]));
     }
-    assert_eq!(l.next(), Next::Failed(Failure::TooManyHops));
+    assert_eq!(l.next(), Want::Failed(Failure::TooManyHops));
 }
 
 /// After a crash, the successor list a lookup reads can name a live node
@@ -169,7 +169,7 @@ fn confirmation_follows_a_newer_predecessor() {
         successors: peers(&[0x90, 0xa0, 0xb0]),
     };
     l.on_response(peer(0x80), answer);
-    assert_eq!(l.next(), Next::Done(peers(&[0x80, 0x90, 0xa0])));
+    assert_eq!(l.next(), Want::Done(peers(&[0x80, 0x90, 0xa0])));
     assert_eq!(l.hops(), 1, "confirmation is not counted as hops");
 }
 
@@ -193,7 +193,7 @@ fn confirmation_stops_following_predecessors_after_three_steps() {
         successors: peers(&[0xa0]),
     };
     l.on_response(peer(0x90), answer);
-    assert_eq!(l.next(), Next::Done(peers(&[0x90, 0xa0])));
+    assert_eq!(l.next(), Want::Done(peers(&[0x90, 0xa0])));
 }
 
 #[test]
@@ -205,7 +205,7 @@ fn a_confirmation_that_fails_asks_the_next_successor() {
     l.on_failure(peer(0x80));
     asks(&mut l, 0x90, Question::Neighbours);
     l.on_response(peer(0x90), Answer::Useless);
-    assert_eq!(l.next(), Next::Failed(Failure::NoRoute));
+    assert_eq!(l.next(), Want::Failed(Failure::NoRoute));
 }
 
 #[test]
@@ -216,7 +216,7 @@ fn a_restart_keeps_what_is_known_dead() {
     l.restart(peers(&[0x30, 0x20]));
     asks(&mut l, 0x30, Question::FindSuccessor);
     l.on_failure(peer(0x30));
-    assert_eq!(l.next(), Next::Failed(Failure::NoRoute));
+    assert_eq!(l.next(), Want::Failed(Failure::NoRoute));
 }
 
 #[test]
@@ -236,7 +236,7 @@ fn a_second_opinion_with_a_nearer_owner_wins() {
     // Not done: another peer is asked.
     asks(&mut l, 0x50, Question::FindSuccessor);
     l.on_response(peer(0x50), Answer::Successors(peers(&[0x78, 0x80])));
-    assert_eq!(l.next(), Next::Done(peers(&[0x78, 0x80])));
+    assert_eq!(l.next(), Want::Done(peers(&[0x78, 0x80])));
     assert_eq!((l.hops(), l.check_hops()), (1, 1));
 }
 
@@ -250,7 +250,7 @@ fn with_three_opinions_an_honest_third_beats_two_lies_that_agree() {
     // Two claims agree, but a third is still sought.
     asks(&mut l, 0x40, Question::FindSuccessor);
     l.on_response(peer(0x40), Answer::Successors(peers(&[0x78, 0x80])));
-    assert_eq!(l.next(), Next::Done(peers(&[0x78, 0x80])));
+    assert_eq!(l.next(), Want::Done(peers(&[0x78, 0x80])));
     assert_eq!((l.hops(), l.check_hops()), (1, 2));
 }
 
@@ -259,7 +259,7 @@ fn the_first_claim_stands_when_no_one_is_left_to_ask() {
     let mut l = lookup(0x70, &[0x60], false).with_opinions(2);
     asks(&mut l, 0x60, Question::FindSuccessor);
     l.on_response(peer(0x60), Answer::Successors(peers(&[0x90])));
-    assert_eq!(l.next(), Next::Done(peers(&[0x90])));
+    assert_eq!(l.next(), Want::Done(peers(&[0x90])));
 }
 
 /// A ring whose neighbours are 2/256 of the ring apart, with successor
@@ -280,7 +280,7 @@ fn a_sparse_claim_counts_as_no_opinion_and_a_dense_one_is_sought() {
     assert_eq!(l.lies(), 0, "sparse is not proof of a lie");
     asks(&mut l, 0x6c, Question::FindSuccessor);
     l.on_response(peer(0x6c), Answer::Successors(peers(&[0x72, 0x74, 0x76])));
-    assert_eq!(l.next(), Next::Done(peers(&[0x72, 0x74, 0x76])));
+    assert_eq!(l.next(), Want::Done(peers(&[0x72, 0x74, 0x76])));
 }
 
 #[test]
@@ -296,7 +296,7 @@ fn a_sparse_claim_stands_when_no_dense_one_can_be_found() {
     let mut l = lookup(0x70, &[0x60], false).with_density(dense_ring());
     asks(&mut l, 0x60, Question::FindSuccessor);
     l.on_response(peer(0x60), Answer::Successors(peers(&[0x90, 0xa0, 0xb0])));
-    assert_eq!(l.next(), Next::Done(peers(&[0x90, 0xa0, 0xb0])));
+    assert_eq!(l.next(), Want::Done(peers(&[0x90, 0xa0, 0xb0])));
 }
 
 #[test]
@@ -312,7 +312,7 @@ fn a_walk_along_a_dense_successor_list_is_an_opinion() {
         successors: peers(&[0x69, 0x6e, 0x71, 0x73]),
     };
     l.on_response(peer(0x68), answer);
-    assert_eq!(l.next(), Next::Done(peers(&[0x71, 0x73])));
+    assert_eq!(l.next(), Want::Done(peers(&[0x71, 0x73])));
 }
 
 #[test]

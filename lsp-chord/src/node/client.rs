@@ -70,7 +70,7 @@ impl Contacts {
         } else {
             self.live.clone()
         };
-        peers.sort_by_key(|p| target.wrapping_sub(Point(p.id.0)));
+        peers.sort_by_key(|p| target.wrapping_sub(Point::from(p.id)));
         peers
     }
 

@@ -286,7 +286,7 @@ impl Chord {
         self.contacts = Contacts::new(members.clone());
         let period = self.cfg.stabilize_interval;
         self.io.schedule(Timer::Stabilize, now_ms, period);
-        let me = Point(self.me.id.0);
+        let me = Point::from(self.me.id);
         self.start_route(me, Then::Attach, Some(members), now_ms)
     }
 
@@ -588,7 +588,7 @@ impl Chord {
             // Alive after all: look ourselves up through it, in case it is
             // in another ring that should merge with ours.
             Purpose::Probe(_) => {
-                let me = Point(self.me.id.0);
+                let me = Point::from(self.me.id);
                 self.start_route(me, Then::Merge, Some(vec![to]), now_ms);
             }
             // A successor that refuses our Notify does not take us as a

@@ -35,8 +35,8 @@ use crate::rounds::{FetchRound, StoreRound};
 use crate::wire::{Request, Response, StoreOutcome};
 
 /// Replication batches stay well under the frame limit.
-pub(super) const BATCH_BYTES: usize = 48 * 1024;
-const _: () = assert!(BATCH_BYTES + 1024 < crate::wire::MAX_MESSAGE_LEN);
+pub(super) const STORE_BATCH_BYTES: usize = 48 * 1024;
+const _: () = assert!(STORE_BATCH_BYTES + 1024 < crate::wire::MAX_MESSAGE_LEN);
 
 /// A record to publish. One this process signed is stored here without a
 /// second signature check; every other replica still checks it.
@@ -291,7 +291,7 @@ impl Ops {
     }
 
     pub(super) fn start_join(&mut self, cx: &mut Ctx<'_>, bootstrap: Vec<PeerAddr>) -> OpId {
-        let target = Point(cx.me.id.0);
+        let target = Point::from(cx.me.id);
         self.start_route(cx, target, Then::Join, Some(bootstrap))
     }
 
@@ -300,7 +300,7 @@ impl Ops {
         let target = match &then {
             Then::Publish(r) => Point::from(r.signed().record.aor.resource_id()),
             Then::Query(a) | Then::Fetch(a) => Point::from(a.resource_id()),
-            _ => Point(cx.me.id.0),
+            _ => Point::from(cx.me.id),
         };
         self.start_route(cx, target, then, None)
     }
@@ -384,7 +384,7 @@ impl Ops {
             };
             let step = match lookup.next() {
                 // Only a confirmation asks this node: it answers itself.
-                lookup::Next::Ask(p, _) if p.id == me.id => {
+                lookup::Want::Ask(p, _) if p.id == me.id => {
                     let answer = Answer::Neighbours {
                         predecessor: pred,
                         successors: cx.table.succs().to_vec(),
@@ -392,7 +392,7 @@ impl Ops {
                     lookup.on_response(p, answer);
                     continue;
                 }
-                lookup::Next::Ask(p, Question::FindSuccessor) if *recursive => {
+                lookup::Want::Ask(p, Question::FindSuccessor) if *recursive => {
                     *token = Some(fresh_token);
                     let body = Request::Forward {
                         target: lookup.target().0,
@@ -402,15 +402,15 @@ impl Ops {
                     };
                     Step::Send(p, body)
                 }
-                lookup::Next::Ask(p, Question::FindSuccessor) => {
+                lookup::Want::Ask(p, Question::FindSuccessor) => {
                     let target = lookup.target().0;
                     Step::Send(p, Request::FindSuccessor { target })
                 }
-                lookup::Next::Ask(p, Question::Neighbours) => Step::Send(p, Request::GetNeighbours),
-                lookup::Next::Wait => Step::Wait,
-                lookup::Next::Done(owners) => Step::Done(owners),
-                lookup::Next::Failed(Failure::TooManyHops) => Step::Failed(Error::Timeout),
-                lookup::Next::Failed(Failure::NoRoute) => {
+                lookup::Want::Ask(p, Question::Neighbours) => Step::Send(p, Request::GetNeighbours),
+                lookup::Want::Wait => Step::Wait,
+                lookup::Want::Done(owners) => Step::Done(owners),
+                lookup::Want::Failed(Failure::TooManyHops) => Step::Failed(Error::Timeout),
+                lookup::Want::Failed(Failure::NoRoute) => {
                     Step::Failed(Error::Unreachable(NodeId(lookup.target().0)))
                 }
             };
@@ -623,7 +623,7 @@ impl Ops {
     }
 }
 
-/// Splits records into `Store` batches under [`BATCH_BYTES`] each.
+/// Splits records into `Store` batches under [`STORE_BATCH_BYTES`] each.
 pub(super) fn batches(records: Vec<SignedRecord>) -> Vec<Vec<SignedRecord>> {
     let mut out = Vec::new();
     let mut cur = Vec::new();
@@ -633,7 +633,7 @@ pub(super) fn batches(records: Vec<SignedRecord>) -> Vec<Vec<SignedRecord>> {
         let Ok(len) = r.to_bytes().map(|b| b.len()) else {
             continue;
         };
-        if size + len > BATCH_BYTES && !cur.is_empty() {
+        if size + len > STORE_BATCH_BYTES && !cur.is_empty() {
             out.push(std::mem::take(&mut cur));
             size = 0;
         }

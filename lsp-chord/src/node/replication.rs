@@ -121,11 +121,11 @@ impl Replicas {
             .collect();
         self.view = (Some(pred), succs.iter().map(|p| p.id).collect());
 
-        let me = Point(self.me.id.0);
-        let p = Point(pred.id.0);
+        let me = Point::from(self.me.id);
+        let p = Point::from(pred.id);
         let mut out: Vec<(PeerAddr, Vec<SignedRecord>)> = Vec::new();
         if let Some(old) = old_pred.filter(|o| o.id != pred.id) {
-            let o = Point(old.id.0);
+            let o = Point::from(old.id);
             if p.in_open(o, me) {
                 // A node joined between the old predecessor and us: it is
                 // now the primary of (old, pred].
@@ -184,7 +184,7 @@ impl Replicas {
         let Some(pred) = table.pred() else {
             return outcomes;
         };
-        let (p, me) = (Point(pred.id.0), Point(self.me.id.0));
+        let (p, me) = (Point::from(pred.id), Point::from(self.me.id));
         let from_successor = from.is_some_and(|f| table.succs().iter().any(|s| s.id == f.id));
         let mut forward: Vec<SignedRecord> = Vec::new();
         let mut back: Vec<SignedRecord> = Vec::new();
@@ -229,7 +229,7 @@ impl Replicas {
         let Some(pred) = table.pred().filter(|p| p.id != self.me.id) else {
             return;
         };
-        let (p, me) = (Point(pred.id.0), Point(self.me.id.0));
+        let (p, me) = (Point::from(pred.id), Point::from(self.me.id));
         let at = storage.wall();
         let digest = storage.digest_in(p, me, at);
         let mut others: Vec<PeerAddr> = Vec::new();
@@ -277,14 +277,14 @@ impl Replicas {
             digest,
             at,
         } = ask;
-        if !self.plausible_predecessor_range(table, start, Point(asker.id.0)) {
+        if !self.plausible_predecessor_range(table, start, Point::from(asker.id)) {
             return Response::refused("not a range this node can hold");
         }
         if self.digest_askers.contains(&asker.id) || self.digest_askers.len() >= self.r + self.k {
             return Response::refused("too many digests this round");
         }
         self.digest_askers.push(asker.id);
-        let end = Point(asker.id.0);
+        let end = Point::from(asker.id);
         // The asker's moment, not this node's: a record that lapses or
         // settles in between counts the same on both sides.
         let mine = storage.digest_in(start, end, at);
@@ -299,11 +299,11 @@ impl Replicas {
     /// Whether `(start, end]` can be a predecessor's primary range: both
     /// ends behind this node, within twice its successor list's arc.
     fn plausible_predecessor_range(&self, table: &RoutingTable, start: Point, end: Point) -> bool {
-        let me = Point(self.me.id.0);
+        let me = Point::from(self.me.id);
         let Some(last) = table.succs().last() else {
             return false;
         };
-        let arc = Point(last.id.0).wrapping_sub(me);
+        let arc = Point::from(last.id).wrapping_sub(me);
         let window = arc.wrapping_add(arc);
         // A window past half the ring is a small ring: anything goes.
         if window < arc {
@@ -327,7 +327,7 @@ impl Replicas {
         let Some(pred) = table.pred() else {
             return;
         };
-        let records = storage.records_in(Point(pred.id.0), Point(self.me.id.0));
+        let records = storage.records_in(Point::from(pred.id), Point::from(self.me.id));
         push(io, to, records, now_ms);
     }
 }
@@ -423,7 +423,9 @@ mod tests {
         let publisher = Identity::from_secret_bytes([9; 32]);
         let aors = (0..)
             .map(|n| Aor::parse(&format!("sip:u{n}@example.com")).expect("aor"))
-            .filter(|aor| Point::from(aor.resource_id()).in_open_closed(start, Point(asker.id.0)));
+            .filter(|aor| {
+                Point::from(aor.resource_id()).in_open_closed(start, Point::from(asker.id))
+            });
         let mut records = Vec::new();
         for (aor, &version) in aors.zip(versions) {
             let binding = Binding::new("sip:u@192.0.2.9", NOW + Duration::from_secs(600), "c", 1);
@@ -482,7 +484,11 @@ mod tests {
         let (mut node, start, asker, records) = node_with_range(&[1, 1, recent]);
         // The asker holds the two settled records, not the recent one.
         let (asker_store, _, _, _) = node_with_range(&[1, 1]);
-        let digest_at = |at: UnixTime| asker_store.storage.digest_in(start, Point(asker.id.0), at);
+        let digest_at = |at: UnixTime| {
+            asker_store
+                .storage
+                .digest_in(start, Point::from(asker.id), at)
+        };
         assert_eq!(records.len(), 3);
 
         let answer = serve_digest(&mut node, asker, start, digest_at(NOW), NOW);
@@ -509,7 +515,10 @@ mod tests {
             .set_neighbours(Some(peer(0x70)), succs, Vec::new());
         let primary_of = |n: &Chord, aor: &Aor| {
             let key = Point::from(aor.resource_id());
-            key.in_open_closed(Point(n.predecessor().expect("pred").id.0), Point(n.me.id.0))
+            key.in_open_closed(
+                Point(n.predecessor().expect("pred").id.0),
+                Point::from(n.me.id),
+            )
         };
         let aor = (0..)
             .map(|n| Aor::parse(&format!("sip:u{n}@example.com")).expect("aor"))

@@ -26,7 +26,7 @@ const GRAVEYARD: usize = 32;
 pub(super) const GRAVEYARD_PROBES: u32 = 30;
 
 fn pt(p: &PeerAddr) -> Point {
-    Point(p.id.0)
+    Point::from(p.id)
 }
 
 /// What a successor's neighbours changed.
@@ -221,7 +221,9 @@ impl RoutingTable {
     /// too small for the bound to mean anything.
     pub(super) fn gap_bound(&self) -> Option<Point> {
         let last = self.succs.last()?;
-        let arc = Point(last.id.0).wrapping_sub(pt(&self.me)).as_fraction();
+        let arc = Point::from(last.id)
+            .wrapping_sub(pt(&self.me))
+            .as_fraction();
         Point::from_fraction(32.0 * arc / self.succs.len() as f64)
     }
 

@@ -123,7 +123,7 @@ struct Liars {
 
 impl Liars {
     fn after(&self, target: Point) -> Vec<PeerAddr> {
-        let at = self.ring.partition_point(|p| Point(p.id.0) <= target);
+        let at = self.ring.partition_point(|p| Point::from(p.id) <= target);
         (0..self.listed.min(self.ring.len()))
             .map(|d| self.ring[(at + d) % self.ring.len()])
             .collect()
@@ -238,7 +238,7 @@ pub fn run(cfg: &HostileConfig) -> HostileReport {
         })
         .collect();
     let mut liars: Vec<PeerAddr> = hostile.iter().map(|&i| sim.addr(i)).collect();
-    liars.sort_by_key(|p| Point(p.id.0));
+    liars.sort_by_key(|p| Point::from(p.id));
     sim.set_adversary(
         &hostile,
         Box::new(Liars {

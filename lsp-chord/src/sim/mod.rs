@@ -696,7 +696,7 @@ impl Sim {
     /// The live nodes in ring order.
     pub fn ring_order(&self) -> Vec<PeerAddr> {
         let mut live: Vec<PeerAddr> = self.live().iter().map(|&i| self.nodes[i].addr).collect();
-        live.sort_by_key(|p| Point(p.id.0));
+        live.sort_by_key(|p| Point::from(p.id));
         live
     }
 
@@ -766,7 +766,7 @@ impl Sim {
 
 /// The successor of `target` in `ring`, a list in ring order.
 pub fn successor_in(ring: &[PeerAddr], target: Point) -> Option<PeerAddr> {
-    let at = ring.partition_point(|p| Point(p.id.0) < target);
+    let at = ring.partition_point(|p| Point::from(p.id) < target);
     ring.get(at).or(ring.first()).copied()
 }
 

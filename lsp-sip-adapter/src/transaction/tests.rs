@@ -19,7 +19,7 @@ fn new_tx(
     reliable: bool,
 ) {
     let v = l.on_request(k.clone(), None, source, len, reliable, "dest");
-    assert_eq!(v, Verdict::New { cancels: None });
+    assert_eq!(v, Arrival::New { cancels: None });
 }
 
 /// Runs the timers from `start` in 10 ms steps up to `until`, returning
@@ -94,7 +94,7 @@ fn an_ack_stops_timer_g_and_timer_i_ends_the_transaction() {
     l.on_ack(now + Duration::from_millis(600), &k, A, 300, false);
     // The retransmitted INVITE is now absorbed, and so are ACKs.
     let again = l.on_request(k.clone(), None, A, 500, false, "dest");
-    assert_eq!(again, Verdict::Absorb);
+    assert_eq!(again, Arrival::Absorb);
     assert!(
         run(
             &mut l,
@@ -117,10 +117,10 @@ fn a_completed_request_is_answered_again_until_timer_j() {
     new_tx(&mut l, &k, A, 400, false);
     // A retransmission while the TU works is absorbed.
     let v = l.on_request(k.clone(), None, A, 400, false, "dest");
-    assert_eq!(v, Verdict::Absorb);
+    assert_eq!(v, Arrival::Absorb);
     l.complete(now, &k, 200, Bytes::from_static(b"SIP/2.0 200 OK"));
     let v = l.on_request(k.clone(), None, A, 400, false, "dest");
-    assert_eq!(v, Verdict::Resend(Bytes::from_static(b"SIP/2.0 200 OK")));
+    assert_eq!(v, Arrival::Resend(Bytes::from_static(b"SIP/2.0 200 OK")));
     assert!(run(&mut l, now, Duration::from_millis(31_900)).is_empty());
     assert_eq!(l.stats().transactions, 1);
     run(&mut l, now, Duration::from_secs(33));
@@ -140,7 +140,7 @@ fn reliable_transports_keep_no_completed_non_invite() {
     let inv = key("z9hG4bK8", "INVITE");
     new_tx(&mut l, &inv, A, 400, true);
     let v = l.on_request(inv.clone(), None, A, 400, true, "dest");
-    assert_eq!(v, Verdict::Absorb);
+    assert_eq!(v, Arrival::Absorb);
     l.complete(now, &inv, 302, Bytes::from_static(b"SIP/2.0 302"));
     assert!(
         run(&mut l, now, Duration::from_secs(10)).is_empty(),
@@ -157,7 +157,7 @@ fn a_retransmitted_invite_being_answered_gets_trying() {
     new_tx(&mut l, &k, A, 400, false);
     assert_eq!(
         l.on_request(k, None, A, 400, false, "dest"),
-        Verdict::Trying
+        Arrival::Trying
     );
 }
 
@@ -171,7 +171,7 @@ fn cancel_marks_an_invite_being_answered() {
     let v = l.on_request(cancel.clone(), Some(&inv), A, 300, false, "dest");
     assert_eq!(
         v,
-        Verdict::New {
+        Arrival::New {
             cancels: Some(true)
         }
     );
@@ -181,7 +181,7 @@ fn cancel_marks_an_invite_being_answered() {
     let v = l.on_request(stray, Some(&none), A, 300, false, "dest");
     assert_eq!(
         v,
-        Verdict::New {
+        Arrival::New {
             cancels: Some(false)
         }
     );
@@ -194,7 +194,7 @@ fn cancel_marks_an_invite_being_answered() {
     let v = l.on_request(c, Some(&late), A, 300, false, "dest");
     assert_eq!(
         v,
-        Verdict::New {
+        Arrival::New {
             cancels: Some(true)
         }
     );
@@ -217,8 +217,8 @@ fn when_pinned_state_fills_the_budget_the_newest_request_is_refused() {
     for i in 0.. {
         let k = key(&format!("z9hG4bKp{i}"), "INVITE");
         match l.on_request(k.clone(), None, A, 400, false, "dest") {
-            Verdict::New { .. } => admitted.push(k),
-            Verdict::Busy(BusyReason::Full) => break,
+            Arrival::New { .. } => admitted.push(k),
+            Arrival::Busy(BusyReason::Full) => break,
             other => panic!("{other:?}"),
         }
     }
@@ -239,7 +239,7 @@ fn reclaimable_state_makes_room_for_new_work() {
     for i in 0..100 {
         let k = key(&format!("z9hG4bKr{i}"), "REGISTER");
         let v = l.on_request(k.clone(), None, A, 400, false, "dest");
-        assert_eq!(v, Verdict::New { cancels: None }, "request {i}");
+        assert_eq!(v, Arrival::New { cancels: None }, "request {i}");
         l.complete(now, &k, 200, Bytes::from(vec![b'x'; 300]));
         assert!(l.stats().state_bytes <= 4_000);
     }
@@ -248,7 +248,7 @@ fn reclaimable_state_makes_room_for_new_work() {
     let last = key("z9hG4bKr99", "REGISTER");
     assert!(matches!(
         l.on_request(last, None, A, 400, false, "dest"),
-        Verdict::Resend(_)
+        Arrival::Resend(_)
     ));
 }
 
@@ -260,8 +260,8 @@ fn one_source_cannot_take_the_share_of_another() {
     for i in 0..100 {
         let k = key(&format!("z9hG4bKs{i}"), "INVITE");
         match l.on_request(k.clone(), None, A, 400, false, "dest") {
-            Verdict::New { .. } => l.complete(now, &k, 302, Bytes::from(vec![b'x'; 300])),
-            Verdict::Busy(BusyReason::SourceShare) => {
+            Arrival::New { .. } => l.complete(now, &k, 302, Bytes::from(vec![b'x'; 300])),
+            Arrival::Busy(BusyReason::SourceShare) => {
                 refused = true;
                 break;
             }
@@ -272,7 +272,7 @@ fn one_source_cannot_take_the_share_of_another() {
     let k = key("z9hG4bKother", "INVITE");
     assert_eq!(
         l.on_request(k, None, B, 400, false, "dest"),
-        Verdict::New { cancels: None },
+        Arrival::New { cancels: None },
         "B is still served"
     );
 }
@@ -295,11 +295,11 @@ fn a_source_has_a_bounded_number_of_requests_in_flight() {
     let k = key("z9hG4bKf3", "OPTIONS");
     assert_eq!(
         l.on_request(k.clone(), None, A, 300, false, "dest"),
-        Verdict::Busy(BusyReason::SourceShare)
+        Arrival::Busy(BusyReason::SourceShare)
     );
     l.abandon(&key("z9hG4bKf0", "OPTIONS"));
     assert_eq!(
         l.on_request(k, None, A, 300, false, "dest"),
-        Verdict::New { cancels: None }
+        Arrival::New { cancels: None }
     );
 }

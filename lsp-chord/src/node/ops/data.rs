@@ -155,10 +155,10 @@ impl Ops {
             self.end(cx, id, Ok(Outcome::Left));
             return id;
         };
-        let me = Point(cx.me.id.0);
+        let me = Point::from(cx.me.id);
         let pred = cx.table.pred();
         let records: Vec<SignedRecord> = cx.storage.records_where(|rid| {
-            pred.is_none_or(|p| Point::from(rid).in_open_closed(Point(p.id.0), me))
+            pred.is_none_or(|p| Point::from(rid).in_open_closed(Point::from(p.id), me))
         });
         let mut messages: Vec<(PeerAddr, Request)> = batches(records)
             .into_iter()
