@@ -11,6 +11,7 @@ mod recent;
 pub mod registrar;
 pub mod server;
 pub mod service;
+mod tags;
 pub mod transaction;
 pub mod ua;
 

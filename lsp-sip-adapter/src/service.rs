@@ -19,6 +19,7 @@ use crate::digest::{CredentialStore, DigestAuth, Verdict};
 use crate::message::{Request, Response};
 use crate::recent::Recent;
 use crate::registrar::{self, ExpiryLimits, RegisterOp};
+use crate::tags::ToTags;
 
 /// Option tags this server implements.
 const SUPPORTED: &[&str] = &["path", "outbound"];
@@ -204,7 +205,7 @@ pub struct SipService {
     /// What the registrar last published, read and written only under the
     /// AOR's stripe lock.
     recent: std::sync::Mutex<Recent>,
-    tag_key: [u8; 32],
+    tags: Arc<ToTags>,
 }
 
 impl Debug for SipService {
@@ -237,20 +238,14 @@ impl SipService {
             recent: std::sync::Mutex::new(Recent::new(config.recent_bytes)),
             config,
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
-            tag_key: random_key(),
+            tags: Arc::new(ToTags::new()),
         })
     }
 
-    /// The To tag of this server's responses to `request`: the same for
-    /// every retransmission, and keyed with a secret of this server, so that
-    /// an ACK carrying it shows that its sender received the response.
-    pub(crate) fn to_tag(&self, request: &Request) -> String {
-        let mut h = blake3::Hasher::new_keyed(&self.tag_key);
-        h.update(request.call_id.as_bytes());
-        h.update(&[0]);
-        h.update(request.from_tag.as_deref().unwrap_or("").as_bytes());
-        h.update(&request.cseq.to_be_bytes());
-        h.finalize().to_hex()[..16].to_owned()
+    /// The To tags this service puts on its responses, for a server that
+    /// answers some requests itself.
+    pub(crate) fn to_tags(&self) -> Arc<ToTags> {
+        self.tags.clone()
     }
 
     /// The response to `request`, or `None` for a request that gets none
@@ -282,7 +277,7 @@ impl SipService {
             not_allowed(request)
         };
         let response = if response.code > 100 {
-            response.with_to_tag(self.to_tag(request))
+            response.with_to_tag(self.tags.tag(request))
         } else {
             response
         };
@@ -518,14 +513,6 @@ fn host_of(uri: &ezk_sip_types::uri::SipUri) -> String {
         ezk_sip_types::host::Host::IP4(ip) => ip.to_string(),
         ezk_sip_types::host::Host::IP6(ip) => format!("[{ip}]"),
     }
-}
-
-fn random_key() -> [u8; 32] {
-    let mut key = [0u8; 32];
-    // With no OS randomness the tag is still unique per request; it only
-    // stops proving the sender's address.
-    let _ = getrandom::fill(&mut key);
-    key
 }
 
 fn not_allowed(request: &Request) -> Response {

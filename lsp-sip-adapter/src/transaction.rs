@@ -64,9 +64,38 @@ impl Default for TxConfig {
 /// Identifies a server transaction (RFC 3261 section 17.2.3).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TxKey {
-    id: Box<str>,
+    id: TxId,
     sent_by: Box<str>,
-    method: Box<str>,
+    method: Method,
+}
+
+/// What names a transaction besides its sent-by and method.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum TxId {
+    /// An RFC 3261 branch (`z9hG4bK...`).
+    Branch(Box<str>),
+    /// A pre-RFC 3261 request: its dialog identifiers, CSeq number and
+    /// Request-URI (RFC 3261 section 17.2.3).
+    Legacy {
+        call_id: Box<str>,
+        from_tag: Box<str>,
+        cseq: u32,
+        uri: Box<str>,
+    },
+}
+
+impl TxId {
+    fn bytes(&self) -> usize {
+        match self {
+            TxId::Branch(b) => b.len(),
+            TxId::Legacy {
+                call_id,
+                from_tag,
+                uri,
+                ..
+            } => call_id.len() + from_tag.len() + 4 + uri.len(),
+        }
+    }
 }
 
 impl TxKey {
@@ -75,38 +104,37 @@ impl TxKey {
     /// branches, the dialog identifiers and CSeq.
     pub fn of(request: &Request, as_method: &Method) -> Self {
         let id = match &request.branch {
-            Some(b) if b.starts_with("z9hG4bK") => b.as_str().into(),
-            _ => format!(
-                "{}|{}|{}|{}",
-                request.call_id,
-                request.from_tag.as_deref().unwrap_or(""),
-                request.cseq,
-                request.uri_text
-            )
-            .into(),
+            Some(b) if b.starts_with("z9hG4bK") => TxId::Branch(b.as_str().into()),
+            _ => TxId::Legacy {
+                call_id: request.call_id.as_str().into(),
+                from_tag: request.from_tag.as_deref().unwrap_or("").into(),
+                cseq: request.cseq,
+                uri: request.uri_text.as_str().into(),
+            },
         };
-        Self::new(
-            id,
-            &request.sent_by.to_ascii_lowercase(),
-            &as_method.to_string(),
-        )
-    }
-
-    /// A key from its parts.
-    pub fn new(id: Box<str>, sent_by: &str, method: &str) -> Self {
         Self {
             id,
+            sent_by: request.sent_by.to_ascii_lowercase().into(),
+            method: as_method.clone(),
+        }
+    }
+
+    /// The key of an RFC 3261 transaction from its parts.
+    pub fn new(branch: &str, sent_by: &str, method: Method) -> Self {
+        Self {
+            id: TxId::Branch(branch.into()),
             sent_by: sent_by.into(),
-            method: method.into(),
+            method,
         }
     }
 
     fn bytes(&self) -> usize {
-        self.id.len() + self.sent_by.len() + self.method.len()
+        // A method is a word or two of its own.
+        self.id.bytes() + self.sent_by.len() + 16
     }
 
     fn is_invite(&self) -> bool {
-        &*self.method == "INVITE"
+        self.method == Method::INVITE
     }
 }
 

@@ -4,7 +4,7 @@ const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
 const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2));
 
 fn key(branch: &str, method: &str) -> TxKey {
-    TxKey::new(branch.into(), "192.0.2.1:5060", method)
+    TxKey::new(branch, "192.0.2.1:5060", Method::from(method))
 }
 
 fn layer() -> TransactionLayer<&'static str> {
