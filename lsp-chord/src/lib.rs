@@ -21,7 +21,9 @@ pub use lsp_core::{
     Transport, UnixTime,
 };
 pub use node::batch::Arrived;
-pub use node::{Chord, Counters, Event, FINGERS, NodeState, OpId, Outcome, Status, Transmit};
+pub use node::{
+    Chord, Counters, Event, FINGERS, InputError, NodeState, OpId, Outcome, Status, Transmit,
+};
 #[cfg(feature = "runtime")]
 mod outbox;
 #[cfg(feature = "runtime")]

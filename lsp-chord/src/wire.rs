@@ -282,9 +282,9 @@ impl Message {
 
     /// Decodes a frame. Anything but exactly one well-formed message of
     /// this version, within the limits, is an error.
-    pub fn decode(frame: &[u8]) -> Result<Self, Error> {
+    pub fn decode(frame: &[u8]) -> Result<Self, DecodeError> {
         if frame.len() > MAX_MESSAGE_LEN {
-            return Err(Error::FrameTooLarge {
+            return Err(DecodeError::TooLong {
                 size: frame.len(),
                 limit: MAX_MESSAGE_LEN,
             });
@@ -294,20 +294,19 @@ impl Message {
             return Err(DecodeError::Version {
                 found: version,
                 expected: PROTOCOL_VERSION,
-            }
-            .into());
+            });
         }
         let msg = match postcard::take_from_bytes::<Message>(rest) {
             Ok((msg, [])) => msg,
-            Ok((_, extra)) => return Err(DecodeError::TrailingBytes(extra.len()).into()),
-            Err(e) => return Err(DecodeError::Postcard(e).into()),
+            Ok((_, extra)) => return Err(DecodeError::TrailingBytes(extra.len())),
+            Err(e) => return Err(DecodeError::Postcard(e)),
         };
         msg.check_limits()?;
         // One value, one encoding: a varint longer than it needs to be (or
         // anything else the encoder would not write) is refused, so that
         // no two peers can read one frame two ways.
-        if msg.encode()?.as_slice() != frame {
-            return Err(DecodeError::NotCanonical.into());
+        if msg.encode().ok().as_deref() != Some(frame) {
+            return Err(DecodeError::NotCanonical);
         }
         Ok(msg)
     }
@@ -325,7 +324,7 @@ impl Message {
         }
     }
 
-    fn check_limits(&self) -> Result<(), Error> {
+    fn check_limits(&self) -> Result<(), DecodeError> {
         let peers = match self {
             Message::Request { body, .. } => match body {
                 Request::Leaving { successors, .. } => successors.len(),
@@ -344,8 +343,7 @@ impl Message {
                         what: "refusal reason bytes",
                         count: reason.len(),
                         limit: MAX_REASON_LEN,
-                    }
-                    .into());
+                    });
                 }
                 _ => 0,
             },
@@ -355,8 +353,7 @@ impl Message {
                 what: "peers in one list",
                 count: peers,
                 limit: MAX_PEERS,
-            }
-            .into());
+            });
         }
         Ok(())
     }
@@ -532,11 +529,11 @@ mod tests {
         frame[0] = PROTOCOL_VERSION - 1;
         assert!(matches!(
             Message::decode(&frame),
-            Err(Error::Decode(DecodeError::Version { found, .. })) if found == PROTOCOL_VERSION - 1
+            Err(DecodeError::Version { found, .. }) if found == PROTOCOL_VERSION - 1
         ));
         assert!(matches!(
             Message::decode(&vec![1; MAX_MESSAGE_LEN + 1]),
-            Err(Error::FrameTooLarge { .. })
+            Err(DecodeError::TooLong { .. })
         ));
         let peer = PeerAddr {
             id: NodeId([1; 32]),

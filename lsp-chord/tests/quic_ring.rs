@@ -361,7 +361,7 @@ async fn a_closed_ring_refuses_nodes_without_a_valid_enrollment() {
     for node in [&unenrolled, &lapsed] {
         let refused = probe.transport.send(node.handle.local(), vec![0; 8]).await;
         assert!(
-            matches!(refused, Err(lsp_core::Error::NotAdmitted(_))),
+            matches!(refused, Err(lsp_core::TransportError::NotEnrolled(_))),
             "{refused:?}"
         );
     }

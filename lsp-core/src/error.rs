@@ -61,25 +61,13 @@ pub enum Error {
     /// place (no type of this crate fails to encode; a new one might).
     #[error("cannot encode: {0}")]
     Encode(#[source] postcard::Error),
-    /// A frame over the transport's size limit.
-    #[error("frame of {size} bytes exceeds the limit of {limit}")]
-    FrameTooLarge {
-        /// Frame size.
-        size: usize,
-        /// The limit in force.
-        limit: usize,
-    },
-    /// No peer answers at that address.
+    /// No peer answers at that address, or none of the peers that hold a
+    /// key answered.
     #[error("peer {0:?} is unreachable")]
     Unreachable(NodeId),
-    /// The peer reached proves another Node-ID than the one expected.
-    #[error("peer is {found:?}, expected {expected:?}")]
-    PeerIdMismatch {
-        /// The Node-ID the caller meant to reach.
-        expected: NodeId,
-        /// The Node-ID the peer proved.
-        found: NodeId,
-    },
+    /// The transport could not carry a frame.
+    #[error("transport: {0}")]
+    Transport(#[from] TransportError),
     /// The operation did not finish in time.
     #[error("timed out")]
     Timeout,
@@ -127,6 +115,40 @@ pub enum Error {
     Internal(&'static str),
 }
 
+/// Why a [`crate::Transport`] did not carry a frame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// A frame over the transport's size limit.
+    #[error("frame of {size} bytes exceeds the limit of {limit}")]
+    FrameTooLarge {
+        /// Frame size.
+        size: usize,
+        /// The limit in force.
+        limit: usize,
+    },
+    /// No peer answers at that address.
+    #[error("peer {0:?} is unreachable")]
+    Unreachable(NodeId),
+    /// The peer reached proves another Node-ID than the one expected.
+    #[error("peer is {found:?}, expected {expected:?}")]
+    PeerIdMismatch {
+        /// The Node-ID the caller meant to reach.
+        expected: NodeId,
+        /// The Node-ID the peer proved.
+        found: NodeId,
+    },
+    /// The peer's enrollment in this closed ring does not hold.
+    #[error("the peer is not enrolled: {0}")]
+    NotEnrolled(#[source] crate::EnrollmentError),
+    /// The peer did not take the frame in time.
+    #[error("timed out")]
+    Timeout,
+    /// This end was closed.
+    #[error("closed")]
+    Closed,
+}
+
 /// Why bytes did not decode as the expected message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -145,6 +167,14 @@ pub enum DecodeError {
     /// Bytes left over after one whole value.
     #[error("{0} trailing bytes")]
     TrailingBytes(usize),
+    /// A frame over the size limit.
+    #[error("frame of {size} bytes exceeds the limit of {limit}")]
+    TooLong {
+        /// Frame size.
+        size: usize,
+        /// The limit in force.
+        limit: usize,
+    },
     /// Not what the encoder writes for that value (a varint longer than
     /// needed, say): refused, so that no two peers read one frame two ways.
     #[error("not the canonical encoding (a varint longer than needed?)")]

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, NodeId};
+use crate::{NodeId, TransportError};
 
 /// A Node-ID and the address where it listens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -94,20 +94,21 @@ pub trait Transport: Send + Sync + Debug + 'static {
 
     /// Sends one frame to `to`. Waits while the peer's queue is full, so a
     /// slow peer slows its senders instead of growing memory.
-    async fn send(&self, to: PeerAddr, frame: Vec<u8>) -> Result<(), Error>;
+    async fn send(&self, to: PeerAddr, frame: Vec<u8>) -> Result<(), TransportError>;
 
     /// Sends several frames to `to`, in order. A transport that can carry
     /// them together (QUIC: on one stream) costs less per frame this way.
     /// An error may come after some of them were sent.
-    async fn send_batch(&self, to: PeerAddr, frames: Vec<Vec<u8>>) -> Result<(), Error> {
+    async fn send_batch(&self, to: PeerAddr, frames: Vec<Vec<u8>>) -> Result<(), TransportError> {
         for frame in frames {
             self.send(to, frame).await?;
         }
         Ok(())
     }
 
-    /// The next frame for this end; [`Error::Closed`] after [`Transport::close`].
-    async fn recv(&self) -> Result<Incoming, Error>;
+    /// The next frame for this end; [`TransportError::Closed`] after
+    /// [`Transport::close`].
+    async fn recv(&self) -> Result<Incoming, TransportError>;
 
     /// Stops sending and receiving. Idempotent.
     async fn close(&self);
@@ -125,15 +126,15 @@ impl<T: Transport + ?Sized> Transport for Arc<T> {
         (**self).max_frame_len()
     }
 
-    async fn send(&self, to: PeerAddr, frame: Vec<u8>) -> Result<(), Error> {
+    async fn send(&self, to: PeerAddr, frame: Vec<u8>) -> Result<(), TransportError> {
         (**self).send(to, frame).await
     }
 
-    async fn send_batch(&self, to: PeerAddr, frames: Vec<Vec<u8>>) -> Result<(), Error> {
+    async fn send_batch(&self, to: PeerAddr, frames: Vec<Vec<u8>>) -> Result<(), TransportError> {
         (**self).send_batch(to, frames).await
     }
 
-    async fn recv(&self) -> Result<Incoming, Error> {
+    async fn recv(&self) -> Result<Incoming, TransportError> {
         (**self).recv().await
     }
 
@@ -244,23 +245,23 @@ impl Transport for MemoryTransport {
         self.net.max_frame
     }
 
-    async fn send(&self, to: PeerAddr, frame: Vec<u8>) -> Result<(), Error> {
+    async fn send(&self, to: PeerAddr, frame: Vec<u8>) -> Result<(), TransportError> {
         if frame.len() > self.net.max_frame {
-            return Err(Error::FrameTooLarge {
+            return Err(TransportError::FrameTooLarge {
                 size: frame.len(),
                 limit: self.net.max_frame,
             });
         }
         if self.rx.is_closed() {
-            return Err(Error::Closed);
+            return Err(TransportError::Closed);
         }
         if self.net.is_cut(self.local.addr, to.addr) {
             return Ok(());
         }
         let ep = self.net.endpoints().get(&to.addr).cloned();
-        let ep = ep.ok_or(Error::Unreachable(to.id))?;
+        let ep = ep.ok_or(TransportError::Unreachable(to.id))?;
         if ep.id != to.id {
-            return Err(Error::PeerIdMismatch {
+            return Err(TransportError::PeerIdMismatch {
                 expected: to.id,
                 found: ep.id,
             });
@@ -271,11 +272,14 @@ impl Transport for MemoryTransport {
             frame,
             enrolled: false,
         };
-        ep.tx.send(msg).await.map_err(|_| Error::Unreachable(to.id))
+        ep.tx
+            .send(msg)
+            .await
+            .map_err(|_| TransportError::Unreachable(to.id))
     }
 
-    async fn recv(&self) -> Result<Incoming, Error> {
-        self.rx.recv().await.map_err(|_| Error::Closed)
+    async fn recv(&self) -> Result<Incoming, TransportError> {
+        self.rx.recv().await.map_err(|_| TransportError::Closed)
     }
 
     async fn close(&self) {
@@ -320,7 +324,7 @@ mod tests {
             let too_big = vec![0; 101];
             assert_eq!(
                 a.send(b.local(), too_big).await,
-                Err(Error::FrameTooLarge {
+                Err(TransportError::FrameTooLarge {
                     size: 101,
                     limit: 100
                 })
@@ -331,7 +335,7 @@ mod tests {
             };
             assert_eq!(
                 a.send(wrong, vec![]).await,
-                Err(Error::PeerIdMismatch {
+                Err(TransportError::PeerIdMismatch {
                     expected: a_id,
                     found: b_id
                 })
@@ -340,13 +344,16 @@ mod tests {
                 id: b_id,
                 addr: addr(3),
             };
-            assert_eq!(a.send(nobody, vec![]).await, Err(Error::Unreachable(b_id)));
+            assert_eq!(
+                a.send(nobody, vec![]).await,
+                Err(TransportError::Unreachable(b_id))
+            );
 
             b.close().await;
-            assert_eq!(b.recv().await, Err(Error::Closed));
+            assert_eq!(b.recv().await, Err(TransportError::Closed));
             assert_eq!(
                 a.send(b.local(), vec![]).await,
-                Err(Error::Unreachable(b_id))
+                Err(TransportError::Unreachable(b_id))
             );
         });
     }

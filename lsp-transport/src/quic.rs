@@ -15,7 +15,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use lsp_core::{Enrollment, Identity, Incoming, NodeId, PeerAddr, PublicKey, Transport, UnixTime};
+use lsp_core::{
+    Enrollment, Identity, Incoming, NodeId, PeerAddr, PublicKey, Transport, TransportError,
+    UnixTime,
+};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn::{Connection, Endpoint, RecvStream, VarInt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -448,7 +451,7 @@ impl Inner {
         conns.insert(peer, cached);
     }
 
-    async fn connection(self: &Arc<Self>, to: PeerAddr) -> Result<Connection, lsp_core::Error> {
+    async fn connection(self: &Arc<Self>, to: PeerAddr) -> Result<Connection, TransportError> {
         {
             let mut conns = self.conns();
             if let Some(c) = conns.get_mut(&to.id)
@@ -467,15 +470,15 @@ impl Inner {
         }
         let ring = self.cfg.closed_ring.map(|c| c.ring);
         let (crypto, found) = tls::client_config(&self.creds, to.id, ring)
-            .map_err(|_| lsp_core::Error::Unreachable(to.id))?;
+            .map_err(|_| TransportError::Unreachable(to.id))?;
         let crypto =
-            QuicClientConfig::try_from(crypto).map_err(|_| lsp_core::Error::Unreachable(to.id))?;
+            QuicClientConfig::try_from(crypto).map_err(|_| TransportError::Unreachable(to.id))?;
         let mut client = quinn::ClientConfig::new(Arc::new(crypto));
         client.transport_config(self.transport.clone());
         let connecting = self
             .endpoint
             .connect_with(client, to.addr, "lsp.invalid")
-            .map_err(|_| lsp_core::Error::Unreachable(to.id))?;
+            .map_err(|_| TransportError::Unreachable(to.id))?;
         let conn = match connecting.await {
             Ok(c) => c,
             Err(_) => {
@@ -485,15 +488,15 @@ impl Inner {
                 return Err(match found {
                     tls::Found {
                         id: Some(found), ..
-                    } if found != to.id => lsp_core::Error::PeerIdMismatch {
+                    } if found != to.id => TransportError::PeerIdMismatch {
                         expected: to.id,
                         found,
                     },
                     tls::Found {
                         enrollment: Some(Err(e)),
                         ..
-                    } => e.into(),
-                    _ => lsp_core::Error::Unreachable(to.id),
+                    } => TransportError::NotEnrolled(e),
+                    _ => TransportError::Unreachable(to.id),
                 });
             }
         };
@@ -527,7 +530,7 @@ async fn write_frames(conn: &Connection, frames: &[u8]) -> Result<(), ()> {
 
 impl QuicTransport {
     /// Appends `frame` with its length to `out`, if it is within the limit.
-    fn put_frame(&self, out: &mut Vec<u8>, frame: &[u8]) -> Result<(), lsp_core::Error> {
+    fn put_frame(&self, out: &mut Vec<u8>, frame: &[u8]) -> Result<(), TransportError> {
         let limit = self.inner.cfg.max_frame_len;
         match u32::try_from(frame.len()) {
             Ok(len) if frame.len() <= limit => {
@@ -535,7 +538,7 @@ impl QuicTransport {
                 out.extend_from_slice(frame);
                 Ok(())
             }
-            _ => Err(lsp_core::Error::FrameTooLarge {
+            _ => Err(TransportError::FrameTooLarge {
                 size: frame.len(),
                 limit,
             }),
@@ -543,9 +546,9 @@ impl QuicTransport {
     }
 
     /// Sends frames put together by [`Self::put_frame`] on one stream.
-    async fn send_encoded(&self, to: PeerAddr, frames: Vec<u8>) -> Result<(), lsp_core::Error> {
+    async fn send_encoded(&self, to: PeerAddr, frames: Vec<u8>) -> Result<(), TransportError> {
         if *self.inner.closed.borrow() {
-            return Err(lsp_core::Error::Closed);
+            return Err(TransportError::Closed);
         }
         let inner = &self.inner;
         let attempt = async {
@@ -557,11 +560,11 @@ impl QuicTransport {
                 }
                 inner.forget(to.id);
             }
-            Err(lsp_core::Error::Unreachable(to.id))
+            Err(TransportError::Unreachable(to.id))
         };
         match tokio::time::timeout(inner.cfg.request_timeout, attempt).await {
             Ok(r) => r,
-            Err(_) => Err(lsp_core::Error::Timeout),
+            Err(_) => Err(TransportError::Timeout),
         }
     }
 }
@@ -576,7 +579,7 @@ impl Transport for QuicTransport {
         self.inner.cfg.max_frame_len
     }
 
-    async fn send(&self, to: PeerAddr, frame: Vec<u8>) -> Result<(), lsp_core::Error> {
+    async fn send(&self, to: PeerAddr, frame: Vec<u8>) -> Result<(), TransportError> {
         let mut out = Vec::with_capacity(4 + frame.len());
         self.put_frame(&mut out, &frame)?;
         self.send_encoded(to, out).await
@@ -584,7 +587,7 @@ impl Transport for QuicTransport {
 
     /// All the frames on one stream, back to back: what a stream costs
     /// (opening, flow control, its end) is paid once for them all.
-    async fn send_batch(&self, to: PeerAddr, frames: Vec<Vec<u8>>) -> Result<(), lsp_core::Error> {
+    async fn send_batch(&self, to: PeerAddr, frames: Vec<Vec<u8>>) -> Result<(), TransportError> {
         let mut out = Vec::with_capacity(frames.iter().map(|f| 4 + f.len()).sum());
         for frame in &frames {
             self.put_frame(&mut out, frame)?;
@@ -592,14 +595,14 @@ impl Transport for QuicTransport {
         self.send_encoded(to, out).await
     }
 
-    async fn recv(&self) -> Result<Incoming, lsp_core::Error> {
+    async fn recv(&self) -> Result<Incoming, TransportError> {
         // `close` closes the queue, which ends every waiting `recv`.
         let incoming = self
             .inner
             .rx
             .recv()
             .await
-            .map_err(|_| lsp_core::Error::Closed)?;
+            .map_err(|_| TransportError::Closed)?;
         self.inner.give_back(incoming.from);
         Ok(incoming)
     }

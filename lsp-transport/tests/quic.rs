@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use lsp_core::{Error, Identity, NodeId, PeerAddr, Transport};
+use lsp_core::{Identity, NodeId, PeerAddr, Transport, TransportError};
 use lsp_transport::{QuicTransport, TransportConfig};
 
 fn node(seed: u8) -> (Identity, QuicTransport) {
@@ -47,7 +47,7 @@ async fn frames_flow_both_ways_from_proven_node_ids() {
     assert_eq!(seen, (0..200).collect::<Vec<_>>());
     a.close().await;
     b.close().await;
-    assert_eq!(a.recv().await, Err(Error::Closed));
+    assert_eq!(a.recv().await, Err(TransportError::Closed));
 }
 
 #[tokio::test]
@@ -61,7 +61,7 @@ async fn a_peer_with_another_key_is_refused() {
     let err = a.send(impostor, b"secret".to_vec()).await.unwrap_err();
     assert_eq!(
         err,
-        Error::PeerIdMismatch {
+        TransportError::PeerIdMismatch {
             expected: NodeId([0xee; 32]),
             found: ib.node_id()
         }
@@ -79,7 +79,7 @@ async fn oversized_frames_are_refused_and_the_connection_survives() {
     let (_, b) = node(6);
     // Our own limit is checked before anything is sent.
     let err = b.send(a.local(), vec![0; 64 * 1024 + 1]).await.unwrap_err();
-    assert!(matches!(err, Error::FrameTooLarge { .. }));
+    assert!(matches!(err, TransportError::FrameTooLarge { .. }));
     // A peer with a larger limit sends 200 KiB: b stops that stream unread.
     let _ = a.send(b.local(), vec![7; 200 * 1024]).await;
     a.send(b.local(), b"small".to_vec()).await.unwrap();
@@ -239,7 +239,7 @@ async fn an_oversized_frame_in_a_batch_is_refused_whole() {
     let batch = vec![b"one".to_vec(), vec![0; 2048], b"three".to_vec()];
     assert!(matches!(
         a.send_batch(b.local(), batch).await,
-        Err(Error::FrameTooLarge { size: 2048, .. })
+        Err(TransportError::FrameTooLarge { size: 2048, .. })
     ));
     a.send_batch(b.local(), vec![b"four".to_vec(), b"five".to_vec()])
         .await

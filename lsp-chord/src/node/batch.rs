@@ -11,7 +11,7 @@ use lsp_core::{NodeId, PeerAddr, SignedRecord};
 use super::admit::Gate;
 use super::routing::RoutingTable;
 use super::storage::Storage;
-use crate::Error;
+use super::types::InputError;
 use crate::ring::Point;
 use crate::wire::{Message, Request};
 
@@ -32,7 +32,7 @@ pub struct Arrived<'a> {
 /// from a member, for a key it holds. A stranger's frame buys no check.
 pub(super) fn check_ahead(
     frames: &[Arrived<'_>],
-    decoded: &[Result<Message, Error>],
+    decoded: &[Result<Message, InputError>],
     me: PeerAddr,
     gate: &Gate,
     table: &RoutingTable,

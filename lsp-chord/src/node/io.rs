@@ -10,7 +10,7 @@ use rand::{RngExt, SeedableRng};
 
 use super::outputs::{Outputs, Traffic};
 use super::requests::{Due, NotSent, Pending, Purpose, Requests};
-use super::types::{OpId, Outcome, Timer, ms};
+use super::types::{InputError, OpId, Outcome, Timer, ms};
 use crate::config::Config;
 use crate::timers::TimerTable;
 use crate::wire::{Message, Request, Response};
@@ -50,14 +50,15 @@ impl Io {
     /// Counts and decodes a frame from `from`. A malformed one changes
     /// nothing else, except that a request whose id can be read is
     /// refused.
-    pub(super) fn decode(&mut self, from: PeerAddr, frame: &[u8]) -> Result<Message, Error> {
+    pub(super) fn decode(&mut self, from: PeerAddr, frame: &[u8]) -> Result<Message, InputError> {
         self.out.received(frame.len());
-        Message::decode(frame).inspect_err(|e| {
+        Message::decode(frame).map_err(|e| {
             self.out.malformed();
             if let Some(id) = Message::request_id(frame) {
                 let body = Response::refused(format!("malformed request: {e}"));
                 self.out.respond(from, id, body);
             }
+            InputError::Malformed(e)
         })
     }
 

@@ -50,7 +50,7 @@ use vitals::Vitals;
 mod tests;
 
 pub use routing::FINGERS;
-pub use types::{Counters, Event, NodeState, OpId, Outcome, Status, Transmit};
+pub use types::{Counters, Event, InputError, NodeState, OpId, Outcome, Status, Transmit};
 pub(crate) use types::{Timer, ms};
 
 /// A Chord node as a deterministic state machine, in the shape of
@@ -301,7 +301,7 @@ impl Chord {
         from: PeerAddr,
         frame: &[u8],
         now: Instant,
-    ) -> Result<(), Error> {
+    ) -> Result<(), InputError> {
         self.receive(from, frame, false, now)
     }
 
@@ -313,7 +313,7 @@ impl Chord {
         from: PeerAddr,
         frame: &[u8],
         now: Instant,
-    ) -> Result<(), Error> {
+    ) -> Result<(), InputError> {
         self.receive(from, frame, true, now)
     }
 
@@ -325,7 +325,7 @@ impl Chord {
         &mut self,
         frames: &[Arrived<'_>],
         now: Instant,
-    ) -> Vec<Result<(), Error>> {
+    ) -> Vec<Result<(), InputError>> {
         if frames.len() < 2 {
             return frames
                 .iter()
@@ -334,10 +334,10 @@ impl Chord {
         }
         let now_ms = self.tick(now);
         if self.state == NodeState::Left {
-            return frames.iter().map(|_| Err(Error::Closed)).collect();
+            return frames.iter().map(|_| Err(InputError::Closed)).collect();
         }
         // Each frame is decoded once, for the batch check and for handling.
-        let decoded: Vec<Result<Message, Error>> = frames
+        let decoded: Vec<Result<Message, InputError>> = frames
             .iter()
             .map(|a| self.io.decode(a.from, a.frame))
             .collect();
@@ -350,7 +350,7 @@ impl Chord {
             .zip(decoded)
             .map(|(a, msg)| {
                 if self.state == NodeState::Left {
-                    return Err(Error::Closed);
+                    return Err(InputError::Closed);
                 }
                 self.dispatch(a.from, msg?, a.frame.len(), a.enrolled, now_ms)
             })
@@ -363,10 +363,10 @@ impl Chord {
         frame: &[u8],
         enrolled: bool,
         now: Instant,
-    ) -> Result<(), Error> {
+    ) -> Result<(), InputError> {
         let now_ms = self.tick(now);
         if self.state == NodeState::Left {
-            return Err(Error::Closed);
+            return Err(InputError::Closed);
         }
         let msg = self.io.decode(from, frame)?;
         self.dispatch(from, msg, frame.len(), enrolled, now_ms)
@@ -380,12 +380,9 @@ impl Chord {
         len: usize,
         enrolled: bool,
         now_ms: u64,
-    ) -> Result<(), Error> {
+    ) -> Result<(), InputError> {
         if from.id == self.me.id {
-            return Err(Error::PeerIdMismatch {
-                expected: from.id,
-                found: self.me.id,
-            });
+            return Err(InputError::FromItself);
         }
         self.vitals.heard(from.id, now_ms);
         match msg {

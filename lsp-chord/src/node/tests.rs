@@ -782,7 +782,8 @@ fn frames_that_arrive_together_are_checked_in_one_batch_and_a_forgery_is_refused
             enrolled: false,
         })
         .collect();
-    let decoded: Vec<_> = arrived.iter().map(|a| Message::decode(a.frame)).collect();
+    let decode = |a: &Arrived<'_>| Message::decode(a.frame).map_err(InputError::from);
+    let decoded: Vec<_> = arrived.iter().map(decode).collect();
     let (me, gate) = (node.me, &node.gate);
     check_ahead(&arrived, &decoded, me, gate, &node.table, &mut node.storage);
     assert_eq!(

@@ -2,7 +2,7 @@
 //! operations' outcomes, its status, and what its deadlines are for.
 
 use lsp_core::store::StoreStats;
-use lsp_core::{Binding, Error, Lookup, PeerAddr, Published, SignedRecord};
+use lsp_core::{Binding, DecodeError, Error, Lookup, PeerAddr, Published, SignedRecord};
 
 use crate::health::Health;
 
@@ -155,4 +155,20 @@ pub(crate) enum Timer {
     Purge,
     /// A repair round.
     Repair,
+}
+
+/// Why the node did not take a frame. Nothing else changed: a malformed
+/// frame is counted, and a request whose id could be read is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InputError {
+    /// The node has left; it takes nothing more.
+    #[error("the node has left")]
+    Closed,
+    /// The frame did not decode.
+    #[error("malformed frame: {0}")]
+    Malformed(#[from] DecodeError),
+    /// The frame carries this node's own Node-ID as its sender.
+    #[error("a frame from this node's own Node-ID")]
+    FromItself,
 }
