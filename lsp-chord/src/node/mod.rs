@@ -39,7 +39,6 @@ use client::Contacts;
 use io::{Fired, Io};
 use ops::Then;
 use replication::Replicas;
-use replication::{DigestAsked, store_held};
 use requests::Pending;
 pub(crate) use requests::Purpose;
 use routing::RoutingTable;
@@ -284,8 +283,7 @@ impl Chord {
         }
         self.state = NodeState::Client;
         self.contacts = Contacts::new(members.clone());
-        let period = self.cfg.stabilize_interval;
-        self.io.schedule(Timer::Stabilize, now_ms, period);
+        self.schedule(&[Timer::Stabilize], now_ms);
         let me = Point::from(self.me.id);
         self.start_route(me, Then::Attach, Some(members), now_ms)
     }
@@ -664,21 +662,10 @@ impl Chord {
                 }
                 Response::Ack
             }
-            Request::Store { records } => {
+            Request::Store { .. } | Request::StoreHere { .. } | Request::Digest { .. } => {
                 let (table, storage) = (&self.table, &mut self.storage);
-                let outcomes = (self.replicas).store_and_spread(
-                    Some(from),
-                    &records,
-                    table,
-                    storage,
-                    io,
-                    now_ms,
-                );
-                Response::Stored { outcomes }
+                (self.replicas).serve(from, body, table, storage, io, now_ms)
             }
-            Request::StoreHere { records } => Response::Stored {
-                outcomes: store_held(&records, &self.table, &mut self.storage),
-            },
             Request::Forward {
                 target,
                 origin,
@@ -692,21 +679,6 @@ impl Chord {
                     ops.on_routed(cx, from, token, peers, hops)
                 });
                 Response::Ack
-            }
-            Request::Digest {
-                from: start,
-                digest,
-                at,
-            } => {
-                let start = Point(start);
-                let ask = DigestAsked {
-                    asker: from,
-                    start,
-                    digest,
-                    at,
-                };
-                let (table, storage) = (&self.table, &self.storage);
-                self.replicas.serve_digest(ask, table, storage, io, now_ms)
             }
             Request::Fetch { aor } => Response::Records {
                 records: self.storage.fetch(&aor),
@@ -732,58 +704,40 @@ impl Chord {
         }
     }
 
-    /// One of the node's own deadlines came due.
+    /// One of the node's own deadlines came due. A periodic one is set
+    /// again first (fingers quickly for a while after joining).
     fn fire(&mut self, timer: Timer, now_ms: u64) {
-        let c = &self.cfg;
-        let (stabilize, fingers) = (c.stabilize_interval, c.fix_fingers_interval);
-        let (check, purge, repair) = (
-            c.check_predecessor_interval,
-            c.purge_interval,
-            c.repair_interval,
-        );
         let joined = self.state == NodeState::Joined;
+        let due = match timer {
+            Timer::Op(op) => return self.with_ops(now_ms, |ops, cx| ops.expired(cx, op)),
+            Timer::OpStep(op) => {
+                return self.with_ops(now_ms, |ops, cx| ops.recursion_stalled(cx, op));
+            }
+            Timer::Stabilize => joined || self.state == NodeState::Client,
+            _ => joined,
+        };
+        let Some(mut period) = timer.period(&self.cfg).filter(|_| due) else {
+            return;
+        };
+        if timer == Timer::FixFingers && self.table.take_fast_finger() {
+            period = (period / 50).max(Duration::from_millis(1));
+        }
         let io = &mut self.io;
+        io.schedule(timer, now_ms, period);
         match timer {
-            Timer::Op(op) => self.with_ops(now_ms, |ops, cx| ops.expired(cx, op)),
-            Timer::OpStep(op) => self.with_ops(now_ms, |ops, cx| ops.recursion_stalled(cx, op)),
-            Timer::Stabilize if joined => {
-                io.schedule(Timer::Stabilize, now_ms, stabilize);
-                self.table.stabilize(io, now_ms);
-            }
-            Timer::Stabilize if self.state == NodeState::Client => {
-                io.schedule(Timer::Stabilize, now_ms, stabilize);
-                self.contacts.refresh(io, now_ms);
-            }
-            Timer::FixFingers if joined => {
-                let period = if self.table.take_fast_finger() {
-                    (fingers / 50).max(Duration::from_millis(1))
-                } else {
-                    fingers
-                };
-                io.schedule(Timer::FixFingers, now_ms, period);
-                self.fix_next_finger(now_ms);
-            }
-            Timer::CheckPredecessor if joined => {
-                io.schedule(Timer::CheckPredecessor, now_ms, check);
-                self.table.check_predecessor(io, now_ms);
-            }
-            Timer::Probe if joined => {
-                io.schedule(Timer::Probe, now_ms, check);
-                self.table.probe_next(io, now_ms);
-            }
-            Timer::Purge if joined => {
-                io.schedule(Timer::Purge, now_ms, purge);
-                self.storage.purge();
-            }
-            Timer::Repair if joined => {
-                io.schedule(Timer::Repair, now_ms, repair);
-                self.replicas
-                    .start_repair(&self.table, &self.storage, io, now_ms);
+            Timer::Stabilize if joined => self.table.stabilize(io, now_ms),
+            Timer::Stabilize => self.contacts.refresh(io, now_ms),
+            Timer::FixFingers => self.fix_next_finger(now_ms),
+            Timer::CheckPredecessor => self.table.check_predecessor(io, now_ms),
+            Timer::Probe => self.table.probe_next(io, now_ms),
+            Timer::Purge => self.storage.purge(),
+            Timer::Repair => {
+                (self.replicas).start_repair(&self.table, &self.storage, io, now_ms);
                 if vitals::isolated(self.health_at(now_ms)).is_none() {
                     self.with_ops(now_ms, |ops, cx| ops.start_rehoming(cx));
                 }
             }
-            _ => {}
+            Timer::Op(_) | Timer::OpStep(_) => {}
         }
     }
 
@@ -805,16 +759,24 @@ impl Chord {
         self.table.joined(succs);
         self.io.set_timer(Timer::Stabilize, now_ms);
         self.io.set_timer(Timer::FixFingers, now_ms);
-        let c = &self.cfg;
-        let (check, purge, repair) = (
-            c.check_predecessor_interval,
-            c.purge_interval,
-            c.repair_interval,
+        self.schedule(
+            &[
+                Timer::CheckPredecessor,
+                Timer::Probe,
+                Timer::Purge,
+                Timer::Repair,
+            ],
+            now_ms,
         );
-        self.io.schedule(Timer::CheckPredecessor, now_ms, check);
-        self.io.schedule(Timer::Probe, now_ms, check);
-        self.io.schedule(Timer::Purge, now_ms, purge);
-        self.io.schedule(Timer::Repair, now_ms, repair);
+    }
+
+    /// Sets each periodic timer of `timers` one (jittered) period on.
+    fn schedule(&mut self, timers: &[Timer], now_ms: u64) {
+        for &timer in timers {
+            if let Some(period) = timer.period(&self.cfg) {
+                self.io.schedule(timer, now_ms, period);
+            }
+        }
     }
 
     /// Replaces the admission rule, as a test's ring wants it.
@@ -839,9 +801,7 @@ impl Chord {
         let now_ms = self.tick(now);
         self.become_joined(succs, now_ms);
         self.table.install(pred, fingers);
-        let (stabilize, fix) = (self.cfg.stabilize_interval, self.cfg.fix_fingers_interval);
-        self.io.schedule(Timer::Stabilize, now_ms, stabilize);
-        self.io.schedule(Timer::FixFingers, now_ms, fix);
+        self.schedule(&[Timer::Stabilize, Timer::FixFingers], now_ms);
         self.replicas.assume_synced(&self.table);
     }
 }

@@ -25,11 +25,11 @@ use crate::wire::{Request, Response};
 /// A `Digest` request: `asker` summarized its records of `(start, asker]`
 /// at `at`.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct DigestAsked {
-    pub(super) asker: PeerAddr,
-    pub(super) start: Point,
-    pub(super) digest: [u8; 32],
-    pub(super) at: UnixTime,
+struct DigestAsked {
+    asker: PeerAddr,
+    start: Point,
+    digest: [u8; 32],
+    at: UnixTime,
 }
 
 /// What this node last pushed its replicas for, and whom repair asks.
@@ -72,6 +72,44 @@ impl Replicas {
                 .map(|p| p.id)
                 .collect(),
         );
+    }
+
+    /// Answers the replication protocol's requests: `Store`, `StoreHere`
+    /// and `Digest`.
+    pub(super) fn serve(
+        &mut self,
+        from: PeerAddr,
+        body: Request,
+        table: &RoutingTable,
+        storage: &mut Storage,
+        io: &mut Io,
+        now_ms: u64,
+    ) -> Response {
+        match body {
+            Request::Store { records } => {
+                let outcomes =
+                    self.store_and_spread(Some(from), &records, table, storage, io, now_ms);
+                Response::Stored { outcomes }
+            }
+            Request::StoreHere { records } => Response::Stored {
+                outcomes: store_held(&records, table, storage),
+            },
+            Request::Digest {
+                from: start,
+                digest,
+                at,
+            } => {
+                let start = Point(start);
+                let ask = DigestAsked {
+                    asker: from,
+                    start,
+                    digest,
+                    at,
+                };
+                self.serve_digest(ask, table, storage, io, now_ms)
+            }
+            _ => Response::refused("not a replication request"),
+        }
     }
 
     /// The predecessor or the first k-1 successors changed: pushes what
@@ -167,7 +205,7 @@ impl Replicas {
     /// arrives after a newer node joined just before this one. A copy that
     /// is already held answers `Unchanged` and goes no further, so neither
     /// loops.
-    pub(super) fn store_and_spread(
+    fn store_and_spread(
         &self,
         from: Option<PeerAddr>,
         records: &[SignedRecord],
@@ -263,7 +301,7 @@ impl Replicas {
     /// asker is answered once a round, and at most r + k askers are. On a
     /// mismatch this node sends its records of that bounded range to the
     /// asker, its primary, which keeps and spreads what it lacked.
-    pub(super) fn serve_digest(
+    fn serve_digest(
         &mut self,
         ask: DigestAsked,
         table: &RoutingTable,
@@ -333,7 +371,7 @@ impl Replicas {
 }
 
 /// Stores the records a peer sent, of the keys this node holds.
-pub(super) fn store_held(
+fn store_held(
     records: &[SignedRecord],
     table: &RoutingTable,
     storage: &mut Storage,

@@ -1,13 +1,16 @@
 //! What the node hands out and keeps track of: its outputs, its
 //! operations' outcomes, its status, and what its deadlines are for.
 
+use std::time::Duration;
+
 use lsp_core::store::StoreStats;
 use lsp_core::{Binding, DecodeError, Error, Lookup, PeerAddr, Published, SignedRecord};
 
+use crate::config::Config;
 use crate::health::Health;
 
 /// A duration in whole milliseconds, the unit of every deadline.
-pub(crate) fn ms(d: std::time::Duration) -> u64 {
+pub(crate) fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -139,7 +142,7 @@ pub struct Status {
     pub counters: Counters,
 }
 
-/// What a deadline in the node's one timer table is for.
+/// What a deadline (other than a request's) is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Timer {
     /// The operation's deadline.
@@ -155,6 +158,20 @@ pub(crate) enum Timer {
     Purge,
     /// A repair round.
     Repair,
+}
+
+impl Timer {
+    /// How often a periodic timer fires; `None` for an operation's.
+    pub(crate) fn period(self, cfg: &Config) -> Option<Duration> {
+        match self {
+            Timer::Op(_) | Timer::OpStep(_) => None,
+            Timer::Stabilize => Some(cfg.stabilize_interval),
+            Timer::FixFingers => Some(cfg.fix_fingers_interval),
+            Timer::CheckPredecessor | Timer::Probe => Some(cfg.check_predecessor_interval),
+            Timer::Purge => Some(cfg.purge_interval),
+            Timer::Repair => Some(cfg.repair_interval),
+        }
+    }
 }
 
 /// Why the node did not take a frame. Nothing else changed: a malformed
