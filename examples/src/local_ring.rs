@@ -57,20 +57,25 @@ pub async fn start_ring(
     Ok(nodes)
 }
 
-/// Waits until every node's successor and predecessor are its ring neighbours.
+/// Waits until every node's predecessor and whole successor list are its
+/// ring neighbours. A right successor alone is not enough: a young node's
+/// list can still be the short one it copied while the ring was smaller,
+/// and a list that wraps round to the predecessor tells a node it knows
+/// the whole ring, so it would answer for keys that are not its own.
 pub async fn settle(nodes: &[ChordNode]) -> Result<(), BoxError> {
     let mut ids: Vec<NodeId> = nodes.iter().map(|n| n.local().id).collect();
     ids.sort();
+    let n = ids.len();
+    let listed = Config::local_test().successors.min(n.saturating_sub(1));
     let position = |id: NodeId| ids.iter().position(|x| *x == id).unwrap_or(0);
     for _ in 0..150 {
         let mut settled = true;
-        for n in nodes {
-            let s = n.status().await?;
+        for node in nodes {
+            let s = node.status().await?;
             let i = position(s.me.id);
-            let next = ids[(i + 1) % ids.len()];
-            let prev = ids[(i + ids.len() - 1) % ids.len()];
-            settled &= s.successors.first().map(|p| p.id) == Some(next)
-                && s.predecessor.map(|p| p.id) == Some(prev);
+            let succs: Vec<NodeId> = s.successors.iter().map(|p| p.id).collect();
+            let want: Vec<NodeId> = (1..=listed).map(|d| ids[(i + d) % n]).collect();
+            settled &= succs == want && s.predecessor.map(|p| p.id) == Some(ids[(i + n - 1) % n]);
         }
         if settled {
             return Ok(());

@@ -217,9 +217,14 @@ impl RoutingTable {
     /// about exponential, so an honest answer exceeds it with odds near
     /// e^-32 even when the estimate is half the truth; a liar naming
     /// accomplices at random places on a ring of N nodes stays inside it
-    /// with odds about 64 / N. `None` while the list is empty or the ring
-    /// too small for the bound to mean anything.
+    /// with odds about 64 / N. `None` until the list is full: in a young or
+    /// small ring, one or two gaps can be far below the ring's mean (two
+    /// nodes a hundredth of the ring apart among five), and the bound
+    /// would take honest answers for lies and leave a lookup no route.
     pub(super) fn gap_bound(&self) -> Option<Point> {
+        if self.succs.len() < self.r {
+            return None;
+        }
         let last = self.succs.last()?;
         let arc = Point::from(last.id)
             .wrapping_sub(pt(&self.me))
@@ -763,6 +768,21 @@ mod tests {
         let farther = (2..=3).filter(|d| *d < n).map(|d| at(i + n - d)).collect();
         table.set_neighbours(Some(at(i + n - 1)), succs, farther);
         table
+    }
+
+    /// Five nodes, three of them a hundredth of the ring apart: a node
+    /// whose young list names only its two close neighbours must not take
+    /// an honest gap of a fifth of the ring for a lie.
+    #[test]
+    fn a_short_successor_list_sets_no_gap_bound() {
+        let mut table = RoutingTable::new(peer(0x10), &Config::default());
+        let (b, c) = (peer(0x11), peer(0x12));
+        table.set_neighbours(Some(peer(0xc0)), vec![b, c], Vec::new());
+        assert_eq!(table.gap_bound(), None);
+        // A full list of eight gaps of 1/256 bounds a gap at 32/256.
+        let full = settled(&[0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18]);
+        let bound = full.gap_bound().expect("a full list bounds gaps");
+        assert!((bound.as_fraction() - 0.125).abs() < 0.001, "{bound:?}");
     }
 
     #[test]

@@ -173,15 +173,18 @@ pub fn ids(v: &Value, field: &str) -> Vec<String> {
         .collect()
 }
 
-/// Every node's successor and predecessor are its neighbours in Node-ID order.
+/// Every node's predecessor and whole successor list are its neighbours in
+/// Node-ID order (a right first successor alone can sit on a young list).
 pub fn settled(nodes: &[&Daemon]) -> bool {
     let mut order: Vec<&str> = nodes.iter().map(|d| d.node_id.as_str()).collect();
     order.sort();
     let n = order.len();
+    let listed = lsp_chord::Config::default().successors.min(n - 1);
     nodes.iter().all(|d| {
         let s = d.status();
         let i = order.iter().position(|x| *x == d.node_id).unwrap();
-        ids(&s, "successors").first().map(String::as_str) == Some(order[(i + 1) % n])
+        let want: Vec<&str> = (1..=listed).map(|j| order[(i + j) % n]).collect();
+        ids(&s, "successors") == want
             && s["predecessor"]["id"].as_str() == Some(order[(i + n - 1) % n])
     })
 }
