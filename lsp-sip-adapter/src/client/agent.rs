@@ -18,6 +18,10 @@ const T1: Duration = Duration::from_millis(500);
 const T2: Duration = Duration::from_secs(4);
 /// How long a registrar that failed without a `Retry-After` is passed over.
 const HOLD_OFF: Duration = Duration::from_secs(30);
+/// The longest a registrar may have this client wait (`Retry-After`) or
+/// ask it to register for (`Min-Expires`): a day. Past it, a wait is cut
+/// to it and a demand refused; `u64::MAX` seconds would overflow a clock.
+const MAX_ASKED_SECS: u64 = 86_400;
 
 #[derive(Debug)]
 pub(crate) struct Agent {
@@ -120,8 +124,10 @@ impl Agent {
             };
             match reply.code {
                 200..=299 => {
+                    // A registrar may shorten the lifetime asked, never
+                    // lengthen it (RFC 3261 section 10.3).
                     let granted = reply.granted(&self.cfg.contact).unwrap_or(expires);
-                    return Ok(Duration::from_secs(granted.max(1)));
+                    return Ok(Duration::from_secs(granted.clamp(1, expires.max(1))));
                 }
                 401 | 407 if auth.is_none() => match self.answer(&reply, to) {
                     Some(a) => auth = Some(a),
@@ -132,13 +138,17 @@ impl Agent {
                 423 if !raised => {
                     let min = reply.header("Min-Expires").and_then(|v| v.parse().ok());
                     match min {
-                        Some(min) if min > self.expires => self.expires = min,
+                        Some(min) if min > self.expires && min <= MAX_ASKED_SECS => {
+                            self.expires = min
+                        }
                         _ => return Err((format!("{to}: 423 without a usable Min-Expires"), None)),
                     }
                     raised = true;
                 }
                 code => {
-                    let retry = reply.retry_after().map(Duration::from_secs);
+                    let retry = reply
+                        .retry_after()
+                        .map(|s| Duration::from_secs(s.min(MAX_ASKED_SECS)));
                     return Err((format!("{to}: {code}"), retry));
                 }
             }
