@@ -38,6 +38,7 @@ use batch::{Arrived, check_ahead};
 use client::Contacts;
 use io::{Fired, Io};
 use ops::Then;
+use outputs::Traffic;
 use replication::Replicas;
 use requests::Pending;
 pub(crate) use requests::Purpose;
@@ -172,7 +173,8 @@ impl Chord {
     }
 
     fn health_at(&self, now_ms: u64) -> Health {
-        (self.vitals).health(self.state, self.table.has_peers(), now_ms)
+        let (peers, succs) = (self.table.has_peers(), self.table.succs());
+        (self.vitals).health(self.state, peers, succs, now_ms)
     }
 
     // ---- commands ----
@@ -589,7 +591,17 @@ impl Chord {
             // A successor that refuses our Notify does not take us as a
             // member: say so in health rather than serve as if joined.
             Purpose::Notify => {
-                (self.vitals).notify_answered(matches!(body, Response::Refused { .. }))
+                let refused = matches!(body, Response::Refused { .. });
+                let succs = self.table.succs();
+                if let Some(next) = self.vitals.notify_answered(to.id, refused, succs) {
+                    let _ = io.request(
+                        next,
+                        Request::Notify,
+                        p.purpose,
+                        Traffic::Maintenance,
+                        now_ms,
+                    );
+                }
             }
             Purpose::Hint | Purpose::Replicate | Purpose::Answer => {}
             Purpose::Repair { near } => {

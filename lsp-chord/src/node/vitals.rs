@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use lsp_core::{Error, NodeId};
+use lsp_core::{Error, NodeId, PeerAddr};
 
 use super::heard::HeardFrom;
 use super::types::{NodeState, ms};
@@ -19,10 +19,8 @@ pub(super) struct Vitals {
     /// When each peer last sent anything: a request it left unanswered
     /// meanwhile was lost, and does not make it dead.
     heard: HeardFrom,
-    /// The successor answered the last Notify with a refusal: the ring
-    /// does not take this node as a member (a closed ring it is not
-    /// enrolled in, or an open one whose work rule it fails).
-    refused_as_member: bool,
+    /// What the successors answered this node's Notify.
+    verdicts: Verdicts,
     isolation_timeout: Duration,
 }
 
@@ -32,7 +30,7 @@ impl Vitals {
         Self {
             liveness: Liveness::default(),
             heard: HeardFrom::new(request_life),
-            refused_as_member: false,
+            verdicts: Verdicts::default(),
             isolation_timeout: cfg.isolation_timeout,
         }
     }
@@ -57,18 +55,72 @@ impl Vitals {
         self.liveness.alone_again();
     }
 
-    /// The successor answered a Notify: refused, or taken.
-    pub(super) fn notify_answered(&mut self, refused: bool) {
-        self.refused_as_member = refused;
+    /// `peer` answered a Notify: refused, or taken. Returns the next
+    /// successor to ask after a refusal, while the ring's verdict is open.
+    pub(super) fn notify_answered(
+        &mut self,
+        peer: NodeId,
+        refused: bool,
+        succs: &[PeerAddr],
+    ) -> Option<PeerAddr> {
+        self.verdicts.record(peer, refused, succs);
+        if !refused || self.verdicts.refused(succs) {
+            return None;
+        }
+        self.verdicts.unasked(succs)
     }
 
     /// Whether a node in `state`, with or without neighbours, serves at
-    /// `now_ms`.
-    pub(super) fn health(&self, state: NodeState, has_peers: bool, now_ms: u64) -> Health {
-        if state == NodeState::Joined && self.refused_as_member {
+    /// `now_ms`; `succs` are its successors now.
+    pub(super) fn health(
+        &self,
+        state: NodeState,
+        has_peers: bool,
+        succs: &[PeerAddr],
+        now_ms: u64,
+    ) -> Health {
+        if state == NodeState::Joined && self.verdicts.refused(succs) {
             return Health::NotAdmitted;
         }
         (self.liveness).health(state, has_peers, now_ms, self.isolation_timeout)
+    }
+}
+
+/// What the successors answered this node's Notify: taken as a member, or
+/// refused (a closed ring it is not enrolled in, or an open one whose work
+/// rule it fails). One successor's word is not the ring's: the node counts
+/// as refused only when none of its successors took it and most of them
+/// refused, so one hostile successor cannot switch a member off. Only the
+/// current successors' answers are kept: at most one per successor.
+#[derive(Debug, Default)]
+struct Verdicts {
+    /// (successor, refused).
+    said: Vec<(NodeId, bool)>,
+}
+
+impl Verdicts {
+    fn record(&mut self, peer: NodeId, refused: bool, succs: &[PeerAddr]) {
+        let current = |p: &NodeId| succs.iter().any(|s| s.id == *p);
+        self.said.retain(|(p, _)| *p != peer && current(p));
+        if current(&peer) {
+            self.said.push((peer, refused));
+        }
+    }
+
+    fn said(&self, peer: NodeId) -> Option<bool> {
+        self.said.iter().find(|(p, _)| *p == peer).map(|(_, r)| *r)
+    }
+
+    /// The first successor that has not answered a Notify.
+    fn unasked(&self, succs: &[PeerAddr]) -> Option<PeerAddr> {
+        succs.iter().find(|s| self.said(s.id).is_none()).copied()
+    }
+
+    /// No successor took this node, and most of them refused it.
+    fn refused(&self, succs: &[PeerAddr]) -> bool {
+        let votes: Vec<bool> = succs.iter().filter_map(|s| self.said(s.id)).collect();
+        let refusals = votes.iter().filter(|r| **r).count();
+        refusals == votes.len() && 2 * refusals > succs.len()
     }
 }
 
@@ -87,5 +139,32 @@ pub(super) fn isolated(health: Health) -> Option<Error> {
     match health {
         Health::Isolated { silent } => Some(Error::Isolated { silent }),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Verdicts;
+    use crate::test_peers::peer;
+
+    #[test]
+    fn one_refusing_successor_is_not_the_rings_verdict() {
+        let succs = [peer(0x20), peer(0x30), peer(0x40)];
+        let mut v = Verdicts::default();
+        v.record(succs[0].id, true, &succs);
+        assert!(!v.refused(&succs), "one of three");
+        assert_eq!(v.unasked(&succs), Some(succs[1]));
+        v.record(succs[1].id, false, &succs);
+        assert!(!v.refused(&succs), "a successor took it");
+        v.record(succs[1].id, true, &succs);
+        assert!(v.refused(&succs), "two of three refused, none took it");
+        // A peer that is no successor has no say, and its word is dropped.
+        v.record(peer(0x99).id, false, &succs);
+        assert!(v.refused(&succs));
+        assert!(!v.refused(&succs[2..]), "the refusers are gone");
+        let alone = [peer(0x20)];
+        let mut v = Verdicts::default();
+        v.record(alone[0].id, true, &alone);
+        assert!(v.refused(&alone), "the only successor refused");
     }
 }
