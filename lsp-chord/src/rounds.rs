@@ -19,7 +19,10 @@ pub(crate) enum Next<T> {
 }
 
 /// A record sent to the first k owners at once; an owner that cannot be
-/// reached is replaced by the next one found.
+/// reached is replaced by the next one found. The owners that answered
+/// decide by majority: more acceptances than refusals publish it, so one
+/// hostile owner's refusal (a `Replay` claiming version 2^64 - 1, a
+/// `Full`) cannot veto a write the others took.
 #[derive(Debug)]
 pub(crate) struct StoreRound {
     peers: Vec<PeerAddr>,
@@ -27,7 +30,9 @@ pub(crate) struct StoreRound {
     next: usize,
     in_flight: usize,
     accepted: usize,
+    refused: usize,
     all_unchanged: bool,
+    /// The first refusal, reported when refusals win.
     refusal: Option<Error>,
 }
 
@@ -42,6 +47,7 @@ impl StoreRound {
             next: want,
             in_flight: want,
             accepted: 0,
+            refused: 0,
             all_unchanged: true,
             refusal: None,
         };
@@ -62,7 +68,10 @@ impl StoreRound {
                 self.all_unchanged &= o == StoreOutcome::Unchanged;
                 match o.into_error() {
                     None => self.accepted += 1,
-                    Some(e) => self.refusal = self.refusal.take().or(Some(e)),
+                    Some(e) => {
+                        self.refused += 1;
+                        self.refusal = self.refusal.take().or(Some(e));
+                    }
                 }
             }
             None if self.next < self.peers.len() => {
@@ -75,9 +84,9 @@ impl StoreRound {
             return Next::Wait;
         }
         Next::Done(match (self.refusal.take(), self.accepted) {
+            (_, n) if n > self.refused => Ok(Published::new(n, self.all_unchanged)),
             (Some(e), _) => Err(e),
-            (None, 0) => Err(Error::Unreachable(self.first())),
-            (None, n) => Ok(Published::new(n, self.all_unchanged)),
+            (None, _) => Err(Error::Unreachable(self.first())),
         })
     }
 
@@ -263,6 +272,30 @@ mod tests {
         let (mut round, _) = StoreRound::new(vec![peer(1)], 3);
         let done = round.on_answer(None);
         assert_eq!(done, Next::Done(Err(Error::Unreachable(peer(1).id))));
+    }
+
+    #[test]
+    fn one_refusing_owner_cannot_veto_a_write_the_others_took() {
+        let hostile = StoreOutcome::Replay {
+            stored: u64::MAX,
+            offered: 1,
+        };
+        let (mut round, _) = StoreRound::new(vec![peer(1), peer(2), peer(3)], 3);
+        round.on_answer(Some(StoreOutcome::Stored));
+        round.on_answer(Some(hostile.clone()));
+        let done = round.on_answer(Some(StoreOutcome::Stored));
+        assert_eq!(done, Next::Done(Ok(Published::new(2, false))));
+        // One acceptance against one refusal, the third owner silent: the
+        // refusal stands.
+        let (mut round, _) = StoreRound::new(vec![peer(1), peer(2), peer(3)], 3);
+        round.on_answer(Some(StoreOutcome::Stored));
+        round.on_answer(Some(hostile));
+        let done = round.on_answer(None);
+        let replay = Error::Replay {
+            stored: u64::MAX,
+            offered: 1,
+        };
+        assert_eq!(done, Next::Done(Err(replay)));
     }
 
     fn record(publisher: u8, version: u64) -> SignedRecord {
