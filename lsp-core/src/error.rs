@@ -115,6 +115,30 @@ pub enum Error {
     Internal(&'static str),
 }
 
+impl Error {
+    /// Whether the service could not do the work now (cut off, full,
+    /// overloaded, shut down, not in a ring), as opposed to a verdict on
+    /// the request itself (a bad signature, an older version, a key not
+    /// allowed): the same request may succeed later.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::Unreachable(_)
+                | Self::Transport(_)
+                | Self::Timeout
+                | Self::NotJoined
+                | Self::NotAdmitted(_)
+                | Self::Isolated { .. }
+                | Self::Closed
+                | Self::Overloaded(_)
+                | Self::StoreFull(_)
+                | Self::Storage(_)
+                | Self::Random(_)
+                | Self::Internal(_)
+        )
+    }
+}
+
 /// Why a [`crate::Transport`] did not carry a frame.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -40,6 +40,12 @@ async fn resync(hybrid: HybridService) {
         if r.sent > 0 {
             tracing::info!("sent the ring {} registration(s) it missed", r.sent);
         }
+        if r.refused > 0 {
+            tracing::warn!(
+                "the ring refused {} missed registration(s) for good",
+                r.refused
+            );
+        }
     }
 }
 

@@ -107,8 +107,11 @@ impl Backlog {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Resync {
-    /// Records the overlay took (or already held newer).
+    /// Records the overlay took.
     pub sent: usize,
+    /// Records the overlay refused for good (it holds a newer version, or
+    /// the key may not write the AOR there): dropped from the backlog.
+    pub refused: usize,
     /// Records still waiting.
     pub waiting: usize,
     /// Records never kept because the backlog was full, since the start.
@@ -162,31 +165,36 @@ impl HybridService {
     }
 
     /// Sends the overlay the records it missed, and stops at the first
-    /// failure (it is still down). Call it now and then, e.g. every few
-    /// seconds; it costs nothing while the backlog is empty.
+    /// failure that says the overlay is still down. A record the overlay
+    /// refuses for good is dropped and counted, so that it cannot hold up
+    /// the others. Call it now and then, e.g. every few seconds; it costs
+    /// nothing while the backlog is empty.
     pub async fn resync(&self) -> Resync {
         // One record at a time: while the overlay is down, only the first
         // is copied out, and it fails.
         let pending = self.backlog().records.len();
-        let mut sent = 0;
+        let (mut sent, mut refused) = (0, 0);
         for _ in 0..pending {
             let Some(record) = self.backlog().next() else {
                 break;
             };
             match self.p2p.publish(record.clone()).await {
-                Ok(_) | Err(Error::Replay { .. }) => {
-                    self.backlog().settle(&record);
-                    sent += 1;
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "the overlay still refuses the backlog");
+                Ok(_) => sent += 1,
+                Err(e) if e.is_unavailable() => {
+                    tracing::debug!(error = %e, "the overlay is still down");
                     break;
                 }
+                Err(e) => {
+                    tracing::warn!(aor = %record.record.aor, error = %e, "the overlay refuses a record of the backlog; dropped");
+                    refused += 1;
+                }
             }
+            self.backlog().settle(&record);
         }
         let backlog = self.backlog();
         Resync {
             sent,
+            refused,
             waiting: backlog.records.len(),
             dropped: backlog.dropped,
         }

@@ -259,3 +259,76 @@ async fn what_the_overlay_missed_while_isolated_reaches_it_on_resync() {
         .expect("both");
     assert_eq!(hybrid.resync().await.waiting, 0);
 }
+
+/// An overlay that refuses every record of one AOR for good (its key may
+/// not write it there), and is down while `inner.cut`.
+#[derive(Debug)]
+struct Picky {
+    inner: Cuttable,
+    refused: Aor,
+}
+
+#[async_trait]
+impl LocationService for Picky {
+    async fn publish(&self, record: SignedRecord) -> Result<Published, Error> {
+        let up = !self.inner.cut.load(std::sync::atomic::Ordering::Relaxed);
+        if up && record.record.aor == self.refused {
+            return Err(Error::Unauthorized("owned by another key".into()));
+        }
+        self.inner.publish(record).await
+    }
+    async fn query(&self, aor: &Aor) -> Result<Vec<Binding>, Error> {
+        self.inner.query(aor).await
+    }
+    async fn fetch(&self, aor: &Aor) -> Result<Vec<SignedRecord>, Error> {
+        self.inner.fetch(aor).await
+    }
+    async fn lookup(&self, id: ResourceId) -> Result<Lookup, Error> {
+        self.inner.lookup(id).await
+    }
+}
+
+/// A record the overlay refuses for good is dropped from the backlog and
+/// counted; it does not hold up the others, and a record the overlay holds
+/// newer is not counted as sent.
+#[tokio::test]
+async fn a_record_the_overlay_refuses_for_good_does_not_hold_up_the_backlog() {
+    let key = Identity::from_secret_bytes([1; 32]);
+    let aor = |n: u32| Aor::parse(&format!("sip:u{n}@example.com")).expect("aor");
+    let record = |n: u32, version: u64| {
+        let mut r = Record::new(aor(n), version);
+        r.bindings.push(Binding::new(
+            "sip:u@192.0.2.1",
+            UnixTime::now() + Duration::from_secs(600),
+            "c",
+            1,
+        ));
+        r.sign(&key).expect("sign")
+    };
+    let p2p = Arc::new(Picky {
+        inner: Cuttable::default(),
+        refused: aor(0),
+    });
+    // The overlay already holds u1 at a newer version.
+    p2p.inner.store.publish(record(1, 9)).await.expect("newer");
+    let hybrid = HybridService::new(store(), p2p.clone(), QueryOrder::LocalFirst);
+    p2p.inner
+        .cut
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    for n in 0..8 {
+        hybrid.publish(record(n, 1)).await.expect("the local half");
+    }
+    assert_eq!(
+        hybrid.resync().await.waiting,
+        8,
+        "all wait while it is down"
+    );
+    p2p.inner
+        .cut
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    let r = hybrid.resync().await;
+    assert_eq!((r.sent, r.refused, r.waiting), (6, 2, 0), "{r:?}");
+    for n in 2..8 {
+        assert_eq!(p2p.inner.store.fetch(&aor(n)).await.expect("sent").len(), 1);
+    }
+}
