@@ -105,6 +105,11 @@ impl Io {
         self.requests.is_out(to, purpose)
     }
 
+    /// Whether `origin` may be sent one more answer to a recursive lookup.
+    pub(super) fn may_answer(&self, origin: NodeId) -> bool {
+        self.requests.may_answer(origin)
+    }
+
     /// Removes every request to `peer`, which cannot be reached.
     pub(super) fn unreachable(&mut self, peer: PeerAddr) -> Vec<Pending> {
         let dropped = self.requests.drop_to(peer);

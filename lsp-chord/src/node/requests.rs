@@ -3,7 +3,7 @@
 //! its deadline, answered, given up or cancelled, never one without the
 //! other.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use lsp_core::{Error, NodeId, PeerAddr};
 
@@ -78,11 +78,23 @@ pub(super) enum Due {
     GaveUp(Pending),
 }
 
+/// Answers to recursive lookups (`Routed`) one origin may hold unacknowledged.
+/// A `Forward` costs its sender a pending slot here until it acknowledges
+/// the answer; one that never does holds no more than this.
+pub(super) const ANSWERS_PER_ORIGIN: usize = 16;
+
+/// The share of the table all such answers may hold together: strangers
+/// as a class cannot take the slots upkeep and users' operations need.
+const ANSWERS_SHARE: usize = 8;
+
 /// The pending requests, by id, with their deadlines.
 #[derive(Debug)]
 pub(super) struct Requests {
     pending: BTreeMap<u64, Pending>,
     deadlines: TimerTable<u64>,
+    /// Pending answers (`Purpose::Answer`) by origin.
+    answers: HashMap<NodeId, usize>,
+    answers_total: usize,
     next_id: u64,
     timeout_ms: u64,
     attempts: u32,
@@ -95,6 +107,8 @@ impl Requests {
         Self {
             pending: BTreeMap::new(),
             deadlines: TimerTable::default(),
+            answers: HashMap::new(),
+            answers_total: 0,
             next_id: first_id,
             timeout_ms: ms(cfg.request_timeout),
             attempts: cfg.request_attempts,
@@ -114,12 +128,16 @@ impl Requests {
         if self.pending.len() >= self.max {
             return Err(NotSent::Full);
         }
+        if purpose == Purpose::Answer && !self.may_answer(to.id) {
+            return Err(NotSent::Full);
+        }
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
         let frame = (Message::Request { id, body })
             .encode()
             .map_err(NotSent::Unencodable)?;
         self.deadlines.set(id, now_ms + self.timeout_ms);
+        self.charge(to.id, purpose, true);
         self.pending.insert(
             id,
             Pending {
@@ -157,7 +175,7 @@ impl Requests {
                 self.deadlines.set(id, now_ms + self.timeout_ms);
                 return Some(due);
             }
-            if let Some(p) = self.pending.remove(&id) {
+            if let Some(p) = self.remove(id) {
                 return Some(Due::GaveUp(p));
             }
         }
@@ -169,8 +187,14 @@ impl Requests {
         if self.pending.get(&id)?.to.id != from {
             return None;
         }
-        self.deadlines.cancel(id);
-        self.pending.remove(&id)
+        self.remove(id)
+    }
+
+    /// Whether another answer to `origin`'s recursive lookup fits its
+    /// share and the share of all origins.
+    pub(super) fn may_answer(&self, origin: NodeId) -> bool {
+        let mine = self.answers.get(&origin).copied().unwrap_or(0);
+        mine < ANSWERS_PER_ORIGIN && self.answers_total < self.max / ANSWERS_SHARE
     }
 
     /// Removes every request to `peer`, oldest id first.
@@ -208,11 +232,35 @@ impl Requests {
     pub(super) fn clear(&mut self) {
         self.pending.clear();
         self.deadlines.clear();
+        self.answers.clear();
+        self.answers_total = 0;
     }
 
+    /// The only way a request leaves the table but `clear`: with its
+    /// deadline and its charge.
     fn remove(&mut self, id: u64) -> Option<Pending> {
         self.deadlines.cancel(id);
-        self.pending.remove(&id)
+        let p = self.pending.remove(&id)?;
+        self.charge(p.to.id, p.purpose, false);
+        Some(p)
+    }
+
+    /// Counts an answer to `origin` in (`add`) or out.
+    fn charge(&mut self, origin: NodeId, purpose: Purpose, add: bool) {
+        if purpose != Purpose::Answer {
+            return;
+        }
+        let n = self.answers.entry(origin).or_insert(0);
+        if add {
+            *n += 1;
+            self.answers_total += 1;
+        } else {
+            *n = n.saturating_sub(1);
+            self.answers_total = self.answers_total.saturating_sub(1);
+            if *n == 0 {
+                self.answers.remove(&origin);
+            }
+        }
     }
 }
 
@@ -272,6 +320,35 @@ mod tests {
         assert!(r.answered(peer(1).id, 7).is_some());
         assert_eq!(r.next_deadline(), None);
         assert!(r.answered(peer(1).id, 7).is_none(), "answered once");
+    }
+
+    #[test]
+    fn answers_to_one_origin_hold_a_small_share_and_free_it_when_acknowledged() {
+        let mut r = table(1024);
+        for _ in 0..ANSWERS_PER_ORIGIN {
+            ask(&mut r, 1, Purpose::Answer, 0).expect("within its share");
+        }
+        assert!(matches!(
+            ask(&mut r, 1, Purpose::Answer, 0),
+            Err(NotSent::Full)
+        ));
+        ask(&mut r, 2, Purpose::Answer, 0).expect("another origin has its own share");
+        ask(&mut r, 1, Purpose::Stabilize, 0).expect("upkeep is not charged to it");
+        assert!(r.answered(peer(1).id, 7).is_some(), "acknowledged");
+        ask(&mut r, 1, Purpose::Answer, 0).expect("room again");
+        // All origins together hold at most an eighth of the table.
+        let mut r = table(64);
+        for to in 0..8 {
+            ask(&mut r, to, Purpose::Answer, 0).expect("within the share");
+        }
+        assert!(matches!(
+            ask(&mut r, 9, Purpose::Answer, 0),
+            Err(NotSent::Full)
+        ));
+        for t in [1_000, 2_000] {
+            while r.pop_due(t).is_some() {}
+        }
+        assert!(r.may_answer(peer(9).id), "given up, the charges are gone");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::test_peers::peer;
 use crate::wire::{Message, Request, Response};
 
 mod admission;
+mod budgets;
 
 /// A joined node 0x10 with this predecessor and successor list.
 fn joined(pred: u8, succs: &[u8]) -> Chord {

@@ -35,6 +35,11 @@ impl Ops {
         if origin.id != from.id {
             return Response::refused("the origin of a Forward must be its sender");
         }
+        // The answer holds a pending slot until the origin acknowledges it:
+        // an origin that does not gets no more work done for it.
+        if !cx.io.may_answer(from.id) {
+            return Response::refused("too many answers unacknowledged");
+        }
         // The answer goes where the sender's connection comes from: a node
         // behind NAT, or bound to an unspecified address, cannot name it.
         let origin = from;
