@@ -315,14 +315,22 @@ impl Replicas {
             digest,
             at,
         } = ask;
-        if !self.plausible_predecessor_range(table, start, Point::from(asker.id)) {
+        let end = Point::from(asker.id);
+        let known = table.is_neighbour(asker.id);
+        if !self.plausible_predecessor_range(table, start, end, known)
+            || table.neighbour_inside(start, end)
+        {
             return Response::refused("not a range this node can hold");
         }
-        if self.digest_askers.contains(&asker.id) || self.digest_askers.len() >= self.r + self.k {
+        // The predecessors this node knows are always answered once a
+        // round; others share what is left of the bound.
+        let others_full = self.digest_askers.len() >= self.r + self.k;
+        if self.digest_askers.contains(&asker.id)
+            || (others_full && !table.is_predecessor(asker.id))
+        {
             return Response::refused("too many digests this round");
         }
         self.digest_askers.push(asker.id);
-        let end = Point::from(asker.id);
         // The asker's moment, not this node's: a record that lapses or
         // settles in between counts the same on both sides.
         let mine = storage.digest_in(start, end, at);
@@ -335,17 +343,25 @@ impl Replicas {
     }
 
     /// Whether `(start, end]` can be a predecessor's primary range: both
-    /// ends behind this node, within twice its successor list's arc.
-    fn plausible_predecessor_range(&self, table: &RoutingTable, start: Point, end: Point) -> bool {
+    /// ends behind this node, within twice its successor list's arc. In a
+    /// ring so small that the window passes half of it, the window tells
+    /// nothing: there the asker must be a neighbour this node knows
+    /// (`known`), and in a small ring it knows them all.
+    fn plausible_predecessor_range(
+        &self,
+        table: &RoutingTable,
+        start: Point,
+        end: Point,
+        known: bool,
+    ) -> bool {
         let me = Point::from(self.me.id);
         let Some(last) = table.succs().last() else {
             return false;
         };
         let arc = Point::from(last.id).wrapping_sub(me);
         let window = arc.wrapping_add(arc);
-        // A window past half the ring is a small ring: anything goes.
         if window < arc {
-            return true;
+            return known && start != end;
         }
         let back = |p: Point| me.wrapping_sub(p);
         let (to_end, to_start) = (back(end), back(start));
@@ -510,6 +526,30 @@ mod tests {
             })
             .count();
         assert_eq!(served, cap - 1);
+        // Strangers spent the bound; the predecessor is still answered.
+        let answer = serve_digest(&mut node, peer(0x70), Point([0x60; 32]), [0; 32], NOW);
+        assert!(!refused(&answer), "{answer:?}");
+    }
+
+    /// In a ring of three, twice the successor list's arc passes half the
+    /// ring and tells nothing: a digest is answered only for a neighbour's
+    /// range that holds no other member. A stranger claiming almost the
+    /// whole ring, or a small range behind it, gets no record; so does a
+    /// member claiming a range across another member.
+    #[test]
+    fn in_a_small_ring_only_a_neighbours_own_range_is_answered() {
+        let (mut node, _, _, _) = node_with_range(&[1, 1, 1]);
+        node.table
+            .set_neighbours(Some(peer(0x60)), vec![peer(0xc0), peer(0x60)], Vec::new());
+        let refused = |r: &Response| matches!(r, Response::Refused { .. });
+        for (start, asker) in [(0x81, 0x70), (0x50, 0x58), (0x90, 0x60)] {
+            let answer = serve_digest(&mut node, peer(asker), Point([start; 32]), [0; 32], NOW);
+            assert!(refused(&answer), "{start:x}..{asker:x}: {answer:?}");
+        }
+        assert_eq!(pushes(&mut node), vec![], "nothing sent anywhere");
+        let answer = serve_digest(&mut node, peer(0x60), Point([0xc0; 32]), [0; 32], NOW);
+        assert_eq!(answer, Response::Digested { matched: false });
+        assert_eq!(pushes(&mut node), vec![peer(0x60).id], "its range, to it");
     }
 
     /// A write still on its way to some replicas (its version within

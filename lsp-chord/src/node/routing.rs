@@ -124,6 +124,33 @@ impl RoutingTable {
         !self.succs.is_empty() || self.pred.is_some()
     }
 
+    /// Whether `id` is among the predecessor, the farther predecessors and
+    /// the successors: a neighbour this node verified or copied from one.
+    pub(super) fn is_neighbour(&self, id: NodeId) -> bool {
+        self.known_neighbours().any(|p| p.id == id)
+    }
+
+    /// Whether `id` is one of the predecessors this node knows.
+    pub(super) fn is_predecessor(&self, id: NodeId) -> bool {
+        self.pred
+            .iter()
+            .chain(&self.farther_preds)
+            .any(|p| p.id == id)
+    }
+
+    /// Whether a neighbour lies strictly inside `(start, end)`: then
+    /// `(start, end]` is no node's primary range as this node sees the ring.
+    pub(super) fn neighbour_inside(&self, start: Point, end: Point) -> bool {
+        self.known_neighbours().any(|p| pt(p).in_open(start, end))
+    }
+
+    fn known_neighbours(&self) -> impl Iterator<Item = &PeerAddr> {
+        self.pred
+            .iter()
+            .chain(&self.farther_preds)
+            .chain(&self.succs)
+    }
+
     /// A predecessor, and a successor that named this node as its own in
     /// the latest stabilize round; or no neighbour at all.
     pub(super) fn settled(&self) -> bool {
