@@ -268,6 +268,12 @@ impl Response {
 /// Where the next message in a stream ends: `Ok(Some(len))` when `buf`
 /// holds a whole message, `Ok(None)` when more bytes are needed.
 pub fn stream_frame_len(buf: &[u8]) -> Result<Option<usize>, Malformed> {
+    Ok(stream_frame_total(buf)?.filter(|total| buf.len() >= *total))
+}
+
+/// Where the next message in a stream will end, once `buf` holds its whole
+/// head (its body may still be on its way); `Ok(None)` before that.
+pub(crate) fn stream_frame_total(buf: &[u8]) -> Result<Option<usize>, Malformed> {
     let skip = buf
         .iter()
         .take_while(|b| matches!(b, b'\r' | b'\n'))
@@ -300,7 +306,7 @@ pub fn stream_frame_len(buf: &[u8]) -> Result<Option<usize>, Malformed> {
             echo_of_head(&buf[skip..]),
         ));
     }
-    Ok((buf.len() >= total).then_some(total))
+    Ok(Some(total))
 }
 
 /// The echo headers of a message head, if it parses that far.
@@ -312,7 +318,7 @@ fn echo_of_head(buf: &[u8]) -> Option<Echo> {
     }
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 

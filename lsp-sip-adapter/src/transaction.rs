@@ -305,6 +305,7 @@ impl<D: Clone> TransactionLayer<D> {
         reliable: bool,
         dest: D,
     ) -> Arrival {
+        let source = share_of(source);
         if let Some(s) = self.sources.get_mut(&source) {
             s.bytes_in += len as u64;
         }
@@ -400,19 +401,18 @@ impl<D: Clone> TransactionLayer<D> {
         }
         let (source, reliable) = (tx.source, tx.reliable);
         if let Some(s) = self.sources.get_mut(&source) {
-            s.in_flight = s.in_flight.saturating_sub(1);
             s.bytes_out += response.len() as u64;
         }
         let invite = key.is_invite();
-        if invite && (200..300).contains(&code) {
-            // 2xx retransmission belongs to the TU (RFC 3261 17.2.1).
+        // 2xx retransmission belongs to the TU (RFC 3261 17.2.1), and
+        // Timer J is zero on a reliable transport: nothing is kept, and
+        // `remove` frees the source's place in flight.
+        if (invite && (200..300).contains(&code)) || (!invite && reliable) {
             self.remove(key);
             return;
         }
-        if !invite && reliable {
-            // Timer J is zero on a reliable transport.
-            self.remove(key);
-            return;
+        if let Some(s) = self.sources.get_mut(&source) {
+            s.in_flight = s.in_flight.saturating_sub(1);
         }
         let give_up = now + 64 * self.config.t1;
         let grows = (TX_OVERHEAD + key.bytes() + response.len()).saturating_sub(tx.bytes);
@@ -448,6 +448,7 @@ impl<D: Clone> TransactionLayer<D> {
         len: usize,
         proves_address: bool,
     ) {
+        let source = share_of(source);
         if let Some(s) = self.sources.get_mut(&source) {
             s.bytes_in += len as u64;
         }
@@ -640,6 +641,22 @@ impl<D: Clone> TransactionLayer<D> {
             self.sources.remove(&tx.source);
             self.bytes -= SOURCE_OVERHEAD;
         }
+    }
+}
+
+/// The address whose share a request from `ip` is charged to: an IPv4
+/// address, or an IPv6 address's /64, the block one subscriber is given
+/// (RFC 6177), so that one host cannot take 2^64 shares.
+pub(crate) fn share_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(std::net::Ipv6Addr::from(prefix))
+            }
+        },
     }
 }
 

@@ -215,3 +215,91 @@ async fn an_unacked_invite_repeats_per_timer_g_and_is_forgotten_per_timer_h() {
     assert!(last < Duration::from_millis(3_300), "{repeats:?}");
     assert!(server.stats().timed_out >= 1, "Timer H ended it");
 }
+
+/// Whether the server closes `tcp` within `within`: a read ends (EOF or
+/// reset) instead of waiting.
+async fn closed_within(tcp: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = vec![0u8; 4096];
+    loop {
+        match timeout(within, tcp.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn one_source_holds_at_most_its_share_of_tcp_connections() {
+    let mut limits = SipLimits::default();
+    limits.tcp_per_source = 4;
+    let server = open_server(limits).await;
+    let at = server.tcp_addrs()[0];
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(TcpStream::connect(at).await.expect("connect"));
+    }
+    let mut fifth = TcpStream::connect(at).await.expect("the kernel accepts");
+    assert!(
+        closed_within(&mut fifth, Duration::from_secs(2)).await,
+        "the fifth is closed"
+    );
+    // The four held still work; once one closes, a new one is served.
+    held[0]
+        .write_all(request("OPTIONS", "z9hG4bKshare0", "", "").as_bytes())
+        .await
+        .expect("write");
+    let mut buf = vec![0u8; 4096];
+    let n = timeout(Duration::from_secs(2), held[0].read(&mut buf))
+        .await
+        .expect("answered")
+        .expect("read");
+    assert!(buf[..n].starts_with(b"SIP/2.0 200"));
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut again = TcpStream::connect(at).await.expect("connect");
+    again
+        .write_all(request("OPTIONS", "z9hG4bKshare1", "", "").as_bytes())
+        .await
+        .expect("write");
+    let n = timeout(Duration::from_secs(2), again.read(&mut buf))
+        .await
+        .expect("answered")
+        .expect("read");
+    assert!(buf[..n].starts_with(b"SIP/2.0 200"), "room again");
+}
+
+#[tokio::test]
+async fn a_message_trickled_a_byte_at_a_time_does_not_hold_a_connection() {
+    let mut limits = SipLimits::default();
+    limits.tcp_message_timeout = Duration::from_millis(600);
+    let server = open_server(limits).await;
+    let mut tcp = TcpStream::connect(server.tcp_addrs()[0])
+        .await
+        .expect("connect");
+    let (mut rd, mut wr) = tcp.split();
+    let start = Instant::now();
+    let trickle = async {
+        for b in request("OPTIONS", "z9hG4bKslow", "", "").bytes() {
+            if wr.write_all(&[b]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let mut buf = vec![0u8; 4096];
+    let closed = async {
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::select! {
+        () = trickle => panic!("the whole message went out: the connection was held"),
+        () = closed => {}
+    }
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(3), "closed after {took:?}");
+}

@@ -13,6 +13,7 @@
 //! `shared.rs` is what they share: parsing, the transaction layer, the
 //! answering work; `path.rs` is how an answer goes back.
 
+mod framer;
 mod path;
 mod shared;
 mod tcp;
@@ -49,8 +50,15 @@ pub struct SipLimits {
     pub udp_buffer: usize,
     /// TCP connections at once.
     pub tcp_connections: usize,
+    /// TCP connections at once from one source (an IPv4 address, or an
+    /// IPv6 /64): one host cannot take the others' connections.
+    pub tcp_per_source: usize,
     /// A TCP connection with no traffic for this long is closed.
     pub tcp_idle: Duration,
+    /// A message begun on a TCP connection must be whole within this, or
+    /// the connection is closed: a sender that trickles a byte now and
+    /// then cannot hold a connection open forever.
+    pub tcp_message_timeout: Duration,
     /// Bytes queued toward one TCP connection; a connection that lets more
     /// pile up (it does not read) is closed.
     pub tcp_write_queue: usize,
@@ -70,7 +78,9 @@ impl Default for SipLimits {
             udp_receivers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             udp_buffer: 4 << 20,
             tcp_connections: 1024,
+            tcp_per_source: 64,
             tcp_idle: Duration::from_secs(300),
+            tcp_message_timeout: Duration::from_secs(30),
             tcp_write_queue: 256 * 1024,
             tcp_write_timeout: Duration::from_secs(10),
             tcp_in_flight: 32,

@@ -2,20 +2,23 @@
 //! frame with an idle timeout and a bound on its requests in flight, and
 //! written through a queue bounded in bytes with a write timeout.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use tokio::time::Instant;
 use tracing::debug;
 
+use super::framer::Framer;
 use super::path::{ReturnPath, TcpOut};
 use super::shared::Core;
-use crate::message;
+use crate::transaction::share_of;
 
 pub(super) async fn accept(
     core: Arc<Core>,
@@ -23,6 +26,7 @@ pub(super) async fn accept(
     mut stop: watch::Receiver<bool>,
 ) {
     let conns = Arc::new(Semaphore::new(core.limits.tcp_connections.max(1)));
+    let per_source = Arc::new(PerSource::default());
     loop {
         let (stream, source) = tokio::select! {
             r = listener.accept() => match r {
@@ -34,6 +38,11 @@ pub(super) async fn accept(
             },
             _ = stop.changed() => return,
         };
+        let Some(share) = PerSource::take(&per_source, source, core.limits.tcp_per_source) else {
+            debug!(%source, "refusing a TCP connection past its source's share");
+            drop(stream);
+            continue;
+        };
         let Ok(permit) = conns.clone().try_acquire_owned() else {
             drop(stream);
             continue;
@@ -41,9 +50,47 @@ pub(super) async fn accept(
         let core = core.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
-            let _permit = permit;
+            let _held = (permit, share);
             connection(core, stream, source, stop).await;
         });
+    }
+}
+
+/// Connections held per source share (`transaction::share_of`).
+#[derive(Default)]
+struct PerSource(Mutex<HashMap<IpAddr, usize>>);
+
+/// One connection of a source; dropping it gives the place back.
+struct Share {
+    table: Arc<PerSource>,
+    source: IpAddr,
+}
+
+impl PerSource {
+    fn take(table: &Arc<Self>, from: SocketAddr, cap: usize) -> Option<Share> {
+        let source = share_of(from.ip());
+        let mut held = table.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = held.entry(source).or_insert(0);
+        if *n >= cap.max(1) {
+            return None;
+        }
+        *n += 1;
+        let table = table.clone();
+        Some(Share { table, source })
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        let mut held = (self.table.0)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = held.get_mut(&self.source) {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(&self.source);
+            }
+        }
     }
 }
 
@@ -89,10 +136,15 @@ async fn connection(
     // further while its requests are being answered.
     let working = Arc::new(Semaphore::new(core.limits.tcp_in_flight.max(1)));
     let mut buf = BytesMut::with_capacity(4096);
+    let mut framer = Framer::default();
     let mut killed = false;
+    // When the message now in `buf` began, if one did.
+    let mut begun: Option<Instant> = None;
     'conn: loop {
+        let idle = Instant::now() + core.limits.tcp_idle;
+        let deadline = begun.map_or(idle, |t| (t + core.limits.tcp_message_timeout).min(idle));
         let read = tokio::select! {
-            r = tokio::time::timeout(core.limits.tcp_idle, rd.read_buf(&mut buf)) => r,
+            r = tokio::time::timeout_at(deadline, rd.read_buf(&mut buf)) => r,
             _ = out.kill.notified() => {
                 killed = true;
                 break;
@@ -103,11 +155,13 @@ async fn connection(
             Ok(Ok(n)) if n > 0 => {}
             _ => break,
         }
+        begun = begun.or(Some(Instant::now()));
         loop {
-            match message::stream_frame_len(&buf) {
+            match framer.next_len(&buf) {
                 Ok(None) => break,
                 Ok(Some(len)) => {
                     let frame = buf.split_to(len).freeze();
+                    begun = (!buf.is_empty()).then(Instant::now);
                     let permit = tokio::select! {
                         p = working.clone().acquire_owned() => p,
                         _ = out.kill.notified() => {

@@ -303,3 +303,61 @@ fn a_source_has_a_bounded_number_of_requests_in_flight() {
         Arrival::New { cancels: None }
     );
 }
+
+/// Each answered request frees one place in flight, whatever becomes of
+/// its state: a TCP REGISTER or an INVITE's 2xx is forgotten at once, a
+/// UDP one is kept for retransmissions. None frees two.
+#[test]
+fn an_answered_request_frees_exactly_one_place_in_flight() {
+    for (method, code, reliable) in [
+        ("REGISTER", 200, true),
+        ("INVITE", 200, false),
+        ("OPTIONS", 200, false),
+    ] {
+        let mut l = TransactionLayer::new(TxConfig {
+            per_source_in_flight: 2,
+            ..TxConfig::default()
+        });
+        let k = |i: u32| key(&format!("z9hG4bKq{i}"), method);
+        new_tx(&mut l, &k(0), A, 300, reliable);
+        new_tx(&mut l, &k(1), A, 300, reliable);
+        l.complete(
+            Instant::now(),
+            &k(0),
+            code,
+            Bytes::from_static(b"SIP/2.0 200 OK"),
+        );
+        new_tx(&mut l, &k(2), A, 300, reliable);
+        assert_eq!(
+            l.on_request(k(3), None, A, 300, reliable, "dest"),
+            Arrival::Busy(BusyReason::SourceShare),
+            "{method} {code} reliable={reliable}"
+        );
+    }
+}
+
+/// The addresses of one IPv6 /64 share one source's place in flight: a
+/// host cannot take a fresh share per address.
+#[test]
+fn an_ipv6_64_is_one_source() {
+    let mut l = TransactionLayer::new(TxConfig {
+        per_source_in_flight: 2,
+        ..TxConfig::default()
+    });
+    let host = |n: u16| IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, n));
+    new_tx(&mut l, &key("z9hG4bKv0", "OPTIONS"), host(1), 300, false);
+    new_tx(&mut l, &key("z9hG4bKv1", "OPTIONS"), host(2), 300, false);
+    assert_eq!(
+        l.on_request(
+            key("z9hG4bKv2", "OPTIONS"),
+            None,
+            host(3),
+            300,
+            false,
+            "dest"
+        ),
+        Arrival::Busy(BusyReason::SourceShare)
+    );
+    let other = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 2, 0, 0, 0, 1));
+    new_tx(&mut l, &key("z9hG4bKv3", "OPTIONS"), other, 300, false);
+}
