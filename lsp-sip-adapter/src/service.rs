@@ -277,7 +277,7 @@ impl SipService {
             not_allowed(request)
         };
         let response = if response.code > 100 {
-            response.with_to_tag(self.tags.tag(request))
+            response.with_to_tag(self.tags.tag(request, source.ip()))
         } else {
             response
         };

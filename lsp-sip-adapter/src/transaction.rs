@@ -179,7 +179,11 @@ enum State {
 
 struct Tx<D> {
     state: State,
+    /// The share the transaction is charged to (`share_of`).
     source: IpAddr,
+    /// The address the request came from: only a retransmission from it
+    /// is answered again.
+    origin: IpAddr,
     dest: D,
     reliable: bool,
     response: Option<Bytes>,
@@ -223,6 +227,9 @@ pub struct TxStats {
     pub retransmitted: u64,
     /// Timer G retransmissions skipped: the source had not paid for them.
     pub retransmit_unpaid: u64,
+    /// Retransmissions and ACKs of a transaction from another address
+    /// than its request's, ignored.
+    pub foreign_retransmissions: u64,
     /// INVITEs given up by Timer H with no ACK.
     pub timed_out: u64,
     /// Final non-2xx responses to INVITEs whose ACK came.
@@ -305,11 +312,19 @@ impl<D: Clone> TransactionLayer<D> {
         reliable: bool,
         dest: D,
     ) -> Arrival {
+        let origin = source;
         let source = share_of(source);
         if let Some(s) = self.sources.get_mut(&source) {
             s.bytes_in += len as u64;
         }
         if let Some(tx) = self.txs.get(&key) {
+            // The same transaction from another address is forged or
+            // rerouted: answering it would aim our response at whoever
+            // the sender names.
+            if tx.origin != origin {
+                self.stats.foreign_retransmissions += 1;
+                return Arrival::Absorb;
+            }
             return match (tx.state, &tx.response) {
                 (State::Completed, Some(bytes)) => {
                     let bytes = bytes.clone();
@@ -359,6 +374,7 @@ impl<D: Clone> TransactionLayer<D> {
             Tx {
                 state: State::Proceeding,
                 source,
+                origin,
                 dest,
                 reliable,
                 response: None,
@@ -448,6 +464,7 @@ impl<D: Clone> TransactionLayer<D> {
         len: usize,
         proves_address: bool,
     ) {
+        let origin = source;
         let source = share_of(source);
         if let Some(s) = self.sources.get_mut(&source) {
             s.bytes_in += len as u64;
@@ -456,6 +473,10 @@ impl<D: Clone> TransactionLayer<D> {
             return;
         };
         if tx.state != State::Completed {
+            return;
+        }
+        if tx.origin != origin {
+            self.stats.foreign_retransmissions += 1;
             return;
         }
         self.stats.acked += 1;

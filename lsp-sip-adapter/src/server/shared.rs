@@ -57,7 +57,7 @@ impl Core {
         let reliable = !reply.is_udp();
         if request.method == Method::ACK {
             let invite = TxKey::of(&request, &Method::INVITE);
-            let proves = self.tags.proves(&request);
+            let proves = self.tags.proves(&request, ip);
             self.lock().layer.on_ack(now, &invite, ip, len, proves);
             return;
         }
@@ -89,7 +89,7 @@ impl Core {
                     (481, "Call/Transaction Does Not Exist")
                 };
                 let response = local_response(&request, source, code, reason)
-                    .with_to_tag(self.tags.tag(&request));
+                    .with_to_tag(self.tags.tag(&request, ip));
                 self.finish(&key, code, response.to_bytes().into(), &reply);
             }
             Arrival::New { cancels: None } => {
@@ -110,7 +110,7 @@ impl Core {
                     };
                     if request.method == Method::INVITE && core.lock().layer.is_cancelled(&key) {
                         response = local_response(&request, source, 487, "Request Terminated")
-                            .with_to_tag(core.tags.tag(&request));
+                            .with_to_tag(core.tags.tag(&request, source.ip()));
                     }
                     core.finish(&key, response.code, response.to_bytes().into(), &reply);
                 });

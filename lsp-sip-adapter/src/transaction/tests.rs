@@ -361,3 +361,26 @@ fn an_ipv6_64_is_one_source() {
     let other = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 2, 0, 0, 0, 1));
     new_tx(&mut l, &key("z9hG4bKv3", "OPTIONS"), other, 300, false);
 }
+
+/// A retransmission, or an ACK, of a transaction from another address
+/// than its request's gets nothing: answering it would aim the stored
+/// response at whoever the sender names.
+#[test]
+fn a_retransmission_from_another_address_is_not_answered() {
+    let mut l = layer();
+    let now = Instant::now();
+    let k = key("z9hG4bKo1", "INVITE");
+    new_tx(&mut l, &k, A, 300, false);
+    l.complete(now, &k, 302, Bytes::from(vec![b'x'; 4000]));
+    let from_b = l.on_request(k.clone(), None, B, 300, false, "dest");
+    assert_eq!(from_b, Arrival::Absorb);
+    assert!(matches!(
+        l.on_request(k.clone(), None, A, 300, false, "dest"),
+        Arrival::Resend(_)
+    ));
+    l.on_ack(now, &k, B, 300, true);
+    assert_eq!(l.stats().acked, 0, "B's ACK does not end A's transaction");
+    assert_eq!(l.stats().foreign_retransmissions, 2);
+    l.on_ack(now, &k, A, 300, true);
+    assert_eq!(l.stats().acked, 1);
+}
