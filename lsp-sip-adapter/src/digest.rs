@@ -18,6 +18,13 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::message::Request;
+use crate::transaction::share_of;
+
+mod failures;
+mod nonces;
+
+use failures::Failures;
+use nonces::{Count, NonceCounts};
 
 /// A digest algorithm offered in challenges, strongest first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -153,8 +160,9 @@ pub enum Verdict {
     Malformed,
 }
 
-/// Most nonce counts remembered; the oldest nonces are forgotten first.
-const MAX_TRACKED_NONCES: usize = 65_536;
+/// Most users whose nonce counts are remembered at once (each holds at
+/// most `nonces::PER_USER`).
+const MAX_TRACKED_USERS: usize = 65_536;
 
 /// Digest authentication for one server.
 pub struct DigestAuth {
@@ -162,7 +170,8 @@ pub struct DigestAuth {
     secret: [u8; 32],
     nonce_lifetime: Duration,
     algorithms: Vec<Algorithm>,
-    counts: Mutex<HashMap<String, u32>>,
+    counts: Mutex<NonceCounts>,
+    failures: Mutex<Failures>,
     serial: AtomicU64,
 }
 
@@ -193,7 +202,8 @@ impl DigestAuth {
             // SHA-256 is opt-in: common UAs (baresip 1.0, sipp 3.6) fail
             // when it is offered at all, in any order.
             algorithms: vec![Algorithm::Md5],
-            counts: Mutex::new(HashMap::new()),
+            counts: Mutex::new(NonceCounts::new(MAX_TRACKED_USERS)),
+            failures: Mutex::new(Failures::new(MAX_TRACKED_USERS)),
             serial: AtomicU64::new(0),
         }
     }
@@ -305,8 +315,17 @@ impl DigestAuth {
         if !constant_time_eq(nonce, &self.nonce(realm, issued, serial)) {
             return Verdict::Challenge { stale: false };
         }
+        let source = request.source().map(|s| share_of(s.ip()));
+        let now_ms = now.as_millis();
+        if !lock(&self.failures).may_try(&username, source, now_ms) {
+            return Verdict::Refused("Too many failed attempts; wait");
+        }
+        let wrong = || {
+            lock(&self.failures).failed(&username, source, now_ms);
+            Verdict::Refused("Unknown user or wrong password")
+        };
         let Some(credential) = self.credentials.lookup(&username, realm) else {
-            return Verdict::Refused("Unknown user or wrong password");
+            return wrong();
         };
         let Some(ha1) = credential.ha1(alg, &username, realm) else {
             return Verdict::Challenge { stale: false };
@@ -321,44 +340,34 @@ impl DigestAuth {
             None => alg.hex(&format!("{ha1}:{nonce}:{ha2}")),
         };
         if !constant_time_eq(&expected, &response.response.to_ascii_lowercase()) {
-            return Verdict::Refused("Unknown user or wrong password");
+            return wrong();
         }
-        let age = (now.as_millis() / 1000).saturating_sub(issued);
-        if age > self.nonce_lifetime.as_secs() {
+        lock(&self.failures).succeeded(&username, source);
+        let now_s = now.as_millis() / 1000;
+        if now_s.saturating_sub(issued) > self.nonce_lifetime.as_secs() {
             return Verdict::Challenge { stale: true };
         }
-        if let Some(q) = &response.qop_response
-            && !self.fresh_count(nonce, q.nc, now)
-        {
-            return Verdict::Refused("Replayed nonce count");
-        }
-        Verdict::Authenticated(username)
-    }
-
-    /// Whether `nc` is above every count seen with `nonce`, remembering it.
-    fn fresh_count(&self, nonce: &str, nc: u32, now: UnixTime) -> bool {
-        let Ok(mut counts) = self.counts.lock() else {
-            return false;
-        };
-        if counts.len() >= MAX_TRACKED_NONCES && !counts.contains_key(nonce) {
-            let horizon = (now.as_millis() / 1000).saturating_sub(self.nonce_lifetime.as_secs());
-            counts.retain(|n, _| {
-                n.get(..16)
-                    .and_then(|t| u64::from_str_radix(t, 16).ok())
-                    .is_some_and(|t| t >= horizon)
-            });
-            if counts.len() >= MAX_TRACKED_NONCES {
-                // Every tracked nonce is live: refuse rather than forget one.
-                return false;
+        // Without qop a response carries no count and could be replayed,
+        // with any Contact, for the nonce's lifetime: such a nonce serves
+        // once, and its next use gets a fresh challenge.
+        let nc = response.qop_response.as_ref().map_or(1, |q| q.nc);
+        let horizon = now_s.saturating_sub(self.nonce_lifetime.as_secs());
+        let count = lock(&self.counts).take(&username, serial, issued, nc, horizon);
+        match count {
+            Count::Fresh => Verdict::Authenticated(username),
+            Count::Replayed if response.qop_response.is_some() => {
+                Verdict::Refused("Replayed nonce count")
             }
+            Count::Replayed | Count::Stale => Verdict::Challenge { stale: true },
+            Count::Full => Verdict::Refused("Too many users authenticating; retry later"),
         }
-        let seen = counts.entry(nonce.to_owned()).or_insert(0);
-        if nc <= *seen {
-            return false;
-        }
-        *seen = nc;
-        true
     }
+}
+
+/// A table behind a lock that a panic elsewhere left as consistent as any
+/// single update does.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn parse_digest(raw: &str) -> Option<DigestResponse> {

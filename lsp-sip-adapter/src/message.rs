@@ -171,6 +171,11 @@ impl Request {
         self.echo.stamp_source(source);
     }
 
+    /// The source [`stamp_source`](Self::stamp_source) was called with.
+    pub(crate) fn source(&self) -> Option<SocketAddr> {
+        self.echo.stamped
+    }
+
     /// Whether [`stamp_source`](Self::stamp_source) was called with `source`.
     pub fn is_stamped_for(&self, source: SocketAddr) -> bool {
         self.echo.stamped == Some(source)

@@ -630,3 +630,80 @@ fn a_302_never_prints_a_binding_that_would_break_it() {
     let r = block_on(only_evil.handle(&request, source)).expect("answer");
     assert_eq!(r.code, 480, "nothing printable is nothing live");
 }
+
+/// A response without qop carries no count: its nonce serves once, and a
+/// replay of it (here with another Contact) gets a fresh challenge.
+#[test]
+fn a_digest_without_qop_serves_its_nonce_once() {
+    let rig = rig(true);
+    let r = send(
+        &rig,
+        &register("q1", 1, "Contact: <sip:alice@192.0.2.4>\r\n"),
+    );
+    let nonce = challenge_nonce(&r, "SHA-256");
+    let alg = Algorithm::Sha256;
+    let ha1 = alg.hex("alice:example.com:secret");
+    let ha2 = alg.hex("REGISTER:sip:example.com");
+    let response = alg.hex(&format!("{ha1}:{nonce}:{ha2}"));
+    let auth = format!(
+        "Digest username=\"alice\", realm=\"example.com\", nonce=\"{nonce}\", \
+         uri=\"sip:example.com\", response=\"{response}\", algorithm=SHA-256"
+    );
+    let with = |cseq: u32, contact: &str| {
+        register(
+            "q1",
+            cseq,
+            &format!("Contact: <{contact}>\r\nAuthorization: {auth}\r\n"),
+        )
+    };
+    assert_eq!(send(&rig, &with(2, "sip:alice@192.0.2.4")).code, 200);
+    let replay = send(&rig, &with(3, "sip:mallory@203.0.113.6"));
+    assert_eq!(replay.code, 401, "{}", replay.reason());
+    assert!(
+        replay
+            .header_values("WWW-Authenticate")
+            .all(|c| c.contains("stale=true"))
+    );
+    let bound = block_on(rig.store.query(&alice())).expect("alice");
+    assert!(bound.iter().all(|b| b.contact != "sip:mallory@203.0.113.6"));
+}
+
+/// Password guessing: past a few failures in a row a source waits, and is
+/// refused unchecked meanwhile, even with the right password; the user's
+/// own phone elsewhere is not held up.
+#[test]
+fn a_source_that_keeps_guessing_is_made_to_wait() {
+    let rig = rig(true);
+    let from = |text: &str, source: &str| {
+        let source: SocketAddr = source.parse().expect("addr");
+        block_on(rig.sip.handle(&parse(text), source)).expect("a response")
+    };
+    let (guesser, phone) = ("198.51.100.66:5060", "192.0.2.4:5060");
+    let r = from(&register("g1", 1, ""), guesser);
+    let nonce = challenge_nonce(&r, "SHA-256");
+    let with = |cseq: u32, password: &str| {
+        let auth = alice_auth(Algorithm::Sha256, password, &nonce, cseq, "g");
+        register("g1", cseq, &format!("Authorization: {auth}\r\n"))
+    };
+    let mut refused = Vec::new();
+    for cseq in 2..12 {
+        refused.push(
+            from(&with(cseq, &format!("guess{cseq}")), guesser)
+                .reason()
+                .to_owned(),
+        );
+    }
+    assert!(
+        refused
+            .iter()
+            .any(|r| r.contains("Too many failed attempts")),
+        "{refused:?}"
+    );
+    let right = from(&with(12, "secret"), guesser);
+    assert_eq!(right.code, 403, "refused unchecked while it waits");
+    assert_eq!(
+        from(&with(13, "secret"), phone).code,
+        200,
+        "the phone is served"
+    );
+}
