@@ -37,4 +37,6 @@ pub use record::{
     live_bindings, signing_bytes, sort_contacts,
 };
 pub use service::{LocationService, Lookup, Peer, Published};
-pub use transport::{Incoming, MemoryNetwork, MemoryTransport, PeerAddr, PeerAddrError, Transport};
+pub use transport::{
+    Incoming, MemoryNetwork, MemoryTransport, PeerAddr, PeerAddrError, Transport, address_share,
+};

@@ -294,6 +294,21 @@ impl Transport for MemoryTransport {
     }
 }
 
+/// The address whose share a peer or client at `ip` is charged to: an IPv4
+/// address, or an IPv6 address's /64, the block one subscriber is given
+/// (RFC 6177), so that one host cannot take 2^64 shares. An IPv4-mapped
+/// IPv6 address is its IPv4 address.
+pub fn address_share(ip: std::net::IpAddr) -> std::net::IpAddr {
+    use std::net::{IpAddr, Ipv6Addr};
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use futures::executor::block_on;

@@ -18,7 +18,7 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::message::Request;
-use crate::transaction::share_of;
+use lsp_core::address_share;
 
 mod failures;
 mod nonces;
@@ -315,7 +315,7 @@ impl DigestAuth {
         if !constant_time_eq(nonce, &self.nonce(realm, issued, serial)) {
             return Verdict::Challenge { stale: false };
         }
-        let source = request.source().map(|s| share_of(s.ip()));
+        let source = request.source().map(|s| address_share(s.ip()));
         let now_ms = now.as_millis();
         if !lock(&self.failures).may_try(&username, source, now_ms) {
             return Verdict::Refused("Too many failed attempts; wait");

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ezk_sip_types::Method;
+use lsp_core::address_share;
 
 use crate::message::Request;
 
@@ -179,7 +180,7 @@ enum State {
 
 struct Tx<D> {
     state: State,
-    /// The share the transaction is charged to (`share_of`).
+    /// The share the transaction is charged to (`lsp_core::address_share`).
     source: IpAddr,
     /// The address the request came from: only a retransmission from it
     /// is answered again.
@@ -313,7 +314,7 @@ impl<D: Clone> TransactionLayer<D> {
         dest: D,
     ) -> Arrival {
         let origin = source;
-        let source = share_of(source);
+        let source = address_share(source);
         if let Some(s) = self.sources.get_mut(&source) {
             s.bytes_in += len as u64;
         }
@@ -465,7 +466,7 @@ impl<D: Clone> TransactionLayer<D> {
         proves_address: bool,
     ) {
         let origin = source;
-        let source = share_of(source);
+        let source = address_share(source);
         if let Some(s) = self.sources.get_mut(&source) {
             s.bytes_in += len as u64;
         }
@@ -662,22 +663,6 @@ impl<D: Clone> TransactionLayer<D> {
             self.sources.remove(&tx.source);
             self.bytes -= SOURCE_OVERHEAD;
         }
-    }
-}
-
-/// The address whose share a request from `ip` is charged to: an IPv4
-/// address, or an IPv6 address's /64, the block one subscriber is given
-/// (RFC 6177), so that one host cannot take 2^64 shares.
-pub(crate) fn share_of(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-                IpAddr::V6(std::net::Ipv6Addr::from(prefix))
-            }
-        },
     }
 }
 

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use lsp_core::{
     Enrollment, Identity, Incoming, NodeId, PeerAddr, PublicKey, Transport, TransportError,
-    UnixTime,
+    UnixTime, address_share,
 };
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn::{Connection, Endpoint, RecvStream, VarInt};
@@ -43,6 +43,11 @@ pub struct TransportConfig {
     pub max_streams_per_connection: u32,
     /// Connections kept open at once.
     pub max_connections: usize,
+    /// Connections accepted from one address at once (an IPv4 address, or
+    /// an IPv6 /64): fresh keys from one host cannot push every honest
+    /// connection out of the cache. Nodes sharing one address (a lab on
+    /// 127.0.0.1, a NAT) count together.
+    pub max_connections_per_address: usize,
     /// Longest a connect plus write, or a read of one frame, may take.
     pub request_timeout: Duration,
     /// A connection with no traffic for this long is closed.
@@ -71,6 +76,7 @@ impl Default for TransportConfig {
             incoming_per_peer: 256,
             max_streams_per_connection: 64,
             max_connections: 1024,
+            max_connections_per_address: 64,
             request_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(60),
             keep_alive: Duration::from_secs(20),
@@ -79,10 +85,21 @@ impl Default for TransportConfig {
     }
 }
 
-/// The QUIC settings both ends of every connection use.
+/// The QUIC settings both ends of every connection use. Every window is
+/// set here rather than left to quinn's defaults (about 1.25 MB per
+/// stream, datagrams on), so that what one peer can make this node buffer
+/// is known: a stream carries at most a batch of frames (two frames'
+/// worth), a connection at most eight frames' worth unread, and no
+/// datagrams are taken at all (nothing here sends any).
 fn quic_settings(cfg: &TransportConfig) -> Result<Arc<quinn::TransportConfig>, Error> {
+    let frame = cfg.max_frame_len as u64 + 4;
+    let window = |n: u64| VarInt::from_u64(n * frame).map_err(|_| Error::Config("max_frame_len"));
     let mut transport = quinn::TransportConfig::default();
     transport
+        .stream_receive_window(window(2)?)
+        .receive_window(window(8)?)
+        .send_window(8 * frame)
+        .datagram_receive_buffer_size(None)
         .max_concurrent_uni_streams(VarInt::from_u32(cfg.max_streams_per_connection))
         .max_concurrent_bidi_streams(VarInt::from_u32(0))
         .max_idle_timeout(Some(
@@ -102,6 +119,8 @@ struct Cached {
     used: Instant,
     /// In a closed ring: when the peer's enrollment runs out, if it has one.
     enrolled_until: Option<UnixTime>,
+    /// Whether this node dialed it.
+    dialed: bool,
 }
 
 /// Whether an enrollment that runs out at `until` still holds.
@@ -249,8 +268,9 @@ async fn accept_loop(inner: Arc<Inner>) {
                 .cfg
                 .closed_ring
                 .and_then(|c| tls::check_enrollment(&cert, &peer, &c.ring).ok());
-            inner.remember(peer, conn.clone(), enrolled_until);
-            read_frames(inner, conn, peer, enrolled_until).await;
+            if inner.remember(peer, conn.clone(), enrolled_until, false) {
+                read_frames(inner, conn, peer, enrolled_until).await;
+            }
         });
     }
 }
@@ -432,8 +452,48 @@ impl Inner {
         self.conns.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn remember(&self, peer: NodeId, conn: Connection, enrolled_until: Option<UnixTime>) {
+    /// Keeps `conn` as the connection to `peer`; `dialed` when this node
+    /// dialed it. Returns whether it is served: an accepted connection
+    /// past its address's share is closed instead.
+    fn remember(
+        &self,
+        peer: NodeId,
+        conn: Connection,
+        enrolled_until: Option<UnixTime>,
+        dialed: bool,
+    ) -> bool {
         let mut conns = self.conns();
+        if let Some(old) = conns.get(&peer)
+            && old.conn.stable_id() != conn.stable_id()
+            && old.conn.close_reason().is_none()
+        {
+            if old.dialed != dialed {
+                // Both ends dialed at once. Each keeps the one the lower
+                // Node-ID dialed, so both keep the same; the other is
+                // still read, and idles out.
+                let keep_ours = self.local.id < peer;
+                if old.dialed == keep_ours {
+                    return true;
+                }
+            } else {
+                // One key, one connection: a newer one from the same side
+                // replaces the older, which would otherwise stay open.
+                (old.conn).close(VarInt::from_u32(CLOSE_SHUTDOWN), b"replaced");
+            }
+        } else if !dialed && !conns.contains_key(&peer) {
+            let from = address_share(conn.remote_address().ip());
+            let there = conns
+                .values()
+                .filter(|c| !c.dialed && address_share(c.conn.remote_address().ip()) == from)
+                .count();
+            if there >= self.cfg.max_connections_per_address {
+                conn.close(
+                    VarInt::from_u32(CLOSE_SHUTDOWN),
+                    b"too many from this address",
+                );
+                return false;
+            }
+        }
         if conns.len() >= self.cfg.max_connections && !conns.contains_key(&peer) {
             // Make room: drop the least recently used connection, which
             // reconnects on demand.
@@ -447,8 +507,10 @@ impl Inner {
             conn,
             used: Instant::now(),
             enrolled_until,
+            dialed,
         };
         conns.insert(peer, cached);
+        true
     }
 
     async fn connection(self: &Arc<Self>, to: PeerAddr) -> Result<Connection, TransportError> {
@@ -505,7 +567,7 @@ impl Inner {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .enrollment
             .and_then(Result::ok);
-        self.remember(to.id, conn.clone(), enrolled_until);
+        self.remember(to.id, conn.clone(), enrolled_until, true);
         tokio::spawn(read_frames(
             self.clone(),
             conn.clone(),
@@ -627,6 +689,56 @@ mod tests {
     fn bind(seed: u8, cfg: TransportConfig) -> QuicTransport {
         let id = Identity::from_secret_bytes([seed; 32]);
         QuicTransport::bind(&id, "127.0.0.1:0".parse().expect("addr"), cfg).expect("bind")
+    }
+
+    /// A node, and `n` dialers that each connected to it, with their
+    /// connections; dialer `i` is keyed by `seeds(i)`.
+    async fn dialed(
+        cfg: TransportConfig,
+        n: u8,
+        seeds: impl Fn(u8) -> u8,
+    ) -> (QuicTransport, Vec<(QuicTransport, Connection)>) {
+        let node = bind(1, cfg);
+        let mut dialers = Vec::new();
+        for i in 0..n {
+            let dialer = bind(seeds(i), TransportConfig::default());
+            let conn = (dialer.inner)
+                .connection(node.local())
+                .await
+                .expect("connect");
+            dialers.push((dialer, conn));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        (node, dialers)
+    }
+
+    /// One key that dials again and again holds one connection here: each
+    /// newer one replaces the older, which is closed, not left open.
+    #[tokio::test]
+    async fn one_key_holds_one_connection() {
+        let (node, dialers) = dialed(TransportConfig::default(), 5, |_| 2).await;
+        assert_eq!(node.inner.conns().len(), 1);
+        for (_, conn) in &dialers[..4] {
+            let closed = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
+            assert!(closed.is_ok(), "an older connection is closed");
+        }
+        assert!(dialers[4].1.close_reason().is_none(), "the newest serves");
+    }
+
+    /// Fresh keys from one address take at most its share of connections:
+    /// past it, a connection is closed instead of pushing others out.
+    #[tokio::test]
+    async fn one_address_holds_at_most_its_share_of_connections() {
+        let cfg = TransportConfig {
+            max_connections_per_address: 3,
+            ..TransportConfig::default()
+        };
+        let (node, dialers) = dialed(cfg, 4, |i| 10 + i).await;
+        assert_eq!(node.inner.conns().len(), 3);
+        let last = &dialers[3].1;
+        let closed = tokio::time::timeout(Duration::from_secs(2), last.closed()).await;
+        assert!(closed.is_ok(), "the fourth is closed");
+        assert!(dialers[..3].iter().all(|(_, c)| c.close_reason().is_none()));
     }
 
     /// Frames sent slowly (the length, then the rest) to a node that is not

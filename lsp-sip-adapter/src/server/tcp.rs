@@ -18,7 +18,7 @@ use tracing::debug;
 use super::framer::Framer;
 use super::path::{ReturnPath, TcpOut};
 use super::shared::Core;
-use crate::transaction::share_of;
+use lsp_core::address_share;
 
 pub(super) async fn accept(
     core: Arc<Core>,
@@ -56,7 +56,7 @@ pub(super) async fn accept(
     }
 }
 
-/// Connections held per source share (`transaction::share_of`).
+/// Connections held per source share (`lsp_core::address_share`).
 #[derive(Default)]
 struct PerSource(Mutex<HashMap<IpAddr, usize>>);
 
@@ -68,7 +68,7 @@ struct Share {
 
 impl PerSource {
     fn take(table: &Arc<Self>, from: SocketAddr, cap: usize) -> Option<Share> {
-        let source = share_of(from.ip());
+        let source = address_share(from.ip());
         let mut held = table.0.lock().unwrap_or_else(PoisonError::into_inner);
         let n = held.entry(source).or_insert(0);
         if *n >= cap.max(1) {
