@@ -384,13 +384,18 @@ impl Chord {
         if from.id == self.me.id {
             return Err(InputError::FromItself);
         }
-        self.vitals.heard(from.id, now_ms);
+        // Only a member's frames show that a member lives: an expired one
+        // that keeps talking must not keep its place as a successor.
+        let member = self.gate.admits_sender(&from, enrolled);
+        if member {
+            self.vitals.heard(from.id, now_ms);
+        }
         match msg {
             Message::Request { id, body } => {
                 let body = self.gate.request(body);
                 let body = if self.state == NodeState::Client {
                     self.serve_as_client(from, body, now_ms)
-                } else if !self.gate.admits_sender(&from, enrolled) {
+                } else if !member {
                     match Gate::for_stranger(&body) {
                         ForStranger::Ack => Response::Ack,
                         ForStranger::Serve => self.serve(from, body, now_ms),
@@ -403,7 +408,7 @@ impl Chord {
             }
             // Only members answer for the ring: a stranger's answer is
             // dropped, as if it never came.
-            Message::Response { id, body } if self.gate.admits_sender(&from, enrolled) => {
+            Message::Response { id, body } if member => {
                 let body = self.gate.answer(body);
                 self.on_response(from, id, body, len, now_ms);
             }

@@ -230,3 +230,41 @@ fn one_refusing_successor_cannot_switch_a_member_off() {
         assert!(requests(&mut node).is_empty(), "the verdict is in");
     }
 }
+
+/// In a closed ring, a successor whose enrollment ran out keeps talking
+/// (its frames now arrive unvouched for) but its answers count for
+/// nothing: it is not heard as a member, so when stabilize goes
+/// unanswered it is dropped, instead of staying the successor for ever.
+#[test]
+fn an_expired_member_that_keeps_talking_is_dropped() {
+    let t0 = Instant::now();
+    let mut node = joined(0xf0, &[0x20, 0x30]);
+    node.set_admission(closed_ring());
+    let (expired, next) = (peer(0x20), peer(0x30));
+    node.table.stabilize(&mut node.io, 0);
+    let asked = requests(&mut node);
+    assert!(matches!(&asked[..], [(p, _, Request::GetNeighbours)] if *p == expired));
+    let ping = Message::Request {
+        id: 5,
+        body: Request::Ping,
+    }
+    .encode()
+    .expect("encode");
+    let mut t = t0;
+    for _ in 0..60 {
+        t += Duration::from_millis(100);
+        node.handle_message(expired, &ping, t)
+            .expect("a stranger's ping");
+        node.handle_timeout(t);
+        let _ = requests(&mut node);
+        if node.successors().first() != Some(&expired) {
+            break;
+        }
+    }
+    assert_eq!(
+        node.successors().first(),
+        Some(&next),
+        "{:?}",
+        node.successors()
+    );
+}
