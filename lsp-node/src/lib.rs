@@ -7,6 +7,7 @@ mod error;
 pub mod keyfile;
 mod sip;
 mod status;
+mod status_listener;
 
 pub use config::{ConfigError, NodeConfig, Role};
 pub use daemon::{Daemon, Entered, Leaving};

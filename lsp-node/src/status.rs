@@ -483,6 +483,7 @@ pub async fn serve(
     source: Arc<StatusSource>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let listener = crate::status_listener::Bounded::new(listener, crate::status_listener::LIFETIME);
     axum::serve(listener, router(source))
         .with_graceful_shutdown(stop)
         .await
