@@ -29,6 +29,14 @@ pub enum ConfigError {
         /// The parser's message, which names the key and the line.
         message: String,
     },
+    /// The file holds SIP passwords and others may read it.
+    #[error("{}: holds SIP passwords and has mode {mode:o}; others must not read it (chmod 600)", path.display())]
+    Readable {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// A value that parses but cannot be used.
     #[error("{field}: {message}")]
     Invalid {
@@ -37,6 +45,29 @@ pub enum ConfigError {
         /// What is wrong with it.
         message: String,
     },
+}
+
+/// Refuses a file that others may read, as key files are refused.
+#[cfg(unix)]
+fn private(path: &Path) -> Result<(), ConfigError> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(ConfigError::Readable {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn private(_: &Path) -> Result<(), ConfigError> {
+    Ok(())
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
@@ -450,6 +481,9 @@ impl NodeConfig {
             path: path.to_owned(),
             message: e.to_string().trim_end().to_string(),
         })?;
+        if config.sip.as_ref().is_some_and(|s| !s.users.is_empty()) {
+            private(path)?;
+        }
         let base = path.parent().unwrap_or(Path::new("."));
         config.identity_file = base.join(&config.identity_file);
         if let Some(p) = &mut config.admission.enrollment_file {

@@ -27,6 +27,35 @@ pub(crate) struct SipFront {
     pub(crate) created_key: Option<CreatedKey>,
 }
 
+/// The local store's file holds every registration with its Contacts: it
+/// is created readable by its owner alone, and refused when others may
+/// read it, as key files are.
+fn private_db(path: &std::path::Path) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        match std::fs::metadata(path) {
+            Ok(meta) => {
+                let mode = meta.permissions().mode() & 0o777;
+                if mode & 0o077 != 0 {
+                    return Err(format!(
+                        "has mode {mode:o}; others must not read the registrations (chmod 600)"
+                    ));
+                }
+            }
+            Err(_) => {
+                (std::fs::OpenOptions::new().write(true).create_new(true))
+                    .mode(0o600)
+                    .open(path)
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 fn sip_error(field: &'static str) -> impl Fn(String) -> StartError {
     move |message| StartError::Sip { field, message }
 }
@@ -90,7 +119,10 @@ pub(crate) async fn start(
             .policy(policy.clone())
             .limits(config.store_limits());
         match &section.local_db {
-            Some(path) => LocalLocationService::open(path, local_config)
+            Some(path) => private_db(path)
+                .and_then(|()| {
+                    LocalLocationService::open(path, local_config).map_err(|e| e.to_string())
+                })
                 .map_err(|e| sip_error("sip.local_db")(format!("{}: {e}", path.display()))),
             None => Ok(LocalLocationService::new(local_config)),
         }

@@ -151,7 +151,7 @@ async fn register_redirect_and_survive_sigterm() {
 
 fn check(dir: &Path, text: &str) -> (bool, String) {
     let path = dir.join("bad.toml");
-    std::fs::write(&path, text).unwrap();
+    write_private(&path, text);
     let out = Command::new(BIN)
         .args(["check", "--config"])
         .arg(&path)
@@ -221,18 +221,33 @@ fn config_errors_name_the_field() {
     assert!(ok, "{err}");
 }
 
+/// The example holds a SIP password: copied private it is valid; readable
+/// by others it is refused, naming the fix.
 #[test]
-fn the_example_config_is_valid() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/node.example.toml");
-    let out = Command::new(BIN)
-        .args(["check", "--config", path])
-        .output()
-        .unwrap();
+fn the_example_config_is_valid_once_private() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/node.example.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.toml");
+    let text = std::fs::read_to_string(example).unwrap();
+    let check = |path: &Path| {
+        Command::new(BIN)
+            .args(["check", "--config"])
+            .arg(path)
+            .output()
+            .unwrap()
+    };
+    write_private(&path, &text);
+    let out = check(&path);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    std::fs::write(&path, &text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = check(&path);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("chmod 600"), "{err}");
 }
 
 #[test]

@@ -66,3 +66,26 @@ async fn daemons_start_a_ring_join_it_serve_status_and_leave() {
     assert!(matches!(b.shutdown().await, Leaving::Left));
     assert!(matches!(a.shutdown().await, Leaving::Left));
 }
+
+/// The local store's file holds every registration: it is created private,
+/// and one that others may read stops the start, naming the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_store_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let anchor = anchor();
+    let sip = "[sip]\nudp = [\"127.0.0.1:0\"]\nstore = \"local\"\nlocal_db = \"reg.db\"\n\
+               registrar = false\nredirect = true\ndomains = [\"example.com\"]\n";
+    let config = write_config(dir.path(), "a", None, sip, &anchor);
+    let a = start(&config).await.expect("a starts");
+    let db = dir.path().join("reg.db");
+    let mode = std::fs::metadata(&db).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "created private");
+    a.shutdown().await;
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let refused = start(&config).await.err().map(|e| e.to_string());
+    assert!(
+        refused.as_deref().is_some_and(|e| e.contains("chmod 600")),
+        "{refused:?}"
+    );
+}

@@ -160,8 +160,16 @@ pub fn write_config(
          [status]\nlisten = \"127.0.0.1:0\"\n\n{extra}"
     );
     let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, text).unwrap();
+    write_private(&path, &text);
     path
+}
+
+/// Writes `text` to `path` readable by its owner alone, as a config file
+/// holding SIP passwords must be.
+pub fn write_private(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
 pub fn ids(v: &Value, field: &str) -> Vec<String> {
