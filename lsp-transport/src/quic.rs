@@ -24,6 +24,7 @@ use quinn::{Connection, Endpoint, RecvStream, VarInt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::Error;
+use crate::fair::FairQueue;
 use crate::tls::{self, Credentials};
 
 /// Settings of a [`QuicTransport`].
@@ -164,8 +165,8 @@ struct Inner {
     transport: Arc<quinn::TransportConfig>,
     /// Never held across an await.
     conns: Mutex<HashMap<NodeId, Cached>>,
-    tx: async_channel::Sender<Incoming>,
-    rx: async_channel::Receiver<Incoming>,
+    /// Received frames, served in turn across senders.
+    incoming: FairQueue,
     /// Each peer's share of the incoming queue: a permit per frame queued,
     /// given back when `recv` takes it. Never held across an await.
     shares: Mutex<HashMap<NodeId, Arc<Semaphore>>>,
@@ -216,7 +217,7 @@ impl QuicTransport {
         cfg: TransportConfig,
     ) -> Result<Self, Error> {
         let addr = endpoint.local_addr().map_err(Error::Bind)?;
-        let (tx, rx) = async_channel::bounded(cfg.incoming_queue.max(1));
+        let incoming = FairQueue::new(cfg.incoming_queue);
         let inner = Arc::new(Inner {
             endpoint,
             local: PeerAddr {
@@ -227,8 +228,7 @@ impl QuicTransport {
             creds,
             transport,
             conns: Mutex::new(HashMap::new()),
-            tx,
-            rx,
+            incoming,
             shares: Mutex::new(HashMap::new()),
             closed: tokio::sync::watch::Sender::new(false),
         });
@@ -385,7 +385,7 @@ impl StreamReader {
                 enrolled: holds(self.enrolled_until),
             };
             // A full queue makes this reader wait: backpressure.
-            if self.inner.tx.send(incoming).await.is_err() {
+            if self.inner.incoming.push(incoming).await.is_err() {
                 self.inner.give_back(self.peer);
                 return;
             }
@@ -659,12 +659,7 @@ impl Transport for QuicTransport {
 
     async fn recv(&self) -> Result<Incoming, TransportError> {
         // `close` closes the queue, which ends every waiting `recv`.
-        let incoming = self
-            .inner
-            .rx
-            .recv()
-            .await
-            .map_err(|_| TransportError::Closed)?;
+        let incoming = (self.inner.incoming.pop().await).ok_or(TransportError::Closed)?;
         self.inner.give_back(incoming.from);
         Ok(incoming)
     }
@@ -676,7 +671,7 @@ impl Transport for QuicTransport {
         self.inner
             .endpoint
             .close(VarInt::from_u32(CLOSE_SHUTDOWN), b"shutdown");
-        self.inner.rx.close();
+        self.inner.incoming.close();
         self.inner.conns().clear();
         let _ = tokio::time::timeout(Duration::from_secs(2), self.inner.endpoint.wait_idle()).await;
     }

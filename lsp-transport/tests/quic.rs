@@ -214,6 +214,25 @@ async fn a_flooding_peer_holds_only_its_share_of_the_incoming_queue() {
     assert!(taken <= SHARE + 4, "{taken} flood frames came first");
 }
 
+/// The incoming queue is served in turn across senders: a flooder's
+/// queued frames put at most one ahead of another peer's frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooders_queued_frames_do_not_go_first() {
+    let taken = flood_frames_before_an_honest_one(40, |flooder, target| async move {
+        for i in 0..900u32 {
+            if flooder
+                .send(target, i.to_be_bytes().to_vec())
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(taken <= 1, "{taken} flood frames came first");
+}
+
 /// Frames sent together share one stream and arrive whole, in order.
 #[tokio::test]
 async fn a_batch_of_frames_arrives_in_order() {
