@@ -234,6 +234,12 @@ pub enum StoreLimit {
         /// The limit in force.
         limit: u64,
     },
+    /// Most records of one publisher without authority over their AORs.
+    #[error("at most {limit} records of one publisher")]
+    PerPublisher {
+        /// The limit in force.
+        limit: u64,
+    },
     /// Most bindings in one record.
     #[error("at most {limit} bindings per record")]
     BindingsPerRecord {

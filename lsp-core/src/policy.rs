@@ -14,12 +14,24 @@ pub trait AccessPolicy: Send + Sync + Debug {
     /// `owners` are the publishers that hold a live record for the same AOR
     /// in the store being written (empty for a new AOR).
     fn authorize(&self, record: &SignedRecord, owners: &[PublicKey]) -> Result<(), Error>;
+
+    /// Whether the publisher writes `record` with authority over its AOR
+    /// (a domain's trust anchor): then the store's per-publisher quota
+    /// does not apply, since such a key publishes a whole domain.
+    fn vouches(&self, record: &SignedRecord) -> bool {
+        let _ = record;
+        false
+    }
 }
 
 /// A shared policy, so one instance can guard several stores.
 impl<P: AccessPolicy + ?Sized> AccessPolicy for Arc<P> {
     fn authorize(&self, record: &SignedRecord, owners: &[PublicKey]) -> Result<(), Error> {
         (**self).authorize(record, owners)
+    }
+
+    fn vouches(&self, record: &SignedRecord) -> bool {
+        (**self).vouches(record)
     }
 }
 
@@ -30,6 +42,11 @@ pub struct OpenPolicy;
 impl AccessPolicy for OpenPolicy {
     fn authorize(&self, _: &SignedRecord, _: &[PublicKey]) -> Result<(), Error> {
         Ok(())
+    }
+
+    /// Anyone may write anything, as much as the store holds.
+    fn vouches(&self, _: &SignedRecord) -> bool {
+        true
     }
 }
 
@@ -107,5 +124,10 @@ impl AccessPolicy for DomainTrustAnchors {
                 "no trust anchor for domain {host}"
             ))),
         }
+    }
+
+    fn vouches(&self, record: &SignedRecord) -> bool {
+        let host = record.record.aor.host();
+        (self.anchors.get(host)).is_some_and(|keys| keys.contains(&record.publisher))
     }
 }

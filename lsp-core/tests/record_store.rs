@@ -198,3 +198,65 @@ fn checked_ahead_holds_at_most_its_cap() {
         .unwrap();
     assert_eq!(ahead.len(), 3);
 }
+
+/// One key without authority over its AORs holds at most its share of the
+/// store (here 400 / 64 = 6 records), so it cannot fill the store every
+/// other publisher needs; a domain's trust anchor is not limited so, and a
+/// share comes back as its records lapse.
+#[test]
+fn one_publisher_holds_at_most_its_share_unless_the_policy_vouches() {
+    use lsp_core::{DomainTrustAnchors, StoreLimit};
+    let mut limits = StoreLimits::default();
+    limits.max_records = 400;
+    let store = RecordStore::new(limits);
+    let now = UnixTime(1000);
+    let mut stored = 0;
+    let mut refused = None;
+    for n in 0..600 {
+        match store.publish(
+            &signed(&format!("u{n}"), 66),
+            &FirstComeFirstServed,
+            now,
+            |_| Ok(()),
+        ) {
+            Ok(_) => stored += 1,
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    assert_eq!(stored, 6);
+    assert_eq!(refused, Some(StoreLimit::PerPublisher { limit: 6 }.into()));
+    store
+        .publish(&signed("honest", 7), &FirstComeFirstServed, now, |_| Ok(()))
+        .expect("another publisher's first record is stored");
+    // Its own AORs it may still update.
+    let mut newer = signed("u0", 66).record.clone();
+    newer.version = 2;
+    let newer = newer.sign(&Identity::from_secret_bytes([66; 32])).unwrap();
+    store
+        .publish(&newer, &FirstComeFirstServed, now, |_| Ok(()))
+        .expect("an update");
+
+    let anchor = Identity::from_secret_bytes([5; 32]);
+    let domain = DomainTrustAnchors::new().trust("example.com", anchor.public_key());
+    for n in 0..50 {
+        let r = signed(&format!("d{n}"), 5);
+        store
+            .publish(&r, &domain, now, |_| Ok(()))
+            .expect("the anchor is vouched for");
+    }
+    // The limited key's records lapse (bindings end at 9000): purged, its
+    // share comes back.
+    for i in 0..store.shard_count() {
+        store.purge_shard(i, UnixTime(100_000), |_| {});
+    }
+    let later = signed("late", 66);
+    let mut late = later.record.clone();
+    late.bindings = vec![Binding::new("sip:x@10.0.0.3", UnixTime(200_000), "c", 1)];
+    let late = late.sign(&Identity::from_secret_bytes([66; 32])).unwrap();
+    store
+        .publish(&late, &FirstComeFirstServed, UnixTime(100_000), |_| Ok(()))
+        .expect("room again");
+}

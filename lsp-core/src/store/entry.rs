@@ -154,6 +154,13 @@ impl RecordView<'_> {
     }
 }
 
+/// The publisher of an encoded `SignedRecord`, read off its fixed tail
+/// without decoding the rest.
+pub(crate) fn publisher_of(bytes: &[u8]) -> Option<PublicKey> {
+    let tail = bytes.get(bytes.len().checked_sub(TAIL)?..)?;
+    Some(PublicKey(tail.get(..32)?.try_into().ok()?))
+}
+
 /// Reads an encoded `SignedRecord` in place.
 pub(crate) fn view(bytes: &[u8]) -> Result<RecordView<'_>, postcard::Error> {
     let (mut view, tail) = postcard::take_from_bytes::<RecordView<'_>>(bytes)?;

@@ -8,8 +8,9 @@
 
 pub(crate) mod entry;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use hashbrown::hash_table::{Entry as TableEntry, HashTable};
@@ -43,6 +44,12 @@ type Table = HashTable<Box<[u8]>>;
 pub struct StoreLimits {
     /// Most records (one per AOR and publisher).
     pub max_records: usize,
+    /// Most records of one publisher, as a fraction of `max_records`: at
+    /// most `max_records / publisher_share`, unless the policy vouches for
+    /// the publisher's authority over the AOR (a domain's trust anchor,
+    /// which publishes every user of its domain). One key cannot fill the
+    /// store that every other publisher needs.
+    pub publisher_share: usize,
     /// Most bytes of encoded records.
     pub max_bytes: usize,
     /// Largest encoded record.
@@ -57,6 +64,7 @@ impl Default for StoreLimits {
     fn default() -> Self {
         Self {
             max_records: 10_000_000,
+            publisher_share: 64,
             max_bytes: 4 << 30,
             max_record_bytes: 16 * 1024,
             max_bindings: 64,
@@ -103,6 +111,9 @@ pub struct RecordStore {
     limits: StoreLimits,
     records: AtomicUsize,
     bytes: AtomicUsize,
+    /// Records held per publisher, lapsed ones not yet dropped included.
+    /// Taken after a shard lock, never before one.
+    publishers: Mutex<HashMap<PublicKey, usize>>,
 }
 
 impl std::fmt::Debug for RecordStore {
@@ -132,6 +143,7 @@ impl RecordStore {
             limits,
             records: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
+            publishers: Mutex::default(),
         }
     }
 
@@ -278,6 +290,16 @@ impl RecordStore {
             new > old && counter.load(Ordering::Relaxed) + new - old > limit
         };
         let l = &self.limits;
+        let publisher = record.publisher;
+        let gains = new_slot.is_some()
+            && !entry::slots(old).any(|s| entry::publisher_of(s.bytes) == Some(publisher));
+        let quota = l.max_records / l.publisher_share.max(1);
+        if gains && !policy.vouches(record) && self.held_by(&publisher) >= quota.max(1) {
+            return Err(StoreLimit::PerPublisher {
+                limit: quota.max(1) as u64,
+            }
+            .into());
+        }
         if over(&self.records, old_records, new_records, l.max_records) {
             return Err(StoreLimit::Records {
                 limit: l.max_records as u64,
@@ -296,6 +318,10 @@ impl RecordStore {
             Change::Stored(rid, packed)
         };
         commit(&change)?;
+        match &change {
+            Change::Stored(_, packed) => self.count_publishers(packed, old),
+            Change::Removed(_) => self.count_publishers(&[], old),
+        }
         self.records.fetch_add(new_records, Ordering::Relaxed);
         self.records.fetch_sub(old_records, Ordering::Relaxed);
         self.bytes.fetch_add(new_len, Ordering::Relaxed);
@@ -493,6 +519,7 @@ impl RecordStore {
         self.records
             .fetch_add(entry::slots(&packed).count(), Ordering::Relaxed);
         self.bytes.fetch_add(packed.len(), Ordering::Relaxed);
+        self.count_publishers(&packed, &[]);
         match table.find_entry(rid.prefix_u64(), |e| entry::aor_bytes(e) == aor) {
             Ok(mut e) => self.uncount(&std::mem::replace(e.get_mut(), packed)),
             Err(_) => {
@@ -600,6 +627,37 @@ impl RecordStore {
         self.records
             .fetch_sub(entry::slots(gone).count(), Ordering::Relaxed);
         self.bytes.fetch_sub(gone.len(), Ordering::Relaxed);
+        self.count_publishers(&[], gone);
+    }
+
+    /// Records of `publisher` held now.
+    fn held_by(&self, publisher: &PublicKey) -> usize {
+        let held = self
+            .publishers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        held.get(publisher).copied().unwrap_or(0)
+    }
+
+    /// An entry `old` becomes `new` (either may be empty): each publisher's
+    /// count follows its slots.
+    fn count_publishers(&self, new: &[u8], old: &[u8]) {
+        let mut held = self
+            .publishers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let slots = |e| entry::slots(e).filter_map(|s| entry::publisher_of(s.bytes));
+        for p in slots(new) {
+            *held.entry(p).or_insert(0) += 1;
+        }
+        for p in slots(old) {
+            if let Some(n) = held.get_mut(&p) {
+                *n -= 1;
+                if *n == 0 {
+                    held.remove(&p);
+                }
+            }
+        }
     }
 
     fn read(&self, rid: ResourceId) -> RwLockReadGuard<'_, Table> {
