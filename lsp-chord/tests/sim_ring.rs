@@ -445,6 +445,8 @@ fn a_full_store_is_a_typed_error() {
     let mut cfg = SimConfig::new(seed(11));
     let mut limits = StoreLimits::default();
     limits.max_records = 2;
+    // The whole store's bound, not one publisher's share of it.
+    limits.publisher_share = 1;
     cfg.chord.limits = limits;
     let mut sim = Sim::new(cfg);
     sim.converged_ring(3);
