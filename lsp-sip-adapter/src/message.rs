@@ -144,9 +144,23 @@ pub struct Request {
     pub max_forwards: u8,
     /// What a response copies.
     pub echo: Echo,
+    /// The most bytes a response may take toward an address that has not
+    /// shown it receives what is sent there; `None` when unbounded.
+    budget: Option<usize>,
 }
 
 impl Request {
+    /// Bounds the response to `bytes` (see [`Request::response_budget`]).
+    pub(crate) fn set_response_budget(&mut self, bytes: Option<usize>) {
+        self.budget = bytes;
+    }
+
+    /// The most bytes a response may take: a server bounds what a small
+    /// request buys toward an address that may be spoofed.
+    pub fn response_budget(&self) -> Option<usize> {
+        self.budget
+    }
+
     /// Raw values of one header (any case, long or compact name), in order.
     pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.headers.get(name)
@@ -485,6 +499,7 @@ pub fn parse(buf: &[u8]) -> Result<Inbound, Malformed> {
         max_forwards,
         echo,
         headers,
+        budget: None,
     })))
 }
 

@@ -497,15 +497,32 @@ impl SipService {
                 if live.is_empty() {
                     return request.response(480, "Temporarily Unavailable");
                 }
+                // Toward an address not proved, as many Contacts as fit the
+                // request's budget (the first always), best first: a redirect
+                // may list any of the bindings.
                 let mut r = request.response(302, "Moved Temporarily");
-                for b in live.into_iter().take(MAX_REDIRECT_CONTACTS) {
-                    r = r.with_header("Contact", registrar::contact_value(b, now));
+                let mut room = request
+                    .response_budget()
+                    .map(|max| max.saturating_sub(r.to_bytes().len() + REDIRECT_TAIL));
+                for (i, b) in live.into_iter().take(MAX_REDIRECT_CONTACTS).enumerate() {
+                    let value = registrar::contact_value(b, now);
+                    let cost = "Contact: \r\n".len() + value.len();
+                    if let Some(room) = &mut room {
+                        if i > 0 && cost > *room {
+                            break;
+                        }
+                        *room = room.saturating_sub(cost);
+                    }
+                    r = r.with_header("Contact", value);
                 }
                 r
             }
         }
     }
 }
+
+/// What a 302 gains after its Contacts: its To tag and Server header.
+const REDIRECT_TAIL: usize = 128;
 
 fn host_of(uri: &ezk_sip_types::uri::SipUri) -> String {
     match &uri.host_port.host {

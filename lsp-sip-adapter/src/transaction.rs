@@ -556,6 +556,13 @@ impl<D: Clone> TransactionLayer<D> {
         queue.pop_first().map(|(_, key)| key)
     }
 
+    /// Whether an ACK from `source` proved lately that it receives what
+    /// is sent there.
+    pub fn is_proven(&self, now: Instant, source: IpAddr) -> bool {
+        let source = address_share(source);
+        (self.sources.get(&source)).is_some_and(|s| s.verified_until.is_some_and(|v| v > now))
+    }
+
     fn may_retransmit(&self, now: Instant, source: IpAddr, len: usize) -> bool {
         self.sources.get(&source).is_some_and(|s| {
             s.verified_until.is_some_and(|v| v > now) || s.bytes_out + len as u64 <= s.bytes_in

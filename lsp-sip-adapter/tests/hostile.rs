@@ -303,3 +303,57 @@ async fn a_message_trickled_a_byte_at_a_time_does_not_hold_a_connection() {
     let took = start.elapsed();
     assert!(took < Duration::from_secs(3), "closed after {took:?}");
 }
+
+/// A small INVITE from an address not proved buys a 302 of at most a
+/// datagram's worth (1,300 bytes, or three times the request), whatever
+/// the user's Contacts: the source may be spoofed. Once an ACK with our
+/// tag proves the address, the redirect lists every Contact.
+#[tokio::test]
+async fn a_302_to_an_unproved_address_is_bounded_by_what_the_request_paid() {
+    let server = open_server(SipLimits::default()).await;
+    let phone = udp_client(&server).await;
+    let contacts: String = (0..16)
+        .map(|i| format!("Contact: <sip:alice-{i}-{}@192.0.2.4>\r\n", "d".repeat(120)))
+        .collect();
+    phone
+        .send(request("REGISTER", "z9hG4bKmany", &contacts, "").as_bytes())
+        .await
+        .expect("send");
+    let answer = recv(&phone, Duration::from_secs(5)).await.expect("answer");
+    assert!(answer.starts_with("SIP/2.0 200"), "{answer}");
+
+    let caller = udp_client(&server).await;
+    let invite = request("INVITE", "z9hG4bKamp1", "", "");
+    caller.send(invite.as_bytes()).await.expect("send");
+    let first = recv(&caller, Duration::from_secs(5)).await.expect("302");
+    let listed = |r: &str| r.matches("\r\nContact: ").count();
+    assert!(first.starts_with("SIP/2.0 302"), "{first}");
+    assert!(
+        first.len() <= 1300.max(3 * invite.len()),
+        "{} bytes",
+        first.len()
+    );
+    assert!(
+        (1..16).contains(&listed(&first)),
+        "{} Contacts",
+        listed(&first)
+    );
+
+    let to = first
+        .lines()
+        .find(|l| l.starts_with("To: "))
+        .expect("a To header")
+        .to_owned();
+    let ack =
+        request("ACK", "z9hG4bKamp1", "", "").replace("To: <sip:alice@example.com>", to.trim_end());
+    caller.send(ack.as_bytes()).await.expect("ack");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let again = request("INVITE", "z9hG4bKamp2", "", "");
+    caller.send(again.as_bytes()).await.expect("send");
+    let proved = recv(&caller, Duration::from_secs(5)).await.expect("302");
+    assert_eq!(
+        listed(&proved),
+        16,
+        "every Contact once the address is proved"
+    );
+}

@@ -19,6 +19,11 @@ use crate::service::SipService;
 use crate::tags::ToTags;
 use crate::transaction::{Arrival, TransactionLayer, TxKey};
 
+/// The most a response over UDP takes toward an address not proved by an
+/// ACK, when three times its request is less: one datagram of the size
+/// RFC 3261 section 18.1.1 keeps below the path MTU.
+const UNPROVEN_RESPONSE: usize = 1300;
+
 pub(super) struct Transactions {
     pub(super) layer: TransactionLayer<ReturnPath>,
     /// When the timer task is due to wake, so that only an earlier timer
@@ -101,6 +106,11 @@ impl Core {
                 let core = self.clone();
                 let mut request = request;
                 request.stamp_source(source);
+                // A small datagram from an address not proved must not buy
+                // a large answer toward it: it may be spoofed.
+                if !reliable && !self.lock().layer.is_proven(now, ip) {
+                    request.set_response_budget(Some((3 * len).max(UNPROVEN_RESPONSE)));
+                }
                 run_or_spawn(async move {
                     let answer = core.service.handle(&request, source).await;
                     drop((permit, hold));
