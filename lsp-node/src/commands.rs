@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
 
+use crate::enrollment_file::EnrollmentFile;
 use crate::{Daemon, Entered, Leaving, NodeConfig, Role, keyfile};
 
 /// A subcommand's failure, printed as `lsp-node: <message>`.
@@ -13,7 +14,7 @@ pub type Failure = Box<dyn std::error::Error>;
 
 /// `lsp-node check`: loads and checks a configuration.
 pub fn check(path: &Path) -> Result<(), Failure> {
-    NodeConfig::load(path)?;
+    Daemon::check(&NodeConfig::load(path)?)?;
     println!("{}: OK", path.display());
     Ok(())
 }
@@ -42,15 +43,17 @@ pub fn keygen(path: &Path, work: u32) -> Result<(), Failure> {
 pub fn enroll(ring_key: &Path, node: &str, days: u64) -> Result<(), Failure> {
     let node = lsp_core::NodeId::from_hex(node.trim())
         .ok_or_else(|| format!("--node: {node:?} is not a Node-ID (64 hex digits)"))?;
+    if days == 0 {
+        return Err("--days: an enrollment must last at least one day".into());
+    }
     let (ring, created) = key(ring_key, "--ring-key", 0)?;
     if created {
-        println!("created ring key {}", ring_key.display());
+        // stderr: stdout is the enrollment file.
+        eprintln!("created ring key {}", ring_key.display());
     }
     let valid = Duration::from_secs(days.saturating_mul(86_400));
     let enrollment = lsp_core::Enrollment::issue(&ring, node, lsp_core::UnixTime::now() + valid);
-    println!("ring-key {}", ring.public_key());
-    println!("expires-ms {}", enrollment.expires.0);
-    println!("enrollment {}", enrollment.to_hex());
+    print!("{}", EnrollmentFile::render(ring.public_key(), &enrollment));
     Ok(())
 }
 

@@ -509,6 +509,7 @@ impl NodeConfig {
             return Err(invalid("replication", "must be between 1 and 16"));
         }
         self.timers.check()?;
+        self.storage.check()?;
         self.policy.check()?;
         if let Some(at) = self.status.listen
             && !at.ip().is_loopback()
@@ -565,6 +566,25 @@ impl NodeConfig {
             limits.max_ttl = Duration::from_secs(n);
         }
         limits
+    }
+}
+
+impl StorageConfig {
+    /// A limit of 0 would make a store that refuses every record.
+    fn check(&self) -> Result<(), ConfigError> {
+        let limits = [
+            ("storage.max_records", self.max_records.map(|n| n as u64)),
+            ("storage.max_bytes", self.max_bytes.map(|n| n as u64)),
+            ("storage.max_bindings", self.max_bindings.map(|n| n as u64)),
+            ("storage.max_ttl_secs", self.max_ttl_secs),
+        ];
+        match limits.into_iter().find(|(_, n)| *n == Some(0)) {
+            Some((field, _)) => Err(invalid(
+                field,
+                "must be at least 1 (leave it out for the default)",
+            )),
+            None => Ok(()),
+        }
     }
 }
 

@@ -8,18 +8,18 @@ use std::time::{Duration, Instant};
 
 use lsp_chord::{ChordNode, Health};
 use lsp_core::{
-    AccessPolicy, Admission, DomainTrustAnchors, Enrollment, FirstComeFirstServed, Identity,
-    OpenPolicy, PeerAddr, PublicKey, UnixTime,
+    AccessPolicy, DomainTrustAnchors, FirstComeFirstServed, OpenPolicy, PeerAddr, PublicKey,
 };
 use lsp_sip_adapter::server::SipServer;
-use lsp_transport::{ClosedRing, QuicTransport, TransportConfig};
+use lsp_transport::{QuicTransport, TransportConfig};
 use serde_json::json;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{NodeConfig, PolicyConfig, PolicyMode, Role, SipStore, Unanchored};
 use crate::error::StartError;
-use crate::keyfile::{self, CreatedKey};
+use crate::keyfile::CreatedKey;
+use crate::preflight;
 use crate::sip::{self, SipFront};
 use crate::status;
 
@@ -64,32 +64,27 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// Runs every step of [`Daemon::start`] that reads files, creating
+    /// nothing and binding nothing: what `lsp-node check` does. A
+    /// configuration this refuses, `start` refuses with the same error.
+    /// What only binding or the ring can tell (an address in use, a
+    /// bootstrap peer that refuses) is left to `start`.
+    pub fn check(config: &NodeConfig) -> Result<(), StartError> {
+        preflight::check(config)
+    }
+
     /// Reads or creates its keys, binds QUIC, SIP and the status endpoint,
     /// and starts entering the ring in the background (see
     /// [`Daemon::entered`]). Needs a tokio runtime.
     pub async fn start(config: NodeConfig) -> Result<Self, StartError> {
         let started = Instant::now();
         let admission = config.admission.rule();
-        let work = config.identity_work_bits();
-        let (identity, created) =
-            keyfile::load_or_create(&config.identity_file, "identity_file", work)?;
-        let mut created_keys = Vec::new();
-        if created {
-            created_keys.push(CreatedKey {
-                field: "identity_file",
-                path: config.identity_file.clone(),
-                public_key: identity.public_key(),
-            });
-        }
-        if config.role == Role::Member && !admission.admits(&identity.node_id()) {
-            return Err(StartError::NotEnoughWork {
-                have: lsp_core::work_bits(&identity.node_id()),
-                want: work,
-            });
-        }
+        let key = preflight::node_key(&config)?;
+        let identity = key.identity;
+        let mut created_keys: Vec<CreatedKey> = key.created.into_iter().collect();
         let policy = build_policy(&config.policy);
         let mut transport_config = TransportConfig::default();
-        transport_config.closed_ring = closed_ring(&config, &identity)?;
+        transport_config.closed_ring = preflight::closed_ring(&config, Some(&identity))?;
         let transport = match config.role {
             Role::Member => QuicTransport::bind(&identity, config.listen, transport_config),
             Role::Client => QuicTransport::client(&identity, config.listen, transport_config),
@@ -282,42 +277,6 @@ fn build_policy(p: &PolicyConfig) -> Arc<dyn AccessPolicy> {
             }
         }
     }
-}
-
-/// The closed ring's settings for the transport, with this member's
-/// enrollment read and checked: one that would be refused everywhere
-/// stops the node here, with the fix.
-fn closed_ring(config: &NodeConfig, identity: &Identity) -> Result<Option<ClosedRing>, StartError> {
-    let Admission::Enrolled { ring } = config.admission.rule() else {
-        return Ok(None);
-    };
-    let enrollment = match (&config.admission.enrollment_file, config.role) {
-        (Some(path), Role::Member) => {
-            let text =
-                std::fs::read_to_string(path).map_err(|source| StartError::EnrollmentFile {
-                    path: path.clone(),
-                    source,
-                })?;
-            let refused = |source, hint: String| StartError::Enrollment {
-                path: path.clone(),
-                source,
-                hint,
-            };
-            let hex = text.trim().trim_start_matches("enrollment").trim();
-            let enrollment = Enrollment::from_hex(hex).map_err(|e| refused(e, String::new()))?;
-            let hint = format!(
-                ": enroll this node again with \
-                 `lsp-node enroll --ring-key RING_KEY_FILE --node {}`",
-                identity.node_id()
-            );
-            enrollment
-                .check(&ring, &identity.node_id(), UnixTime::now())
-                .map_err(|e| refused(e, hint))?;
-            Some(enrollment)
-        }
-        _ => None,
-    };
-    Ok(Some(ClosedRing { ring, enrollment }))
 }
 
 /// Joins through the bootstrap peers, or starts a ring with none, or

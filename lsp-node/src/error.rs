@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::config::ConfigError;
+use crate::enrollment_file::EnrollmentFileError;
 use crate::keyfile::KeyFileError;
 
 /// A daemon that could not start.
@@ -38,14 +39,31 @@ pub enum StartError {
         source: std::io::Error,
     },
     /// The enrollment is malformed, or every member would refuse it.
-    #[error("admission.enrollment_file: {}: {source}{hint}", path.display())]
+    #[error(
+        "admission.enrollment_file: {}: {source}: enroll this node again with \
+         `lsp-node enroll --ring-key RING_KEY_FILE --node {node} > {}`",
+        path.display(),
+        path.display()
+    )]
     Enrollment {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: lsp_core::EnrollmentError,
-        /// How to fix it, when that is known.
-        hint: String,
+        source: Box<EnrollmentFileError>,
+        /// This node's Node-ID, which the enrollment must name.
+        node: lsp_core::NodeId,
+    },
+    /// A member of a closed ring has no key yet: one minted now could not
+    /// be the one its enrollment names.
+    #[error(
+        "identity_file: {} does not exist; a member of a closed ring needs its key before \
+         its enrollment: run `lsp-node keygen {}` and enroll the Node-ID it prints",
+        path.display(),
+        path.display()
+    )]
+    NoKeyToEnroll {
+        /// The missing key file.
+        path: PathBuf,
     },
     /// The QUIC endpoint.
     #[error("listen: {addr}: {source}")]

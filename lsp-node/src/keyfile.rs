@@ -63,37 +63,46 @@ pub fn load_or_create(
     field: &str,
     work_bits: u32,
 ) -> Result<(Identity, bool), KeyFileError> {
-    let io = |creating: bool| {
-        move |source| KeyFileError::Io {
+    match read(path, field)? {
+        Some(identity) => Ok((identity, false)),
+        None => create(path, work_bits).map_err(|source| KeyFileError::Io {
             field: field.to_owned(),
             path: path.to_owned(),
-            creating,
+            creating: true,
             source,
-        }
-    };
-    match std::fs::metadata(path) {
-        Ok(meta) => {
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(KeyFileError::Exposed {
-                    field: field.to_owned(),
-                    path: path.to_owned(),
-                    mode,
-                });
-            }
-            let text = std::fs::read_to_string(path).map_err(io(false))?;
-            let identity =
-                Identity::from_secret_hex(text.trim()).ok_or_else(|| KeyFileError::NotAKey {
-                    field: field.to_owned(),
-                    path: path.to_owned(),
-                })?;
-            Ok((identity, false))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            create(path, work_bits).map_err(io(true))
-        }
-        Err(e) => Err(io(false)(e)),
+        }),
     }
+}
+
+/// Reads the key at `path`; `None` when there is no file (start-up would
+/// create one). A file others may read, or one that holds no key, is an
+/// error, as it is for [`load_or_create`].
+pub fn read(path: &Path, field: &str) -> Result<Option<Identity>, KeyFileError> {
+    let io = |source| KeyFileError::Io {
+        field: field.to_owned(),
+        path: path.to_owned(),
+        creating: false,
+        source,
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(e)),
+    };
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(KeyFileError::Exposed {
+            field: field.to_owned(),
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    let text = std::fs::read_to_string(path).map_err(io)?;
+    let identity = Identity::from_secret_hex(text.trim()).ok_or_else(|| KeyFileError::NotAKey {
+        field: field.to_owned(),
+        path: path.to_owned(),
+    })?;
+    Ok(Some(identity))
 }
 
 fn create(path: &Path, work_bits: u32) -> std::io::Result<(Identity, bool)> {

@@ -3,8 +3,10 @@
 pub mod commands;
 pub mod config;
 mod daemon;
+pub mod enrollment_file;
 mod error;
 pub mod keyfile;
+mod preflight;
 mod sip;
 mod status;
 mod status_listener;

@@ -13,9 +13,10 @@ use lsp_sip_adapter::server::{SipListen, SipServer};
 use lsp_sip_adapter::service::{SipConfig, SipService};
 use tokio::task::JoinHandle;
 
-use crate::config::{NodeConfig, PolicyMode, SipSection, SipStore};
+use crate::config::{NodeConfig, SipSection, SipStore};
 use crate::error::StartError;
-use crate::keyfile::{self, CreatedKey};
+use crate::keyfile::CreatedKey;
+use crate::preflight::{self, Keys};
 
 /// The running SIP front, and the task that sends the ring what the hybrid
 /// store's local half took while the ring was down.
@@ -25,35 +26,6 @@ pub(crate) struct SipFront {
     pub(crate) resync: Option<JoinHandle<()>>,
     /// The domain key file, when this start created it.
     pub(crate) created_key: Option<CreatedKey>,
-}
-
-/// The local store's file holds every registration with its Contacts: it
-/// is created readable by its owner alone, and refused when others may
-/// read it, as key files are.
-fn private_db(path: &std::path::Path) -> Result<(), String> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        match std::fs::metadata(path) {
-            Ok(meta) => {
-                let mode = meta.permissions().mode() & 0o777;
-                if mode & 0o077 != 0 {
-                    return Err(format!(
-                        "has mode {mode:o}; others must not read the registrations (chmod 600)"
-                    ));
-                }
-            }
-            Err(_) => {
-                (std::fs::OpenOptions::new().write(true).create_new(true))
-                    .mode(0o600)
-                    .open(path)
-                    .map_err(|e| e.to_string())?;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
 }
 
 fn sip_error(field: &'static str) -> impl Fn(String) -> StartError {
@@ -84,46 +56,24 @@ pub(crate) async fn start(
     node: &ChordNode,
     policy: Arc<dyn AccessPolicy>,
 ) -> Result<SipFront, StartError> {
-    let (domain_key, created_key) = match &section.domain_key_file {
-        Some(path) => {
-            let (key, created) = keyfile::load_or_create(path, "sip.domain_key_file", 0)?;
-            let created_key = created.then(|| CreatedKey {
-                field: "sip.domain_key_file",
-                path: path.clone(),
-                public_key: key.public_key(),
-            });
-            (key, created_key)
-        }
+    let (domain_key, created_key) = match preflight::domain_key(section, config, Keys::Create)? {
+        Some(key) => (key.identity, key.created),
         // A redirect server signs nothing; any key will do.
         None => (
             Identity::generate().map_err(|e| sip_error("sip")(e.to_string()))?,
             None,
         ),
     };
-    if section.registrar && config.policy.mode == PolicyMode::Anchors {
-        for d in &section.domains {
-            if !config
-                .policy
-                .anchors_for(d)
-                .any(|k| k == domain_key.public_key())
-            {
-                return Err(sip_error("sip.domain_key_file")(format!(
-                    "key {} is not in policy.anchors for {d}",
-                    domain_key.public_key()
-                )));
-            }
-        }
-    }
     let local = || -> Result<LocalLocationService, StartError> {
         let local_config = LocalConfig::default()
             .policy(policy.clone())
             .limits(config.store_limits());
         match &section.local_db {
-            Some(path) => private_db(path)
-                .and_then(|()| {
-                    LocalLocationService::open(path, local_config).map_err(|e| e.to_string())
-                })
-                .map_err(|e| sip_error("sip.local_db")(format!("{}: {e}", path.display()))),
+            Some(path) => {
+                preflight::private_db(path, Keys::Create)?;
+                LocalLocationService::open(path, local_config)
+                    .map_err(|e| sip_error("sip.local_db")(format!("{}: {e}", path.display())))
+            }
             None => Ok(LocalLocationService::new(local_config)),
         }
     };

@@ -204,3 +204,57 @@ pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Runs the daemon with `config`, which must fail; gives its message.
+pub fn refused_to_run(config: &Path) -> String {
+    let out = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A test config with a `role` line and an `[admission]` section.
+pub fn config_with_role(
+    dir: &Path,
+    name: &str,
+    boot: Option<&str>,
+    role: &str,
+    admission: &str,
+    anchor: &str,
+) -> PathBuf {
+    let path = write_config(dir, name, boot, admission, anchor);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text.replacen(
+        "replication = 3\n",
+        &format!("replication = 3\n{role}\n"),
+        1,
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Starts a daemon with `role = "client"` and checks that it attached.
+pub fn start_client(config: &Path) -> Daemon {
+    let c = Daemon::start(config);
+    assert!(
+        c.seen
+            .iter()
+            .any(|l| l == "attached to the ring as a client"),
+        "{:?}",
+        c.seen
+    );
+    assert_eq!(c.status()["state"], "Client");
+    c
+}
+
+/// Runs `lsp-node COMMAND --config CONFIG` to its end.
+pub fn lsp_node(command: &str, config: &Path) -> std::process::Output {
+    Command::new(BIN)
+        .args([command, "--config"])
+        .arg(config)
+        .output()
+        .unwrap()
+}
