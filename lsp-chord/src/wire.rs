@@ -242,6 +242,8 @@ impl StoreOutcome {
             Err(Error::Replay { stored, offered }) => Self::Replay { stored, offered },
             Err(Error::Unauthorized(why)) => Self::Unauthorized(clip(why)),
             Err(Error::StoreFull(limit)) => Self::Full(limit),
+            // The reason alone: the publisher's error says "invalid binding".
+            Err(Error::InvalidBinding(why)) => Self::Invalid(clip(why)),
             Err(other) => Self::Invalid(clip(other.to_string())),
         }
     }

@@ -170,21 +170,30 @@ impl Binding {
         self.expires_at.since(now)
     }
 
-    /// Checks that every text field can be written into a SIP header as it
-    /// is: a Contact URI of printable ASCII with no space, quote or angle
-    /// bracket; an instance and Path values with no control character and
-    /// balanced quotes and angle brackets; a Call-ID of printable ASCII
-    /// with no space. Stores refuse a record that fails this, and a server
-    /// never prints such a binding.
-    pub fn check_header_safe(&self) -> Result<(), Error> {
+    /// Checks that the Contact is an absolute URI (`scheme:rest`, RFC 3261
+    /// section 25.1 and RFC 3986 section 3.1: a scheme that starts with a
+    /// letter, then letters, digits, `+`, `-` or `.`) and that every text
+    /// field can be written into a SIP header as it is: a Contact of
+    /// printable ASCII with no space, quote or angle bracket; an instance
+    /// and Path values with no control character and balanced quotes and
+    /// angle brackets; a Call-ID of printable ASCII with no space. Signing
+    /// and stores refuse a record that fails this, and a server never
+    /// prints such a binding.
+    pub fn check_well_formed(&self) -> Result<(), Error> {
         let bad = |what: &str| {
             Err(Error::InvalidBinding(format!(
                 "{what} cannot go into a SIP header"
             )))
         };
         let uri_byte = |b: u8| b.is_ascii_graphic() && !matches!(b, b'<' | b'>' | b'"');
-        if self.contact.is_empty() || !self.contact.bytes().all(uri_byte) {
+        if !self.contact.bytes().all(uri_byte) {
             return bad("Contact URI");
+        }
+        if !is_absolute_uri(&self.contact) {
+            return Err(Error::InvalidBinding(format!(
+                "Contact {:?} is not an absolute URI (scheme:rest, such as sip:alice@192.0.2.4)",
+                self.contact.chars().take(64).collect::<String>()
+            )));
         }
         if self.call_id.is_empty() || !self.call_id.bytes().all(|b| b.is_ascii_graphic()) {
             return bad("Call-ID");
@@ -278,9 +287,14 @@ impl Record {
         self.bindings.iter().map(|b| b.expires_at).max()
     }
 
-    /// Signs the record as `identity`. Fails only if the record cannot
-    /// be encoded ([`Error::Encode`]).
+    /// Signs the record as `identity`. Fails with
+    /// [`Error::InvalidBinding`] for a binding that no store would take
+    /// ([`Binding::check_well_formed`]), so that it is refused where it is
+    /// made, and with [`Error::Encode`] if the record cannot be encoded.
     pub fn sign(self, identity: &Identity) -> Result<SignedRecord, Error> {
+        self.bindings
+            .iter()
+            .try_for_each(Binding::check_well_formed)?;
         let publisher = identity.public_key();
         let signature = identity.sign(&signing_bytes(&publisher, &self)?);
         Ok(SignedRecord {
@@ -315,6 +329,18 @@ impl OwnRecord {
     pub fn into_signed(self) -> SignedRecord {
         self.0
     }
+}
+
+/// `scheme:rest` with a scheme of a letter, then letters, digits, `+`,
+/// `-` or `.`, and something after the colon.
+fn is_absolute_uri(text: &str) -> bool {
+    let Some((scheme, rest)) = text.split_once(':') else {
+        return false;
+    };
+    let mut bytes = scheme.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        && !rest.is_empty()
 }
 
 /// Orders contacts as every query answers them: highest q first, then the

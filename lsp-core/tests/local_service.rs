@@ -43,6 +43,23 @@ fn signed(who: &Identity, aor_text: &str, version: u64, bindings: Vec<Binding>) 
     .expect("sign")
 }
 
+/// Signed without [`Record::sign`]'s own check of the bindings, as a
+/// hostile publisher would: what the store's door must refuse.
+fn signed_unchecked(who: &Identity, aor_text: &str, bindings: Vec<Binding>) -> SignedRecord {
+    let record = Record {
+        aor: aor(aor_text),
+        version: 1,
+        bindings,
+    };
+    let publisher = who.public_key();
+    let signature = who.sign(&lsp_core::signing_bytes(&publisher, &record).unwrap());
+    SignedRecord {
+        record,
+        publisher,
+        signature,
+    }
+}
+
 fn service(config: LocalConfig) -> (Arc<ManualClock>, LocalLocationService) {
     let clock = Arc::new(ManualClock::new(T0));
     (
@@ -497,6 +514,22 @@ fn bindings_that_would_break_a_sip_message_are_refused() {
         ),
         ("empty Contact", with(&|b| b.contact = String::new())),
         (
+            "Contact not a URI",
+            with(&|b| b.contact = "not-a-uri".into()),
+        ),
+        (
+            "Contact without scheme",
+            with(&|b| b.contact = ":a@x".into()),
+        ),
+        (
+            "Contact with a digit first",
+            with(&|b| b.contact = "1sip:a@x".into()),
+        ),
+        (
+            "Contact of a scheme alone",
+            with(&|b| b.contact = "sip:".into()),
+        ),
+        (
             "quote in instance",
             with(&|b| b.instance = Some("<urn:x>\";evil".into())),
         ),
@@ -516,9 +549,18 @@ fn bindings_that_would_break_a_sip_message_are_refused() {
     ];
     for (i, (what, bindings)) in attacks.into_iter().enumerate() {
         let aor_text = format!("sip:user{i}@example.com");
+        let record = Record {
+            aor: aor(&aor_text),
+            version: 1,
+            bindings: bindings.clone(),
+        };
+        assert!(
+            matches!(record.sign(&key(1)), Err(Error::InvalidBinding(_))),
+            "{what} was signed"
+        );
         assert!(
             matches!(
-                s.publish_sync(&signed(&key(1), &aor_text, 1, bindings)),
+                s.publish_sync(&signed_unchecked(&key(1), &aor_text, bindings)),
                 Err(Error::InvalidBinding(_))
             ),
             "{what} was stored"

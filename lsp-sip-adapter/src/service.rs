@@ -442,7 +442,7 @@ impl SipService {
         let mut sorted = bindings.to_vec();
         lsp_core::sort_contacts(&mut sorted);
         let mut r = request.response(200, "OK");
-        for b in sorted.iter().filter(|b| b.check_header_safe().is_ok()) {
+        for b in sorted.iter().filter(|b| b.check_well_formed().is_ok()) {
             r = r.with_header("Contact", registrar::contact_value(b, now));
         }
         if request.lists_option("Supported", "path") {
@@ -492,7 +492,7 @@ impl SipService {
                 // printed, whoever stored it.
                 let live: Vec<&Binding> = bindings
                     .iter()
-                    .filter(|b| b.is_live(now) && b.check_header_safe().is_ok())
+                    .filter(|b| b.is_live(now) && b.check_well_formed().is_ok())
                     .collect();
                 if live.is_empty() {
                     return request.response(480, "Temporarily Unavailable");

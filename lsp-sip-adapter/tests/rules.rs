@@ -612,23 +612,52 @@ fn a_302_never_prints_a_binding_that_would_break_it() {
     let live = UnixTime::from_secs(4_000_000_000);
     let good = lsp_core::Binding::new("sip:alice@192.0.2.4", live, "c1", 1);
     let evil = lsp_core::Binding::new("sip:a@x\r\nContact: <sip:thief@evil>", live, "c2", 1);
+    let not_uri = lsp_core::Binding::new("not-a-uri", live, "c3", 1);
     let config = SipConfig::new(Arc::new(Identity::from_secret_bytes([8; 32])))
         .registrar(false)
         .clock(Arc::new(ManualClock::new(UnixTime::from_secs(
             1_800_000_000,
         ))));
-    let only_evil =
-        SipService::new(Arc::new(Unchecked(vec![evil.clone()])), config.clone()).expect("config");
-    let both = SipService::new(Arc::new(Unchecked(vec![evil, good])), config).expect("config");
+    let only_evil = Unchecked(vec![evil.clone(), not_uri.clone()]);
+    let only_evil = SipService::new(Arc::new(only_evil), config.clone()).expect("config");
+    let both = Unchecked(vec![evil, not_uri, good]);
+    let both = SipService::new(Arc::new(both), config).expect("config");
     let source: SocketAddr = SOURCE.parse().expect("addr");
     let request = parse(&invite("sip:alice@example.com", ""));
     let r = block_on(both.handle(&request, source)).expect("answer");
     assert_eq!(r.code, 302);
     assert_eq!(contacts(&r), ["<sip:alice@192.0.2.4>;expires=2200000000"]);
     let text = String::from_utf8(r.to_bytes()).expect("utf8");
-    assert!(!text.contains("thief"), "{text}");
+    assert!(
+        !text.contains("thief") && !text.contains("not-a-uri"),
+        "{text}"
+    );
     let r = block_on(only_evil.handle(&request, source)).expect("answer");
     assert_eq!(r.code, 480, "nothing printable is nothing live");
+}
+
+/// A UA that registers itself with a Contact that is not a URI is refused
+/// at its first publish, before anything leaves.
+#[test]
+fn a_self_registration_with_a_contact_that_is_not_a_uri_is_refused() {
+    let store = LocalLocationService::new(LocalConfig::default());
+    let spec = lsp_sip_adapter::ua::SelfBinding::new(alice(), "not-a-uri");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let started = runtime.block_on(lsp_sip_adapter::ua::SelfRegistration::start(
+        store,
+        Identity::from_secret_bytes([9; 32]),
+        spec,
+    ));
+    let err = started.expect_err("refused");
+    assert!(matches!(err, lsp_core::Error::InvalidBinding(_)), "{err}");
+    assert_eq!(
+        err.to_string().matches("invalid binding").count(),
+        1,
+        "{err}"
+    );
 }
 
 /// A response without qop carries no count: its nonce serves once, and a

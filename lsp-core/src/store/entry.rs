@@ -180,8 +180,8 @@ mod tests {
     fn views_match_the_owned_decoding_and_damage_is_an_error() {
         let id = Identity::from_secret_bytes([3; 32]);
         let mut rec = Record::new(Aor::parse("sip:alice@example.com").unwrap(), 42);
-        let mut b = Binding::new("sip:alice@10.0.0.1", UnixTime(5000), "cid-é", 7);
-        b.path = vec!["<sip:p1>".into(), "<sip:p2>".into()];
+        let mut b = Binding::new("sip:alice@10.0.0.1", UnixTime(5000), "cid-1", 7);
+        b.path = vec!["<sip:p1>".into(), "\"Pé\" <sip:p2>".into()];
         b.instance = Some("<urn:uuid:x>".into());
         b.reg_id = Some(1);
         rec.bindings = vec![b, Binding::new("sip:a@10.0.0.2", UnixTime(6000), "c", 1)];

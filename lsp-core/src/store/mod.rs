@@ -371,7 +371,7 @@ impl RecordStore {
             .record
             .bindings
             .iter()
-            .try_for_each(Binding::check_header_safe)
+            .try_for_each(Binding::check_well_formed)
     }
 
     /// The live bindings of `aor`, highest q first, then latest expiry.
