@@ -144,6 +144,9 @@ pub(crate) struct Lookup {
     hops: u32,
     /// The peer whose answer is awaited, and what it was asked.
     asking: Option<(PeerAddr, Question)>,
+    /// Peers that did not answer, in the order asked (at most
+    /// [`MAX_HOPS`], as each was asked once).
+    silent: Vec<NodeId>,
     phase: Stage,
 }
 
@@ -174,6 +177,7 @@ impl Lookup {
             confirm,
             hops: 0,
             asking: None,
+            silent: Vec::new(),
             phase: Stage::Route {
                 candidates: Vec::new(),
                 tried: Vec::new(),
@@ -238,6 +242,11 @@ impl Lookup {
     /// Answers found to be lies: the hop was dropped from the lookup.
     pub(crate) fn lies(&self) -> u32 {
         self.lies
+    }
+
+    /// Peers that did not answer, in the order asked.
+    pub(crate) fn silent(&self) -> &[NodeId] {
+        &self.silent
     }
 
     /// The peer whose answer is awaited.
@@ -352,6 +361,9 @@ impl Lookup {
             return;
         }
         self.asking = None;
+        if !self.silent.contains(&to.id) && self.silent.len() < MAX_HOPS as usize {
+            self.silent.push(to.id);
+        }
         match &mut self.phase {
             Stage::Route {
                 candidates, dead, ..

@@ -389,3 +389,36 @@ async fn a_closed_ring_refuses_nodes_without_a_valid_enrollment() {
     let rec = binding_record("dave", 1, "sip:dave@192.0.2.10", &key);
     assert_eq!(client.publish(rec).await.unwrap().replicas, 3);
 }
+
+/// A client whose every member is down fails its attach with an error that
+/// names the members it asked, not the client itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attach_with_every_member_down_names_the_members_it_asked() {
+    // Ports nobody listens on any more: the sockets close at once.
+    let down: Vec<lsp_core::PeerAddr> = (61..=62)
+        .map(|seed| lsp_core::PeerAddr {
+            id: Identity::from_secret_bytes([seed; 32]).node_id(),
+            addr: std::net::UdpSocket::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap(),
+        })
+        .collect();
+    let me = Identity::from_secret_bytes([60; 32]);
+    let mut tc = TransportConfig::default();
+    tc.request_timeout = Duration::from_millis(500);
+    let t = QuicTransport::client(&me, "127.0.0.1:0".parse().unwrap(), tc).unwrap();
+    let client = ChordNode::spawn(Arc::new(t), fast_config(60));
+    let err = client.attach(&down).await.unwrap_err();
+    let lsp_core::Error::NoRoute { silent } = &err else {
+        panic!("{err:?}");
+    };
+    let mut named = silent.clone();
+    named.sort();
+    let mut want: Vec<NodeId> = down.iter().map(|p| p.id).collect();
+    want.sort();
+    assert_eq!(named, want, "{err}");
+    let text = err.to_string();
+    assert!(text.contains(&down[0].id.to_string()), "{text}");
+    assert!(!text.contains(&me.node_id().to_string()), "{text}");
+}

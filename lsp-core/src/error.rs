@@ -63,8 +63,16 @@ pub enum Error {
     Encode(#[source] postcard::Error),
     /// No peer answers at that address, or none of the peers that hold a
     /// key answered.
-    #[error("peer {0:?} is unreachable")]
+    #[error("peer {0} is unreachable")]
     Unreachable(NodeId),
+    /// A lookup ran out of peers to ask: every peer it could ask was
+    /// silent, or led nowhere. `silent` names those that did not answer
+    /// (every member given to an attach, when none is up).
+    #[error("no route through the ring{}", silent_list(silent))]
+    NoRoute {
+        /// The peers that did not answer, in the order asked.
+        silent: Vec<NodeId>,
+    },
     /// The transport could not carry a frame.
     #[error("transport: {0}")]
     Transport(#[from] TransportError),
@@ -115,6 +123,14 @@ pub enum Error {
     Internal(&'static str),
 }
 
+fn silent_list(silent: &[NodeId]) -> String {
+    if silent.is_empty() {
+        return String::new();
+    }
+    let ids: Vec<String> = silent.iter().map(NodeId::to_string).collect();
+    format!(": no answer from {}", ids.join(", "))
+}
+
 impl Error {
     /// Whether the service could not do the work now (cut off, full,
     /// overloaded, shut down, not in a ring), as opposed to a verdict on
@@ -124,6 +140,7 @@ impl Error {
         matches!(
             self,
             Self::Unreachable(_)
+                | Self::NoRoute { .. }
                 | Self::Transport(_)
                 | Self::Timeout
                 | Self::NotJoined
@@ -152,7 +169,7 @@ pub enum TransportError {
         limit: usize,
     },
     /// No peer answers at that address.
-    #[error("peer {0:?} is unreachable")]
+    #[error("peer {0} is unreachable")]
     Unreachable(NodeId),
     /// The peer reached proves another Node-ID than the one expected.
     #[error("peer is {found:?}, expected {expected:?}")]

@@ -561,11 +561,13 @@ fn service_error(request: &Request, e: &LsError) -> Response {
         LsError::NotAdmitted(_) => request
             .response(503, "Location Service not admitted to its ring")
             .with_header("Retry-After", ISOLATED_RETRY_AFTER),
-        LsError::Timeout | LsError::Unreachable(_) | LsError::Closed | LsError::NotJoined => {
-            request
-                .response(503, "Location Service unavailable")
-                .with_header("Retry-After", "5")
-        }
+        LsError::Timeout
+        | LsError::Unreachable(_)
+        | LsError::NoRoute { .. }
+        | LsError::Closed
+        | LsError::NotJoined => request
+            .response(503, "Location Service unavailable")
+            .with_header("Retry-After", "5"),
         LsError::InvalidBinding(_) => request.response(400, "Invalid binding"),
         LsError::Replay { .. } => request
             .response(500, "Concurrent update, retry")

@@ -19,7 +19,7 @@ use relay::answer_proxied;
 
 use std::collections::{BTreeMap, VecDeque};
 
-use lsp_core::{Aor, Error, Lookup as Found, NodeId, OwnRecord, Peer, PeerAddr, SignedRecord};
+use lsp_core::{Aor, Error, Lookup as Found, OwnRecord, Peer, PeerAddr, SignedRecord};
 
 use super::client::Contacts;
 use super::io::Io;
@@ -410,9 +410,9 @@ impl Ops {
                 lookup::Want::Wait => Step::Wait,
                 lookup::Want::Done(owners) => Step::Done(owners),
                 lookup::Want::Failed(Failure::TooManyHops) => Step::Failed(Error::Timeout),
-                lookup::Want::Failed(Failure::NoRoute) => {
-                    Step::Failed(Error::Unreachable(NodeId(lookup.target().0)))
-                }
+                lookup::Want::Failed(Failure::NoRoute) => Step::Failed(Error::NoRoute {
+                    silent: lookup.silent().to_vec(),
+                }),
             };
             match step {
                 Step::Send(to, body) => self.request(cx, id, to, body),
