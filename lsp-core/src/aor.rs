@@ -45,7 +45,7 @@ pub enum AorFault {
     },
     /// The host is not a hostname, IPv4 address or IPv6 reference.
     BadHost,
-    /// The port is not a number from 0 to 65535.
+    /// The port is not a number from 1 to 65535.
     BadPort,
     /// Decoded text that is not in canonical form (signed data must be).
     NotCanonical,
@@ -247,7 +247,11 @@ fn parse(input: &str) -> Result<Aor, AorFault> {
             if p.is_empty() || p.len() > 5 || !p.bytes().all(|c| c.is_ascii_digit()) {
                 return Err(AorFault::BadPort);
             }
+            // Port 0 names no port a request can be sent to.
             let n: u16 = p.parse().map_err(|_| AorFault::BadPort)?;
+            if n == 0 {
+                return Err(AorFault::BadPort);
+            }
             out.push(':');
             out.push_str(&n.to_string());
             Some(n)
