@@ -89,3 +89,82 @@ async fn the_local_store_file_is_private() {
         "{refused:?}"
     );
 }
+
+/// Every field path of a JSON value: `a.b` for an object's fields, `a[].b`
+/// for those of an array's elements, and each object or array itself.
+fn field_paths(value: &serde_json::Value, at: &str, out: &mut std::collections::BTreeSet<String>) {
+    let join = |key: &str| match at {
+        "" => key.to_owned(),
+        _ => format!("{at}.{key}"),
+    };
+    match value {
+        serde_json::Value::Object(fields) => {
+            for (key, v) in fields {
+                out.insert(join(key));
+                field_paths(v, &join(key), out);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items.iter().filter(|i| i.is_object()) {
+                field_paths(item, &format!("{at}[]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `/status` of a member with neighbours and a SIP front has exactly the
+/// fields the table in docs/operations.md describes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_document_has_the_fields_operations_md_describes() {
+    let guide = include_str!("../../docs/operations.md");
+    let table = &guide[guide.find("**`GET /status`**").expect("the table")..];
+    let documented: std::collections::BTreeSet<String> = table
+        .lines()
+        .skip_while(|l| !l.starts_with("| field |"))
+        .skip(2)
+        .take_while(|l| l.starts_with("| `"))
+        .map(|l| l.split('`').nth(1).expect("a field").to_owned())
+        .collect();
+    assert!(documented.len() > 40, "{documented:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let anchor = anchor();
+    let a = start(&write_config(dir.path(), "a", None, "", &anchor))
+        .await
+        .expect("a starts");
+    a.entered().await;
+    let boot = format!("{}@{}", a.local().id, a.local().addr);
+    let sip = "[sip]\nudp = [\"127.0.0.1:0\"]\nregistrar = false\nredirect = true\n\
+               domains = [\"example.com\"]\n";
+    let b = start(&write_config(dir.path(), "b", Some(&boot), sip, &anchor))
+        .await
+        .expect("b starts");
+    b.entered().await;
+    let at = b.status_addr().expect("status endpoint");
+    let mut live = std::collections::BTreeSet::new();
+    for _ in 0..100 {
+        let (code, body) = tokio::task::spawn_blocking(move || http_get(at, "/status"))
+            .await
+            .expect("join");
+        assert_eq!(code, 200, "{body}");
+        let doc: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        live.clear();
+        field_paths(&doc, "", &mut live);
+        let full = !doc["predecessor"].is_null()
+            && doc["fingers"].as_array().is_some_and(|f| !f.is_empty());
+        if full {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let undocumented: Vec<_> = live.difference(&documented).collect();
+    let missing: Vec<_> = documented.difference(&live).collect();
+    assert!(
+        undocumented.is_empty(),
+        "served but not described: {undocumented:?}"
+    );
+    assert!(missing.is_empty(), "described but not served: {missing:?}");
+    b.shutdown().await;
+    a.shutdown().await;
+}
