@@ -7,11 +7,13 @@
 //! of fields and variants below is therefore part of the protocol and is
 //! pinned by tests and by `docs/protocol.md`.
 
-use lsp_core::{Aor, DecodeError, Error, PeerAddr, SignedRecord, StoreLimit, UnixTime};
+use lsp_core::{
+    AccessRefusal, Aor, DecodeError, Error, PeerAddr, SignedRecord, StoreLimit, UnixTime,
+};
 use serde::{Deserialize, Serialize};
 
 /// The version byte every frame starts with.
-pub const PROTOCOL_VERSION: u8 = 6;
+pub const PROTOCOL_VERSION: u8 = 7;
 
 /// How old a record's version must be to count in a repair digest: about
 /// what a write takes to reach every replica, with room to spare. Under a
@@ -182,7 +184,9 @@ pub enum Response {
     },
     /// To any request the responder will not serve.
     Refused {
-        /// Why.
+        /// What the asker may do about it.
+        code: RefusalCode,
+        /// Why, for people.
         reason: String,
     },
     /// To `Digest`.
@@ -194,11 +198,37 @@ pub enum Response {
 
 impl Response {
     /// A refusal, its reason cut to [`MAX_REASON_LEN`].
-    pub fn refused(reason: impl Into<String>) -> Self {
+    pub fn refused(code: RefusalCode, reason: impl Into<String>) -> Self {
         Self::Refused {
+            code,
             reason: clip(reason.into()),
         }
     }
+}
+
+/// Why a request was refused, for the asker's program: whether to ask
+/// again later, ask another peer, or stop. The reason beside it is for
+/// people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RefusalCode {
+    /// The request's bytes did not decode.
+    Malformed,
+    /// The responder is not in a ring (not yet, or no longer): ask another
+    /// peer, or later.
+    NotInRing,
+    /// The ring's admission rule does not take the sender as a member
+    /// (no enrollment, an expired one, or too little work); it may still
+    /// use the ring as a client.
+    NotAdmitted,
+    /// The sender's share of a budget is spent: ask again later.
+    Busy,
+    /// The responder does not serve this request kind from this sender (a
+    /// client asked for a member's work, say).
+    NotServed,
+    /// The request is well formed but cannot be served as asked (a
+    /// `Forward` whose origin is not its sender, a `Digest` range the node
+    /// cannot hold): asking again unchanged gets the same answer.
+    Invalid,
 }
 
 /// What a storing node did with one record.
@@ -220,7 +250,7 @@ pub enum StoreOutcome {
         offered: u64,
     },
     /// The access policy refuses it.
-    Unauthorized(String),
+    Unauthorized(AccessRefusal),
     /// A store limit is reached.
     Full(StoreLimit),
     /// A field or size is out of range.
@@ -240,7 +270,8 @@ impl StoreOutcome {
             Ok(Written::Removed) => Self::Removed,
             Err(Error::BadSignature) => Self::BadSignature,
             Err(Error::Replay { stored, offered }) => Self::Replay { stored, offered },
-            Err(Error::Unauthorized(why)) => Self::Unauthorized(clip(why)),
+            Err(Error::Unauthorized(AccessRefusal::NotResponsible)) => Self::NotResponsible,
+            Err(Error::Unauthorized(why)) => Self::Unauthorized(clip_refusal(why)),
             Err(Error::StoreFull(limit)) => Self::Full(limit),
             // The reason alone: the publisher's error says "invalid binding".
             Err(Error::InvalidBinding(why)) => Self::Invalid(clip(why)),
@@ -257,8 +288,35 @@ impl StoreOutcome {
             Self::Unauthorized(why) => Some(Error::Unauthorized(why)),
             Self::Full(limit) => Some(Error::StoreFull(limit)),
             Self::Invalid(why) => Some(Error::InvalidBinding(why)),
-            Self::NotResponsible => Some(Error::Unauthorized("not responsible for the key".into())),
+            Self::NotResponsible => Some(Error::Unauthorized(AccessRefusal::NotResponsible)),
         }
+    }
+}
+
+/// A refusal whose text fits [`MAX_REASON_LEN`].
+fn clip_refusal(r: AccessRefusal) -> AccessRefusal {
+    match r {
+        AccessRefusal::NotAnAnchor { domain } => AccessRefusal::NotAnAnchor {
+            domain: clip(domain),
+        },
+        AccessRefusal::NoAnchor { domain } => AccessRefusal::NoAnchor {
+            domain: clip(domain),
+        },
+        AccessRefusal::Other(why) => AccessRefusal::Other(clip(why)),
+        other => other,
+    }
+}
+
+/// The longest text a store outcome carries.
+fn outcome_text_len(o: &StoreOutcome) -> usize {
+    match o {
+        StoreOutcome::Invalid(why)
+        | StoreOutcome::Unauthorized(
+            AccessRefusal::Other(why)
+            | AccessRefusal::NotAnAnchor { domain: why }
+            | AccessRefusal::NoAnchor { domain: why },
+        ) => why.len(),
+        _ => 0,
     }
 }
 
@@ -340,12 +398,23 @@ impl Message {
                     ..
                 } => successors.len().max(farther_predecessors.len()),
                 Response::Successors { peers } | Response::Closer { peers } => peers.len(),
-                Response::Refused { reason } if reason.len() > MAX_REASON_LEN => {
+                Response::Refused { reason, .. } if reason.len() > MAX_REASON_LEN => {
                     return Err(DecodeError::OverLimit {
                         what: "refusal reason bytes",
                         count: reason.len(),
                         limit: MAX_REASON_LEN,
                     });
+                }
+                Response::Stored { outcomes } => {
+                    let longest = outcomes.iter().map(outcome_text_len).max().unwrap_or(0);
+                    if longest > MAX_REASON_LEN {
+                        return Err(DecodeError::OverLimit {
+                            what: "store outcome text bytes",
+                            count: longest,
+                            limit: MAX_REASON_LEN,
+                        });
+                    }
+                    0
                 }
                 _ => 0,
             },
@@ -426,7 +495,11 @@ mod tests {
             Just(StoreOutcome::BadSignature),
             (any::<u64>(), any::<u64>())
                 .prop_map(|(stored, offered)| StoreOutcome::Replay { stored, offered }),
-            ".{0,40}".prop_map(StoreOutcome::Unauthorized),
+            Just(StoreOutcome::Unauthorized(AccessRefusal::OwnedByAnotherKey)),
+            "[a-z.]{1,40}".prop_map(|domain| StoreOutcome::Unauthorized(
+                AccessRefusal::NotAnAnchor { domain }
+            )),
+            ".{0,40}".prop_map(|why| StoreOutcome::Unauthorized(AccessRefusal::Other(why))),
             any::<u64>().prop_map(|limit| StoreOutcome::Full(StoreLimit::Records { limit })),
             ".{0,40}".prop_map(StoreOutcome::Invalid),
             Just(StoreOutcome::NotResponsible),
@@ -489,7 +562,17 @@ mod tests {
                 .prop_map(|outcomes| Response::Stored { outcomes }),
             proptest::collection::vec(arb_record(), 0..3)
                 .prop_map(|records| Response::Records { records }),
-            ".{0,60}".prop_map(|reason| Response::Refused { reason }),
+            (0..6u8, ".{0,60}").prop_map(|(code, reason)| Response::Refused {
+                code: [
+                    RefusalCode::Malformed,
+                    RefusalCode::NotInRing,
+                    RefusalCode::NotAdmitted,
+                    RefusalCode::Busy,
+                    RefusalCode::NotServed,
+                    RefusalCode::Invalid,
+                ][usize::from(code)],
+                reason
+            }),
             any::<bool>().prop_map(|matched| Response::Digested { matched }),
         ]
     }

@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
-use lsp_chord::wire::{Message, Request, Response, StoreOutcome};
+use lsp_chord::wire::{Message, RefusalCode, Request, Response, StoreOutcome};
 use lsp_core::{
-    Aor, Binding, Identity, NodeId, PeerAddr, QValue, Record, SignedRecord, StoreLimit, UnixTime,
+    AccessRefusal, Aor, Binding, Identity, NodeId, PeerAddr, QValue, Record, SignedRecord,
+    StoreLimit, UnixTime,
 };
 
 const DOC: &str = include_str!("../../docs/protocol.md");
@@ -99,6 +100,9 @@ fn vectors() -> Vec<(&'static str, Message)> {
                             offered: 4,
                         },
                         StoreOutcome::Full(StoreLimit::Records { limit: 1000 }),
+                        StoreOutcome::Unauthorized(AccessRefusal::NotAnAnchor {
+                            domain: "example.com".into(),
+                        }),
                     ],
                 },
             ),
@@ -120,6 +124,7 @@ fn vectors() -> Vec<(&'static str, Message)> {
             r(
                 11,
                 Response::Refused {
+                    code: RefusalCode::NotInRing,
                     reason: "not in the ring".into(),
                 },
             ),

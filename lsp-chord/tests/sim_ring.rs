@@ -8,7 +8,9 @@ use std::time::Duration;
 use lsp_chord::Outcome;
 use lsp_chord::ring::Point;
 use lsp_chord::sim::{Sim, SimConfig};
-use lsp_core::{Aor, Binding, FirstComeFirstServed, Identity, Record, SignedRecord, UnixTime};
+use lsp_core::{
+    AccessRefusal, Aor, Binding, FirstComeFirstServed, Identity, Record, SignedRecord, UnixTime,
+};
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
@@ -293,7 +295,7 @@ fn forged_replayed_and_unauthorized_writes_are_refused() {
     let op = sim.publish(rogue, hijack.clone());
     assert!(matches!(
         sim.wait(rogue, op, secs(30)),
-        Some(Err(Error::Unauthorized(_)))
+        Some(Err(Error::Unauthorized(AccessRefusal::OwnedByAnotherKey)))
     ));
     let mut forged = v2.clone();
     forged.record = theirs;

@@ -37,9 +37,10 @@ pub enum Error {
         /// Version offered.
         offered: u64,
     },
-    /// The access policy refuses this publisher for this AOR.
+    /// The access policy refuses this publisher for this AOR; match on
+    /// the [`AccessRefusal`] to tell an owner's claim from an anchor's.
     #[error("not authorized: {0}")]
-    Unauthorized(String),
+    Unauthorized(AccessRefusal),
     /// No record is stored for the AOR.
     #[error("no record for {0}")]
     NotFound(Aor),
@@ -121,6 +122,36 @@ pub enum Error {
     /// A component answered with something it never answers: a bug.
     #[error("internal error: {0}")]
     Internal(&'static str),
+}
+
+/// Why an access policy, or the node asked, refused a publisher's record.
+/// It travels in a `Stored` answer (`docs/protocol.md`, section 3).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, thiserror::Error)]
+#[non_exhaustive]
+pub enum AccessRefusal {
+    /// First come, first served: another key published the AOR first, and
+    /// its record (or the replay guard a removal leaves) still lives.
+    #[error("the AOR is owned by another key")]
+    OwnedByAnotherKey,
+    /// The AOR's domain has trust anchors, and the publisher is not one.
+    #[error("the key is not a trust anchor of {domain}")]
+    NotAnAnchor {
+        /// The AOR's domain.
+        domain: String,
+    },
+    /// The AOR's domain has no trust anchor, and the policy refuses
+    /// unanchored domains.
+    #[error("no trust anchor for domain {domain}")]
+    NoAnchor {
+        /// The AOR's domain.
+        domain: String,
+    },
+    /// The node asked does not hold the AOR's key: ask its owners.
+    #[error("the node is not responsible for the key")]
+    NotResponsible,
+    /// A reason given by a policy of the embedding program's own.
+    #[error("{0}")]
+    Other(String),
 }
 
 fn silent_list(silent: &[NodeId]) -> String {

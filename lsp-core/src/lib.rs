@@ -27,7 +27,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use enrollment::{
     ENROLLMENT_LEN, ENROLLMENT_TAG, Enrollment, EnrollmentError, enrollment_signing_bytes,
 };
-pub use error::{DecodeError, Error, StorageError, StoreLimit, TransportError};
+pub use error::{AccessRefusal, DecodeError, Error, StorageError, StoreLimit, TransportError};
 pub use id::{NodeId, ResourceId};
 pub use identity::{Identity, PublicKey, Signature};
 pub use local::{LocalConfig, LocalLocationService};

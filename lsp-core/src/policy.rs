@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use crate::{Error, PublicKey, SignedRecord};
+use crate::{AccessRefusal, Error, PublicKey, SignedRecord};
 
 /// Decides whether a publisher may write a record's AOR.
 pub trait AccessPolicy: Send + Sync + Debug {
@@ -61,10 +61,7 @@ impl AccessPolicy for FirstComeFirstServed {
         if owners.is_empty() || owners.contains(&record.publisher) {
             Ok(())
         } else {
-            Err(Error::Unauthorized(format!(
-                "{} is owned by another key",
-                record.record.aor
-            )))
+            Err(Error::Unauthorized(AccessRefusal::OwnedByAnotherKey))
         }
     }
 }
@@ -115,14 +112,13 @@ impl AccessPolicy for DomainTrustAnchors {
         let host = record.record.aor.host();
         match (self.anchors.get(host), &self.others) {
             (Some(keys), _) if keys.contains(&record.publisher) => Ok(()),
-            (Some(_), _) => Err(Error::Unauthorized(format!(
-                "key {} is not a trust anchor of {host}",
-                record.publisher
-            ))),
+            (Some(_), _) => Err(Error::Unauthorized(AccessRefusal::NotAnAnchor {
+                domain: host.to_owned(),
+            })),
             (None, Some(others)) => others.authorize(record, owners),
-            (None, None) => Err(Error::Unauthorized(format!(
-                "no trust anchor for domain {host}"
-            ))),
+            (None, None) => Err(Error::Unauthorized(AccessRefusal::NoAnchor {
+                domain: host.to_owned(),
+            })),
         }
     }
 

@@ -273,7 +273,9 @@ impl LocationService for Picky {
     async fn publish(&self, record: SignedRecord) -> Result<Published, Error> {
         let up = !self.inner.cut.load(std::sync::atomic::Ordering::Relaxed);
         if up && record.record.aor == self.refused {
-            return Err(Error::Unauthorized("owned by another key".into()));
+            return Err(Error::Unauthorized(
+                lsp_core::AccessRefusal::OwnedByAnotherKey,
+            ));
         }
         self.inner.publish(record).await
     }

@@ -13,7 +13,7 @@ use super::requests::{Due, NotSent, Pending, Purpose, Requests};
 use super::types::{InputError, OpId, Outcome, Timer, ms};
 use crate::config::Config;
 use crate::timers::TimerTable;
-use crate::wire::{Message, Request, Response};
+use crate::wire::{Message, RefusalCode, Request, Response};
 
 /// What came due: a request that every attempt left unanswered, or
 /// another deadline. (An attempt with more to come is sent again here.)
@@ -55,7 +55,8 @@ impl Io {
         Message::decode(frame).map_err(|e| {
             self.out.malformed();
             if let Some(id) = Message::request_id(frame) {
-                let body = Response::refused(format!("malformed request: {e}"));
+                let body =
+                    Response::refused(RefusalCode::Malformed, format!("malformed request: {e}"));
                 self.out.respond(from, id, body);
             }
             InputError::Malformed(e)

@@ -15,7 +15,7 @@ use lsp_core::{Aor, Error, OwnRecord, PeerAddr, SignedRecord};
 use crate::config::Config;
 use crate::health::Health;
 use crate::ring::Point;
-use crate::wire::{Message, Request, Response};
+use crate::wire::{Message, RefusalCode, Request, Response};
 use ops::{Ctx, Finished, Ops};
 
 mod admit;
@@ -399,7 +399,10 @@ impl Chord {
                     match Gate::for_stranger(&body) {
                         ForStranger::Ack => Response::Ack,
                         ForStranger::Serve => self.serve(from, body, now_ms),
-                        ForStranger::Refuse => Response::refused("not admitted as a ring member"),
+                        ForStranger::Refuse => Response::refused(
+                            RefusalCode::NotAdmitted,
+                            "not admitted as a ring member",
+                        ),
                     }
                 } else {
                     self.serve(from, body, now_ms)
@@ -595,8 +598,17 @@ impl Chord {
             }
             // A successor that refuses our Notify does not take us as a
             // member: say so in health rather than serve as if joined.
+            // Another refusal (not in a ring yet, busy) says nothing of
+            // admission.
             Purpose::Notify => {
-                let refused = matches!(body, Response::Refused { .. });
+                let refused = match body {
+                    Response::Refused {
+                        code: RefusalCode::NotAdmitted,
+                        ..
+                    } => true,
+                    Response::Refused { .. } => return,
+                    _ => false,
+                };
                 let succs = self.table.succs();
                 if let Some(next) = self.vitals.notify_answered(to.id, refused, succs) {
                     let _ = io.request(
@@ -715,9 +727,7 @@ impl Chord {
                 });
                 Response::Ack
             }
-            _ => Response::Refused {
-                reason: "a client, not a ring member".into(),
-            },
+            _ => Response::refused(RefusalCode::NotServed, "a client, not a ring member"),
         }
     }
 

@@ -20,7 +20,7 @@ use super::storage::Storage;
 use crate::config::Config;
 use crate::ring::Point;
 use crate::wire::StoreOutcome;
-use crate::wire::{Request, Response};
+use crate::wire::{RefusalCode, Request, Response};
 
 /// A `Digest` request: `asker` summarized its records of `(start, asker]`
 /// at `at`.
@@ -108,7 +108,7 @@ impl Replicas {
                 };
                 self.serve_digest(ask, table, storage, io, now_ms)
             }
-            _ => Response::refused("not a replication request"),
+            _ => Response::refused(RefusalCode::NotServed, "not a replication request"),
         }
     }
 
@@ -320,7 +320,7 @@ impl Replicas {
         if !self.plausible_predecessor_range(table, start, end, known)
             || table.neighbour_inside(start, end)
         {
-            return Response::refused("not a range this node can hold");
+            return Response::refused(RefusalCode::Invalid, "not a range this node can hold");
         }
         // The predecessors this node knows are always answered once a
         // round; others share what is left of the bound.
@@ -328,7 +328,7 @@ impl Replicas {
         if self.digest_askers.contains(&asker.id)
             || (others_full && !table.is_predecessor(asker.id))
         {
-            return Response::refused("too many digests this round");
+            return Response::refused(RefusalCode::Busy, "too many digests this round");
         }
         self.digest_askers.push(asker.id);
         // The asker's moment, not this node's: a record that lapses or

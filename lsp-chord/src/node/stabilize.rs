@@ -10,7 +10,7 @@ use super::requests::Purpose;
 use super::routing::RoutingTable;
 use super::types::Timer;
 use crate::ring::Point;
-use crate::wire::{Request, Response};
+use crate::wire::{RefusalCode, Request, Response};
 
 /// Sends an upkeep request; a full request table drops it, and upkeep asks
 /// again on its own schedule.
@@ -38,7 +38,7 @@ impl RoutingTable {
     ) -> Response {
         match body {
             Request::FindSuccessor { .. } if !joined => {
-                return Response::refused("not in the ring");
+                return Response::refused(RefusalCode::NotInRing, "not in the ring");
             }
             Request::FindSuccessor { target } => return self.answer_find(Point(target)),
             Request::GetNeighbours => return self.neighbours(),
@@ -46,7 +46,7 @@ impl RoutingTable {
             Request::Ping if joined => self.consider_successor(from, io, now_ms),
             Request::Notify | Request::Ping => {}
             Request::StabilizeHint => io.set_timer_earlier(Timer::Stabilize, now_ms),
-            _ => return Response::refused("not a stabilize request"),
+            _ => return Response::refused(RefusalCode::NotServed, "not a stabilize request"),
         }
         Response::Ack
     }

@@ -18,9 +18,7 @@ fn step(text: &str) {
 /// The refusal, or an error if the write was wrongly accepted.
 fn refused<T>(r: Result<T, lsp_core::Error>) -> Result<String, lsp_core::Error> {
     match r {
-        Ok(_) => Err(lsp_core::Error::Unauthorized(
-            "a bad write was accepted".into(),
-        )),
+        Ok(_) => Err(lsp_core::Error::Internal("a bad write was accepted")),
         Err(e) => Ok(format!("refused: {e}")),
     }
 }

@@ -14,7 +14,7 @@ use crate::node::outputs::Traffic;
 use crate::node::requests::Purpose;
 use crate::node::types::{NodeState, Timer};
 use crate::ring::Point;
-use crate::wire::{Request, Response};
+use crate::wire::{RefusalCode, Request, Response};
 
 /// Lookups one origin may have this node run for it at once.
 const PROXIED_PER_ORIGIN: usize = 4;
@@ -30,15 +30,18 @@ impl Ops {
         token: u64,
     ) -> Response {
         if cx.state != NodeState::Joined {
-            return Response::refused("not in the ring");
+            return Response::refused(RefusalCode::NotInRing, "not in the ring");
         }
         if origin.id != from.id {
-            return Response::refused("the origin of a Forward must be its sender");
+            return Response::refused(
+                RefusalCode::Invalid,
+                "the origin of a Forward must be its sender",
+            );
         }
         // The answer holds a pending slot until the origin acknowledges it:
         // an origin that does not gets no more work done for it.
         if !cx.io.may_answer(from.id) {
-            return Response::refused("too many answers unacknowledged");
+            return Response::refused(RefusalCode::Busy, "too many answers unacknowledged");
         }
         // The answer goes where the sender's connection comes from: a node
         // behind NAT, or bound to an unspecified address, cannot name it.
@@ -49,7 +52,7 @@ impl Ops {
         }
         let (mine, all) = self.proxied(origin);
         if mine >= PROXIED_PER_ORIGIN || all >= cx.cfg.max_operations / 4 {
-            return Response::refused("too many lookups for others");
+            return Response::refused(RefusalCode::Busy, "too many lookups for others");
         }
         self.start_route(cx, target, Then::Proxy { origin, token }, None);
         Response::Ack

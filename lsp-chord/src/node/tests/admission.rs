@@ -11,7 +11,7 @@ fn pick(rule: lsp_core::Admission, range: std::ops::Range<u8>, admitted: bool) -
         .expect("half of all IDs carry one bit of work")
 }
 
-/// In an open ring, a lookup answer that names a node without proof of
+/// In a proof-of-work ring, a lookup answer that names a node without proof of
 /// work is used without it: the node is never asked.
 #[test]
 fn a_lookup_answer_naming_a_node_without_work_does_not_use_it() {
@@ -37,7 +37,7 @@ fn a_lookup_answer_naming_a_node_without_work_does_not_use_it() {
     assert_eq!(asked, vec![peer(good)]);
 }
 
-/// In an open ring, a node without proof of work is served as a client:
+/// In a proof-of-work ring, a node without proof of work is served as a client:
 /// its lookups are answered, but its ping, notify or answers never make
 /// it a neighbour.
 #[test]
@@ -89,10 +89,14 @@ fn a_malformed_request_is_refused_not_left_to_time_out() {
     assert_eq!(t.to, peer(0x30));
     let Ok(Message::Response {
         id: 9,
-        body: Response::Refused { reason },
+        body:
+            Response::Refused {
+                code: RefusalCode::Malformed,
+                reason,
+            },
     }) = Message::decode(&t.frame)
     else {
-        panic!("not a refusal of request 9")
+        panic!("not a refusal of request 9 as malformed")
     };
     assert!(reason.starts_with("malformed request"), "{reason}");
     assert_eq!(node.status().counters.malformed, 1);
@@ -173,7 +177,7 @@ fn a_node_refused_as_a_member_says_so_and_takes_no_work() {
     };
     let refusal = Message::Response {
         id,
-        body: Response::refused("not admitted as a ring member"),
+        body: Response::refused(RefusalCode::NotAdmitted, "not admitted as a ring member"),
     };
     node.handle_enrolled_message(to, &refusal.encode().expect("encode"), now)
         .expect("read");
@@ -183,6 +187,34 @@ fn a_node_refused_as_a_member_says_so_and_takes_no_work() {
         node.poll_event(),
         Some(Event::Done { op: o, outcome: Err(Error::NotAdmitted(_)) }) if o == op
     ));
+}
+
+/// A successor that refuses a Notify for another reason (not in a ring
+/// yet, busy) says nothing of admission: the node stays a member.
+#[test]
+fn a_refusal_for_another_reason_is_not_a_verdict_on_admission() {
+    for (code, want) in [
+        (RefusalCode::NotInRing, Health::Healthy),
+        (RefusalCode::Busy, Health::Healthy),
+        (RefusalCode::NotAdmitted, Health::NotAdmitted),
+    ] {
+        let now = Instant::now();
+        let mut node = joined(0xf0, &[0x20]);
+        node.set_admission(closed_ring());
+        let purpose = requests::Purpose::Notify;
+        let maintenance = outputs::Traffic::Maintenance;
+        let _ = (node.io).request(peer(0x20), Request::Notify, purpose, maintenance, 0);
+        let [(to, id, Request::Notify)] = requests(&mut node)[..] else {
+            panic!("a notify")
+        };
+        let refusal = Message::Response {
+            id,
+            body: Response::refused(code, "no"),
+        };
+        node.handle_enrolled_message(to, &refusal.encode().expect("encode"), now)
+            .expect("read");
+        assert_eq!(node.health(now), want, "{code:?}");
+    }
 }
 
 /// One successor's refusal is not the ring's: the node asks the next
@@ -202,7 +234,7 @@ fn one_refusing_successor_cannot_switch_a_member_off() {
         };
         let refusal = |id| Message::Response {
             id,
-            body: Response::refused("not admitted as a ring member"),
+            body: Response::refused(RefusalCode::NotAdmitted, "not admitted as a ring member"),
         };
         node.handle_enrolled_message(hostile, &refusal(id).encode().expect("encode"), now)
             .expect("read");
