@@ -21,7 +21,7 @@ pub enum Admission {
     /// Any Node-ID: a ring whose members are known by other means.
     #[default]
     Any,
-    /// An open ring: a Node-ID must carry `bits` bits of proof of work
+    /// A proof-of-work ring: a Node-ID must carry `bits` bits of proof of work
     /// (see [`work_bits`]).
     Work {
         /// Leading zero bits the work hash of a member's Node-ID needs.

@@ -159,7 +159,7 @@ impl AdmissionConfig {
     /// The rule the ring and this node apply.
     pub fn rule(&self) -> lsp_core::Admission {
         match (self.mode, self.ring_public_key()) {
-            (AdmissionMode::Open, _) => lsp_core::Admission::Work {
+            (AdmissionMode::Work, _) => lsp_core::Admission::Work {
                 bits: self.work_bits,
             },
             (AdmissionMode::Closed, Some(ring)) => lsp_core::Admission::Enrolled { ring },
@@ -209,8 +209,10 @@ pub enum AdmissionMode {
     /// Any Node-ID may be a member.
     #[default]
     Any,
-    /// Members' Node-IDs carry proof of work.
-    Open,
+    /// Members' Node-IDs carry proof of work: a proof-of-work ring,
+    /// `mode = "work"` (`"open"`, its older name, is read too).
+    #[serde(alias = "open")]
+    Work,
     /// Members hold an enrollment signed by the ring's key.
     Closed,
 }
@@ -528,7 +530,7 @@ impl NodeConfig {
         Ok(())
     }
 
-    /// Bits of proof of work this node's key must carry: an open ring's
+    /// Bits of proof of work this node's key must carry: a proof-of-work ring's
     /// rule for a member, none for a client or in other rings.
     pub fn identity_work_bits(&self) -> u32 {
         match (self.role, self.admission.rule()) {

@@ -17,7 +17,7 @@ pub enum StartError {
     /// A key file.
     #[error(transparent)]
     Key(#[from] KeyFileError),
-    /// The member's key lacks the open ring's proof of work.
+    /// The member's key lacks the proof-of-work ring's proof of work.
     #[error(
         "identity_file: its Node-ID carries {have} bits of proof of work, and this ring \
          ([admission]) wants {want}: make a key with `lsp-node keygen --work {want} PATH`, \

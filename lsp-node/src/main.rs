@@ -40,7 +40,7 @@ enum Command {
         /// Where the key lives.
         path: PathBuf,
         /// Bits of proof of work the new key's Node-ID must carry, for a
-        /// member of an open ring (`[admission] mode = "open"`).
+        /// member of a proof-of-work ring (`[admission] mode = "work"`).
         #[arg(long, default_value_t = 0)]
         work: u32,
     },

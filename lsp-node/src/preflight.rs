@@ -84,7 +84,7 @@ fn refuse_minting_for_enrollment(config: &NodeConfig) -> Result<(), StartError> 
     Ok(())
 }
 
-/// A member's key must carry the open ring's proof of work.
+/// A member's key must carry the proof-of-work ring's proof of work.
 fn admitted(config: &NodeConfig, identity: &Identity) -> Result<(), StartError> {
     if config.role == Role::Member && !config.admission.rule().admits(&identity.node_id()) {
         return Err(StartError::NotEnoughWork {

@@ -278,7 +278,7 @@ fn a_key_others_can_read_is_refused() {
 fn an_open_ring_wants_work_from_members_and_none_from_clients() {
     let dir = tempfile::tempdir().unwrap();
     let anchor = keygen(&dir.path().join("domain.key"));
-    let open = "[admission]\nmode = \"open\"\nwork_bits = 8\n";
+    let open = "[admission]\nmode = \"work\"\nwork_bits = 8\n";
     let with_admission = |name: &str, boot: Option<&str>, role: &str| {
         config_with_role(dir.path(), name, boot, role, open, &anchor)
     };
