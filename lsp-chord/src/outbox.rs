@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use lsp_core::{NodeId, PeerAddr, Transport, address_share};
+use lsp_core::{NodeId, PeerAddr, Transport, TransportError, address_share};
 use tokio::sync::mpsc;
 
 /// Frames queued for one peer.
@@ -40,6 +40,14 @@ struct Queue {
     share: IpAddr,
 }
 
+/// A peer a send could not reach, and whether its certificate held no
+/// enrollment this node's ring key verifies.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SendFailed {
+    pub(crate) to: PeerAddr,
+    pub(crate) not_enrolled: bool,
+}
+
 /// The per-peer queues and their tasks, one per Node-ID whatever address
 /// its frames go to: a key that moves across source ports holds one.
 #[derive(Debug)]
@@ -50,11 +58,11 @@ pub(crate) struct Outbox {
     per_share: HashMap<IpAddr, usize>,
     all_bytes: Arc<AtomicUsize>,
     /// Peers a send failed to.
-    failures: mpsc::Sender<PeerAddr>,
+    failures: mpsc::Sender<SendFailed>,
 }
 
 impl Outbox {
-    pub(crate) fn new(transport: Arc<dyn Transport>, failures: mpsc::Sender<PeerAddr>) -> Self {
+    pub(crate) fn new(transport: Arc<dyn Transport>, failures: mpsc::Sender<SendFailed>) -> Self {
         Self {
             transport,
             queues: HashMap::new(),
@@ -152,7 +160,7 @@ struct PeerTask {
     transport: Arc<dyn Transport>,
     bytes: Arc<AtomicUsize>,
     all_bytes: Arc<AtomicUsize>,
-    failures: mpsc::Sender<PeerAddr>,
+    failures: mpsc::Sender<SendFailed>,
 }
 
 impl PeerTask {
@@ -175,8 +183,9 @@ impl PeerTask {
                 self.transport.send_batch(to, frames).await
             };
             self.settle(len);
-            if sent.is_err() {
-                let _ = self.failures.try_send(to);
+            if let Err(e) = sent {
+                let not_enrolled = matches!(e, TransportError::NotEnrolled(_));
+                let _ = self.failures.try_send(SendFailed { to, not_enrolled });
                 // What is queued behind it would wait as long, for nothing.
                 while let Ok((_, f)) = rx.try_recv() {
                     self.settle(f.len());

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::node::batch::Arrived;
 use crate::node::{Chord, Event, OpId, Outcome, Status};
-use crate::outbox::Outbox;
+use crate::outbox::{Outbox, SendFailed};
 use crate::{Config, Health};
 
 /// Send failures waiting for the driver.
@@ -304,7 +304,7 @@ async fn drive(
     health: watch::Sender<Health>,
 ) {
     let mut waiting: HashMap<OpId, Reply> = HashMap::new();
-    let (fail_tx, mut failures) = mpsc::channel::<PeerAddr>(FAILURES_QUEUE);
+    let (fail_tx, mut failures) = mpsc::channel::<SendFailed>(FAILURES_QUEUE);
     let mut outbox = Outbox::new(transport.clone(), fail_tx);
     let mut dropped: u64 = 0;
     loop {
@@ -374,7 +374,10 @@ async fn drive(
                 }
                 Err(_) => break,
             },
-            Some(peer) = failures.recv() => chord.handle_unreachable(peer, Instant::now()),
+            Some(failed) = failures.recv() => match failed.not_enrolled {
+                true => chord.handle_not_enrolled(failed.to, Instant::now()),
+                false => chord.handle_unreachable(failed.to, Instant::now()),
+            },
             () = sleep => chord.handle_timeout(Instant::now()),
         }
         while let Some(Event::Done { op, outcome }) = chord.poll_event() {

@@ -388,6 +388,26 @@ async fn a_closed_ring_refuses_nodes_without_a_valid_enrollment() {
     wait_full_lists(&all, 3).await;
     let rec = binding_record("dave", 1, "sip:dave@192.0.2.10", &key);
     assert_eq!(client.publish(rec).await.unwrap().replicas, 3);
+
+    // A client set up with another ring's key cannot verify any member's
+    // enrollment: its attach fails NotAdmitted, which points at the key.
+    let wrong = Identity::from_secret_bytes([91; 32]).public_key();
+    let key = Identity::from_secret_bytes([38; 32]);
+    let mut tc = TransportConfig::default();
+    tc.closed_ring = Some(ClosedRing {
+        ring: wrong,
+        enrollment: None,
+    });
+    let t = QuicTransport::client(&key, "0.0.0.0:0".parse().unwrap(), tc).unwrap();
+    let mut cfg = fast_config(38);
+    cfg.admission = Admission::Enrolled { ring: wrong };
+    let lost = ChordNode::spawn(Arc::new(t), cfg);
+    let err = lost
+        .attach(&[members[1].handle.local(), members[2].handle.local()])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, lsp_core::Error::NotAdmitted(_)), "{err:?}");
+    assert!(err.to_string().contains("ring key"), "{err}");
 }
 
 /// A client whose every member is down fails its attach with an error that

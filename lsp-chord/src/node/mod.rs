@@ -440,6 +440,16 @@ impl Chord {
         self.after_input(now_ms);
     }
 
+    /// `peer` could not be dialed because its certificate held no
+    /// enrollment this node's ring key verifies (a closed ring): as
+    /// [`Chord::handle_unreachable`], and a lookup that reached no one but
+    /// such peers fails `NotAdmitted` instead of `NoRoute`, pointing at
+    /// the key.
+    pub fn handle_not_enrolled(&mut self, peer: PeerAddr, now: Instant) {
+        self.ops.not_enrolled(peer.id);
+        self.handle_unreachable(peer, now);
+    }
+
     /// The driver could not reach `peer` (connection refused, identity
     /// mismatch, closed). Requests to it fail now instead of timing out.
     pub fn handle_unreachable(&mut self, peer: PeerAddr, now: Instant) {

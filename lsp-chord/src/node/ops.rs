@@ -19,7 +19,7 @@ use relay::answer_proxied;
 
 use std::collections::{BTreeMap, VecDeque};
 
-use lsp_core::{Aor, Error, Lookup as Found, OwnRecord, Peer, PeerAddr, SignedRecord};
+use lsp_core::{Aor, Error, Lookup as Found, NodeId, OwnRecord, Peer, PeerAddr, SignedRecord};
 
 use super::client::Contacts;
 use super::io::Io;
@@ -213,6 +213,27 @@ pub(super) struct Ops {
     running: BTreeMap<OpId, Op>,
     next_op: u64,
     finished: VecDeque<Finished>,
+    /// Peers whose certificate held no enrollment this node's ring key
+    /// verifies, latest last (at most [`UNENROLLED`]): a lookup that
+    /// reached none but these fails `NotAdmitted`, which points at the key.
+    unenrolled: VecDeque<NodeId>,
+}
+
+/// How many unenrolled peers [`Ops`] remembers.
+const UNENROLLED: usize = 32;
+
+/// Why a lookup that ran out of peers failed: the ring's key, when every
+/// peer it could not reach held no enrollment under it.
+fn no_route(unenrolled: &VecDeque<NodeId>, silent: &[NodeId]) -> Error {
+    if !silent.is_empty() && silent.iter().all(|p| unenrolled.contains(p)) {
+        return Error::NotAdmitted(
+            "no peer asked holds an enrollment this node's ring key verifies: \
+             is the ring key right?",
+        );
+    }
+    Error::NoRoute {
+        silent: silent.to_vec(),
+    }
 }
 
 impl Default for Ops {
@@ -221,11 +242,22 @@ impl Default for Ops {
             running: BTreeMap::new(),
             next_op: 1,
             finished: VecDeque::new(),
+            unenrolled: VecDeque::new(),
         }
     }
 }
 
 impl Ops {
+    /// `peer` failed the closed ring's enrollment check when dialed.
+    pub(super) fn not_enrolled(&mut self, peer: NodeId) {
+        if !self.unenrolled.contains(&peer) {
+            if self.unenrolled.len() == UNENROLLED {
+                self.unenrolled.pop_front();
+            }
+            self.unenrolled.push_back(peer);
+        }
+    }
+
     pub(super) fn new_id(&mut self) -> OpId {
         let id = OpId(self.next_op);
         self.next_op += 1;
@@ -410,9 +442,9 @@ impl Ops {
                 lookup::Want::Wait => Step::Wait,
                 lookup::Want::Done(owners) => Step::Done(owners),
                 lookup::Want::Failed(Failure::TooManyHops) => Step::Failed(Error::Timeout),
-                lookup::Want::Failed(Failure::NoRoute) => Step::Failed(Error::NoRoute {
-                    silent: lookup.silent().to_vec(),
-                }),
+                lookup::Want::Failed(Failure::NoRoute) => {
+                    Step::Failed(no_route(&self.unenrolled, lookup.silent()))
+                }
             };
             match step {
                 Step::Send(to, body) => self.request(cx, id, to, body),
