@@ -23,8 +23,8 @@ macro_rules! ring_id {
                 u64::from_be_bytes(b)
             }
 
-            /// Parses 64 hex digits.
-            pub fn from_hex(s: &str) -> Option<Self> {
+            /// Parses 64 hex digits, saying what is wrong with other text.
+            pub fn from_hex(s: &str) -> Result<Self, HexError> {
                 decode_hex32(s).map(Self)
             }
         }
@@ -73,17 +73,36 @@ impl From<NodeId> for ResourceId {
     }
 }
 
+/// Why text is not 32 bytes in hex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HexError {
+    /// Not 64 characters.
+    #[error("expected 64 hex digits, found {found} characters")]
+    Length {
+        /// Characters found.
+        found: usize,
+    },
+    /// A character that is not a hex digit.
+    #[error("character {at} is not a hex digit")]
+    NotHex {
+        /// Its position, from 0.
+        at: usize,
+    },
+}
+
 /// 64 hex digits as 32 bytes.
-pub(crate) fn decode_hex32(s: &str) -> Option<[u8; 32]> {
+pub(crate) fn decode_hex32(s: &str) -> Result<[u8; 32], HexError> {
+    let found = s.chars().count();
+    if found != 64 || s.len() != 64 {
+        return Err(HexError::Length { found });
+    }
     let s = s.as_bytes();
-    if s.len() != 64 {
-        return None;
-    }
+    let digit = |at: usize| hex_val(s[at]).ok_or(HexError::NotHex { at });
     let mut out = [0u8; 32];
-    for (i, pair) in s.chunks_exact(2).enumerate() {
-        out[i] = (hex_val(pair[0])? << 4) | hex_val(pair[1])?;
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = (digit(2 * i)? << 4) | digit(2 * i + 1)?;
     }
-    Some(out)
+    Ok(out)
 }
 
 fn hex_val(c: u8) -> Option<u8> {
@@ -104,8 +123,14 @@ mod tests {
         let id = ResourceId::hash(b"sip:alice@example.com");
         let text = id.to_string();
         assert_eq!(text.len(), 64);
-        assert_eq!(ResourceId::from_hex(&text), Some(id));
-        assert_eq!(ResourceId::from_hex(&text[1..]), None);
-        assert_eq!(ResourceId::from_hex(&"zz".repeat(32)), None);
+        assert_eq!(ResourceId::from_hex(&text), Ok(id));
+        assert_eq!(
+            ResourceId::from_hex(&text[1..]),
+            Err(HexError::Length { found: 63 })
+        );
+        assert_eq!(
+            ResourceId::from_hex(&"zz".repeat(32)),
+            Err(HexError::NotHex { at: 0 })
+        );
     }
 }

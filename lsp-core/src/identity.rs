@@ -5,16 +5,33 @@ use std::fmt;
 use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, NodeId};
+use crate::{Error, HexError, NodeId};
 
 /// An ed25519 public key, kept as its 32 encoded bytes.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PublicKey(pub [u8; 32]);
 
+/// Why [`Identity::load`] could not read a key file.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    /// Reading the file failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// Others may read the file (Unix mode bits).
+    #[error("mode {mode:o}: others must not read a secret key (chmod 600)")]
+    Exposed {
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The file does not hold a key.
+    #[error("not a key: {0}")]
+    NotAKey(#[from] HexError),
+}
+
 impl PublicKey {
     /// Parses 64 hex digits, as [`fmt::Display`] writes them. Whether they
     /// are a valid curve point is checked when the key verifies.
-    pub fn from_hex(s: &str) -> Option<Self> {
+    pub fn from_hex(s: &str) -> Result<Self, HexError> {
         crate::id::decode_hex32(s).map(Self)
     }
 
@@ -139,8 +156,25 @@ impl Identity {
     }
 
     /// Reads [`Identity::secret_hex`]'s form.
-    pub fn from_secret_hex(s: &str) -> Option<Self> {
+    pub fn from_secret_hex(s: &str) -> Result<Self, HexError> {
         crate::id::decode_hex32(s).map(Self::from_secret_bytes)
+    }
+
+    /// Reads a key file: the secret as 64 hex digits, white space around
+    /// it ignored (the format of `lsp-node keygen`). On Unix a file that
+    /// others may read is refused, as ssh refuses such keys.
+    pub fn load(path: impl AsRef<std::path::Path>) -> Result<Self, KeyFileError> {
+        let path = path.as_ref();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(KeyFileError::Exposed { mode });
+            }
+        }
+        let text = std::fs::read_to_string(path)?;
+        Ok(Self::from_secret_hex(text.trim())?)
     }
 
     /// The public half.
@@ -196,12 +230,48 @@ mod tests {
     #[test]
     fn public_key_hex_round_trip() {
         let key = Identity::from_secret_bytes([9; 32]).public_key();
-        assert_eq!(PublicKey::from_hex(&key.to_string()), Some(key));
-        assert_eq!(PublicKey::from_hex("abc"), None);
+        assert_eq!(PublicKey::from_hex(&key.to_string()), Ok(key));
+        assert_eq!(
+            PublicKey::from_hex("abc"),
+            Err(HexError::Length { found: 3 })
+        );
         let id = Identity::from_secret_bytes([9; 32]);
         let back = Identity::from_secret_hex(&id.secret_hex()).unwrap();
         assert_eq!(back.public_key(), key);
-        assert_eq!(PublicKey::from_hex(&"g".repeat(64)), None);
+        let bad = format!("{}g{}", "a".repeat(10), "b".repeat(53));
+        assert_eq!(PublicKey::from_hex(&bad), Err(HexError::NotHex { at: 10 }));
+        assert_eq!(
+            PublicKey::from_hex(&"é".repeat(32)),
+            Err(HexError::Length { found: 32 })
+        );
+    }
+
+    #[test]
+    fn a_key_file_loads_and_says_why_when_it_cannot() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.key");
+        let id = Identity::from_secret_bytes([4; 32]);
+        std::fs::write(&path, format!("{}\n", id.secret_hex())).unwrap();
+        let private = std::fs::Permissions::from_mode(0o600);
+        std::fs::set_permissions(&path, private.clone()).unwrap();
+        assert_eq!(Identity::load(&path).unwrap().node_id(), id.node_id());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(
+            Identity::load(&path),
+            Err(KeyFileError::Exposed { mode: 0o644 })
+        ));
+        std::fs::write(&path, "not a key\n").unwrap();
+        std::fs::set_permissions(&path, private).unwrap();
+        let err = Identity::load(&path).unwrap_err();
+        assert!(
+            matches!(err, KeyFileError::NotAKey(HexError::Length { found: 9 })),
+            "{err}"
+        );
+        assert!(matches!(
+            Identity::load(dir.path().join("missing.key")),
+            Err(KeyFileError::Io(_))
+        ));
     }
 
     #[test]

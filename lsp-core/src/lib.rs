@@ -28,8 +28,8 @@ pub use enrollment::{
     ENROLLMENT_LEN, ENROLLMENT_TAG, Enrollment, EnrollmentError, enrollment_signing_bytes,
 };
 pub use error::{AccessRefusal, DecodeError, Error, StorageError, StoreLimit, TransportError};
-pub use id::{NodeId, ResourceId};
-pub use identity::{Identity, PublicKey, Signature};
+pub use id::{HexError, NodeId, ResourceId};
+pub use identity::{Identity, KeyFileError, PublicKey, Signature};
 pub use local::{LocalConfig, LocalLocationService};
 pub use policy::{AccessPolicy, DomainTrustAnchors, FirstComeFirstServed, OpenPolicy};
 pub use record::{

@@ -40,8 +40,8 @@ pub enum PeerAddrError {
     #[error("expected <node-id>@<address>")]
     NoAt,
     /// The part before `@` is not 64 hex digits.
-    #[error("the Node-ID is not 64 hex digits")]
-    NodeId,
+    #[error("the Node-ID: {0}")]
+    NodeId(#[from] crate::HexError),
     /// The part after `@` is not a socket address.
     #[error("address {text:?}: {source}")]
     Address {
@@ -57,7 +57,7 @@ impl std::str::FromStr for PeerAddr {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (id, addr) = s.split_once('@').ok_or(PeerAddrError::NoAt)?;
-        let id = NodeId::from_hex(id).ok_or(PeerAddrError::NodeId)?;
+        let id = NodeId::from_hex(id)?;
         let addr = addr.parse().map_err(|source| PeerAddrError::Address {
             text: addr.to_owned(),
             source,
@@ -385,7 +385,7 @@ mod tests {
         assert_eq!("nothing".parse::<PeerAddr>(), Err(PeerAddrError::NoAt));
         assert_eq!(
             "abc@1.2.3.4:5".parse::<PeerAddr>(),
-            Err(PeerAddrError::NodeId)
+            Err(PeerAddrError::NodeId(crate::HexError::Length { found: 3 }))
         );
         let bad = format!("{}@localhost", p.id).parse::<PeerAddr>();
         assert!(matches!(bad, Err(PeerAddrError::Address { text, .. }) if text == "localhost"));

@@ -42,7 +42,7 @@ pub fn keygen(path: &Path, work: u32) -> Result<(), Failure> {
 /// `lsp-node enroll`: signs a node's enrollment in a closed ring.
 pub fn enroll(ring_key: &Path, node: &str, days: u64) -> Result<(), Failure> {
     let node = lsp_core::NodeId::from_hex(node.trim())
-        .ok_or_else(|| format!("--node: {node:?} is not a Node-ID (64 hex digits)"))?;
+        .map_err(|e| format!("--node: {node:?} is not a Node-ID: {e}"))?;
     if days == 0 {
         return Err("--days: an enrollment must last at least one day".into());
     }

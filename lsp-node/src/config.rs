@@ -172,7 +172,7 @@ impl AdmissionConfig {
     pub fn ring_public_key(&self) -> Option<lsp_core::PublicKey> {
         self.ring_key
             .as_deref()
-            .and_then(lsp_core::PublicKey::from_hex)
+            .and_then(|k| lsp_core::PublicKey::from_hex(k).ok())
     }
 
     fn check(&self, role: Role) -> Result<(), ConfigError> {
@@ -605,10 +605,10 @@ impl PolicyConfig {
                     format!("{:?} is not a domain name", a.domain),
                 ));
             }
-            if PublicKey::from_hex(&a.key).is_none() {
+            if let Err(e) = PublicKey::from_hex(&a.key) {
                 return Err(invalid(
                     format!("policy.anchors[{i}].key"),
-                    "expected an ed25519 public key as 64 hex digits",
+                    format!("expected an ed25519 public key: {e}"),
                 ));
             }
         }
@@ -620,7 +620,7 @@ impl PolicyConfig {
         self.anchors
             .iter()
             .filter(move |a| a.domain.eq_ignore_ascii_case(domain))
-            .filter_map(|a| PublicKey::from_hex(&a.key))
+            .filter_map(|a| PublicKey::from_hex(&a.key).ok())
     }
 }
 

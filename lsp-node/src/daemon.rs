@@ -267,7 +267,7 @@ fn build_policy(p: &PolicyConfig) -> Arc<dyn AccessPolicy> {
         PolicyMode::Anchors => {
             let mut anchors = DomainTrustAnchors::new();
             for a in &p.anchors {
-                if let Some(key) = PublicKey::from_hex(&a.key) {
+                if let Ok(key) = PublicKey::from_hex(&a.key) {
                     anchors = anchors.trust(&a.domain, key);
                 }
             }

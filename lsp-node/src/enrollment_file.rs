@@ -85,7 +85,7 @@ impl EnrollmentFile {
             match line.split_once(char::is_whitespace) {
                 Some(("enrollment", v)) => enrollment = Some(Enrollment::from_hex(v)?),
                 Some(("ring-key", v)) => {
-                    ring_key = Some(PublicKey::from_hex(v.trim()).ok_or_else(bad)?)
+                    ring_key = Some(PublicKey::from_hex(v.trim()).map_err(|_| bad())?)
                 }
                 Some(("expires-ms", v)) => {
                     expires = Some(v.trim().parse::<u64>().map_err(|_| bad())?)

@@ -2,7 +2,7 @@
 //! others can read them, as ssh does.
 
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use lsp_core::Identity;
@@ -33,12 +33,14 @@ pub enum KeyFileError {
         mode: u32,
     },
     /// The file does not hold 64 hex digits.
-    #[error("{field}: {} does not hold a key (64 hex digits)", path.display())]
+    #[error("{field}: {} does not hold a key (64 hex digits): {reason}", path.display())]
     NotAKey {
         /// The field or option naming the file.
         field: String,
         /// The file.
         path: PathBuf,
+        /// What is wrong with it.
+        reason: lsp_core::HexError,
     },
     /// Reading or creating the file failed.
     #[error("{field}: {}{}: {source}", if *creating { "creating " } else { "" }, path.display())]
@@ -78,31 +80,27 @@ pub fn load_or_create(
 /// create one). A file others may read, or one that holds no key, is an
 /// error, as it is for [`load_or_create`].
 pub fn read(path: &Path, field: &str) -> Result<Option<Identity>, KeyFileError> {
-    let io = |source| KeyFileError::Io {
-        field: field.to_owned(),
-        path: path.to_owned(),
-        creating: false,
-        source,
-    };
-    let meta = match std::fs::metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io(e)),
-    };
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(KeyFileError::Exposed {
-            field: field.to_owned(),
-            path: path.to_owned(),
+    let (field, path_buf) = (field.to_owned(), path.to_owned());
+    match Identity::load(path) {
+        Ok(identity) => Ok(Some(identity)),
+        Err(lsp_core::KeyFileError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(lsp_core::KeyFileError::Io(source)) => Err(KeyFileError::Io {
+            field,
+            path: path_buf,
+            creating: false,
+            source,
+        }),
+        Err(lsp_core::KeyFileError::Exposed { mode }) => Err(KeyFileError::Exposed {
+            field,
+            path: path_buf,
             mode,
-        });
+        }),
+        Err(lsp_core::KeyFileError::NotAKey(reason)) => Err(KeyFileError::NotAKey {
+            field,
+            path: path_buf,
+            reason,
+        }),
     }
-    let text = std::fs::read_to_string(path).map_err(io)?;
-    let identity = Identity::from_secret_hex(text.trim()).ok_or_else(|| KeyFileError::NotAKey {
-        field: field.to_owned(),
-        path: path.to_owned(),
-    })?;
-    Ok(Some(identity))
 }
 
 fn create(path: &Path, work_bits: u32) -> std::io::Result<(Identity, bool)> {
