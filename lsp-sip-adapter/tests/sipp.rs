@@ -21,10 +21,15 @@ struct Fixture {
 }
 
 async fn start() -> Fixture {
+    start_with("secret").await
+}
+
+/// A registrar for example.com where alice's password is `alice_password`.
+async fn start_with(alice_password: &str) -> Fixture {
     let store = Arc::new(LocalLocationService::new(LocalConfig::default()));
     let identity = Arc::new(Identity::generate().expect("key"));
     let credentials = StaticCredentials::new()
-        .with_password("alice", "example.com", "secret")
+        .with_password("alice", "example.com", alice_password)
         .with_password("carol", "example.com", "secret");
     // sipp 3.6 answers only the first challenge and knows only MD5, so MD5
     // goes first here; the default order is SHA-256 first (RFC 8760).
@@ -81,4 +86,27 @@ async fn too_brief_gets_423() {
     sipp("too-brief.xml", "alice", f.server.udp_addrs()[0], "u1").await;
     let alice = Aor::parse("sip:alice@example.com").expect("aor");
     assert!(f.store.query(&alice).await.is_err(), "nothing stored");
+}
+
+/// The sipp lines of docs/operations.md, "Checking with sipp", run as they
+/// are written against a registrar and redirect server where alice's
+/// password is the guide's: the REGISTER gets its 200, the INVITE its 302.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operations_guides_sipp_lines_work_as_written() {
+    let guide = include_str!("../../docs/operations.md");
+    let from = guide.find("**Checking with sipp.**").expect("the section");
+    let block = &guide[from..];
+    let block = &block[block.find("```sh\n").expect("a block") + 6..];
+    let block = &block[..block.find("```").expect("its end")];
+    let lines: Vec<&str> = block.lines().filter(|l| l.starts_with("sipp ")).collect();
+    assert_eq!(lines.len(), 2, "{block}");
+    let f = start_with("wonderland").await;
+    for line in lines {
+        lsp_test_support::sipp_command_line(line, f.server.udp_addrs()[0]).await;
+    }
+    let bound = f
+        .store
+        .query(&Aor::parse("sip:alice@example.com").expect("aor"))
+        .await;
+    assert_eq!(bound.expect("alice").len(), 1);
 }

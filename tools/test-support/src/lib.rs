@@ -8,4 +8,4 @@ mod sipp;
 pub use cuttable::Cuttable;
 pub use process::stdout_lines;
 pub use sip_server::open_server;
-pub use sipp::{scenario, sipp};
+pub use sipp::{scenario, sipp, sipp_command_line};

@@ -39,7 +39,6 @@ pub async fn sipp(
 ) {
     let path = scenario.to_owned();
     let scenario = path.display().to_string();
-    let dir = tempfile_dir();
     let port = free_port().to_string();
     let target = target.to_string();
     let user = user.to_owned();
@@ -71,6 +70,46 @@ pub async fn sipp(
         "-trace_err".into(),
         "-trace_msg".into(),
     ];
+    run(args, &format!("{scenario} over {transport}")).await;
+}
+
+/// Runs one `sipp` command line of the operations guide as it is written
+/// there: its `HOST:PORT` becomes `target`, a scenario path is taken from
+/// the workspace root, and only this machine's local address and a free
+/// port are added. Asserts that sipp reports success.
+pub async fn sipp_command_line(line: &str, target: SocketAddr) {
+    let root: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", ".."].iter().collect();
+    let mut words = line.split_whitespace();
+    assert_eq!(words.next(), Some("sipp"), "{line}");
+    words.next().expect("a HOST:PORT");
+    let mut args = vec![target.to_string()];
+    let mut scenario_next = false;
+    for w in words {
+        args.push(match scenario_next {
+            true => root.join(w).to_string_lossy().into_owned(),
+            false => w.to_owned(),
+        });
+        scenario_next = w == "-sf";
+    }
+    args.extend(
+        ["-i", "127.0.0.1", "-p", &free_port().to_string()]
+            .iter()
+            .chain(&[
+                "-timeout",
+                "15s",
+                "-timeout_error",
+                "-nostdin",
+                "-trace_err",
+            ])
+            .map(|a| a.to_string()),
+    );
+    run(args, line).await;
+}
+
+/// Runs sipp with `args` in a fresh folder; panics with its logs unless it
+/// reports success.
+async fn run(args: Vec<String>, what: &str) {
+    let dir = tempfile_dir();
     let out = tokio::task::spawn_blocking({
         let dir = dir.clone();
         move || {
@@ -90,7 +129,7 @@ pub async fn sipp(
             logs += &std::fs::read_to_string(e.path()).unwrap_or_default();
         }
         panic!(
-            "sipp {scenario} over {transport} failed: {:?}\n{}\n{}\n{logs}",
+            "sipp {what} failed: {:?}\n{}\n{}\n{logs}",
             out.status,
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
