@@ -19,6 +19,15 @@ pub enum Routing {
 
 /// How a [`crate::Chord`] node behaves. Start from `Config::default()` and
 /// change fields.
+///
+/// What must match the ring, on members and clients alike: `replicas`
+/// (k) and `successors` (r), which say how many owners a key has and how
+/// long an honest answer is; `policy`, which readers check records
+/// against as storing nodes do; and `admission`, which says which peers'
+/// answers count. The defaults are those of `lsp-node` with no
+/// `[policy]` or `[admission]`: k = 3, r = 8, first come first served,
+/// any Node-ID a member. Timers, limits and `opinions` are the node's own
+/// and may differ.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Config {
@@ -56,6 +65,7 @@ pub struct Config {
     /// Limits of this node's record store.
     pub limits: StoreLimits,
     /// Who may write which AOR. Checked by storing nodes and by readers.
+    /// [`FirstComeFirstServed`] by default.
     pub policy: Arc<dyn AccessPolicy>,
     /// Seed of the node's random choices (timer jitter, request ids).
     pub seed: u64,
@@ -71,7 +81,14 @@ pub struct Config {
     /// monotonic `now` of each input.
     pub clock: Arc<dyn Clock>,
     /// Who may be a member: every node of a ring must use the same rule.
-    /// [`Admission::Any`] by default.
+    /// [`Admission::Any`] by default. In a closed ring
+    /// ([`Admission::Enrolled`]) give the transport the same key, with
+    /// `lsp_transport::ClosedRing::client(ring)` on a client: the transport
+    /// then checks each member's enrollment when it dials, so nothing
+    /// reaches a peer posing as a member; this setting makes the node
+    /// count only enrolled senders as members. A client without the key
+    /// still uses the ring (members serve it as a stranger) but cannot
+    /// tell a member from an impostor.
     pub admission: Admission,
 }
 

@@ -13,12 +13,13 @@ pub mod wire;
 
 pub use config::{Config, Routing};
 pub use health::Health;
-/// The `lsp-core` items this crate's API uses, so that an adopter needs
-/// no direct dependency on `lsp-core` to keep in step.
+// The `lsp-core` items this crate's API uses, so that an adopter needs no
+// direct dependency on `lsp-core` to keep in step. (A `//` comment: a doc
+// comment here would be prepended to every re-exported item's own.)
 pub use lsp_core::{
-    self, AccessPolicy, Admission, Aor, Binding, Clock, Error, FirstComeFirstServed, Identity,
-    LocationService, Lookup, NodeId, PeerAddr, Published, Record, ResourceId, SignedRecord,
-    Transport, UnixTime,
+    self, AccessPolicy, AccessRefusal, Admission, Aor, Binding, Clock, Error, FirstComeFirstServed,
+    Identity, LocationService, Lookup, NodeId, PeerAddr, PublicKey, Published, Record, ResourceId,
+    SignedRecord, Transport, UnixTime,
 };
 pub use node::batch::Arrived;
 pub use node::{

@@ -16,8 +16,9 @@ pub mod transaction;
 pub mod ua;
 
 pub use hybrid::{HybridService, QueryOrder};
-/// The `lsp-core` items this crate's API uses, so that an adopter needs
-/// no direct dependency on `lsp-core` to keep in step.
+// The `lsp-core` items this crate's API uses, so that an adopter needs no
+// direct dependency on `lsp-core` to keep in step. (A `//` comment: a doc
+// comment here would be prepended to every re-exported item's own.)
 pub use lsp_core::{
     self, AccessPolicy, Aor, Binding, Clock, Error, Identity, LocalConfig, LocalLocationService,
     LocationService,

@@ -6,8 +6,9 @@ mod fair;
 mod quic;
 mod tls;
 
-/// The `lsp-core` items this crate's API uses, so that an adopter needs
-/// no direct dependency on `lsp-core` to keep in step.
+// The `lsp-core` items this crate's API uses, so that an adopter needs no
+// direct dependency on `lsp-core` to keep in step. (A `//` comment: a doc
+// comment here would be prepended to every re-exported item's own.)
 pub use lsp_core::{self, Identity, NodeId, PeerAddr, PublicKey, Transport};
 pub use quic::{ClosedRing, QuicTransport, TransportConfig};
 pub use tls::ALPN;

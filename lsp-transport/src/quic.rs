@@ -69,6 +69,34 @@ pub struct ClosedRing {
     pub enrollment: Option<Enrollment>,
 }
 
+impl ClosedRing {
+    /// A client's: it checks members' enrollments under `ring` and needs
+    /// none itself.
+    pub fn client(ring: PublicKey) -> Self {
+        Self {
+            ring,
+            enrollment: None,
+        }
+    }
+
+    /// A member's, with its own enrollment.
+    pub fn member(ring: PublicKey, enrollment: Enrollment) -> Self {
+        Self {
+            ring,
+            enrollment: Some(enrollment),
+        }
+    }
+}
+
+impl TransportConfig {
+    /// The same settings in the closed ring `ring` (see
+    /// [`TransportConfig::closed_ring`]).
+    pub fn in_closed_ring(mut self, ring: ClosedRing) -> Self {
+        self.closed_ring = Some(ring);
+        self
+    }
+}
+
 impl Default for TransportConfig {
     fn default() -> Self {
         Self {
