@@ -25,4 +25,4 @@ pub use lsp_core::{
 };
 pub use server::{SipListen, SipServer};
 pub use service::{SipConfig, SipService};
-pub use ua::{SelfBinding, SelfRegistration};
+pub use ua::{RegistrationStatus, SelfBinding, SelfRegistration};

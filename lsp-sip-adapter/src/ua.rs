@@ -57,7 +57,30 @@ pub struct SelfRegistration {
     identity: Arc<Identity>,
     spec: SelfBinding,
     stop: watch::Sender<bool>,
+    status: watch::Receiver<RegistrationStatus>,
     task: Option<JoinHandle<()>>,
+}
+
+/// How a self-registration's refreshes are going: a program shows it, or
+/// waits on [`SelfRegistration::watch`] to learn that the ring is gone
+/// instead of finding out when a call fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationStatus {
+    /// Until when the binding lives, from the latest publish that
+    /// succeeded.
+    pub registered_until: UnixTime,
+    /// Refreshes that failed in a row since then (retried meanwhile).
+    pub failures: u32,
+    /// Why the latest refresh failed, while `failures` is not 0.
+    pub last_error: Option<String>,
+}
+
+impl RegistrationStatus {
+    /// Whether the ring still holds the binding at `now`: a refresh that
+    /// keeps failing lets it lapse.
+    pub fn is_registered(&self, now: UnixTime) -> bool {
+        now < self.registered_until
+    }
 }
 
 impl Debug for SelfRegistration {
@@ -79,8 +102,13 @@ impl SelfRegistration {
         let service: Arc<dyn LocationService> = Arc::new(service);
         let identity = identity.into();
         let call_id = format!("{}@lsp-ua", &identity.node_id().to_string()[..16]);
-        publish(&*service, &identity, &spec, &call_id, 1).await?;
+        let registered_until = publish(&*service, &identity, &spec, &call_id, 1).await?;
         let (stop, mut stopped) = watch::channel(false);
+        let (status_tx, status) = watch::channel(RegistrationStatus {
+            registered_until,
+            failures: 0,
+            last_error: None,
+        });
         let task = tokio::spawn({
             let (service, identity, spec) = (service.clone(), identity.clone(), spec.clone());
             async move {
@@ -93,9 +121,20 @@ impl SelfRegistration {
                     }
                     cseq = cseq.wrapping_add(1);
                     wait = match publish(&*service, &identity, &spec, &call_id, cseq).await {
-                        Ok(()) => spec.lifetime * 2 / 3,
+                        Ok(registered_until) => {
+                            status_tx.send_replace(RegistrationStatus {
+                                registered_until,
+                                failures: 0,
+                                last_error: None,
+                            });
+                            spec.lifetime * 2 / 3
+                        }
                         Err(e) => {
                             tracing::warn!(error = %e, aor = %spec.aor.as_str(), "refresh failed");
+                            status_tx.send_modify(|s| {
+                                s.failures += 1;
+                                s.last_error = Some(e.to_string());
+                            });
                             (spec.lifetime / 10)
                                 .clamp(Duration::from_millis(200), Duration::from_secs(30))
                         }
@@ -108,8 +147,20 @@ impl SelfRegistration {
             identity,
             spec,
             stop,
+            status,
             task: Some(task),
         })
+    }
+
+    /// How the refreshes are going.
+    pub fn status(&self) -> RegistrationStatus {
+        self.status.borrow().clone()
+    }
+
+    /// A receiver of every change of [`SelfRegistration::status`]: after
+    /// each refresh that succeeds once more, and each one that fails.
+    pub fn watch(&self) -> watch::Receiver<RegistrationStatus> {
+        self.status.clone()
     }
 
     /// The live Contacts of `aor`, best first, for a direct call.
@@ -142,17 +193,13 @@ async fn publish(
     spec: &SelfBinding,
     call_id: &str,
     cseq: u32,
-) -> Result<(), Error> {
-    let mut binding = Binding::new(
-        spec.contact.clone(),
-        UnixTime::now() + spec.lifetime,
-        call_id,
-        cseq,
-    );
+) -> Result<UnixTime, Error> {
+    let until = UnixTime::now() + spec.lifetime;
+    let mut binding = Binding::new(spec.contact.clone(), until, call_id, cseq);
     binding.q = spec.q;
     binding.instance = spec.instance.clone();
     service
         .refresh_binding(identity, &spec.aor, binding)
         .await
-        .map(|_| ())
+        .map(|_| until)
 }

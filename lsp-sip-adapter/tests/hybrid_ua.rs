@@ -163,6 +163,62 @@ async fn a_ua_registers_itself_refreshes_and_leaves() {
     assert_eq!(service.query(&alice()).await, Ok(Vec::new()));
 }
 
+/// A UA's refreshes that fail show in its status, and a refresh that
+/// succeeds again clears them: a program learns that the ring is gone
+/// without polling `resolve`.
+#[tokio::test]
+async fn a_self_registration_says_when_its_refreshes_fail() {
+    use std::sync::atomic::Ordering;
+    let ring = Arc::new(Cuttable::default());
+    let me = Arc::new(Identity::from_secret_bytes([11; 32]));
+    let spec =
+        SelfBinding::new(alice(), "sip:alice@192.0.2.51:5062").lifetime(Duration::from_secs(3));
+    let ua = SelfRegistration::start(ring.clone(), me, spec)
+        .await
+        .expect("registered");
+    let first = ua.status();
+    assert_eq!((first.failures, first.last_error.as_deref()), (0, None));
+    assert!(first.is_registered(UnixTime::now()));
+
+    let mut changes = ua.watch();
+    ring.cut.store(true, Ordering::Relaxed);
+    let failing = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            changes.changed().await.expect("running");
+            let s = changes.borrow_and_update().clone();
+            if s.failures > 0 {
+                return s;
+            }
+        }
+    })
+    .await
+    .expect("a failed refresh is reported");
+    assert!(
+        failing
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("isolated")),
+        "{failing:?}"
+    );
+    assert_eq!(failing.registered_until, first.registered_until);
+
+    ring.cut.store(false, Ordering::Relaxed);
+    let healed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            changes.changed().await.expect("running");
+            let s = changes.borrow_and_update().clone();
+            if s.failures == 0 {
+                return s;
+            }
+        }
+    })
+    .await
+    .expect("a refresh that succeeds again is reported");
+    assert!(healed.registered_until > first.registered_until);
+    assert_eq!(healed.last_error, None);
+    ua.stop().await.expect("removed");
+}
+
 fn sip_over(service: Arc<dyn LocationService>) -> SipService {
     let config = SipConfig::new(Arc::new(Identity::from_secret_bytes([7; 32])))
         .serve_domain("example.com")
