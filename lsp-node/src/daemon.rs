@@ -166,6 +166,7 @@ impl Daemon {
                 .sip
                 .as_ref()
                 .is_some_and(|c| c.store != SipStore::Ring),
+            snapshots: crate::coalesce::Coalesced::new(status::SNAPSHOT_FRESH),
         });
         let (stop, stopped) = oneshot::channel::<()>();
         self.stop_status = Some(stop);

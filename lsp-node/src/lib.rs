@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod coalesce;
 pub mod commands;
 pub mod config;
 mod daemon;

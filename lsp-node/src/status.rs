@@ -1,7 +1,8 @@
 //! The HTTP status endpoint: `/status` (JSON), `/metrics` (Prometheus text
 //! format), `/health` (200 or 503, for probes and load balancers) and `/`
-//! (an HTML page drawing this node's view of the ring). Each request reads
-//! one fresh snapshot from the node.
+//! (an HTML page drawing this node's view of the ring). Requests share
+//! snapshots of the node at most [`SNAPSHOT_FRESH`] old, so that however
+//! many arrive, the node's driver is asked at most ten times a second.
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -22,6 +23,11 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
 
+use crate::coalesce::Coalesced;
+
+/// How old a shared snapshot of the node may be.
+pub const SNAPSHOT_FRESH: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// What the endpoint reports on besides the node itself.
 #[derive(Debug)]
 pub struct StatusSource {
@@ -36,6 +42,8 @@ pub struct StatusSource {
     /// Whether SIP answers from a local store (`store = "hybrid"` or
     /// `"local"`), which keeps serving while the ring is down.
     pub sip_local_store: bool,
+    /// The latest snapshot of the node, shared by requests.
+    pub snapshots: Coalesced<Status>,
 }
 
 /// What `/health` says: the ring's health, and what SIP still does.
@@ -135,7 +143,8 @@ pub fn router(source: Arc<StatusSource>) -> Router {
 }
 
 async fn snapshot(source: &StatusSource) -> Result<Status, Response> {
-    source.node.status().await.map_err(|e| {
+    let node = &source.node;
+    source.snapshots.get(|| node.status()).await.map_err(|e| {
         (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("node unavailable: {e}\n"),
