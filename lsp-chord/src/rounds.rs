@@ -141,6 +141,20 @@ impl FetchRound {
         (round, first)
     }
 
+    /// `peer`, asked, has not answered within the hedge delay: the next
+    /// owner is asked too, and `peer`'s answer still counts if it comes.
+    /// Hedging changes when the next owner is asked, not what agrees.
+    pub(crate) fn on_slow(&mut self, peer: PeerAddr) -> Next<Read> {
+        let asked = self.peers[..self.next].contains(&peer);
+        let answered = self.answers.iter().any(|(p, _)| *p == peer);
+        if !asked || answered || self.next >= self.peers.len() {
+            return Next::Wait;
+        }
+        self.next += 1;
+        self.in_flight += 1;
+        Next::Ask(self.peers[self.next - 1])
+    }
+
     /// `from` answered with the records that verified (`Some`), or could
     /// not be reached. `conflict(record, owners)` says whether the access
     /// policy would refuse `record` beside records of `owners`.
@@ -376,5 +390,83 @@ mod tests {
         assert_eq!(r, Next::Ask(peer(4)), "nothing found is never taken early");
         let r = round.on_answer(peer(4), Some(vec![]), one_owner);
         assert_eq!(r, Next::Done(Read::NotFound));
+    }
+
+    #[test]
+    fn a_slow_owner_is_hedged_by_the_next_and_still_counts() {
+        // Owner 1 silent: 3 is asked at the hedge, 2 and 3 agree.
+        let (mut round, _) = FetchRound::new(vec![peer(1), peer(2), peer(3)], 3);
+        assert_eq!(round.on_slow(peer(1)), Next::Ask(peer(3)));
+        assert_eq!(round.on_slow(peer(1)), Next::Wait, "no fourth owner");
+        let r = round.on_answer(peer(2), Some(vec![record(7, 2)]), one_owner);
+        assert_eq!(r, Next::Wait);
+        let r = round.on_answer(peer(3), Some(vec![record(7, 2)]), one_owner);
+        let found = Read::Found {
+            records: vec![record(7, 2)],
+            behind: vec![],
+        };
+        assert_eq!(r, Next::Done(found));
+        // A slow owner that answers after all is counted like the rest.
+        let (mut round, _) = FetchRound::new(vec![peer(1), peer(2), peer(3)], 3);
+        round.on_slow(peer(2));
+        round.on_answer(peer(1), Some(vec![record(7, 1)]), one_owner);
+        round.on_answer(peer(3), Some(vec![record(7, 2)]), one_owner);
+        let r = round.on_answer(peer(2), Some(vec![record(7, 2)]), one_owner);
+        let found = Read::Found {
+            records: vec![record(7, 2)],
+            behind: vec![peer(1)],
+        };
+        assert_eq!(r, Next::Done(found));
+        // Nobody is hedged twice, nor one that was never asked or answered.
+        assert_eq!(round.on_slow(peer(3)), Next::Wait);
+    }
+
+    #[test]
+    fn two_silent_owners_leave_the_read_to_the_third() {
+        let (mut round, _) = FetchRound::new(vec![peer(1), peer(2), peer(3)], 3);
+        assert_eq!(round.on_slow(peer(1)), Next::Ask(peer(3)));
+        assert_eq!(round.on_slow(peer(2)), Next::Wait);
+        let r = round.on_answer(peer(3), Some(vec![record(7, 2)]), one_owner);
+        assert_eq!(
+            r,
+            Next::Wait,
+            "one answer is no majority while others may come"
+        );
+        assert_eq!(round.on_answer(peer(1), None, one_owner), Next::Wait);
+        let r = round.on_answer(peer(2), None, one_owner);
+        let found = Read::Found {
+            records: vec![record(7, 2)],
+            behind: vec![],
+        };
+        assert_eq!(r, Next::Done(found));
+    }
+
+    #[test]
+    fn a_liar_beside_a_silent_owner_does_not_win_by_the_hedge() {
+        // Owner 1 silent, owner 2 answers an old version, owner 3 the
+        // newest: the newest valid version wins and 2 is named behind.
+        let (mut round, _) = FetchRound::new(vec![peer(1), peer(2), peer(3)], 3);
+        assert_eq!(round.on_slow(peer(1)), Next::Ask(peer(3)));
+        let r = round.on_answer(peer(2), Some(vec![record(7, 1)]), one_owner);
+        assert_eq!(r, Next::Wait);
+        let r = round.on_answer(peer(3), Some(vec![record(7, 2)]), one_owner);
+        assert_eq!(r, Next::Wait, "they disagree, and owner 1 may still answer");
+        let r = round.on_answer(peer(1), None, one_owner);
+        let found = Read::Found {
+            records: vec![record(7, 2)],
+            behind: vec![peer(2)],
+        };
+        assert_eq!(r, Next::Done(found));
+        // A thief's key on the liar loses to the owner's record as before.
+        let (mut round, _) = FetchRound::new(vec![peer(1), peer(2), peer(3)], 3);
+        round.on_slow(peer(1));
+        round.on_answer(peer(2), Some(vec![record(9, 50)]), one_owner);
+        round.on_answer(peer(3), Some(vec![record(7, 2)]), one_owner);
+        let r = round.on_answer(peer(1), Some(vec![record(7, 2)]), one_owner);
+        let found = Read::Found {
+            records: vec![record(7, 2)],
+            behind: vec![peer(2)],
+        };
+        assert_eq!(r, Next::Done(found));
     }
 }

@@ -20,6 +20,8 @@ use crate::wire::{Message, RefusalCode, Request, Response};
 #[derive(Debug)]
 pub(super) enum Fired {
     GaveUp(Pending),
+    /// A request to this peer for this purpose is slow to be answered.
+    Slow(PeerAddr, Purpose),
     Timer(Timer),
 }
 
@@ -95,8 +97,14 @@ impl Io {
 
     /// The request `id`, answered by `from` in `len` bytes, if it was
     /// asked of `from`.
-    pub(super) fn answered(&mut self, from: NodeId, id: u64, len: usize) -> Option<Pending> {
-        let p = self.requests.answered(from, id)?;
+    pub(super) fn answered(
+        &mut self,
+        from: NodeId,
+        id: u64,
+        len: usize,
+        now_ms: u64,
+    ) -> Option<Pending> {
+        let p = self.requests.answered(from, id, now_ms)?;
         self.out.count(p.traffic, len);
         Some(p)
     }
@@ -174,6 +182,7 @@ impl Io {
                     self.out.send(to, frame);
                 }
                 Some(Due::GaveUp(p)) => return Some(Fired::GaveUp(p)),
+                Some(Due::Slow { to, purpose }) => return Some(Fired::Slow(to, purpose)),
                 None => return self.timers.pop_due(now_ms).map(Fired::Timer),
             }
         }

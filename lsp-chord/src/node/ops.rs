@@ -530,6 +530,17 @@ impl Ops {
         }
     }
 
+    /// A request of op `id` to `to` is slow to be answered: a read asks
+    /// the next owner too (it still takes `to`'s answer if it comes).
+    pub(super) fn on_slow(&mut self, cx: &mut Ctx<'_>, id: OpId, to: PeerAddr) {
+        let Some(Phase::Fetch { round, .. }) = self.running.get_mut(&id).map(|o| &mut o.phase)
+        else {
+            return;
+        };
+        let next = round.on_slow(to);
+        self.fetch_next(cx, id, next);
+    }
+
     /// The lookup found `peers`: go on with what the op is for.
     fn route_done(&mut self, cx: &mut Ctx<'_>, id: OpId, peers: Vec<PeerAddr>) {
         let Some(op) = self.running.get_mut(&id) else {

@@ -76,7 +76,18 @@ pub(super) enum Due {
     },
     /// Every attempt went unanswered.
     GaveUp(Pending),
+    /// An operation's request has gone unanswered for the hedge delay:
+    /// the operation may ask another peer meanwhile. Once per request; the
+    /// request itself stays out.
+    Slow { to: PeerAddr, purpose: Purpose },
 }
+
+/// The shortest hedge delay: a peer is not called slow sooner, however
+/// fast the round trips have been (the clock's grain is 1 ms).
+const HEDGE_FLOOR_MS: u64 = 10;
+
+/// The hedge delay in smoothed round trips.
+const HEDGE_RTTS: u64 = 4;
 
 /// Answers to recursive lookups (`Routed`) one origin may hold unacknowledged.
 /// A `Forward` costs its sender a pending slot here until it acknowledges
@@ -92,6 +103,11 @@ const ANSWERS_SHARE: usize = 8;
 pub(super) struct Requests {
     pending: BTreeMap<u64, Pending>,
     deadlines: TimerTable<u64>,
+    /// When an operation's request counts as slow (`Due::Slow`).
+    hedges: TimerTable<u64>,
+    /// Smoothed round trip of first attempts that were answered, in ms;
+    /// `None` before the first.
+    srtt_ms: Option<u64>,
     /// Pending answers (`Purpose::Answer`) by origin.
     answers: HashMap<NodeId, usize>,
     answers_total: usize,
@@ -107,6 +123,8 @@ impl Requests {
         Self {
             pending: BTreeMap::new(),
             deadlines: TimerTable::default(),
+            hedges: TimerTable::default(),
+            srtt_ms: None,
             answers: HashMap::new(),
             answers_total: 0,
             next_id: first_id,
@@ -137,6 +155,9 @@ impl Requests {
             .encode()
             .map_err(NotSent::Unencodable)?;
         self.deadlines.set(id, now_ms + self.timeout_ms);
+        if matches!(purpose, Purpose::Op(_)) {
+            self.hedges.set(id, now_ms + self.hedge_ms());
+        }
         self.charge(to.id, purpose, true);
         self.pending.insert(
             id,
@@ -152,14 +173,36 @@ impl Requests {
         Ok(frame)
     }
 
-    /// The soonest deadline of an attempt.
+    /// How long an operation's request may go unanswered before the
+    /// operation asks another peer too: a few smoothed round trips, at
+    /// least [`HEDGE_FLOOR_MS`], at most an attempt's timeout; half of that
+    /// before any round trip was measured.
+    pub(super) fn hedge_ms(&self) -> u64 {
+        match self.srtt_ms {
+            Some(srtt) => (HEDGE_RTTS * srtt).clamp(HEDGE_FLOOR_MS, self.timeout_ms),
+            None => self.timeout_ms / 2,
+        }
+    }
+
+    /// The soonest deadline of an attempt or a hedge.
     pub(super) fn next_deadline(&self) -> Option<u64> {
-        self.deadlines.next()
+        match (self.deadlines.next(), self.hedges.next()) {
+            (Some(d), Some(h)) => Some(d.min(h)),
+            (d, h) => d.or(h),
+        }
     }
 
     /// The attempt due soonest at `now_ms`, if any: another attempt, or
     /// the request given up.
     pub(super) fn pop_due(&mut self, now_ms: u64) -> Option<Due> {
+        while let Some(id) = self.hedges.pop_due(now_ms) {
+            if let Some(p) = self.pending.get(&id) {
+                return Some(Due::Slow {
+                    to: p.to,
+                    purpose: p.purpose,
+                });
+            }
+        }
         loop {
             let id = self.deadlines.pop_due(now_ms)?;
             let Some(p) = self.pending.get_mut(&id) else {
@@ -181,13 +224,23 @@ impl Requests {
         }
     }
 
-    /// The request `id`, answered by `from`: only the peer asked may
-    /// answer; anything else is stale or forged, and changes nothing.
-    pub(super) fn answered(&mut self, from: NodeId, id: u64) -> Option<Pending> {
+    /// The request `id`, answered by `from` at `now_ms`: only the peer
+    /// asked may answer; anything else is stale or forged, and changes
+    /// nothing. A first attempt's answer is a round-trip sample (a resent
+    /// one's is not: which attempt it answers is unknown).
+    pub(super) fn answered(&mut self, from: NodeId, id: u64, now_ms: u64) -> Option<Pending> {
         if self.pending.get(&id)?.to.id != from {
             return None;
         }
-        self.remove(id)
+        let p = self.remove(id)?;
+        if p.attempts_left + 1 >= self.attempts {
+            let sample = now_ms.saturating_sub(p.sent_ms);
+            let srtt = self
+                .srtt_ms
+                .map_or(sample, |s| (7 * s + sample).div_ceil(8));
+            self.srtt_ms = Some(srtt);
+        }
+        Some(p)
     }
 
     /// Whether another answer to `origin`'s recursive lookup fits its
@@ -232,6 +285,7 @@ impl Requests {
     pub(super) fn clear(&mut self) {
         self.pending.clear();
         self.deadlines.clear();
+        self.hedges.clear();
         self.answers.clear();
         self.answers_total = 0;
     }
@@ -240,6 +294,7 @@ impl Requests {
     /// deadline and its charge.
     fn remove(&mut self, id: u64) -> Option<Pending> {
         self.deadlines.cancel(id);
+        self.hedges.cancel(id);
         let p = self.pending.remove(&id)?;
         self.charge(p.to.id, p.purpose, false);
         Some(p)
@@ -312,14 +367,44 @@ mod tests {
     }
 
     #[test]
+    fn an_operations_request_is_called_slow_once_after_a_few_round_trips() {
+        let mut r = table(8);
+        let op = Purpose::Op(OpId(1));
+        // No round trip measured yet: half the timeout.
+        ask(&mut r, 1, op, 0).expect("sent");
+        assert_eq!(r.next_deadline(), Some(50));
+        assert!(
+            matches!(r.pop_due(50), Some(Due::Slow { to, purpose }) if to == peer(1) && purpose == op)
+        );
+        assert_eq!(r.next_deadline(), Some(100), "the request itself stays out");
+        assert!(matches!(r.pop_due(100), Some(Due::Resend { .. })));
+        // Upkeep is never hedged.
+        ask(&mut r, 2, Purpose::Notify, 100).expect("sent");
+        assert!(r.pop_due(150).is_none());
+        // First attempts answered in 2 ms: a peer is slow after 10 ms (the
+        // floor), not after 50.
+        for (id, to) in [(9, 3), (10, 4)] {
+            ask(&mut r, to, op, 1_000).expect("sent");
+            assert!(r.answered(peer(to).id, id, 1_002).is_some());
+        }
+        assert_eq!(r.hedge_ms(), 10);
+        // Slower answers stretch it, up to the timeout.
+        for (id, to) in [(11, 5), (12, 6), (13, 7), (14, 8)] {
+            ask(&mut r, to, op, 2_000).expect("sent");
+            assert!(r.answered(peer(to).id, id, 2_090).is_some());
+        }
+        assert!(r.hedge_ms() > 10 && r.hedge_ms() <= 100, "{}", r.hedge_ms());
+    }
+
+    #[test]
     fn only_the_peer_asked_may_answer() {
         let mut r = table(8);
         ask(&mut r, 1, Purpose::Notify, 0).expect("sent");
-        assert!(r.answered(peer(2).id, 7).is_none(), "another peer");
-        assert!(r.answered(peer(1).id, 8).is_none(), "another id");
-        assert!(r.answered(peer(1).id, 7).is_some());
+        assert!(r.answered(peer(2).id, 7, 0).is_none(), "another peer");
+        assert!(r.answered(peer(1).id, 8, 0).is_none(), "another id");
+        assert!(r.answered(peer(1).id, 7, 0).is_some());
         assert_eq!(r.next_deadline(), None);
-        assert!(r.answered(peer(1).id, 7).is_none(), "answered once");
+        assert!(r.answered(peer(1).id, 7, 0).is_none(), "answered once");
     }
 
     #[test]
@@ -334,7 +419,7 @@ mod tests {
         ));
         ask(&mut r, 2, Purpose::Answer, 0).expect("another origin has its own share");
         ask(&mut r, 1, Purpose::Stabilize, 0).expect("upkeep is not charged to it");
-        assert!(r.answered(peer(1).id, 7).is_some(), "acknowledged");
+        assert!(r.answered(peer(1).id, 7, 0).is_some(), "acknowledged");
         ask(&mut r, 1, Purpose::Answer, 0).expect("room again");
         // All origins together hold at most an eighth of the table.
         let mut r = table(64);
