@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+mod diagnose;
+
 use clap::{Parser, ValueEnum};
 use lsp_chord::ring::Point;
 use lsp_chord::sim::{Sim, SimConfig, successor_in};
@@ -327,6 +329,8 @@ fn lost(sim: &mut Sim, recs: &[(Aor, SignedRecord)]) -> usize {
         })
         .count();
     if verbose() {
+        let read = |k: usize, want: &str| matches!(answers.get(k), Some(Some(Outcome::Bindings(b))) if b.iter().any(|b| b.contact == want));
+        diagnose::print_missed(sim, recs, read);
         eprintln!(
             "lost {n} of {} answers {}: {:?}",
             recs.len(),
@@ -365,34 +369,6 @@ fn fill_upkeep(row: &mut Row, sim: &Sim, before: (u64, u64, u64), secs: u64) {
     row.replication_bytes_per_node_min = per(r1 - before.2);
 }
 
-/// Every node whose successor or predecessor is not its ring neighbour, by
-/// position in ring order.
-fn print_wrong_neighbours(sim: &Sim) {
-    let ring = sim.ring_order();
-    let pos = |id: NodeId| ring.iter().position(|p| p.id == id);
-    for i in sim.live() {
-        let Some(c) = sim.node(i) else { continue };
-        let Some(me) = pos(sim.addr(i).id) else {
-            continue;
-        };
-        let succ = c.successors().first().and_then(|p| pos(p.id));
-        let pred = c.predecessor().and_then(|p| pos(p.id));
-        let n = ring.len();
-        if succ != Some((me + 1) % n) || pred != Some((me + n - 1) % n) {
-            let list: Vec<Option<usize>> = c.successors().iter().map(|p| pos(p.id)).collect();
-            let succ_pred = c
-                .successors()
-                .first()
-                .and_then(|s| sim.live().into_iter().find(|&j| sim.addr(j).id == s.id))
-                .and_then(|j| sim.node(j)?.predecessor())
-                .and_then(|p| pos(p.id));
-            eprintln!(
-                "  at {me}: pred {pred:?}, successors {list:?}, successor's pred {succ_pred:?}"
-            );
-        }
-    }
-}
-
 fn reconverge(sim: &mut Sim, limit: Duration, live: usize) -> Option<f64> {
     let t = sim
         .run_until(limit, secs(1), |s| {
@@ -406,7 +382,7 @@ fn reconverge(sim: &mut Sim, limit: Duration, live: usize) -> Option<f64> {
             sim.check_ring()
         );
         if verbose() {
-            print_wrong_neighbours(sim);
+            diagnose::print_wrong_neighbours(sim);
         }
     }
     t
@@ -445,6 +421,7 @@ fn run(n: usize, scenario: &str, a: &Args) -> Row {
     if scenario == "churn" {
         cfg.loss = 0.01;
     }
+    let k = cfg.chord.replicas;
     let mut sim = Sim::new(cfg);
     let t0 = sim.now();
     sim.converged_ring(n);
@@ -466,6 +443,7 @@ fn run(n: usize, scenario: &str, a: &Args) -> Row {
             row.estimated_size_median = median_estimate(&sim);
             lost_total += lost(&mut sim, &recs);
             let live = sim.live();
+            let before = verbose().then(|| diagnose::Whereabouts::take(&sim, &recs, k));
             for _ in 0..n / 10 {
                 let pick = (sim.random_u64() as usize) % live.len();
                 sim.crash(live[pick]);
@@ -476,6 +454,9 @@ fn run(n: usize, scenario: &str, a: &Args) -> Row {
             // Expected: about aors / 1000, the records whose three copies
             // were all among the 10% that crashed at once.
             row.lost_after_crash_10pct = lost(&mut sim, &recs);
+            if let Some(before) = before {
+                before.print_after_crash(&sim, &recs);
+            }
             let mut joins = Vec::new();
             for _ in 0..n / 10 {
                 let i = sim.add_node();
