@@ -19,10 +19,15 @@ pub(crate) enum Next<T> {
 }
 
 /// A record sent to the first k owners at once; an owner that cannot be
-/// reached is replaced by the next one found. The owners that answered
-/// decide by majority: more acceptances than refusals publish it, so one
-/// hostile owner's refusal (a `Replay` claiming version 2^64 - 1, a
-/// `Full`) cannot veto a write the others took.
+/// reached is replaced by the next one found, and so is one slow to answer
+/// (the hedge), whose answer still counts if it comes. The owners that
+/// answered decide by majority: more acceptances than refusals publish it,
+/// so one hostile owner's refusal (a `Replay` claiming version 2^64 - 1, a
+/// `Full`) cannot veto a write the others took. The round waits for every
+/// owner that is not slow; once only slow ones are out, it ends as soon as
+/// their answers could not change the verdict (a silent owner of three
+/// costs a write the hedge delay, not its timeouts; repair brings it the
+/// record later).
 #[derive(Debug)]
 pub(crate) struct StoreRound {
     peers: Vec<PeerAddr>,
@@ -34,6 +39,8 @@ pub(crate) struct StoreRound {
     all_unchanged: bool,
     /// The first refusal, reported when refusals win.
     refusal: Option<Error>,
+    /// Owners asked that were reported slow and have not answered.
+    slow: Vec<PeerAddr>,
 }
 
 impl StoreRound {
@@ -50,17 +57,40 @@ impl StoreRound {
             refused: 0,
             all_unchanged: true,
             refusal: None,
+            slow: Vec::new(),
         };
         (round, first)
     }
 
-    /// One owner answered (`Some`) or could not be reached (`None`). An
+    /// `peer`, asked, has not answered within the hedge delay: the next
+    /// spare owner is asked too, or, with none left, the round ends if the
+    /// slow owners' answers could no longer change its verdict.
+    pub(crate) fn on_slow(&mut self, peer: PeerAddr) -> Next<Result<Published, Error>> {
+        if !self.peers[..self.next].contains(&peer) || self.slow.contains(&peer) {
+            return Next::Wait;
+        }
+        self.slow.push(peer);
+        if self.next < self.peers.len() {
+            self.next += 1;
+            self.in_flight += 1;
+            return Next::Ask(self.peers[self.next - 1]);
+        }
+        self.verdict()
+    }
+
+    /// `from` answered (`Some`) or could not be reached (`None`). An
     /// owner that says the key is not its own counts as unreachable: the
-    /// lookup that named it was wrong, or lied.
+    /// lookup that named it was wrong, or lied. One already hedged is not
+    /// replaced a second time.
     pub(crate) fn on_answer(
         &mut self,
+        from: PeerAddr,
         outcome: Option<StoreOutcome>,
     ) -> Next<Result<Published, Error>> {
+        let was_slow = self.slow.iter().position(|p| *p == from);
+        if let Some(i) = was_slow {
+            self.slow.swap_remove(i);
+        }
         let outcome = outcome.filter(|o| *o != StoreOutcome::NotResponsible);
         match outcome {
             Some(o) => {
@@ -74,13 +104,21 @@ impl StoreRound {
                     }
                 }
             }
-            None if self.next < self.peers.len() => {
+            None if was_slow.is_none() && self.next < self.peers.len() => {
                 self.next += 1;
                 return Next::Ask(self.peers[self.next - 1]);
             }
             None => self.in_flight -= 1,
         }
-        if self.in_flight > 0 {
+        self.verdict()
+    }
+
+    /// Done once no owner is out, or once only slow ones are and their
+    /// answers, whatever they are, could not change the outcome.
+    fn verdict(&mut self) -> Next<Result<Published, Error>> {
+        let out = self.in_flight;
+        let decided = self.accepted > self.refused + out || self.refused >= self.accepted + out;
+        if out > 0 && (out > self.slow.len() || !decided) {
             return Next::Wait;
         }
         Next::Done(match (self.refusal.take(), self.accepted) {
@@ -269,47 +307,128 @@ mod tests {
         let owners = vec![peer(1), peer(2), peer(3), peer(4)];
         let (mut round, first) = StoreRound::new(owners, 3);
         assert_eq!(first, vec![peer(1), peer(2), peer(3)]);
-        assert_eq!(round.on_answer(Some(StoreOutcome::Stored)), Next::Wait);
-        assert_eq!(round.on_answer(None), Next::Ask(peer(4)));
-        assert_eq!(round.on_answer(None), Next::Wait, "no spare left");
-        let done = round.on_answer(Some(StoreOutcome::Unchanged));
+        assert_eq!(
+            round.on_answer(peer(1), Some(StoreOutcome::Stored)),
+            Next::Wait
+        );
+        assert_eq!(round.on_answer(peer(2), None), Next::Ask(peer(4)));
+        assert_eq!(round.on_answer(peer(4), None), Next::Wait, "no spare left");
+        let done = round.on_answer(peer(3), Some(StoreOutcome::Unchanged));
         assert_eq!(done, Next::Done(Ok(Published::new(2, false))));
     }
 
     #[test]
     fn a_store_reports_a_refusal_and_an_unreachable_ring() {
         let (mut round, _) = StoreRound::new(vec![peer(1), peer(2)], 3);
-        round.on_answer(Some(StoreOutcome::Stored));
-        let done = round.on_answer(Some(StoreOutcome::BadSignature));
+        round.on_answer(peer(1), Some(StoreOutcome::Stored));
+        let done = round.on_answer(peer(2), Some(StoreOutcome::BadSignature));
         assert_eq!(done, Next::Done(Err(Error::BadSignature)));
 
         let (mut round, _) = StoreRound::new(vec![peer(1)], 3);
-        let done = round.on_answer(None);
+        let done = round.on_answer(peer(1), None);
         assert_eq!(done, Next::Done(Err(Error::Unreachable(peer(1).id))));
+    }
+
+    /// A hostile owner's refusal: it claims to hold the newest version.
+    fn hostile_replay() -> StoreOutcome {
+        StoreOutcome::Replay {
+            stored: u64::MAX,
+            offered: 1,
+        }
+    }
+
+    fn replay_error() -> Error {
+        hostile_replay().into_error().expect("a refusal")
     }
 
     #[test]
     fn one_refusing_owner_cannot_veto_a_write_the_others_took() {
-        let hostile = StoreOutcome::Replay {
-            stored: u64::MAX,
-            offered: 1,
-        };
+        let hostile = hostile_replay();
         let (mut round, _) = StoreRound::new(vec![peer(1), peer(2), peer(3)], 3);
-        round.on_answer(Some(StoreOutcome::Stored));
-        round.on_answer(Some(hostile.clone()));
-        let done = round.on_answer(Some(StoreOutcome::Stored));
+        round.on_answer(peer(1), Some(StoreOutcome::Stored));
+        round.on_answer(peer(2), Some(hostile.clone()));
+        let done = round.on_answer(peer(3), Some(StoreOutcome::Stored));
         assert_eq!(done, Next::Done(Ok(Published::new(2, false))));
         // One acceptance against one refusal, the third owner silent: the
         // refusal stands.
         let (mut round, _) = StoreRound::new(vec![peer(1), peer(2), peer(3)], 3);
-        round.on_answer(Some(StoreOutcome::Stored));
-        round.on_answer(Some(hostile));
-        let done = round.on_answer(None);
-        let replay = Error::Replay {
-            stored: u64::MAX,
-            offered: 1,
-        };
+        round.on_answer(peer(1), Some(StoreOutcome::Stored));
+        round.on_answer(peer(2), Some(hostile));
+        let done = round.on_answer(peer(3), None);
+        let replay = replay_error();
         assert_eq!(done, Next::Done(Err(replay)));
+    }
+
+    #[test]
+    fn a_write_ends_at_a_majority_when_the_last_owner_is_slow() {
+        // Three owners, no spare: two stored, the third silent. The write
+        // is done at the hedge, not after the third's timeouts.
+        let (mut round, _) = StoreRound::new(vec![peer(1), peer(2), peer(3)], 3);
+        round.on_answer(peer(1), Some(StoreOutcome::Stored));
+        assert_eq!(
+            round.on_answer(peer(2), Some(StoreOutcome::Stored)),
+            Next::Wait,
+            "the third is not called slow yet"
+        );
+        let done = round.on_slow(peer(3));
+        assert_eq!(done, Next::Done(Ok(Published::new(2, false))));
+        // Called slow before the others answered: the round still waits
+        // for those that are not slow.
+        let (mut round, _) = StoreRound::new(vec![peer(1), peer(2), peer(3)], 3);
+        assert_eq!(round.on_slow(peer(1)), Next::Wait);
+        assert_eq!(round.on_slow(peer(1)), Next::Wait, "once");
+        assert_eq!(
+            round.on_answer(peer(2), Some(StoreOutcome::Stored)),
+            Next::Wait
+        );
+        let done = round.on_answer(peer(3), Some(StoreOutcome::Stored));
+        assert_eq!(done, Next::Done(Ok(Published::new(2, false))));
+    }
+
+    #[test]
+    fn a_slow_owner_is_replaced_by_a_spare_once() {
+        let owners = vec![peer(1), peer(2), peer(3), peer(4), peer(5)];
+        let (mut round, _) = StoreRound::new(owners, 3);
+        assert_eq!(round.on_slow(peer(3)), Next::Ask(peer(4)));
+        assert_eq!(round.on_slow(peer(9)), Next::Wait, "never asked");
+        round.on_answer(peer(1), Some(StoreOutcome::Stored));
+        round.on_answer(peer(2), Some(StoreOutcome::Stored));
+        // The slow owner's timeouts end: its spare is already asked.
+        assert_eq!(round.on_answer(peer(3), None), Next::Wait);
+        let done = round.on_answer(peer(4), Some(StoreOutcome::Stored));
+        assert_eq!(done, Next::Done(Ok(Published::new(3, false))));
+    }
+
+    #[test]
+    fn two_silent_owners_leave_a_write_undecided_until_they_answer() {
+        // One stored, two silent, no spare: one acceptance is no majority
+        // while two answers may come, so the round waits them out.
+        let (mut round, _) = StoreRound::new(vec![peer(1), peer(2), peer(3)], 3);
+        round.on_answer(peer(1), Some(StoreOutcome::Stored));
+        assert_eq!(round.on_slow(peer(2)), Next::Wait);
+        assert_eq!(round.on_slow(peer(3)), Next::Wait);
+        assert_eq!(round.on_answer(peer(2), None), Next::Wait);
+        let done = round.on_answer(peer(3), None);
+        assert_eq!(done, Next::Done(Ok(Published::new(1, false))));
+    }
+
+    #[test]
+    fn a_liar_beside_a_slow_owner_cannot_win_a_write_by_the_hedge() {
+        let hostile = hostile_replay();
+        // One stored, one refused, one slow: the slow one decides, so the
+        // round waits for it.
+        let (mut round, _) = StoreRound::new(vec![peer(1), peer(2), peer(3)], 3);
+        round.on_answer(peer(1), Some(StoreOutcome::Stored));
+        round.on_answer(peer(2), Some(hostile.clone()));
+        assert_eq!(round.on_slow(peer(3)), Next::Wait);
+        let done = round.on_answer(peer(3), Some(StoreOutcome::Stored));
+        assert_eq!(done, Next::Done(Ok(Published::new(2, false))));
+        // Two refusals and a slow owner: refusals win whatever it says.
+        let (mut round, _) = StoreRound::new(vec![peer(1), peer(2), peer(3)], 3);
+        round.on_answer(peer(1), Some(hostile.clone()));
+        round.on_answer(peer(2), Some(hostile));
+        let replay = replay_error();
+        assert_eq!(round.on_slow(peer(3)), Next::Done(Err(replay)));
     }
 
     fn record(publisher: u8, version: u64) -> SignedRecord {

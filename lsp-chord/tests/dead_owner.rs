@@ -1,6 +1,8 @@
-//! Reads right after an owner dies with no goodbye, over real QUIC on
-//! 127.0.0.1: no read waits out the dead owner's timeouts, because a read
-//! asks the next owner too once one is slow (the hedge).
+//! Reads and writes right after an owner dies with no goodbye, over real
+//! QUIC on 127.0.0.1: none waits out the dead owner's timeouts, because a
+//! read or a write asks the next owner too once one is slow (the hedge),
+//! and a write ends once the owners that are slow could not change its
+//! outcome.
 #![allow(clippy::unwrap_used)]
 #![cfg(feature = "runtime")]
 
@@ -79,16 +81,18 @@ fn record(i: usize, key: &Identity) -> lsp_core::SignedRecord {
     r.sign(key).unwrap()
 }
 
-/// Runs `n` queries at once from `node`; gives each one's time.
-async fn queries(node: &ChordNode, n: usize) -> Vec<Duration> {
+/// Runs `op(i)` for i in 0..n at once; gives each one's time, sorted.
+async fn timed<F, Fut>(n: usize, op: F) -> Vec<Duration>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let tasks: Vec<_> = (0..n)
         .map(|i| {
-            let node = node.clone();
+            let fut = op(i);
             tokio::spawn(async move {
-                let aor = Aor::parse(&format!("sip:user{i}@example.com")).unwrap();
                 let started = Instant::now();
-                let found = node.query(&aor).await.unwrap();
-                assert_eq!(found.len(), 1, "user{i}");
+                fut.await;
                 started.elapsed()
             })
         })
@@ -101,12 +105,37 @@ async fn queries(node: &ChordNode, n: usize) -> Vec<Duration> {
     times
 }
 
+/// Runs `n` publishes at once from `node`, each a new version of user i.
+async fn publishes(node: &ChordNode, key: &Identity, n: usize) -> Vec<Duration> {
+    timed(n, |i| {
+        let (node, record) = (node.clone(), record(i, key));
+        async move {
+            let published = node.publish(record).await.unwrap();
+            assert!(published.replicas >= 2, "user{i}: {published:?}");
+        }
+    })
+    .await
+}
+
+/// Runs `n` queries at once from `node`.
+async fn queries(node: &ChordNode, n: usize) -> Vec<Duration> {
+    timed(n, |i| {
+        let node = node.clone();
+        async move {
+            let aor = Aor::parse(&format!("sip:user{i}@example.com")).unwrap();
+            let found = node.query(&aor).await.unwrap();
+            assert_eq!(found.len(), 1, "user{i}");
+        }
+    })
+    .await
+}
+
 /// 200 reads at once, right after one of three owners went silent, all
 /// finish within five times the unloaded p99 or 250 ms, whichever is
-/// more; without the hedge, a read that asked the dead owner first waited
-/// its three 1 s tries.
+/// more; then 200 publishes likewise. Without the hedge, a read that asked
+/// the dead owner first waited its three 1 s tries, and every write did.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reads_right_after_an_owner_dies_do_not_wait_for_it() {
+async fn reads_and_writes_right_after_an_owner_dies_do_not_wait_for_it() {
     let nodes: Vec<(ChordNode, Arc<Killable>)> = (40..43u8)
         .map(|seed| {
             let id = Identity::from_secret_bytes([seed; 32]);
@@ -134,6 +163,8 @@ async fn reads_right_after_an_owner_dies_do_not_wait_for_it() {
     let reader = &nodes[1].0;
     let unloaded = queries(reader, 200).await;
     let p99 = unloaded[unloaded.len() * 99 / 100];
+    let unloaded_writes = publishes(reader, &key, 200).await;
+    let write_p99 = unloaded_writes[unloaded_writes.len() * 99 / 100];
 
     nodes[2].1.dead.store(true, Ordering::Relaxed);
     let after = queries(reader, 200).await;
@@ -145,4 +176,14 @@ async fn reads_right_after_an_owner_dies_do_not_wait_for_it() {
         after[after.len() * 99 / 100]
     );
     assert!(slowest <= bound, "slowest read {slowest:?} > {bound:?}");
+
+    let writes = publishes(reader, &key, 200).await;
+    let bound = (write_p99 * 5).max(Duration::from_millis(250));
+    let slowest = *writes.last().unwrap();
+    println!(
+        "writes: unloaded p99 {write_p99:?}; after the death p50 {:?}, p99 {:?}, max {slowest:?}",
+        writes[writes.len() / 2],
+        writes[writes.len() * 99 / 100]
+    );
+    assert!(slowest <= bound, "slowest write {slowest:?} > {bound:?}");
 }

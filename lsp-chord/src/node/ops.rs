@@ -497,7 +497,7 @@ impl Ops {
                     Response::Stored { mut outcomes } if outcomes.len() == 1 => outcomes.remove(0),
                     _ => StoreOutcome::Invalid("unexpected answer".into()),
                 };
-                self.store_answered(cx, id, Some(outcome));
+                self.store_answered(cx, id, from, Some(outcome));
             }
             Phase::Fetch { .. } => {
                 let records = match body {
@@ -522,7 +522,7 @@ impl Ops {
                 lookup.on_failure(to);
                 self.drive_lookup(cx, id);
             }
-            Phase::Store { .. } => self.store_answered(cx, id, None),
+            Phase::Store { .. } => self.store_answered(cx, id, to, None),
             Phase::Fetch { .. } => self.fetch_answered(cx, id, to, None),
             Phase::Leave { .. } => self.leave_answered(cx, id),
             Phase::Rehome { .. } => self.rehome_answered(cx, id, None),
@@ -530,15 +530,21 @@ impl Ops {
         }
     }
 
-    /// A request of op `id` to `to` is slow to be answered: a read asks
-    /// the next owner too (it still takes `to`'s answer if it comes).
+    /// A request of op `id` to `to` is slow to be answered: a read or a
+    /// write asks the next owner too (`to`'s answer still counts if it
+    /// comes).
     pub(super) fn on_slow(&mut self, cx: &mut Ctx<'_>, id: OpId, to: PeerAddr) {
-        let Some(Phase::Fetch { round, .. }) = self.running.get_mut(&id).map(|o| &mut o.phase)
-        else {
-            return;
-        };
-        let next = round.on_slow(to);
-        self.fetch_next(cx, id, next);
+        match self.running.get_mut(&id).map(|o| &mut o.phase) {
+            Some(Phase::Fetch { round, .. }) => {
+                let next = round.on_slow(to);
+                self.fetch_next(cx, id, next);
+            }
+            Some(Phase::Store { round, .. }) => {
+                let next = round.on_slow(to);
+                self.store_next(cx, id, next);
+            }
+            _ => {}
+        }
     }
 
     /// The lookup found `peers`: go on with what the op is for.

@@ -26,7 +26,7 @@ impl Ops {
                 Publishing::Checked(r) => cx.storage.put(&r),
                 Publishing::Own(own) => cx.storage.put_own(&own),
             };
-            self.store_answered(cx, id, Some(outcome));
+            self.store_answered(cx, id, to, Some(outcome));
         } else {
             let records = vec![record.into_signed()];
             let body = if pass_on {
@@ -38,18 +38,29 @@ impl Ops {
         }
     }
 
-    /// One replica answered (`Some`) or could not be reached (`None`).
+    /// Replica `from` answered (`Some`) or could not be reached (`None`).
     pub(super) fn store_answered(
         &mut self,
         cx: &mut Ctx<'_>,
         id: OpId,
+        from: PeerAddr,
         outcome: Option<StoreOutcome>,
     ) {
         let Some(Phase::Store { round, .. }) = self.running.get_mut(&id).map(|o| &mut o.phase)
         else {
             return;
         };
-        match round.on_answer(outcome) {
+        let next = round.on_answer(from, outcome);
+        self.store_next(cx, id, next);
+    }
+
+    pub(super) fn store_next(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        id: OpId,
+        next: rounds::Next<Result<lsp_core::Published, Error>>,
+    ) {
+        match next {
             rounds::Next::Ask(p) => self.send_store(cx, id, p),
             rounds::Next::Wait => {}
             rounds::Next::Done(r) => self.end(cx, id, r.map(Outcome::Published)),
