@@ -14,6 +14,7 @@ impl Chord {
     /// A request to `to` has gone unanswered for the hedge delay: an
     /// operation may ask another peer meanwhile; upkeep waits.
     pub(super) fn slow(&mut self, to: PeerAddr, purpose: Purpose, now_ms: u64) {
+        self.io.suspect(to.id, now_ms);
         if let Purpose::Op(op) = purpose {
             self.with_ops(now_ms, |ops, cx| ops.on_slow(cx, op, to));
         }
@@ -25,6 +26,9 @@ impl Chord {
     pub(super) fn gave_up(&mut self, p: Pending, now_ms: u64) {
         let live = self.vitals.heard_since(p.to.id, p.sent_ms);
         self.io.out().unanswered(live);
+        if !live {
+            self.io.suspect(p.to.id, now_ms);
+        }
         match (live, p.purpose) {
             (false, purpose) | (true, purpose @ Purpose::Probe(_)) => {
                 self.on_failure(p.to, purpose, now_ms)

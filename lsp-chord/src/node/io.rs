@@ -10,6 +10,7 @@ use rand::{RngExt, SeedableRng};
 
 use super::outputs::{Outputs, Traffic};
 use super::requests::{Due, NotSent, Pending, Purpose, Requests};
+use super::suspects::Suspects;
 use super::types::{InputError, OpId, Outcome, Timer, ms};
 use crate::config::Config;
 use crate::timers::TimerTable;
@@ -33,6 +34,8 @@ pub(super) struct Io {
     /// first input.
     timers: TimerTable<Timer>,
     rng: Xoshiro256PlusPlus,
+    /// Peers that left requests unanswered and have been silent since.
+    suspects: Suspects,
 }
 
 impl Io {
@@ -44,6 +47,7 @@ impl Io {
             out: Outputs::default(),
             timers: TimerTable::default(),
             rng,
+            suspects: Suspects::default(),
         }
     }
 
@@ -126,6 +130,21 @@ impl Io {
             self.out.unanswered(false);
         }
         dropped
+    }
+
+    /// `peer` left a request unanswered too long at `now_ms`.
+    pub(super) fn suspect(&mut self, peer: NodeId, now_ms: u64) {
+        self.suspects.slow(peer, now_ms);
+    }
+
+    /// `peer` sent something: no longer suspected.
+    pub(super) fn heard_from(&mut self, peer: NodeId) {
+        self.suspects.heard(peer);
+    }
+
+    /// Orders the owners a read asks: this node first, suspects last.
+    pub(super) fn order_for_read(&self, me: NodeId, owners: &mut [PeerAddr]) {
+        self.suspects.order_for_read(me, owners);
     }
 
     /// Forgets the requests of operation `op`: their answers are stale.

@@ -31,6 +31,7 @@ mod requests;
 mod routing;
 mod stabilize;
 mod storage;
+mod suspects;
 mod types;
 mod vitals;
 
@@ -387,6 +388,7 @@ impl Chord {
         let member = self.gate.admits_sender(&from, enrolled);
         if member {
             self.vitals.heard(from.id, now_ms);
+            self.io.heard_from(from.id);
         }
         match msg {
             Message::Request { id, body } => {

@@ -556,6 +556,9 @@ impl Ops {
         let Phase::Route { then, lookup, .. } = old else {
             return;
         };
+        // The lookup's questions still out are moot, and their answers
+        // must not be taken for the next phase's.
+        cx.io.cancel_requests_of(id);
         cx.io.out().lies(lookup.lies());
         let want_records = matches!(then, Then::Fetch(_));
         let k = cx.cfg.k();
@@ -612,6 +615,9 @@ impl Ops {
             }
             Then::Rehome(aor) => self.rehome_to(cx, id, aor, peers),
             Then::Query(aor) | Then::Fetch(aor) => {
+                let mut peers = peers;
+                let owners = k.min(peers.len());
+                cx.io.order_for_read(cx.me.id, &mut peers[..owners]);
                 let (round, first) = FetchRound::new(peers, k);
                 if let Some(op) = self.running.get_mut(&id) {
                     op.phase = Phase::Fetch {
@@ -628,9 +634,13 @@ impl Ops {
     }
 
     /// Removes the op with its deadlines.
+    /// Removes the op with its timers and its requests still out: an
+    /// answer to one would find nothing to go to, and a dead peer's
+    /// request would hold its slot for all its tries.
     fn remove(&mut self, cx: &mut Ctx<'_>, id: OpId) -> Option<Op> {
         cx.io.cancel_timer(Timer::Op(id));
         cx.io.cancel_timer(Timer::OpStep(id));
+        cx.io.cancel_requests_of(id);
         self.running.remove(&id)
     }
 

@@ -111,6 +111,9 @@ pub(super) struct Requests {
     /// Pending answers (`Purpose::Answer`) by origin.
     answers: HashMap<NodeId, usize>,
     answers_total: usize,
+    /// The pending requests of each operation, so that an operation that
+    /// ends frees its slots at once.
+    by_op: HashMap<OpId, Vec<u64>>,
     next_id: u64,
     timeout_ms: u64,
     attempts: u32,
@@ -127,6 +130,7 @@ impl Requests {
             srtt_ms: None,
             answers: HashMap::new(),
             answers_total: 0,
+            by_op: HashMap::new(),
             next_id: first_id,
             timeout_ms: ms(cfg.request_timeout),
             attempts: cfg.request_attempts,
@@ -155,8 +159,9 @@ impl Requests {
             .encode()
             .map_err(NotSent::Unencodable)?;
         self.deadlines.set(id, now_ms + self.timeout_ms);
-        if matches!(purpose, Purpose::Op(_)) {
+        if let Purpose::Op(op) = purpose {
             self.hedges.set(id, now_ms + self.hedge_ms());
+            self.by_op.entry(op).or_default().push(id);
         }
         self.charge(to.id, purpose, true);
         self.pending.insert(
@@ -263,13 +268,7 @@ impl Requests {
 
     /// Forgets the requests of operation `op`: their answers are stale.
     pub(super) fn cancel_op(&mut self, op: OpId) {
-        let ids: Vec<u64> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.purpose == Purpose::Op(op))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in ids {
+        for id in self.by_op.remove(&op).unwrap_or_default() {
             self.remove(id);
         }
     }
@@ -288,6 +287,7 @@ impl Requests {
         self.hedges.clear();
         self.answers.clear();
         self.answers_total = 0;
+        self.by_op.clear();
     }
 
     /// The only way a request leaves the table but `clear`: with its
@@ -297,6 +297,14 @@ impl Requests {
         self.hedges.cancel(id);
         let p = self.pending.remove(&id)?;
         self.charge(p.to.id, p.purpose, false);
+        if let Purpose::Op(op) = p.purpose
+            && let Some(ids) = self.by_op.get_mut(&op)
+        {
+            ids.retain(|i| *i != id);
+            if ids.is_empty() {
+                self.by_op.remove(&op);
+            }
+        }
         Some(p)
     }
 
