@@ -405,6 +405,28 @@ mod tests {
     }
 
     #[test]
+    fn an_operation_that_ends_frees_its_slots_at_once() {
+        let mut r = table(4);
+        let (a, b) = (Purpose::Op(OpId(1)), Purpose::Op(OpId(2)));
+        ask(&mut r, 1, a, 0).expect("sent");
+        ask(&mut r, 2, a, 0).expect("sent");
+        ask(&mut r, 3, b, 0).expect("sent");
+        assert!(r.answered(peer(2).id, 8, 1).is_some(), "one answered");
+        ask(&mut r, 4, a, 0).expect("sent");
+        ask(&mut r, 5, b, 0).expect("sent");
+        assert!(matches!(ask(&mut r, 6, b, 0), Err(NotSent::Full)));
+        r.cancel_op(OpId(1));
+        assert!(r.answered(peer(1).id, 7, 2).is_none(), "cancelled");
+        assert!(!r.is_out(peer(4), a), "cancelled");
+        assert!(r.is_out(peer(3), b), "the other op's request stays");
+        ask(&mut r, 6, b, 0).expect("room again");
+        ask(&mut r, 7, b, 0).expect("room again");
+        assert!(matches!(ask(&mut r, 8, b, 0), Err(NotSent::Full)));
+        r.cancel_op(OpId(2));
+        assert!(r.next_deadline().is_none(), "nothing left out");
+    }
+
+    #[test]
     fn only_the_peer_asked_may_answer() {
         let mut r = table(8);
         ask(&mut r, 1, Purpose::Notify, 0).expect("sent");
