@@ -7,6 +7,7 @@
 #
 #   tools/sip-bench/run.sh [--users N] [--calls N] [--rounds N] [--in-flight N]
 #                          [--no-ring] [--only LIST] [--node PATH] [--json PATH]
+#   tools/sip-bench/run.sh --cluster ...   (three of each, a crash: cluster.sh)
 #
 # Targets, all on 127.0.0.1:
 #   kamailio  Kamailio with memory-only usrloc: save() for REGISTER,
@@ -23,6 +24,12 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
+if [ "${1:-}" = --cluster ]; then
+  shift
+  exec bash "$here/cluster.sh" "$@"
+fi
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 
 users=50000
 calls=50000
@@ -42,18 +49,11 @@ while [ $# -gt 0 ]; do
     --only) only=",$2,"; shift 2 ;;
     --node) node=$2; shift 2 ;;
     --json) json=$2; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-for tool in kamailio sipp; do
-  command -v "$tool" >/dev/null || { echo "sip-bench: $tool is not installed" >&2; exit 1; }
-done
-
-if [ -z "$node" ]; then
-  (cd "$top" && cargo build --release -q -p lsp-node)
-  node="$top/target/release/lsp-node"
-fi
+node=$(lsp_node_or_build "$node" "$top")
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -62,8 +62,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 { echo SEQUENTIAL; for i in $(seq 1 "$users"); do echo "u$i"; done; } > "$work/users.csv"
 
@@ -141,24 +139,12 @@ fi
 # CPU ticks (user + system) of a target's processes: Kamailio's are all
 # its forked workers, ring's the three nodes.
 cpu_ticks() { # target
-  local ps
   case "$1" in
-    kamailio) ps=$(pgrep -x kamailio || true) ;;
-    ring) ps=$(cat "$work"/ring[123].pid) ;;
-    *) ps=$(cat "$work/$1.pid") ;;
+    kamailio) pid_ticks $(pgrep -x kamailio || true) ;;
+    ring) pid_ticks $(cat "$work"/ring[123].pid) ;;
+    *) pid_ticks $(cat "$work/$1.pid") ;;
   esac
-  for p in $ps; do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || true; done |
-    awk '{s += $1} END {print s + 0}'
 }
-tick=$(getconf CLK_TCK)
-
-# sipp's own socket buffer (64 KiB by default) overflows under the burst of
-# answers to 200 requests in flight; each answer dropped there stalls a
-# call slot for sipp's 500 ms retransmission and the run measures sipp.
-sipp_buffer=$((4 << 20))
-
-# Datagrams the host dropped for a full receive buffer, at any socket.
-udp_drops() { awk '/^Udp:/ && $2 ~ /^[0-9]+$/ {print $6}' /proc/net/snmp; }
 
 # One sipp run: prints "rate failures cpu drops" (calls/s, failed calls, the
 # target's CPU microseconds per successful call, and UDP datagrams dropped
@@ -177,11 +163,8 @@ run_sipp() { # target, port, scenario
   t1=$(date +%s.%N)
   c1=$(cpu_ticks "$target")
   d1=$(udp_drops)
-  local screen
-  screen=$(ls "$dir"/*_screen.log 2>/dev/null | head -n 1)
   local ok failed
-  ok=$(awk -F'|' '/Successful call/ {gsub(/ /, "", $3); print $3}' "$screen" | tail -n 1)
-  failed=$(awk -F'|' '/Failed call/ {gsub(/ /, "", $3); print $3}' "$screen" | tail -n 1)
+  read -r ok failed < <(sipp_tally "$dir")
   awk -v ok="${ok:-0}" -v f="${failed:-0}" -v t0="$t0" -v t1="$t1" -v c="$((c1 - c0))" -v hz="$tick" \
     -v d="$((d1 - d0))" \
     'BEGIN { printf "%.0f %d %.0f %d\n", ok / (t1 - t0), f + 0, (ok > 0 ? c / hz * 1e6 / ok : 0), d }'
