@@ -167,6 +167,7 @@ impl Daemon {
                 .as_ref()
                 .is_some_and(|c| c.store != SipStore::Ring),
             snapshots: crate::coalesce::Coalesced::new(status::SNAPSHOT_FRESH),
+            latencies: self.sip.as_ref().map(|s| s.latencies.clone()),
         });
         let (stop, stopped) = oneshot::channel::<()>();
         self.stop_status = Some(stop);

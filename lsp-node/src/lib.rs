@@ -7,6 +7,7 @@ mod daemon;
 pub mod enrollment_file;
 mod error;
 pub mod keyfile;
+mod latency;
 mod preflight;
 mod sip;
 mod status;

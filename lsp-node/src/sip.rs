@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use crate::config::{NodeConfig, SipSection, SipStore};
 use crate::error::StartError;
 use crate::keyfile::CreatedKey;
+use crate::latency::{Latencies, Timed};
 use crate::preflight::{self, Keys};
 
 /// The running SIP front, and the task that sends the ring what the hybrid
@@ -26,6 +27,8 @@ pub(crate) struct SipFront {
     pub(crate) resync: Option<JoinHandle<()>>,
     /// The domain key file, when this start created it.
     pub(crate) created_key: Option<CreatedKey>,
+    /// Latencies of its answers, reads and publishes, for `/metrics`.
+    pub(crate) latencies: Arc<Latencies>,
 }
 
 fn sip_error(field: &'static str) -> impl Fn(String) -> StartError {
@@ -91,8 +94,11 @@ pub(crate) async fn start(
             Arc::new(hybrid)
         }
     };
+    let latencies = Arc::new(Latencies::default());
+    let service = Timed::new(service, latencies.clone());
     let service = SipService::new(service, sip_config(section, domain_key))
-        .map_err(|e| sip_error("sip")(e.to_string()))?;
+        .map_err(|e| sip_error("sip")(e.to_string()))?
+        .with_observer(latencies.clone());
     let listen = SipListen {
         udp: section.udp.clone(),
         tcp: section.tcp.clone(),
@@ -112,6 +118,7 @@ pub(crate) async fn start(
         server,
         resync: resync_task,
         created_key,
+        latencies,
     })
 }
 

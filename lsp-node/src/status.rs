@@ -24,6 +24,7 @@ use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
 
 use crate::coalesce::Coalesced;
+use crate::latency::Latencies;
 
 /// How old a shared snapshot of the node may be.
 pub const SNAPSHOT_FRESH: std::time::Duration = std::time::Duration::from_millis(100);
@@ -44,6 +45,8 @@ pub struct StatusSource {
     pub sip_local_store: bool,
     /// The latest snapshot of the node, shared by requests.
     pub snapshots: Coalesced<Status>,
+    /// The SIP front's latency histograms, if SIP is on.
+    pub latencies: Option<Arc<Latencies>>,
 }
 
 /// What `/health` says: the ring's health, and what SIP still does.
@@ -370,6 +373,9 @@ async fn metrics(State(source): State<Arc<StatusSource>>) -> Response {
                 counter(&mut registry, &name, help, v);
             }
         }
+    }
+    if let Some(l) = &source.latencies {
+        l.register(&mut registry);
     }
     gauge(
         &mut registry,

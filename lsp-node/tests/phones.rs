@@ -120,6 +120,16 @@ fn baresip_registers_with_the_default_configuration_and_is_found_by_a_302() {
                     metrics.contains("# TYPE lsp_sip_state_bytes gauge"),
                     "{metrics}"
                 );
+                // And the latencies: baresip's REGISTER got its 200, the
+                // INVITEs their 302s, the registrar's reads and publishes.
+                for line in [
+                    "lsp_sip_answer_seconds_count{method=\"REGISTER\",code=\"200\"} ",
+                    "lsp_sip_answer_seconds_count{method=\"INVITE\",code=\"302\"} ",
+                    "lsp_publish_seconds_count{outcome=\"ok\"} ",
+                    "lsp_read_seconds_count{outcome=\"ok\"} ",
+                ] {
+                    assert!(metrics.contains(line), "{line} in {metrics}");
+                }
                 let status = registrar.status();
                 assert!(status["sip"]["transactions"]["transactions"].as_u64() > Some(0));
                 return;

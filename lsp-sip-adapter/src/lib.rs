@@ -7,6 +7,7 @@ pub mod digest;
 pub mod headers;
 pub mod hybrid;
 pub mod message;
+pub mod observe;
 mod recent;
 pub mod registrar;
 pub mod server;
@@ -16,6 +17,7 @@ pub mod transaction;
 pub mod ua;
 
 pub use hybrid::{HybridService, QueryOrder};
+pub use observe::{AnswerObserver, MethodKind};
 // The `lsp-core` items this crate's API uses, so that an adopter needs no
 // direct dependency on `lsp-core` to keep in step. (A `//` comment: a doc
 // comment here would be prepended to every re-exported item's own.)

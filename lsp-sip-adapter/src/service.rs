@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::fmt::{self, Debug};
 use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use ezk_sip_types::Method;
 use lsp_core::{
@@ -17,6 +17,7 @@ use tokio::sync::Mutex;
 
 use crate::digest::{CredentialStore, DigestAuth, Verdict};
 use crate::message::{Request, Response};
+use crate::observe::{AnswerObserver, MethodKind};
 use crate::recent::Recent;
 use crate::registrar::{self, ExpiryLimits, RegisterOp};
 use crate::tags::ToTags;
@@ -206,6 +207,7 @@ pub struct SipService {
     /// AOR's stripe lock.
     recent: std::sync::Mutex<Recent>,
     tags: Arc<ToTags>,
+    observer: Option<Arc<dyn AnswerObserver>>,
 }
 
 impl Debug for SipService {
@@ -239,7 +241,14 @@ impl SipService {
             config,
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             tags: Arc::new(ToTags::new()),
+            observer: None,
         })
+    }
+
+    /// Tells `observer` of every answer from here on (for metrics).
+    pub fn with_observer(mut self, observer: Arc<dyn AnswerObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// The To tags this service puts on its responses, for a server that
@@ -251,6 +260,7 @@ impl SipService {
     /// The response to `request`, or `None` for a request that gets none
     /// (ACK). `source` is where it came from.
     pub async fn handle(&self, request: &Request, source: SocketAddr) -> Option<Response> {
+        let started = Instant::now();
         let request = if request.is_stamped_for(source) {
             Cow::Borrowed(request)
         } else {
@@ -281,6 +291,9 @@ impl SipService {
         } else {
             response
         };
+        if let Some(observer) = &self.observer {
+            observer.answered(MethodKind::of(method), response.code, started.elapsed());
+        }
         Some(response.with_header("Server", self.config.server.clone()))
     }
 

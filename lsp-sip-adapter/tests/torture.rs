@@ -151,3 +151,40 @@ proptest! {
         let _ = message::stream_frame_len(&bytes);
     }
 }
+
+/// Each answer is reported once, with its request's method (an invented
+/// method is `other`, so that a metrics label takes few values) and code.
+#[test]
+fn an_observer_hears_each_answer_with_a_bounded_method() {
+    use lsp_sip_adapter::{AnswerObserver, MethodKind};
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    #[derive(Default)]
+    struct Heard(Mutex<Vec<(MethodKind, u16)>>);
+    impl AnswerObserver for Heard {
+        fn answered(&self, method: MethodKind, code: u16, elapsed: Duration) {
+            assert!(elapsed < Duration::from_secs(5));
+            self.0.lock().expect("lock").push((method, code));
+        }
+    }
+    let heard = Arc::new(Heard::default());
+    let sip = service().with_observer(heard.clone());
+    let case = |name: &str| CASES.iter().find(|(n, _)| *n == name).expect("case").1;
+    assert_eq!(answer(&sip, case("register-compact").as_bytes()), Some(200));
+    let invite = case("invite-sdp").as_bytes();
+    let code = answer(&sip, invite).expect("answered");
+    let odd = "FOO sip:alice@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.4;branch=z9hG4bKx\r\n\
+               Max-Forwards: 70\r\nFrom: <sip:b@example.com>;tag=1\r\nTo: <sip:alice@example.com>\r\n\
+               Call-ID: foo1\r\nCSeq: 1 FOO\r\nContent-Length: 0\r\n\r\n";
+    let odd_code = answer(&sip, odd.as_bytes()).expect("answered");
+    let heard = heard.0.lock().expect("lock").clone();
+    assert_eq!(
+        heard,
+        vec![
+            (MethodKind::Register, 200),
+            (MethodKind::Invite, code),
+            (MethodKind::Other, odd_code),
+        ]
+    );
+}
