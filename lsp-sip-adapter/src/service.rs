@@ -556,6 +556,8 @@ fn not_allowed(request: &Request) -> Response {
 const ISOLATED_RETRY_AFTER: &str = "30";
 
 fn service_error(request: &Request, e: &LsError) -> Response {
+    // An operator sees the answer's code in the metrics; the cause is here.
+    tracing::debug!("the Location Service failed a request: {e}");
     match e {
         LsError::Unauthorized(_) | LsError::WrongKey { .. } => {
             request.response(403, "Location Service refused this registrar's key")

@@ -121,6 +121,15 @@ CONF
   sleep 5 # the three settle into one ring
 }
 
+# Each lsp-node's /status (its view of the ring), kept for a look after.
+save_lsp_status() { # round
+  local dir="$work/lsp$1" i url
+  for i in 0 1 2; do
+    url=$(awk '/^status/ {print $2}' "$dir/$i.out")
+    curl -s "${url}status" > "$dir/$i.status.json" || true
+  done
+}
+
 # One sipp run against node N (1-based): prints
 # "rate failed cpu_us_per_call p50 p99 max".
 run_sipp() { # node, scenario
@@ -156,6 +165,7 @@ for r in $(seq 1 "$rounds"); do
                 "invite@3 3 invite.xml" "crash-invite@2 2 invite.xml"; do
       read -r phase at scenario <<< "$step"
       if [ "$phase" = crash-invite@2 ]; then
+        [ "$target" = lsp ] && [ -n "${SIP_CLUSTER_KEEP:-}" ] && save_lsp_status "$r"
         kill -9 -- "-${groups[0]}"
         while pgrep -g "${groups[0]}" >/dev/null; do sleep 0.01; done
       fi
