@@ -75,12 +75,24 @@ impl RoutingTable {
         else {
             return;
         };
+        let before = self.succs().to_vec();
         let step = self.on_neighbours(s, predecessor, successors);
         if step.again {
             io.set_timer(Timer::Stabilize, now_ms);
         }
         if let Some(first) = step.notify {
             ask(io, first, Request::Notify, Purpose::Notify, now_ms);
+        }
+        // The predecessor copies this list: when it changed, the
+        // predecessor looks again now, not a stabilize period later. A
+        // node's list would otherwise lag one period per hop behind a join
+        // or a crash, and a young ring's nodes would know one owner where
+        // there are k. The hint goes back at most the list's length: past
+        // that, a predecessor's copy does not change.
+        if self.succs() != before
+            && let Some(p) = self.pred()
+        {
+            ask(io, p, Request::StabilizeHint, Purpose::Hint, now_ms);
         }
     }
 

@@ -14,6 +14,7 @@ use crate::wire::{Message, Request, Response};
 
 mod admission;
 mod budgets;
+mod stabilize;
 
 /// A joined node 0x10 with this predecessor and successor list.
 fn joined(pred: u8, succs: &[u8]) -> Chord {
