@@ -149,8 +149,32 @@ impl LocalLocationService {
         signer: &Arc<Identity>,
         record: Record,
     ) -> Result<Published, Error> {
+        self.publish_as_replacing_sync(signer, record, None)
+    }
+
+    /// [`LocationService::publish_as_replacing`] without a future; `None`
+    /// publishes without condition.
+    pub fn publish_as_replacing_sync(
+        &self,
+        signer: &Arc<Identity>,
+        record: Record,
+        replaces: Option<u64>,
+    ) -> Result<Published, Error> {
         if !self.signs_late(signer) {
-            return self.publish_own_sync(&record.sign_own(signer)?);
+            let own = record.sign_own(signer)?;
+            let Some(replaces) = replaces else {
+                return self.publish_own_sync(&own);
+            };
+            let now = self.config.clock.now();
+            let written = self.store.publish_own_replacing(
+                &own,
+                replaces,
+                &*self.config.policy,
+                now,
+                |c| self.write_through(c),
+            )?;
+            self.maybe_sweep(now);
+            return Ok(Published::new(1, written == Written::Unchanged));
         }
         let unsigned = SignedRecord {
             record,
@@ -158,11 +182,11 @@ impl LocalLocationService {
             signature: UNSIGNED,
         };
         let now = self.config.clock.now();
-        let written = self
-            .store
-            .publish_unsigned(&unsigned, &*self.config.policy, now, |c| {
-                self.write_through(c)
-            })?;
+        let written =
+            self.store
+                .publish_unsigned(&unsigned, replaces, &*self.config.policy, now, |c| {
+                    self.write_through(c)
+                })?;
         self.maybe_sweep(now);
         Ok(Published::new(1, written == Written::Unchanged))
     }
@@ -297,6 +321,15 @@ impl LocationService for LocalLocationService {
 
     async fn publish_as(&self, signer: &Arc<Identity>, record: Record) -> Result<Published, Error> {
         self.publish_as_sync(signer, record)
+    }
+
+    async fn publish_as_replacing(
+        &self,
+        signer: &Arc<Identity>,
+        record: Record,
+        replaces: u64,
+    ) -> Result<Published, Error> {
+        self.publish_as_replacing_sync(signer, record, Some(replaces))
     }
 
     async fn query(&self, aor: &Aor) -> Result<Vec<Binding>, Error> {

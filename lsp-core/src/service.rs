@@ -87,6 +87,37 @@ pub trait LocationService: Send + Sync {
         self.publish_own(record.sign_own(signer)?).await
     }
 
+    /// [`publish_as`](Self::publish_as) on condition: a store that holds a
+    /// record of `signer`'s for this AOR newer than version `replaces`
+    /// refuses it with [`Error::Replay`]. A writer that remembers the
+    /// version it last wrote offers a version from the clock this way and
+    /// still never overwrites a write it has not seen (another writer with
+    /// the same key). This default reads the signer's record first, so a
+    /// write in between can slip past it; the services of this workspace
+    /// check the condition where they store.
+    async fn publish_as_replacing(
+        &self,
+        signer: &Arc<Identity>,
+        record: Record,
+        replaces: u64,
+    ) -> Result<Published, Error> {
+        let key = signer.public_key();
+        let held = match self.fetch(&record.aor).await {
+            Ok(records) => records
+                .iter()
+                .filter(|r| r.publisher == key)
+                .map(|r| r.record.version)
+                .max(),
+            Err(Error::NotFound(_)) => None,
+            Err(e) => return Err(e),
+        };
+        if let Some(stored) = held.filter(|v| *v > replaces) {
+            let offered = record.version;
+            return Err(Error::Replay { stored, offered });
+        }
+        self.publish_as(signer, record).await
+    }
+
     /// The live bindings of `aor` from every publisher, highest q first.
     /// [`Error::NotFound`] when no record exists; an empty list when records
     /// exist but no binding is live.
@@ -155,6 +186,17 @@ impl<S: LocationService + ?Sized> LocationService for Arc<S> {
 
     async fn publish_as(&self, signer: &Arc<Identity>, record: Record) -> Result<Published, Error> {
         (**self).publish_as(signer, record).await
+    }
+
+    async fn publish_as_replacing(
+        &self,
+        signer: &Arc<Identity>,
+        record: Record,
+        replaces: u64,
+    ) -> Result<Published, Error> {
+        (**self)
+            .publish_as_replacing(signer, record, replaces)
+            .await
     }
 
     async fn query(&self, aor: &Aor) -> Result<Vec<Binding>, Error> {

@@ -169,7 +169,7 @@ impl RecordStore {
         now: UnixTime,
         commit: impl FnOnce(&Change) -> Result<(), Error>,
     ) -> Result<Written, Error> {
-        self.write_record(record, Check::Always, policy, now, commit)
+        self.write_record(record, Check::Always, None, policy, now, commit)
     }
 
     /// [`RecordStore::publish`] for a record signed in this process: the
@@ -181,19 +181,53 @@ impl RecordStore {
         now: UnixTime,
         commit: impl FnOnce(&Change) -> Result<(), Error>,
     ) -> Result<Written, Error> {
-        self.write_record(record.signed(), Check::Signed, policy, now, commit)
+        self.write_record(record.signed(), Check::Signed, None, policy, now, commit)
     }
 
     /// [`RecordStore::publish`] for a record that this process will sign
     /// when it hands it out: its signature slot holds `UNSIGNED`.
+    /// With `replaces`, as [`RecordStore::publish_own_replacing`].
     pub(crate) fn publish_unsigned(
         &self,
         record: &SignedRecord,
+        replaces: Option<u64>,
         policy: &dyn AccessPolicy,
         now: UnixTime,
         commit: impl FnOnce(&Change) -> Result<(), Error>,
     ) -> Result<Written, Error> {
-        self.write_record(record, Check::Signed, policy, now, commit)
+        self.write_record(record, Check::Signed, replaces, policy, now, commit)
+    }
+
+    /// [`RecordStore::publish_own`] on condition: where the publisher's
+    /// stored record is newer than version `replaces`, the record is
+    /// refused as [`Error::Replay`]. A writer that remembers the version it
+    /// last wrote can so offer a version from the clock and still never
+    /// overwrite a newer write it has not seen.
+    pub fn publish_own_replacing(
+        &self,
+        record: &OwnRecord,
+        replaces: u64,
+        policy: &dyn AccessPolicy,
+        now: UnixTime,
+        commit: impl FnOnce(&Change) -> Result<(), Error>,
+    ) -> Result<Written, Error> {
+        let check = Check::Signed;
+        self.write_record(record.signed(), check, Some(replaces), policy, now, commit)
+    }
+
+    /// [`RecordStore::publish_checked`] on the condition of
+    /// [`RecordStore::publish_own_replacing`].
+    pub fn publish_checked_replacing(
+        &self,
+        record: &SignedRecord,
+        replaces: u64,
+        ahead: &mut CheckedAhead,
+        policy: &dyn AccessPolicy,
+        now: UnixTime,
+        commit: impl FnOnce(&Change) -> Result<(), Error>,
+    ) -> Result<Written, Error> {
+        let check = Check::UnlessAhead(ahead);
+        self.write_record(record, check, Some(replaces), policy, now, commit)
     }
 
     /// [`RecordStore::publish`] that skips the signature check of a record
@@ -206,13 +240,14 @@ impl RecordStore {
         now: UnixTime,
         commit: impl FnOnce(&Change) -> Result<(), Error>,
     ) -> Result<Written, Error> {
-        self.write_record(record, Check::UnlessAhead(ahead), policy, now, commit)
+        self.write_record(record, Check::UnlessAhead(ahead), None, policy, now, commit)
     }
 
     fn write_record(
         &self,
         record: &SignedRecord,
         check: Check<'_>,
+        replaces: Option<u64>,
         policy: &dyn AccessPolicy,
         now: UnixTime,
         commit: impl FnOnce(&Change) -> Result<(), Error>,
@@ -269,7 +304,7 @@ impl RecordStore {
             if offered == stored && slot.bytes == bytes.as_slice() {
                 return Ok(Written::Unchanged);
             }
-            if offered <= stored {
+            if offered <= stored || replaces.is_some_and(|r| stored > r) {
                 return Err(Error::Replay { stored, offered });
             }
             // An older version must stay refused for as long as it could
