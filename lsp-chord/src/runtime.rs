@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use futures::FutureExt;
 use lsp_core::{
-    Aor, Binding, Error, LocationService, Lookup, OwnRecord, PeerAddr, Published, ResourceId,
-    SignedRecord, Transport,
+    Aor, Binding, Error, Identity, LocationService, Lookup, OwnRecord, PeerAddr, Published, Record,
+    ResourceId, SignedRecord, Transport,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -35,6 +35,7 @@ enum Command {
     Attach(Vec<PeerAddr>, Reply),
     Publish(Box<SignedRecord>, Reply),
     PublishOwn(Box<OwnRecord>, Reply),
+    PublishOwnReplacing(Box<OwnRecord>, u64, Reply),
     Query(Aor, Reply),
     Fetch(Aor, Reply),
     Lookup(ResourceId, Reply),
@@ -272,6 +273,22 @@ impl LocationService for ChordNode {
         }
     }
 
+    async fn publish_as_replacing(
+        &self,
+        signer: &Arc<Identity>,
+        record: Record,
+        replaces: u64,
+    ) -> Result<Published, Error> {
+        let own = Box::new(record.sign_own(signer)?);
+        match self
+            .call(|r| Command::PublishOwnReplacing(own, replaces, r))
+            .await?
+        {
+            Outcome::Published(p) => Ok(p),
+            o => Err(unexpected(o)),
+        }
+    }
+
     async fn query(&self, aor: &Aor) -> Result<Vec<Binding>, Error> {
         let aor = aor.clone();
         match self.call(|r| Command::Query(aor, r)).await? {
@@ -324,6 +341,9 @@ async fn drive(
                     Command::Attach(members, r) => (chord.attach(&members, now), r),
                     Command::Publish(rec, r) => (chord.publish(*rec, now), r),
                     Command::PublishOwn(rec, r) => (chord.publish_own(*rec, now), r),
+                    Command::PublishOwnReplacing(rec, replaces, r) => {
+                        (chord.publish_own_replacing(*rec, replaces, now), r)
+                    }
                     Command::Query(aor, r) => (chord.query(aor, now), r),
                     Command::Fetch(aor, r) => (chord.fetch(aor, now), r),
                     Command::Lookup(id, r) => (chord.lookup(id, now), r),

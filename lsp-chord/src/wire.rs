@@ -13,7 +13,7 @@ use lsp_core::{
 use serde::{Deserialize, Serialize};
 
 /// The version byte every frame starts with.
-pub const PROTOCOL_VERSION: u8 = 7;
+pub const PROTOCOL_VERSION: u8 = 8;
 
 /// How old a record's version must be to count in a repair digest: about
 /// what a write takes to reach every replica, with room to spare. Under a
@@ -141,6 +141,17 @@ pub enum Request {
     StoreHere {
         /// Records to check and keep.
         records: Vec<SignedRecord>,
+    },
+    /// `StoreHere` for one record, on condition: refuse it as `Replay`
+    /// where the publisher's record held for its AOR is newer than version
+    /// `replaces`. A writer that remembers its last version so offers a
+    /// version from the clock without overwriting a write it has not seen.
+    /// Answered by `Stored`.
+    StoreReplacing {
+        /// The record to check and keep.
+        record: SignedRecord,
+        /// The newest version of the publisher's record it may replace.
+        replaces: u64,
     },
 }
 
@@ -518,6 +529,8 @@ mod tests {
                 .prop_map(|records| Request::Store { records }),
             proptest::collection::vec(arb_record(), 0..3)
                 .prop_map(|records| Request::StoreHere { records }),
+            (arb_record(), any::<u64>())
+                .prop_map(|(record, replaces)| Request::StoreReplacing { record, replaces }),
             arb_record().prop_map(|r| Request::Fetch { aor: r.record.aor }),
             (proptest::option::of(arb_peer()), peers()).prop_map(|(predecessor, successors)| {
                 Request::Leaving {

@@ -89,6 +89,16 @@ fn vectors() -> Vec<(&'static str, Message)> {
         ),
         ("store-here", m(11, Request::StoreHere { records: vec![] })),
         (
+            "store-replacing",
+            m(
+                13,
+                Request::StoreReplacing {
+                    record: record(),
+                    replaces: 1_749_999_999_000,
+                },
+            ),
+        ),
+        (
             "stored",
             r(
                 10,

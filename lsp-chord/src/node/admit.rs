@@ -119,6 +119,7 @@ impl Gate {
             | Request::GetNeighbours
             | Request::Store { .. }
             | Request::StoreHere { .. }
+            | Request::StoreReplacing { .. }
             | Request::Fetch { .. }
             | Request::Forward { .. } => ForStranger::Serve,
             _ => ForStranger::Refuse,

@@ -43,17 +43,22 @@ pub(super) fn check_ahead(
         if a.from.id == me.id || !gate.admits_sender(&a.from, a.enrolled) {
             continue;
         }
-        if let Ok(Message::Request {
-            body: Request::Store { records } | Request::StoreHere { records },
-            ..
-        }) = msg
-        {
-            by_sender.entry(a.from.id).or_default().extend(
-                records
-                    .iter()
-                    .filter(|r| table.holds(Point::from(r.record.aor.resource_id()))),
-            );
-        }
+        let records = match msg {
+            Ok(Message::Request {
+                body: Request::Store { records } | Request::StoreHere { records },
+                ..
+            }) => records.as_slice(),
+            Ok(Message::Request {
+                body: Request::StoreReplacing { record, .. },
+                ..
+            }) => std::slice::from_ref(record),
+            _ => continue,
+        };
+        by_sender.entry(a.from.id).or_default().extend(
+            records
+                .iter()
+                .filter(|r| table.holds(Point::from(r.record.aor.resource_id()))),
+        );
     }
     for records in by_sender.values().filter(|r| r.len() > 1) {
         storage.check_ahead(records);

@@ -216,6 +216,20 @@ impl Chord {
         self.start_data_op(ops::Then::Publish(Box::new(record)), now_ms)
     }
 
+    /// [`Chord::publish_own`] on condition: each owner refuses the record
+    /// as a replay where it holds the publisher's record newer than version
+    /// `replaces` (see `LocationService::publish_as_replacing`).
+    pub fn publish_own_replacing(
+        &mut self,
+        record: OwnRecord,
+        replaces: u64,
+        now: Instant,
+    ) -> OpId {
+        let now_ms = self.tick(now);
+        let record = ops::Publishing::OwnReplacing(record, replaces);
+        self.start_data_op(ops::Then::Publish(Box::new(record)), now_ms)
+    }
+
     /// Reads the live bindings of an AOR from the nodes responsible for it.
     pub fn query(&mut self, aor: Aor, now: Instant) -> OpId {
         let now_ms = self.tick(now);
@@ -592,7 +606,10 @@ impl Chord {
                 }
                 Response::Ack
             }
-            Request::Store { .. } | Request::StoreHere { .. } | Request::Digest { .. } => {
+            Request::Store { .. }
+            | Request::StoreHere { .. }
+            | Request::StoreReplacing { .. }
+            | Request::Digest { .. } => {
                 let (table, storage) = (&self.table, &mut self.storage);
                 (self.replicas).serve(from, body, table, storage, io, now_ms)
             }

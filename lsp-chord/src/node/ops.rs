@@ -44,20 +44,23 @@ const _: () = assert!(STORE_BATCH_BYTES + 1024 < crate::wire::MAX_MESSAGE_LEN);
 pub(super) enum Publishing {
     Checked(SignedRecord),
     Own(OwnRecord),
+    /// On condition: each owner refuses it where it holds the publisher's
+    /// record newer than this version (`StoreReplacing`).
+    OwnReplacing(OwnRecord, u64),
 }
 
 impl Publishing {
     pub(super) fn signed(&self) -> &SignedRecord {
         match self {
             Self::Checked(r) => r,
-            Self::Own(own) => own.signed(),
+            Self::Own(own) | Self::OwnReplacing(own, _) => own.signed(),
         }
     }
 
     fn into_signed(self) -> SignedRecord {
         match self {
             Self::Checked(r) => r,
-            Self::Own(own) => own.into_signed(),
+            Self::Own(own) | Self::OwnReplacing(own, _) => own.into_signed(),
         }
     }
 }

@@ -74,8 +74,8 @@ impl Replicas {
         );
     }
 
-    /// Answers the replication protocol's requests: `Store`, `StoreHere`
-    /// and `Digest`.
+    /// Answers the replication protocol's requests: `Store`, `StoreHere`,
+    /// `StoreReplacing` and `Digest`.
     pub(super) fn serve(
         &mut self,
         from: PeerAddr,
@@ -94,6 +94,17 @@ impl Replicas {
             Request::StoreHere { records } => Response::Stored {
                 outcomes: store_held(&records, table, storage),
             },
+            Request::StoreReplacing { record, replaces } => {
+                let key = Point::from(record.record.aor.resource_id());
+                let outcome = if table.holds(key) {
+                    storage.put_replacing(&record, replaces)
+                } else {
+                    StoreOutcome::NotResponsible
+                };
+                Response::Stored {
+                    outcomes: vec![outcome],
+                }
+            }
             Request::Digest {
                 from: start,
                 digest,

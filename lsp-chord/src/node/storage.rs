@@ -62,6 +62,32 @@ impl Storage {
         ))
     }
 
+    /// [`Storage::put`] on condition: refused as a replay where the
+    /// publisher's record held is newer than version `replaces`.
+    pub(super) fn put_replacing(&mut self, record: &SignedRecord, replaces: u64) -> StoreOutcome {
+        let now = self.wall();
+        StoreOutcome::from_result(self.store.publish_checked_replacing(
+            record,
+            replaces,
+            &mut self.ahead,
+            self.policy.as_ref(),
+            now,
+            |_| Ok(()),
+        ))
+    }
+
+    /// [`Storage::put_own`] on the condition of [`Storage::put_replacing`].
+    pub(super) fn put_own_replacing(&mut self, own: &OwnRecord, replaces: u64) -> StoreOutcome {
+        let now = self.wall();
+        StoreOutcome::from_result(self.store.publish_own_replacing(
+            own,
+            replaces,
+            self.policy.as_ref(),
+            now,
+            |_| Ok(()),
+        ))
+    }
+
     /// [`Storage::put`] for a record signed in this process, whose
     /// signature is not checked again.
     pub(super) fn put_own(&mut self, own: &OwnRecord) -> StoreOutcome {

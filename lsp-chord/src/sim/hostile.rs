@@ -141,6 +141,9 @@ impl Adversary for Liars {
                     outcomes: vec![StoreOutcome::Stored; records.len()],
                 })
             }
+            Request::StoreReplacing { .. } => Hostile::Answer(Response::Stored {
+                outcomes: vec![StoreOutcome::Stored],
+            }),
             Request::Fetch { aor } => Hostile::Answer(Response::Records {
                 records: self.answers.get(aor).cloned().unwrap_or_default(),
             }),

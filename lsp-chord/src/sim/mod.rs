@@ -383,6 +383,18 @@ impl Sim {
             .unwrap_or(OpId(0))
     }
 
+    /// Node `i` publishes a record it signed, on condition that no owner
+    /// holds the publisher's record newer than version `replaces`.
+    pub fn publish_own_replacing(
+        &mut self,
+        i: usize,
+        record: lsp_core::OwnRecord,
+        replaces: u64,
+    ) -> OpId {
+        self.with_node(i, |c, now| c.publish_own_replacing(record, replaces, now))
+            .unwrap_or(OpId(0))
+    }
+
     /// Node `i` queries an AOR.
     pub fn query(&mut self, i: usize, aor: Aor) -> OpId {
         self.with_node(i, |c, now| c.query(aor, now))

@@ -25,8 +25,15 @@ impl Ops {
             let outcome = match record {
                 Publishing::Checked(r) => cx.storage.put(&r),
                 Publishing::Own(own) => cx.storage.put_own(&own),
+                Publishing::OwnReplacing(own, replaces) => {
+                    cx.storage.put_own_replacing(&own, replaces)
+                }
             };
             self.store_answered(cx, id, to, Some(outcome));
+        } else if let Publishing::OwnReplacing(own, replaces) = record {
+            // Never passed on: a copy passed on would carry no condition.
+            let record = own.into_signed();
+            self.request(cx, id, to, Request::StoreReplacing { record, replaces });
         } else {
             let records = vec![record.into_signed()];
             let body = if pass_on {
