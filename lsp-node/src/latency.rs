@@ -157,6 +157,21 @@ impl LocationService for Timed {
         r
     }
 
+    async fn publish_as_replacing(
+        &self,
+        signer: &Arc<Identity>,
+        record: Record,
+        replaces: u64,
+    ) -> Result<Published, Error> {
+        let started = Instant::now();
+        let r = self
+            .inner
+            .publish_as_replacing(signer, record, replaces)
+            .await;
+        self.publish_done(started, &r);
+        r
+    }
+
     async fn query(&self, aor: &Aor) -> Result<Vec<Binding>, Error> {
         let started = Instant::now();
         let r = self.inner.query(aor).await;

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use lsp_core::{
-    Aor, Binding, Error, LocationService, Lookup, OwnRecord, PublicKey, Published, ResourceId,
-    SignedRecord,
+    Aor, Binding, Error, Identity, LocationService, Lookup, OwnRecord, PublicKey, Published,
+    Record, ResourceId, SignedRecord,
 };
 
 /// Bytes of records kept for the overlay while it is down. Beyond it, a
@@ -91,11 +91,17 @@ impl Backlog {
 
     /// Any newer record of that key reached the overlay: forget older.
     fn superseded(&mut self, r: &SignedRecord) {
-        let key = Self::key(r);
+        self.superseded_at(&r.record.aor, r.publisher, r.record.version);
+    }
+
+    /// [`Backlog::superseded`] by version `version` of `publisher`'s record
+    /// of `aor`.
+    fn superseded_at(&mut self, aor: &Aor, publisher: PublicKey, version: u64) {
+        let key = (aor.clone(), publisher);
         if self
             .records
             .get(&key)
-            .is_some_and(|(held, _)| held.record.version <= r.record.version)
+            .is_some_and(|(held, _)| held.record.version <= version)
             && let Some((_, len)) = self.records.remove(&key)
         {
             self.bytes -= len;
@@ -241,6 +247,40 @@ impl LocationService for HybridService {
         )
         .await;
         self.track(record.signed(), &local, &p2p);
+        merge_published(local, p2p)
+    }
+
+    /// Each half checks the condition where it stores. A refusal from
+    /// either is the caller's: it names a write the caller has not seen,
+    /// and the caller reads again before it writes. A record the overlay
+    /// missed joins the backlog, which later sends it without condition.
+    async fn publish_as_replacing(
+        &self,
+        signer: &Arc<Identity>,
+        record: Record,
+        replaces: u64,
+    ) -> Result<Published, Error> {
+        let (local, p2p) = futures::future::join(
+            self.local
+                .publish_as_replacing(signer, record.clone(), replaces),
+            self.p2p
+                .publish_as_replacing(signer, record.clone(), replaces),
+        )
+        .await;
+        for half in [&local, &p2p] {
+            if let Err(e @ Error::Replay { .. }) = half {
+                return Err(e.clone());
+            }
+        }
+        match (&local, &p2p) {
+            (_, Ok(_)) => {
+                let key = signer.public_key();
+                self.backlog()
+                    .superseded_at(&record.aor, key, record.version);
+            }
+            (Ok(_), Err(_)) => self.backlog().put(record.sign(signer)?),
+            (Err(_), Err(_)) => {}
+        }
         merge_published(local, p2p)
     }
 

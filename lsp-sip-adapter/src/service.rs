@@ -393,17 +393,21 @@ impl SipService {
             if op == RegisterOp::Fetch {
                 return self.ok_with_bindings(request, &bindings, now);
             }
-            // From memory, exactly one more than this registrar's last
-            // version: if another registrar with this key published since,
-            // its version is at least that, and the publish is refused as
-            // a replay instead of overwriting its bindings.
-            let version = match previous {
-                Some(v) if from_memory => v.saturating_add(1),
-                _ => Record::next_version(previous),
-            };
+            // From memory, on condition that the owners hold nothing newer
+            // than this registrar's last version: if another registrar
+            // with this key published since, the publish is refused as a
+            // replay instead of overwriting its bindings. The version is
+            // the clock's, as repair expects of a fresh write.
+            let version = Record::next_version(previous);
             let mut record = Record::new(aor.clone(), version);
             record.bindings = bindings.clone();
-            match self.service.publish_as(identity, record).await {
+            let published = match previous {
+                Some(v) if from_memory => {
+                    self.service.publish_as_replacing(identity, record, v).await
+                }
+                _ => self.service.publish_as(identity, record).await,
+            };
+            match published {
                 Ok(_) => {
                     recent().put(&aor, version, &bindings);
                     return self.ok_with_bindings(request, &bindings, now);

@@ -44,6 +44,17 @@ impl LocationService for Counting {
     async fn publish_as(&self, signer: &Arc<Identity>, record: Record) -> Result<Published, Error> {
         self.store.publish_as(signer, record).await
     }
+    // The store checks the condition itself, without reading back.
+    async fn publish_as_replacing(
+        &self,
+        signer: &Arc<Identity>,
+        record: Record,
+        replaces: u64,
+    ) -> Result<Published, Error> {
+        self.store
+            .publish_as_replacing(signer, record, replaces)
+            .await
+    }
     async fn query(&self, aor: &Aor) -> Result<Vec<Binding>, Error> {
         self.store.query(aor).await
     }
