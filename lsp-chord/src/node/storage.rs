@@ -11,7 +11,7 @@ use lsp_core::{
 
 use crate::config::Config;
 use crate::ring::Point;
-use crate::wire::{StoreOutcome, settled_before};
+use crate::wire::{DIGEST_SETTLE, StoreOutcome, settled_before};
 
 /// Records whose signatures a batch check may vouch for before they are
 /// stored: more than one driver turn brings.
@@ -29,7 +29,9 @@ pub(super) struct Storage {
 impl Storage {
     pub(super) fn new(cfg: &Config) -> Self {
         Self {
-            store: RecordStore::with_shards(cfg.limits, 1),
+            // Replicas compare digests of settled records: a record that a
+            // write replaced counts until the write has settled.
+            store: RecordStore::with_shards(cfg.limits, 1).remember_replaced(DIGEST_SETTLE),
             ahead: CheckedAhead::new(AHEAD_CHECKED),
             policy: cfg.policy.clone(),
             clock: cfg.clock.clone(),

@@ -7,6 +7,7 @@
 //! a time by [`RecordStore::purge_shard`].
 
 pub(crate) mod entry;
+mod replaced;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,8 +21,13 @@ use crate::{
     SignedRecord, StorageError, StoreLimit, UnixTime,
 };
 use entry::Slot;
+use replaced::Replaced;
 
 const SHARDS: usize = 64;
+
+/// The most replaced records [`RecordStore::remember_replaced`] keeps:
+/// about 16 MB, and 10 s of writes at 13,000 a second.
+pub const REPLACED_MAX: usize = 1 << 17;
 
 /// How a write knows the record's signature verifies.
 enum Check<'a> {
@@ -114,6 +120,10 @@ pub struct RecordStore {
     /// Records held per publisher, lapsed ones not yet dropped included.
     /// Taken after a shard lock, never before one.
     publishers: Mutex<HashMap<PublicKey, usize>>,
+    /// The settled records that writes replaced, for digests, when asked
+    /// for ([`RecordStore::remember_replaced`]). Taken after a shard lock,
+    /// never before one.
+    replaced: Option<Mutex<Replaced>>,
 }
 
 impl std::fmt::Debug for RecordStore {
@@ -144,7 +154,20 @@ impl RecordStore {
             records: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
             publishers: Mutex::default(),
+            replaced: None,
         }
+    }
+
+    /// Keeps, for a while, each settled record that a write replaces, so
+    /// that [`RecordStore::digest_settled`] counts it until the write has
+    /// settled too: a version below the clock minus `window` has settled.
+    /// Two replicas then agree under a steady load of replacements, though
+    /// they take their digests at different instants. At most
+    /// [`REPLACED_MAX`] entries, about 120 bytes each.
+    pub fn remember_replaced(mut self, window: Duration) -> Self {
+        let max = self.limits.max_records.min(REPLACED_MAX);
+        self.replaced = Some(Mutex::new(Replaced::new(window, max)));
+        self
     }
 
     /// The limits in force.
@@ -353,6 +376,11 @@ impl RecordStore {
             Change::Stored(rid, packed)
         };
         commit(&change)?;
+        if let (Some(replaced), Some((old_version, slot))) = (&self.replaced, &mine) {
+            let mut replaced = replaced.lock().unwrap_or_else(PoisonError::into_inner);
+            let version = record.record.version;
+            replaced.replaced(&rid, &publisher, *old_version, slot.bytes, version, now);
+        }
         match &change {
             Change::Stored(_, packed) => self.count_publishers(packed, old),
             Change::Removed(_) => self.count_publishers(&[], old),
@@ -618,16 +646,26 @@ impl RecordStore {
         wanted: impl FnMut(ResourceId) -> bool,
     ) -> [u8; 32] {
         let mut digest = [0u8; 32];
-        self.each_live_record(at, wanted, |_, bytes| {
-            let counted = entry::view(bytes).is_ok_and(|r| {
-                r.version < settled_before && r.bindings.iter().any(|b| b.expires_at > at)
+        let mut count = |hash: &[u8; 32]| {
+            digest.iter_mut().zip(hash).for_each(|(d, h)| *d ^= h);
+        };
+        self.each_live_record(at, wanted, |rid, bytes| {
+            let Ok(r) = entry::view(bytes) else {
+                return;
+            };
+            if r.version < settled_before {
+                if r.bindings.iter().any(|b| b.expires_at > at) {
+                    count(blake3::hash(bytes).as_bytes());
+                }
+                return;
+            }
+            // Not settled: count the settled record it replaced, if known.
+            let was = self.replaced.as_ref().and_then(|m| {
+                let replaced = m.lock().unwrap_or_else(PoisonError::into_inner);
+                replaced.settled(&rid, &r.publisher(), settled_before)
             });
-            if counted {
-                let hash = blake3::hash(bytes);
-                digest
-                    .iter_mut()
-                    .zip(hash.as_bytes())
-                    .for_each(|(d, h)| *d ^= h);
+            if let Some(was) = was.filter(|w| w.live_until > at) {
+                count(&was.hash);
             }
         });
         digest
