@@ -194,6 +194,7 @@ pub fn status_document(s: &Status, source: &StatusSource) -> Value {
             "unanswered_by_live_peers": c.unanswered_by_live_peers,
             "lies": c.lies,
             "sends_dropped": c.sends_dropped,
+            "digests_differed": c.digests_differed,
         },
         "sip": source.sip.as_ref().map(|info| {
             let mut info = info.clone();
@@ -310,7 +311,7 @@ async fn metrics(State(source): State<Arc<StatusSource>>) -> Response {
     for (name, help, v) in gauges {
         gauge(&mut registry, name, help, v);
     }
-    let counters: [(&str, &str, u64); 13] = [
+    let counters: [(&str, &str, u64); 14] = [
         ("messages_sent", "Overlay messages sent.", c.messages_sent),
         ("bytes_sent", "Overlay bytes sent.", c.bytes_sent),
         (
@@ -354,6 +355,11 @@ async fn metrics(State(source): State<Arc<StatusSource>>) -> Response {
             "lies",
             "Lookup answers found to be lies; the liar was dropped from its lookup.",
             c.lies,
+        ),
+        (
+            "digests_differed",
+            "Repair digests answered that differed from this node's; each pushed a range.",
+            c.digests_differed,
         ),
         (
             "sends_dropped",

@@ -6,8 +6,9 @@
 # nodes run a repair round every --repair-ms (default 5,000 ms, not the
 # daemon's 30 s) so that several fall inside each round. Prints per round:
 # REGISTER/s, failed calls, and, summed over the three nodes, the bytes and
-# messages of record pushes (repair, hand-over, passing on) and the frames
-# dropped at full peer send queues.
+# messages of record pushes (repair, hand-over, passing on), the repair
+# digests that differed (each pushes a whole range) and the frames dropped
+# at full peer send queues.
 #
 #   tools/sip-bench/repair.sh [--users N] [--registers N] [--repair-ms MS]
 #                             [--node PATH] [--json PATH]
@@ -84,7 +85,7 @@ done
 # Past the ring's settling, whose hand-overs would count as pushes.
 sleep 15
 
-# "bytes messages dropped", summed over the three nodes' /status.
+# "bytes messages differed dropped", summed over the three nodes' /status.
 counters() {
   local i url
   for i in 1 2 3; do
@@ -95,15 +96,15 @@ counters() {
 import json, sys
 docs = [json.loads(l) for l in sys.stdin if l.strip()]
 c = [d["counters"] for d in docs]
-print(sum(x["replication_bytes"] for x in c), sum(x["replication_messages"] for x in c),
-      sum(x["sends_dropped"] for x in c))'
+print(*(sum(x[k] for x in c) for k in
+        ("replication_bytes", "replication_messages", "digests_differed", "sends_dropped")))'
 }
 
 results="$work/results.txt"
 : > "$results"
-printf '%-6s %10s %7s %14s %10s %8s\n' round "REGISTER/s" failed "pushed bytes" messages dropped
+printf '%-6s %10s %7s %14s %10s %9s %8s\n' round "REGISTER/s" failed "pushed bytes" messages differed dropped
 for round in 1 2; do
-  read -r b0 m0 d0 < <(counters)
+  read -r b0 m0 x0 d0 < <(counters)
   dir=$(mktemp -d -p "$work")
   t0=$(date +%s.%N)
   (cd "$dir" && sipp "127.0.0.1:$sport" -sf "$here/register.xml" -inf "$work/users.csv" \
@@ -113,12 +114,12 @@ for round in 1 2; do
   t1=$(date +%s.%N)
   # One more repair round after the load: what it left unsettled.
   sleep "$(awk -v ms="$repair_ms" 'BEGIN { print ms / 1000 + 2 }')"
-  read -r b1 m1 d1 < <(counters)
+  read -r b1 m1 x1 d1 < <(counters)
   read -r ok failed < <(sipp_tally "$dir")
   rate=$(awk -v ok="$ok" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.0f", ok / (t1 - t0) }')
-  printf '%-6s %10s %7s %14s %10s %8s\n' "$round" "$rate" "$failed" \
-    "$((b1 - b0))" "$((m1 - m0))" "$((d1 - d0))"
-  echo "$round $rate $failed $((b1 - b0)) $((m1 - m0)) $((d1 - d0))" >> "$results"
+  printf '%-6s %10s %7s %14s %10s %9s %8s\n' "$round" "$rate" "$failed" \
+    "$((b1 - b0))" "$((m1 - m0))" "$((x1 - x0))" "$((d1 - d0))"
+  echo "$round $rate $failed $((b1 - b0)) $((m1 - m0)) $((x1 - x0)) $((d1 - d0))" >> "$results"
 done
 
 mkdir -p "$(dirname "$json")"
@@ -128,8 +129,8 @@ rows = [l.split() for l in open(sys.argv[1])]
 out = {"users": int(sys.argv[3]), "registers": int(sys.argv[4]),
        "repair_ms": int(sys.argv[5]), "rounds": [
     dict(round=int(r), rate=int(rate), failed=int(f), pushed_bytes=int(b),
-         pushed_messages=int(m), sends_dropped=int(d))
-    for r, rate, f, b, m, d in rows]}
+         pushed_messages=int(m), digests_differed=int(x), sends_dropped=int(d))
+    for r, rate, f, b, m, x, d in rows]}
 json.dump(out, open(sys.argv[2], "w"), indent=1)
 print("wrote", sys.argv[2])
 PY

@@ -102,6 +102,10 @@ impl Outputs {
     }
 
     /// A lookup caught `n` lies.
+    pub(super) fn digest_differed(&mut self) {
+        self.counters.digests_differed += 1;
+    }
+
     pub(super) fn lies(&mut self, n: u32) {
         self.counters.lies += u64::from(n);
     }

@@ -347,6 +347,7 @@ impl Replicas {
         let mine = storage.digest_in(start, end, at);
         let matched = mine == digest;
         if !matched {
+            io.out().digest_differed();
             let records = storage.records_in(start, end);
             push(io, asker, records, now_ms);
         }

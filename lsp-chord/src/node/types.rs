@@ -95,6 +95,9 @@ pub struct Counters {
     pub replication_messages: u64,
     /// Bytes of replication and hand-off.
     pub replication_bytes: u64,
+    /// Repair digests this node answered that differed from its own: each
+    /// pushed the range's records to the asker.
+    pub digests_differed: u64,
     /// Frames that did not decode.
     pub malformed: u64,
     /// Requests that got no answer after every attempt.
