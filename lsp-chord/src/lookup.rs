@@ -9,8 +9,12 @@
 //! asked for) asks the successor found for its neighbours, and takes a
 //! newer predecessor that owns the target instead.
 //!
-//! One question is out at a time; an answer or failure from any peer but
-//! the one asked is ignored.
+//! One question is out at a time, unless the lookup gathers several
+//! opinions in parallel: then, once the peers left to ask are near enough
+//! to the target to name its owners themselves, it asks as many at once
+//! as it still needs claims (disjoint last hops). A question unanswered
+//! for the hedge delay no longer holds its place. An answer or failure
+//! from any peer but those asked is ignored.
 
 use lsp_core::{NodeId, PeerAddr};
 
@@ -88,6 +92,16 @@ pub(crate) enum Answer {
     Useless,
 }
 
+/// A question out.
+#[derive(Debug, Clone, Copy)]
+struct Asked {
+    peer: PeerAddr,
+    question: Question,
+    /// Unanswered past the hedge delay: it no longer holds its place, and
+    /// its answer still counts if it comes.
+    slow: bool,
+}
+
 #[derive(Debug)]
 enum Stage {
     Route {
@@ -142,8 +156,13 @@ pub(crate) struct Lookup {
     hops_to_claim: Option<u32>,
     confirm: bool,
     hops: u32,
-    /// The peer whose answer is awaited, and what it was asked.
-    asking: Option<(PeerAddr, Question)>,
+    /// The peers whose answers are awaited, and what each was asked.
+    asking: Vec<Asked>,
+    /// Whether opinions are sought from several peers at once.
+    parallel: bool,
+    /// Questions given up on when the route ended with answers still
+    /// awaited: the node may cancel their requests.
+    dropped: bool,
     /// Peers that did not answer, in the order asked (at most
     /// [`MAX_HOPS`], as each was asked once).
     silent: Vec<NodeId>,
@@ -176,7 +195,9 @@ impl Lookup {
             hops_to_claim: None,
             confirm,
             hops: 0,
-            asking: None,
+            asking: Vec::new(),
+            parallel: false,
+            dropped: false,
             silent: Vec::new(),
             phase: Stage::Route {
                 candidates: Vec::new(),
@@ -234,6 +255,19 @@ impl Lookup {
         self
     }
 
+    /// Asks several peers at once for the opinions still needed, once the
+    /// peers left to ask are near the target (see the module's comment).
+    pub(crate) fn with_parallel(mut self, parallel: bool) -> Self {
+        self.parallel = parallel;
+        self
+    }
+
+    /// Whether questions were given up on since last asked: their answers
+    /// no longer matter, and their requests may be cancelled.
+    pub(crate) fn take_dropped(&mut self) -> bool {
+        std::mem::take(&mut self.dropped)
+    }
+
     /// Peers asked for more opinions, apart from the hops.
     pub(crate) fn check_hops(&self) -> u32 {
         self.hops - self.hops_to_claim.unwrap_or(self.hops)
@@ -249,9 +283,38 @@ impl Lookup {
         &self.silent
     }
 
-    /// The peer whose answer is awaited.
+    /// The peer whose answer was asked for first of those awaited.
     pub(crate) fn asking(&self) -> Option<PeerAddr> {
-        self.asking.map(|(peer, _)| peer)
+        self.asking.first().map(|a| a.peer)
+    }
+
+    /// Questions out that still hold their place.
+    fn in_flight(&self) -> usize {
+        self.asking.iter().filter(|a| !a.slow).count()
+    }
+
+    /// Questions the route may have out at once: one, or when opinions are
+    /// gathered in parallel and the nearest peer left to ask is near
+    /// enough to name the owners itself, as many as claims still needed.
+    fn width(&self, nearest: Option<&PeerAddr>) -> usize {
+        let near = |p: &PeerAddr| {
+            self.density.is_none_or(|d| {
+                let dist = self.target.wrapping_sub(Point::from(p.id)).as_fraction();
+                dist <= d.listed as f64 * d.mean_gap
+            })
+        };
+        if self.parallel && nearest.is_some_and(near) {
+            self.opinions.saturating_sub(self.claims).max(1) as usize
+        } else {
+            1
+        }
+    }
+
+    /// `to`'s answer is overdue: another peer may be asked meanwhile.
+    pub(crate) fn on_slow(&mut self, to: PeerAddr) {
+        if let Some(a) = self.asking.iter_mut().find(|a| a.peer == to) {
+            a.slow = true;
+        }
     }
 
     /// Peers asked while routing to the first claim of owners
@@ -263,19 +326,32 @@ impl Lookup {
     /// What to do next. Asking marks the peer as the one whose answer is
     /// awaited.
     pub(crate) fn next(&mut self) -> Want {
-        if self.asking.is_some() {
-            return Want::Wait;
-        }
         let target = self.target;
-        if matches!(self.phase, Stage::Route { .. })
-            && self.opinions_spent()
-            && let Some(best) = self.best_claim()
-        {
-            self.found(best);
+        if matches!(self.phase, Stage::Route { .. }) && self.opinions_spent() {
+            // The last questions asked may still bring a nearer claim.
+            if self.in_flight() > 0 {
+                return Want::Wait;
+            }
+            if let Some(best) = self.best_claim() {
+                self.found(best);
+            }
         }
+        let (in_flight, out) = (self.in_flight(), !self.asking.is_empty());
+        let nearest = match &self.phase {
+            Stage::Route {
+                candidates, tried, ..
+            } => candidates.iter().find(|c| !tried.contains(&c.id)).copied(),
+            _ => None,
+        };
+        let width = self.width(nearest.as_ref());
+        let walking = self
+            .asking
+            .iter()
+            .any(|a| a.question == Question::Neighbours);
         let ask = match &mut self.phase {
             Stage::Done(owners) => return Want::Done(owners.clone()),
             Stage::Failed(f) => return Want::Failed(*f),
+            Stage::Confirm { .. } if out => return Want::Wait,
             Stage::Confirm { peers, .. } => match peers.first() {
                 Some(p) => (*p, Question::Neighbours),
                 None => {
@@ -283,15 +359,22 @@ impl Lookup {
                     return Want::Failed(Failure::NoRoute);
                 }
             },
+            Stage::Route { .. } if self.hops >= MAX_HOPS => {
+                if out {
+                    return Want::Wait;
+                }
+                self.phase = Stage::Failed(Failure::TooManyHops);
+                return Want::Failed(Failure::TooManyHops);
+            }
             Stage::Route {
                 candidates,
                 tried,
                 answered,
                 ..
             } => {
-                if self.hops >= MAX_HOPS {
-                    self.phase = Stage::Failed(Failure::TooManyHops);
-                    return Want::Failed(Failure::TooManyHops);
+                // A walk is asked alone.
+                if walking || in_flight >= width {
+                    return Want::Wait;
                 }
                 let dist = |p: &PeerAddr| target.wrapping_sub(Point::from(p.id));
                 let next = candidates.iter().position(|c| !tried.contains(&c.id));
@@ -300,9 +383,10 @@ impl Lookup {
                 // ring repairs). Walk on along its successor list, which
                 // stabilize keeps fresh.
                 answered.sort_by_key(|a| std::cmp::Reverse(dist(a)));
-                let stuck = answered
-                    .last()
-                    .is_some_and(|a| next.is_none_or(|i| dist(&candidates[i]) > dist(a)));
+                let stuck = in_flight == 0
+                    && answered
+                        .last()
+                        .is_some_and(|a| next.is_none_or(|i| dist(&candidates[i]) > dist(a)));
                 if stuck && let Some(r) = answered.pop() {
                     self.hops += 1;
                     (r, Question::Neighbours)
@@ -311,6 +395,9 @@ impl Lookup {
                     tried.push(to.id);
                     self.hops += 1;
                     (to, Question::FindSuccessor)
+                } else if out {
+                    // Answers still awaited may name more peers.
+                    return Want::Wait;
                 } else if let Some(best) = self.best_claim() {
                     // No one left to ask: the nearest claim so far stands.
                     self.found(best);
@@ -321,16 +408,20 @@ impl Lookup {
                 }
             }
         };
-        self.asking = Some(ask);
+        self.asking.push(Asked {
+            peer: ask.0,
+            question: ask.1,
+            slow: false,
+        });
         Want::Ask(ask.0, ask.1)
     }
 
     /// `from` answered the question it was asked.
     pub(crate) fn on_response(&mut self, from: PeerAddr, answer: Answer) {
-        let Some((_, question)) = self.asking.filter(|(a, _)| a.id == from.id) else {
+        let Some(i) = self.asking.iter().position(|a| a.peer.id == from.id) else {
             return;
         };
-        self.asking = None;
+        let question = self.asking.remove(i).question;
         // An answer of another kind than the question asked for is no
         // answer: a walk asked for neighbours must not be sent back into
         // the route by a hint, nor a hint taken for a walk.
@@ -357,10 +448,10 @@ impl Lookup {
 
     /// `to`, the peer asked, did not answer.
     pub(crate) fn on_failure(&mut self, to: PeerAddr) {
-        if self.asking.is_none_or(|(a, _)| a != to) {
+        let Some(i) = self.asking.iter().position(|a| a.peer == to) else {
             return;
-        }
-        self.asking = None;
+        };
+        self.asking.remove(i);
         if !self.silent.contains(&to.id) && self.silent.len() < MAX_HOPS as usize {
             self.silent.push(to.id);
         }
@@ -381,7 +472,7 @@ impl Lookup {
         if !matches!(self.phase, Stage::Route { .. }) {
             return;
         }
-        self.asking = None;
+        self.asking.clear();
         self.hops = hops;
         self.found(dedup(owners));
     }
@@ -398,7 +489,7 @@ impl Lookup {
         else {
             return;
         };
-        self.asking = None;
+        self.asking.clear();
         tried.clear();
         *c = candidates
             .into_iter()
@@ -524,7 +615,9 @@ impl Lookup {
 
     /// A peer claimed these owners; `dense` when the claim looks honest.
     fn claimed(&mut self, owners: Vec<PeerAddr>, dense: bool) {
-        self.hops_to_claim.get_or_insert(self.hops);
+        // Questions still out were asked beside this one, not before it.
+        let depth = self.hops - self.asking.len() as u32;
+        self.hops_to_claim.get_or_insert(depth);
         let target = self.target;
         let slot = if dense {
             &mut self.claim
@@ -561,6 +654,9 @@ impl Lookup {
     }
 
     fn found(&mut self, owners: Vec<PeerAddr>) {
+        // The route is over: answers still awaited no longer count.
+        self.dropped |= !self.asking.is_empty();
+        self.asking.clear();
         self.phase = if self.confirm {
             let target = self.target;
             let mut spare = std::mem::take(&mut self.spare);

@@ -24,6 +24,8 @@ enum Scripted {
     Successors(Vec<usize>),
     Closer(Vec<usize>),
     Neighbours(Option<usize>, Vec<usize>),
+    /// Overdue: the lookup is told so, and the answer comes later.
+    Slow,
 }
 
 /// A ring's peers, `ME` among them, and the same Node-IDs at other
@@ -47,6 +49,7 @@ fn arb_reply() -> impl Strategy<Value = Scripted> {
     prop_oneof![
         1 => Just(Scripted::Fail),
         1 => Just(Scripted::Useless),
+        1 => Just(Scripted::Slow),
         3 => arb_list().prop_map(Scripted::Successors),
         3 => arb_list().prop_map(Scripted::Closer),
         3 => (prop::option::of(0..RING + 5), arb_list())
@@ -64,6 +67,7 @@ struct Setup {
     confirm: bool,
     checks: bool,
     opinions: u32,
+    parallel: bool,
     replies: Vec<Scripted>,
 }
 
@@ -74,17 +78,18 @@ fn arb_setup() -> impl Strategy<Value = Setup> {
         arb_list(),
         any::<bool>(),
         any::<bool>(),
-        1..4u32,
+        (1..4u32, any::<bool>()),
         prop::collection::vec(arb_reply(), 0..200),
     )
         .prop_map(
-            |(ids, target, candidates, confirm, checks, opinions, replies)| Setup {
+            |(ids, target, candidates, confirm, checks, (opinions, parallel), replies)| Setup {
                 ids: ids.into_iter().collect(),
                 target,
                 candidates,
                 confirm,
                 checks,
                 opinions,
+                parallel,
                 replies,
             },
         )
@@ -106,7 +111,8 @@ fn run(s: &Setup) -> Result<(), TestCaseError> {
         s.confirm,
         3,
     )
-    .with_opinions(s.opinions);
+    .with_opinions(s.opinions)
+    .with_parallel(s.parallel);
     if s.checks {
         let gap = Point::from_fraction(4.0 / RING as f64);
         let density = Density {
@@ -119,13 +125,30 @@ fn run(s: &Setup) -> Result<(), TestCaseError> {
     let mut routed: Vec<(NodeId, Question)> = Vec::new();
     let mut confirm_asked: Vec<(u32, NodeId)> = Vec::new();
     let (mut route_asks, mut confirm_asks) = (0u32, 0u32);
-    loop {
+    // Questions out, answered first asked first.
+    let mut out: std::collections::VecDeque<PeerAddr> = Default::default();
+    'lookup: loop {
         let (to, question) = match l.next() {
             Want::Ask(to, question) => (to, question),
-            Want::Wait => return Err(TestCaseError::fail("waits with no question out")),
+            Want::Wait => {
+                let Some(to) = out.pop_front() else {
+                    return Err(TestCaseError::fail("waits with no question out"));
+                };
+                reply(&mut l, &all, to, replies.next(), &mut out);
+                continue 'lookup;
+            }
             Want::Done(_) => break,
             Want::Failed(_) => break,
         };
+        if l.take_dropped() {
+            out.clear();
+        }
+        let most = if s.parallel { s.opinions as usize } else { 1 };
+        prop_assert!(
+            l.in_flight() <= most,
+            "{} questions held places",
+            l.in_flight()
+        );
         match &l.phase {
             Stage::Route { .. } => {
                 prop_assert_ne!(to.id, me, "routed through itself");
@@ -154,24 +177,39 @@ fn run(s: &Setup) -> Result<(), TestCaseError> {
         }
         prop_assert!(route_asks <= MAX_HOPS, "{route_asks} hops");
         prop_assert!(l.hops() <= MAX_HOPS);
-        match replies.next().cloned().unwrap_or(Scripted::Fail) {
-            Scripted::Fail => l.on_failure(to),
-            Scripted::Useless => l.on_response(to, Answer::Useless),
-            Scripted::Successors(p) => l.on_response(to, Answer::Successors(pick(&all, &p))),
-            Scripted::Closer(p) => l.on_response(to, Answer::Closer(pick(&all, &p))),
-            Scripted::Neighbours(pred, succs) => l.on_response(
-                to,
-                Answer::Neighbours {
-                    predecessor: pred.map(|i| all[i % all.len()]),
-                    successors: pick(&all, &succs),
-                },
-            ),
-        }
+        out.push_back(to);
     }
     // Each step asks each peer once at most.
     let steps = u32::try_from(all.len()).unwrap_or(u32::MAX) * (MAX_CONFIRM_STEPS + 1);
     prop_assert!(confirm_asks <= steps, "{confirm_asks} confirm asks");
     Ok(())
+}
+
+/// `to` answers as scripted; an overdue one goes to the back of `out`.
+fn reply(
+    l: &mut Lookup,
+    all: &[PeerAddr],
+    to: PeerAddr,
+    scripted: Option<&Scripted>,
+    out: &mut std::collections::VecDeque<PeerAddr>,
+) {
+    match scripted.cloned().unwrap_or(Scripted::Fail) {
+        Scripted::Fail => l.on_failure(to),
+        Scripted::Useless => l.on_response(to, Answer::Useless),
+        Scripted::Successors(p) => l.on_response(to, Answer::Successors(pick(all, &p))),
+        Scripted::Closer(p) => l.on_response(to, Answer::Closer(pick(all, &p))),
+        Scripted::Neighbours(pred, succs) => l.on_response(
+            to,
+            Answer::Neighbours {
+                predecessor: pred.map(|i| all[i % all.len()]),
+                successors: pick(all, &succs),
+            },
+        ),
+        Scripted::Slow => {
+            l.on_slow(to);
+            out.push_back(to);
+        }
+    }
 }
 
 proptest! {

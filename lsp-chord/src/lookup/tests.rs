@@ -327,3 +327,70 @@ fn a_confirmation_whose_owners_all_fail_asks_those_of_the_claims_that_lost() {
     l.on_failure(peer(0x72));
     asks(&mut l, 0x80, Question::Neighbours);
 }
+
+#[test]
+fn parallel_opinions_ask_the_near_peers_at_once() {
+    let mut l = lookup(0x70, &[0x60, 0x50, 0x40, 0x30], false)
+        .with_opinions(3)
+        .with_parallel(true);
+    asks(&mut l, 0x60, Question::FindSuccessor);
+    asks(&mut l, 0x50, Question::FindSuccessor);
+    asks(&mut l, 0x40, Question::FindSuccessor);
+    assert_eq!(l.next(), Want::Wait, "three claims needed, three asked");
+    l.on_response(peer(0x50), Answer::Successors(peers(&[0x78, 0x80])));
+    l.on_response(peer(0x40), Answer::Successors(peers(&[0x90])));
+    assert_eq!(l.next(), Want::Wait);
+    l.on_response(peer(0x60), Answer::Successors(peers(&[0x78, 0x80])));
+    assert_eq!(l.next(), Want::Done(peers(&[0x78, 0x80])));
+    assert_eq!(l.hops(), 1, "the three were asked side by side");
+}
+
+#[test]
+fn far_peers_are_asked_one_at_a_time_and_near_ones_together() {
+    let mut l = lookup(0x70, &[0x50, 0x40], false)
+        .with_density(dense_ring())
+        .with_opinions(3)
+        .with_parallel(true);
+    asks(&mut l, 0x50, Question::FindSuccessor);
+    assert_eq!(l.next(), Want::Wait, "0x50 is too far to name the owners");
+    l.on_response(peer(0x50), Answer::Closer(peers(&[0x6c, 0x6b])));
+    asks(&mut l, 0x6c, Question::FindSuccessor);
+    asks(&mut l, 0x6b, Question::FindSuccessor);
+    // 0x40 is far again: it waits for the near ones.
+    assert_eq!(l.next(), Want::Wait);
+}
+
+#[test]
+fn a_slow_hop_lets_the_next_be_asked_and_its_late_answer_still_counts() {
+    let mut l = lookup(0x70, &[0x60, 0x50], false);
+    asks(&mut l, 0x60, Question::FindSuccessor);
+    l.on_slow(peer(0x60));
+    asks(&mut l, 0x50, Question::FindSuccessor);
+    assert_eq!(l.next(), Want::Wait);
+    l.on_response(peer(0x60), Answer::Successors(peers(&[0x78])));
+    assert_eq!(l.next(), Want::Done(peers(&[0x78])));
+    assert!(l.take_dropped(), "0x50's answer is no longer awaited");
+    assert!(!l.take_dropped(), "told once");
+}
+
+#[test]
+fn answers_awaited_once_the_claims_are_in_are_dropped() {
+    let mut l = lookup(0x70, &[0x60, 0x50, 0x40], false)
+        .with_opinions(2)
+        .with_parallel(true);
+    asks(&mut l, 0x60, Question::FindSuccessor);
+    asks(&mut l, 0x50, Question::FindSuccessor);
+    l.on_response(peer(0x60), Answer::Successors(peers(&[0x78])));
+    assert_eq!(l.next(), Want::Wait, "one claim needed, one asked");
+    l.on_slow(peer(0x50));
+    asks(&mut l, 0x40, Question::FindSuccessor);
+    l.on_response(peer(0x40), Answer::Successors(peers(&[0x78])));
+    assert_eq!(l.next(), Want::Done(peers(&[0x78])));
+    assert!(l.take_dropped());
+    l.on_response(peer(0x50), Answer::Successors(peers(&[0x72])));
+    assert_eq!(
+        l.next(),
+        Want::Done(peers(&[0x78])),
+        "a late answer changes nothing"
+    );
+}

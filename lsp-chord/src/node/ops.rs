@@ -365,6 +365,7 @@ impl Ops {
         } else {
             (1, None)
         };
+        let recursive = cx.cfg.routing == crate::Routing::Recursive && user;
         let lookup = Box::new(
             match bootstrap {
                 Some(b) => Lookup::new(target, me, b, confirm, k),
@@ -386,12 +387,13 @@ impl Ops {
             }
             .with_max_gap(gap)
             .with_density(density)
-            .with_opinions(opinions),
+            .with_opinions(opinions)
+            .with_parallel(!recursive),
         );
         let phase = Phase::Route {
             lookup,
             then,
-            recursive: cx.cfg.routing == crate::Routing::Recursive && user,
+            recursive,
             token: None,
         };
         let id = match self.add(cx, phase) {
@@ -449,8 +451,16 @@ impl Ops {
                     Step::Failed(no_route(&self.unenrolled, lookup.silent()))
                 }
             };
+            // Questions the lookup gave up on hold no pending slot.
+            if lookup.take_dropped() {
+                cx.io.cancel_requests_of(id);
+            }
             match step {
-                Step::Send(to, body) => self.request(cx, id, to, body),
+                // A lookup may have several questions out at once.
+                Step::Send(to, body) => {
+                    self.request(cx, id, to, body);
+                    continue;
+                }
                 Step::Wait => {}
                 Step::Done(owners) => self.route_done(cx, id, owners),
                 Step::Failed(e) => self.end(cx, id, Err(e)),
@@ -538,6 +548,10 @@ impl Ops {
     /// comes).
     pub(super) fn on_slow(&mut self, cx: &mut Ctx<'_>, id: OpId, to: PeerAddr) {
         match self.running.get_mut(&id).map(|o| &mut o.phase) {
+            Some(Phase::Route { lookup, .. }) => {
+                lookup.on_slow(to);
+                self.drive_lookup(cx, id);
+            }
             Some(Phase::Fetch { round, .. }) => {
                 let next = round.on_slow(to);
                 self.fetch_next(cx, id, next);

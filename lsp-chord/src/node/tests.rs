@@ -63,29 +63,32 @@ fn a_hint_naming_a_known_id_at_another_address_does_not_evict_the_known_node() {
     let now = Instant::now();
     let mut node = joined(0xf0, &[0x20, 0x30, 0x60]);
     node.lookup(Point([0x50; 32]), now);
-    let [(to, id, _)] = requests(&mut node)[..] else {
-        panic!("one request")
+    // Both peers before the target are near it: asked at once.
+    let [(first, first_id, _), (second, second_id, _)] = requests(&mut node)[..] else {
+        panic!("two requests")
     };
-    assert_eq!(to, peer(0x30));
-    answer(&mut node, to, id, Response::Closer { peers: vec![] }, now);
+    assert_eq!((first, second), (peer(0x30), peer(0x20)));
+    answer(
+        &mut node,
+        first,
+        first_id,
+        Response::Closer { peers: vec![] },
+        now,
+    );
+    let same = Response::Successors {
+        peers: vec![at_bogus_address(0x60)],
+    };
+    answer(&mut node, second, second_id, same, now);
     let [(to, id, Request::GetNeighbours)] = requests(&mut node)[..] else {
         panic!("a walk along 0x30's successors")
     };
+    assert_eq!(to, peer(0x30));
     let lie = Response::Neighbours {
         predecessor: Some(peer(0x20)),
         successors: vec![at_bogus_address(0x60)],
         farther_predecessors: vec![],
     };
-    answer(&mut node, to, id, lie.clone(), now);
-    // A second opinion, from the other peer before the target: the same.
-    let [(to, id, Request::FindSuccessor { .. })] = requests(&mut node)[..] else {
-        panic!("a second opinion is asked")
-    };
-    assert_eq!(to, peer(0x20));
-    let same = Response::Successors {
-        peers: vec![at_bogus_address(0x60)],
-    };
-    answer(&mut node, to, id, same, now);
+    answer(&mut node, to, id, lie, now);
     let [(to, _, Request::GetNeighbours)] = requests(&mut node)[..] else {
         panic!("the owner found is asked to confirm")
     };
