@@ -721,10 +721,21 @@ fn dense(density: Option<Density>, from: PeerAddr, listed: &[PeerAddr]) -> bool 
     span <= SPARSE_FACTOR * gaps as f64 * density.mean_gap
 }
 
-/// Whether claim `a`'s owner is nearer past `target` than claim `b`'s.
+/// Whether claim `a` is nearer the target than claim `b`: its owner is
+/// nearer past `target`, or on a tie, the first owner after it that
+/// differs (a peer missing counts as farthest). A liar can name only nodes
+/// that exist, so the truest list is nearest at every place; two claims
+/// often share the first owner, as a liar may name it too.
 fn nearer(target: Point, a: &[PeerAddr], b: &[PeerAddr]) -> bool {
-    let dist = |c: &[PeerAddr]| c.first().map(|p| Point::from(p.id).wrapping_sub(target));
-    dist(a) < dist(b)
+    let dist = |c: &[PeerAddr], i: usize| c.get(i).map(|p| Point::from(p.id).wrapping_sub(target));
+    for i in 0..a.len().max(b.len()) {
+        match (dist(a, i), dist(b, i)) {
+            (Some(x), Some(y)) if x == y => continue,
+            (Some(x), Some(y)) => return x < y,
+            (x, y) => return x.is_some() && y.is_none(),
+        }
+    }
+    false
 }
 
 /// `peers` with later repeats of a Node-ID removed.

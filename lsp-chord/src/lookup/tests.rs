@@ -394,3 +394,23 @@ fn answers_awaited_once_the_claims_are_in_are_dropped() {
         "a late answer changes nothing"
     );
 }
+
+#[test]
+fn of_two_claims_that_name_the_same_owner_the_nearer_list_wins() {
+    let mut l = lookup(0x70, &[0x60, 0x50], false).with_opinions(2);
+    asks(&mut l, 0x60, Question::FindSuccessor);
+    // A liar names the true owner, then its accomplices farther on.
+    l.on_response(peer(0x60), Answer::Successors(peers(&[0x78, 0xa0, 0xb0])));
+    asks(&mut l, 0x50, Question::FindSuccessor);
+    l.on_response(peer(0x50), Answer::Successors(peers(&[0x78, 0x80, 0x88])));
+    assert_eq!(l.next(), Want::Done(peers(&[0x78, 0x80, 0x88])));
+}
+
+#[test]
+fn a_claim_that_stops_short_loses_to_the_full_one() {
+    let short = peers(&[0x78]);
+    let full = peers(&[0x78, 0x80]);
+    assert!(nearer(target(0x70), &full, &short));
+    assert!(!nearer(target(0x70), &short, &full));
+    assert!(!nearer(target(0x70), &full, &full));
+}
