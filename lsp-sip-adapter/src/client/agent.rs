@@ -149,7 +149,9 @@ impl Agent {
                     let retry = reply
                         .retry_after()
                         .map(|s| Duration::from_secs(s.min(MAX_ASKED_SECS)));
-                    return Err((format!("{to}: {code}"), retry));
+                    // The reason phrase says which failure it was.
+                    let reason = reply.reason();
+                    return Err((format!("{to}: {code} {reason}"), retry));
                 }
             }
         }
