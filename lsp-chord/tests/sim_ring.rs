@@ -669,8 +669,10 @@ fn the_hostile_scenario_hijacks_no_anchored_aor() {
     assert_eq!(r.hijacked_anchored, 0, "{r:?}");
     assert!(r.lies > 0, "{r:?}");
     // Claims that name only liars are sparser than the ring: lookups route
-    // on to the true owners.
-    assert!(r.correct_rate() >= 0.97, "{r:?}");
+    // on to the true owners. Queries of AORs whose replicas are mostly
+    // liars are not counted: no reader can tell the thief there, and one
+    // read right was luck.
+    assert!(r.winnable_correct_rate() >= 0.98, "{r:?}");
 }
 
 /// Writes taken on both sides of a partition are all found once it heals,

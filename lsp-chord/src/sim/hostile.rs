@@ -105,6 +105,15 @@ impl HostileReport {
     pub fn correct_rate(&self) -> f64 {
         self.correct as f64 / self.queries.max(1) as f64
     }
+
+    /// Correct queries as a fraction of those not outvoted: the queries a
+    /// reader can get right. An outvoted first-come AOR read right was
+    /// luck (an owner list that missed some of the liars), not design.
+    pub fn winnable_correct_rate(&self) -> f64 {
+        let correct = self.correct.saturating_sub(self.outvoted_correct);
+        let queries = self.queries.saturating_sub(self.outvoted_queries);
+        correct as f64 / queries.max(1) as f64
+    }
 }
 
 const HONEST: &str = "sip:u@192.0.2.2";

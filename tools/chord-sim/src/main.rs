@@ -590,11 +590,12 @@ fn main() {
 fn hostile(a: &Args) {
     use lsp_chord::sim::hostile::{HostileConfig, run};
     println!(
-        "{:>7} {:>9} {:>8} {:>9} {:>6} {:>7} {:>9} {:>10} {:>7} {:>9} {:>8} {:>6} {:>7}",
+        "{:>7} {:>9} {:>8} {:>9} {:>9} {:>6} {:>7} {:>9} {:>10} {:>7} {:>9} {:>8} {:>6} {:>7}",
         "nodes",
         "malicious",
         "queries",
         "correct",
+        "winnable",
         "stale",
         "failed",
         "hij.anch",
@@ -616,11 +617,12 @@ fn hostile(a: &Args) {
             let r = run(&cfg);
             let wall = t.elapsed().as_secs_f64();
             println!(
-                "{:>7} {:>9.2} {:>8} {:>8.2}% {:>6} {:>7} {:>9} {:>10} {:>3}/{:<3} {:>4}/{:<4} {:>8.1} {:>6} {:>7.1}",
+                "{:>7} {:>9.2} {:>8} {:>8.2}% {:>8.2}% {:>6} {:>7} {:>9} {:>10} {:>3}/{:<3} {:>4}/{:<4} {:>8.1} {:>6} {:>7.1}",
                 n,
                 f,
                 r.queries,
                 r.correct_rate() * 100.0,
+                r.winnable_correct_rate() * 100.0,
                 r.stale,
                 r.failed,
                 r.hijacked_anchored,
@@ -635,7 +637,9 @@ fn hostile(a: &Args) {
             );
             rows.push(serde_json::json!({
                 "nodes": n, "malicious": f, "queries": r.queries, "correct": r.correct,
-                "correct_rate": r.correct_rate(), "stale": r.stale, "failed": r.failed,
+                "correct_rate": r.correct_rate(),
+                "winnable_correct_rate": r.winnable_correct_rate(),
+                "stale": r.stale, "failed": r.failed,
                 "hijacked_anchored": r.hijacked_anchored,
                 "hijacked_first_come": r.hijacked_first_come,
                 "sybil_target_queries": r.sybil_target_queries,
