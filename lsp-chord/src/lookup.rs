@@ -11,8 +11,9 @@
 //!
 //! One question is out at a time, unless the lookup gathers several
 //! opinions in parallel: then, once the peers left to ask are near enough
-//! to the target to name its owners themselves, it asks as many at once
-//! as it still needs claims (disjoint last hops). A question unanswered
+//! to the target that their successor lists name its owners, it asks as
+//! many at once for their neighbours as it still needs claims (disjoint
+//! last hops). A question unanswered
 //! for the hedge delay no longer holds its place. An answer or failure
 //! from any peer but those asked is ignored.
 
@@ -158,8 +159,10 @@ pub(crate) struct Lookup {
     hops: u32,
     /// The peers whose answers are awaited, and what each was asked.
     asking: Vec<Asked>,
-    /// Whether opinions are sought from several peers at once.
-    parallel: bool,
+    /// How near the target (a fraction of the ring) a peer's successor
+    /// list names its owners; opinions are sought from several such peers
+    /// at once. `None` asks one peer at a time.
+    reach: Option<f64>,
     /// Questions given up on when the route ended with answers still
     /// awaited: the node may cancel their requests.
     dropped: bool,
@@ -196,7 +199,7 @@ impl Lookup {
             confirm,
             hops: 0,
             asking: Vec::new(),
-            parallel: false,
+            reach: None,
             dropped: false,
             silent: Vec::new(),
             phase: Stage::Route {
@@ -256,9 +259,11 @@ impl Lookup {
     }
 
     /// Asks several peers at once for the opinions still needed, once the
-    /// peers left to ask are near the target (see the module's comment).
-    pub(crate) fn with_parallel(mut self, parallel: bool) -> Self {
-        self.parallel = parallel;
+    /// peers left to ask are within `reach` of the target (a fraction of
+    /// the ring, about r - k + 1 mean gaps: their successor lists name all
+    /// k owners). `None` asks one at a time.
+    pub(crate) fn with_parallel(mut self, reach: Option<f64>) -> Self {
+        self.reach = reach;
         self
     }
 
@@ -297,17 +302,20 @@ impl Lookup {
     /// gathered in parallel and the nearest peer left to ask is near
     /// enough to name the owners itself, as many as claims still needed.
     fn width(&self, nearest: Option<&PeerAddr>) -> usize {
-        let near = |p: &PeerAddr| {
-            self.density.is_none_or(|d| {
-                let dist = self.target.wrapping_sub(Point::from(p.id)).as_fraction();
-                dist <= d.listed as f64 * d.mean_gap
-            })
-        };
-        if self.parallel && nearest.is_some_and(near) {
+        if nearest.is_some_and(|p| self.near(p)) {
             self.opinions.saturating_sub(self.claims).max(1) as usize
         } else {
             1
         }
+    }
+
+    /// Whether `p` is within the reach given to
+    /// [`with_parallel`](Self::with_parallel).
+    fn near(&self, p: &PeerAddr) -> bool {
+        self.reach.is_some_and(|reach| {
+            let dist = self.target.wrapping_sub(Point::from(p.id)).as_fraction();
+            dist <= reach
+        })
     }
 
     /// `to`'s answer is overdue: another peer may be asked meanwhile.
@@ -344,10 +352,9 @@ impl Lookup {
             _ => None,
         };
         let width = self.width(nearest.as_ref());
-        let walking = self
-            .asking
-            .iter()
-            .any(|a| a.question == Question::Neighbours);
+        // A near peer asked for its neighbours claims owners whether or not
+        // it precedes the target itself: an opinion in one round trip.
+        let ask_list = self.opinions > 1 && nearest.is_some_and(|p| self.near(&p));
         let ask = match &mut self.phase {
             Stage::Done(owners) => return Want::Done(owners.clone()),
             Stage::Failed(f) => return Want::Failed(*f),
@@ -373,7 +380,7 @@ impl Lookup {
                 ..
             } => {
                 // A walk is asked alone.
-                if walking || in_flight >= width {
+                if in_flight >= width {
                     return Want::Wait;
                 }
                 let dist = |p: &PeerAddr| target.wrapping_sub(Point::from(p.id));
@@ -394,7 +401,11 @@ impl Lookup {
                     let to = candidates.remove(i);
                     tried.push(to.id);
                     self.hops += 1;
-                    (to, Question::FindSuccessor)
+                    if ask_list {
+                        (to, Question::Neighbours)
+                    } else {
+                        (to, Question::FindSuccessor)
+                    }
                 } else if out {
                     // Answers still awaited may name more peers.
                     return Want::Wait;
@@ -573,7 +584,10 @@ impl Lookup {
                 }
                 match owner_at {
                     Some((i, before)) if plausible(before, Point(live[i].id.0)) => {
-                        claim = Some((live[i..].to_vec(), dense));
+                        // A list that ends before naming k owners is no
+                        // full opinion: the read needs them all.
+                        let full = density.is_none() || live.len() - i >= self.k;
+                        claim = Some((live[i..].to_vec(), dense && full));
                     }
                     Some(_) => lie = true,
                     None => {

@@ -67,7 +67,8 @@ struct Setup {
     confirm: bool,
     checks: bool,
     opinions: u32,
-    parallel: bool,
+    /// How near a peer is asked in parallel (`None`: one at a time).
+    reach: Option<f64>,
     replies: Vec<Scripted>,
 }
 
@@ -78,18 +79,18 @@ fn arb_setup() -> impl Strategy<Value = Setup> {
         arb_list(),
         any::<bool>(),
         any::<bool>(),
-        (1..4u32, any::<bool>()),
+        (1..4u32, prop::option::of(0.0..1.0f64)),
         prop::collection::vec(arb_reply(), 0..200),
     )
         .prop_map(
-            |(ids, target, candidates, confirm, checks, (opinions, parallel), replies)| Setup {
+            |(ids, target, candidates, confirm, checks, (opinions, reach), replies)| Setup {
                 ids: ids.into_iter().collect(),
                 target,
                 candidates,
                 confirm,
                 checks,
                 opinions,
-                parallel,
+                reach,
                 replies,
             },
         )
@@ -112,7 +113,7 @@ fn run(s: &Setup) -> Result<(), TestCaseError> {
         3,
     )
     .with_opinions(s.opinions)
-    .with_parallel(s.parallel);
+    .with_parallel(s.reach);
     if s.checks {
         let gap = Point::from_fraction(4.0 / RING as f64);
         let density = Density {
@@ -143,7 +144,11 @@ fn run(s: &Setup) -> Result<(), TestCaseError> {
         if l.take_dropped() {
             out.clear();
         }
-        let most = if s.parallel { s.opinions as usize } else { 1 };
+        let most = if s.reach.is_some() {
+            s.opinions as usize
+        } else {
+            1
+        };
         prop_assert!(
             l.in_flight() <= most,
             "{} questions held places",

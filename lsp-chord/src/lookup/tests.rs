@@ -328,36 +328,62 @@ fn a_confirmation_whose_owners_all_fail_asks_those_of_the_claims_that_lost() {
     asks(&mut l, 0x80, Question::Neighbours);
 }
 
+/// A ring's neighbours as `Neighbours` answers give them.
+fn neighbours(succs: &[u8]) -> Answer {
+    Answer::Neighbours {
+        predecessor: None,
+        successors: peers(succs),
+    }
+}
+
 #[test]
-fn parallel_opinions_ask_the_near_peers_at_once() {
+fn parallel_opinions_ask_the_near_peers_for_their_lists_at_once() {
     let mut l = lookup(0x70, &[0x60, 0x50, 0x40, 0x30], false)
         .with_opinions(3)
-        .with_parallel(true);
-    asks(&mut l, 0x60, Question::FindSuccessor);
-    asks(&mut l, 0x50, Question::FindSuccessor);
-    asks(&mut l, 0x40, Question::FindSuccessor);
+        .with_parallel(Some(1.0));
+    asks(&mut l, 0x60, Question::Neighbours);
+    asks(&mut l, 0x50, Question::Neighbours);
+    asks(&mut l, 0x40, Question::Neighbours);
     assert_eq!(l.next(), Want::Wait, "three claims needed, three asked");
-    l.on_response(peer(0x50), Answer::Successors(peers(&[0x78, 0x80])));
-    l.on_response(peer(0x40), Answer::Successors(peers(&[0x90])));
+    l.on_response(peer(0x50), neighbours(&[0x60, 0x78, 0x80]));
+    l.on_response(peer(0x40), neighbours(&[0x50, 0x60, 0x90]));
     assert_eq!(l.next(), Want::Wait);
-    l.on_response(peer(0x60), Answer::Successors(peers(&[0x78, 0x80])));
-    assert_eq!(l.next(), Want::Done(peers(&[0x78, 0x80])));
+    l.on_response(peer(0x60), neighbours(&[0x78, 0x80, 0x88]));
+    assert_eq!(l.next(), Want::Done(peers(&[0x78, 0x80, 0x88])));
     assert_eq!(l.hops(), 1, "the three were asked side by side");
 }
 
 #[test]
 fn far_peers_are_asked_one_at_a_time_and_near_ones_together() {
     let mut l = lookup(0x70, &[0x50, 0x40], false)
-        .with_density(dense_ring())
         .with_opinions(3)
-        .with_parallel(true);
+        .with_parallel(Some(6.0 / 256.0));
     asks(&mut l, 0x50, Question::FindSuccessor);
     assert_eq!(l.next(), Want::Wait, "0x50 is too far to name the owners");
     l.on_response(peer(0x50), Answer::Closer(peers(&[0x6c, 0x6b])));
-    asks(&mut l, 0x6c, Question::FindSuccessor);
-    asks(&mut l, 0x6b, Question::FindSuccessor);
+    asks(&mut l, 0x6c, Question::Neighbours);
+    asks(&mut l, 0x6b, Question::Neighbours);
     // 0x40 is far again: it waits for the near ones.
     assert_eq!(l.next(), Want::Wait);
+}
+
+#[test]
+fn a_list_that_names_fewer_than_k_owners_is_no_full_opinion() {
+    let mut l = lookup(0x70, &[0x6c, 0x6b], false)
+        .with_density(dense_ring())
+        .with_opinions(2)
+        .with_parallel(Some(6.0 / 256.0));
+    asks(&mut l, 0x6c, Question::Neighbours);
+    asks(&mut l, 0x6b, Question::Neighbours);
+    // Dense, but only two of the three owners are past the target.
+    l.on_response(peer(0x6c), neighbours(&[0x6e, 0x72, 0x74]));
+    l.on_response(peer(0x6b), neighbours(&[0x6c, 0x6e, 0x72]));
+    assert_eq!(
+        l.next(),
+        Want::Done(peers(&[0x72, 0x74])),
+        "no one else to ask"
+    );
+    assert_eq!(l.check_hops(), 1);
 }
 
 #[test]
@@ -377,17 +403,17 @@ fn a_slow_hop_lets_the_next_be_asked_and_its_late_answer_still_counts() {
 fn answers_awaited_once_the_claims_are_in_are_dropped() {
     let mut l = lookup(0x70, &[0x60, 0x50, 0x40], false)
         .with_opinions(2)
-        .with_parallel(true);
-    asks(&mut l, 0x60, Question::FindSuccessor);
-    asks(&mut l, 0x50, Question::FindSuccessor);
-    l.on_response(peer(0x60), Answer::Successors(peers(&[0x78])));
+        .with_parallel(Some(1.0));
+    asks(&mut l, 0x60, Question::Neighbours);
+    asks(&mut l, 0x50, Question::Neighbours);
+    l.on_response(peer(0x60), neighbours(&[0x78]));
     assert_eq!(l.next(), Want::Wait, "one claim needed, one asked");
     l.on_slow(peer(0x50));
-    asks(&mut l, 0x40, Question::FindSuccessor);
-    l.on_response(peer(0x40), Answer::Successors(peers(&[0x78])));
+    asks(&mut l, 0x40, Question::Neighbours);
+    l.on_response(peer(0x40), neighbours(&[0x50, 0x60, 0x78]));
     assert_eq!(l.next(), Want::Done(peers(&[0x78])));
     assert!(l.take_dropped());
-    l.on_response(peer(0x50), Answer::Successors(peers(&[0x72])));
+    l.on_response(peer(0x50), neighbours(&[0x72]));
     assert_eq!(
         l.next(),
         Want::Done(peers(&[0x78])),

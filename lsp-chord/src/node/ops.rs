@@ -366,6 +366,13 @@ impl Ops {
             (1, None)
         };
         let recursive = cx.cfg.routing == crate::Routing::Recursive && user;
+        // How near the target a peer's successor list names all k owners:
+        // r - k + 1 mean gaps, once this node knows k successors to
+        // estimate the gap from. A recursive lookup asks one at a time.
+        let reach = (!recursive && cx.table.succs().len() >= k).then(|| {
+            let gaps = (cx.cfg.r() + 1).saturating_sub(k).max(1);
+            gaps as f64 / cx.table.estimated_size()
+        });
         let lookup = Box::new(
             match bootstrap {
                 Some(b) => Lookup::new(target, me, b, confirm, k),
@@ -388,7 +395,7 @@ impl Ops {
             .with_max_gap(gap)
             .with_density(density)
             .with_opinions(opinions)
-            .with_parallel(!recursive),
+            .with_parallel(reach),
         );
         let phase = Phase::Route {
             lookup,

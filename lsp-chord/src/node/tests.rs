@@ -63,32 +63,30 @@ fn a_hint_naming_a_known_id_at_another_address_does_not_evict_the_known_node() {
     let now = Instant::now();
     let mut node = joined(0xf0, &[0x20, 0x30, 0x60]);
     node.lookup(Point([0x50; 32]), now);
-    // Both peers before the target are near it: asked at once.
-    let [(first, first_id, _), (second, second_id, _)] = requests(&mut node)[..] else {
+    // Both peers before the target are near it: asked for their
+    // successor lists at once.
+    let [
+        (first, first_id, Request::GetNeighbours),
+        (second, second_id, Request::GetNeighbours),
+    ] = requests(&mut node)[..]
+    else {
         panic!("two requests")
     };
     assert_eq!((first, second), (peer(0x30), peer(0x20)));
+    let lie = |successors| Response::Neighbours {
+        predecessor: None,
+        successors,
+        farther_predecessors: vec![],
+    };
     answer(
         &mut node,
         first,
         first_id,
-        Response::Closer { peers: vec![] },
+        lie(vec![at_bogus_address(0x60)]),
         now,
     );
-    let same = Response::Successors {
-        peers: vec![at_bogus_address(0x60)],
-    };
+    let same = lie(vec![peer(0x30), at_bogus_address(0x60)]);
     answer(&mut node, second, second_id, same, now);
-    let [(to, id, Request::GetNeighbours)] = requests(&mut node)[..] else {
-        panic!("a walk along 0x30's successors")
-    };
-    assert_eq!(to, peer(0x30));
-    let lie = Response::Neighbours {
-        predecessor: Some(peer(0x20)),
-        successors: vec![at_bogus_address(0x60)],
-        farther_predecessors: vec![],
-    };
-    answer(&mut node, to, id, lie, now);
     let [(to, _, Request::GetNeighbours)] = requests(&mut node)[..] else {
         panic!("the owner found is asked to confirm")
     };
