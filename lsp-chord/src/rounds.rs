@@ -193,6 +193,14 @@ impl FetchRound {
         Next::Ask(self.peers[self.next - 1])
     }
 
+    /// Whether an owner already answered with `record`, byte for byte: it
+    /// was checked then, and need not be checked again.
+    pub(crate) fn answered_with(&self, record: &SignedRecord) -> bool {
+        self.answers
+            .iter()
+            .any(|(_, records)| records.contains(record))
+    }
+
     /// `from` answered with the records that verified (`Some`), or could
     /// not be reached. `conflict(record, owners)` says whether the access
     /// policy would refuse `record` beside records of `owners`.
@@ -474,6 +482,18 @@ mod tests {
             behind: vec![],
         };
         assert_eq!(r, Next::Done(found));
+    }
+
+    #[test]
+    fn a_record_an_owner_answered_with_is_known_byte_for_byte() {
+        let (mut round, _) = FetchRound::new(vec![peer(1), peer(2), peer(3)], 3);
+        assert!(!round.answered_with(&record(7, 2)));
+        round.on_answer(peer(1), Some(vec![record(7, 2)]), one_owner);
+        assert!(round.answered_with(&record(7, 2)));
+        assert!(!round.answered_with(&record(7, 3)), "another version");
+        let mut forged = record(7, 2);
+        forged.signature.0[0] ^= 1;
+        assert!(!round.answered_with(&forged), "another signature");
     }
 
     #[test]
