@@ -1,4 +1,5 @@
-//! `RecordStore` on its own: hand-over, and answers into a reused buffer.
+//! `RecordStore` on its own: hand-over, answers into a reused buffer,
+//! listing and digests of live records.
 #![allow(clippy::unwrap_used)]
 
 use lsp_core::UnixTime;
@@ -6,6 +7,12 @@ use lsp_core::store::{RecordStore, StoreLimits};
 use lsp_core::{
     Aor, Binding, Error, FirstComeFirstServed, Identity, OpenPolicy, Record, SignedRecord,
 };
+
+const T0: UnixTime = UnixTime(1_700_000_000_000);
+
+fn secs(s: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(s)
+}
 
 fn signed(user: &str, key: u8) -> SignedRecord {
     let mut rec = Record::new(Aor::parse(&format!("sip:{user}@example.com")).unwrap(), 1);
@@ -259,4 +266,71 @@ fn one_publisher_holds_at_most_its_share_unless_the_policy_vouches() {
     store
         .publish(&late, &FirstComeFirstServed, UnixTime(100_000), |_| Ok(()))
         .expect("room again");
+}
+
+/// Two records of one publisher: a lives 60 s, b 5 s.
+fn a_and_b() -> (SignedRecord, SignedRecord) {
+    (lasting("a", 1, 60), lasting("b", 1, 5))
+}
+
+/// `user`'s record at `version`, one binding that lives `lives` seconds from T0.
+fn lasting(user: &str, version: u64, lives: u64) -> SignedRecord {
+    let mut rec = Record::new(Aor::parse(&format!("sip:{user}@x.org")).unwrap(), version);
+    let contact = format!("sip:{user}@1.2.3.4");
+    rec.bindings = vec![Binding::new(&contact, T0 + secs(lives), "c", 1)];
+    rec.sign(&Identity::from_secret_bytes([1; 32])).unwrap()
+}
+
+#[test]
+fn record_store_lists_live_records_by_resource_id() {
+    let store = RecordStore::with_shards(StoreLimits::default(), 1);
+    assert_eq!(store.shard_count(), 1);
+    let (a, b) = a_and_b();
+    for r in [&a, &b] {
+        store.publish(r, &OpenPolicy, T0, |_| Ok(())).unwrap();
+    }
+    let rid_a = a.record.aor.resource_id();
+    let only_a = store.records_where(T0, |rid| rid == rid_a);
+    assert_eq!(only_a, vec![(rid_a, a.clone())]);
+    assert_eq!(store.records_where(T0, |_| true).len(), 2);
+    // b lapses after 5 s and is no longer listed.
+    assert_eq!(
+        store.records_where(T0 + secs(6), |_| true),
+        vec![(rid_a, a)]
+    );
+}
+
+#[test]
+fn record_store_digests_agree_only_on_equal_live_records() {
+    let one = RecordStore::with_shards(StoreLimits::default(), 1);
+    let other = RecordStore::new(StoreLimits::default());
+    let (a, b) = a_and_b();
+    let all = |_| true;
+    assert_eq!(one.digest_where(T0, all), [0; 32]);
+    // Same records, stored in another order and another shard layout.
+    for r in [&a, &b] {
+        one.publish(r, &OpenPolicy, T0, |_| Ok(())).unwrap();
+    }
+    other.publish(&b, &OpenPolicy, T0, |_| Ok(())).unwrap();
+    assert_ne!(one.digest_where(T0, all), other.digest_where(T0, all));
+    other.publish(&a, &OpenPolicy, T0, |_| Ok(())).unwrap();
+    assert_eq!(one.digest_where(T0, all), other.digest_where(T0, all));
+    assert_ne!(one.digest_where(T0, all), [0; 32]);
+    // Only the wanted Resource-IDs count.
+    let rid_a = a.record.aor.resource_id();
+    let fresh = RecordStore::new(StoreLimits::default());
+    fresh.publish(&a, &OpenPolicy, T0, |_| Ok(())).unwrap();
+    assert_eq!(
+        one.digest_where(T0, |rid| rid == rid_a),
+        fresh.digest_where(T0, all)
+    );
+    // A newer version changes the digest.
+    let a2 = lasting("a", 2, 60);
+    other.publish(&a2, &OpenPolicy, T0, |_| Ok(())).unwrap();
+    assert_ne!(one.digest_where(T0, all), other.digest_where(T0, all));
+    // Once b's binding lapses, it no longer counts.
+    assert_eq!(
+        one.digest_where(T0 + secs(6), all),
+        fresh.digest_where(T0 + secs(6), all)
+    );
 }
