@@ -163,6 +163,9 @@ pub(crate) struct Lookup {
     /// list names its owners; opinions are sought from several such peers
     /// at once. `None` asks one peer at a time.
     reach: Option<f64>,
+    /// The node itself and its successor list: read as a last resort
+    /// when every peer before the target failed.
+    own: Option<(PeerAddr, Vec<PeerAddr>)>,
     /// Questions given up on when the route ended with answers still
     /// awaited: the node may cancel their requests.
     dropped: bool,
@@ -200,6 +203,7 @@ impl Lookup {
             hops: 0,
             asking: Vec::new(),
             reach: None,
+            own: None,
             dropped: false,
             silent: Vec::new(),
             phase: Stage::Route {
@@ -264,6 +268,13 @@ impl Lookup {
     /// k owners). `None` asks one at a time.
     pub(crate) fn with_parallel(mut self, reach: Option<f64>) -> Self {
         self.reach = reach;
+        self
+    }
+
+    /// When every peer before the target fails, reads `me`'s own
+    /// successor list past the dead instead of failing.
+    pub(crate) fn with_own_successors(mut self, me: PeerAddr, succs: Vec<PeerAddr>) -> Self {
+        self.own = (me.id == self.me && !succs.is_empty()).then_some((me, succs));
         self
     }
 
@@ -412,6 +423,15 @@ impl Lookup {
                 } else if let Some(best) = self.best_claim() {
                     // No one left to ask: the nearest claim so far stands.
                     self.found(best);
+                    return self.next();
+                } else if let Some((me, succs)) = self.own.take() {
+                    // Every peer before the target failed: the node's own
+                    // successor list, read past the dead, names the owners.
+                    let answer = Answer::Neighbours {
+                        predecessor: None,
+                        successors: succs,
+                    };
+                    self.routed(me, answer);
                     return self.next();
                 } else {
                     self.phase = Stage::Failed(Failure::NoRoute);

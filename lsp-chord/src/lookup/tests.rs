@@ -440,3 +440,17 @@ fn a_claim_that_stops_short_loses_to_the_full_one() {
     assert!(!nearer(target(0x70), &short, &full));
     assert!(!nearer(target(0x70), &full, &full));
 }
+
+#[test]
+fn when_every_peer_before_the_target_fails_the_own_list_names_the_owners() {
+    let own = peers(&[0x60, 0x78, 0x80, 0x88]);
+    let mut l = lookup(0x70, &[0x60], false).with_own_successors(peer(0x10), own);
+    asks(&mut l, 0x60, Question::FindSuccessor);
+    l.on_failure(peer(0x60));
+    assert_eq!(l.next(), Want::Done(peers(&[0x78, 0x80, 0x88])));
+    // Without it, the lookup has no route.
+    let mut l = lookup(0x70, &[0x60], false);
+    asks(&mut l, 0x60, Question::FindSuccessor);
+    l.on_failure(peer(0x60));
+    assert_eq!(l.next(), Want::Failed(Failure::NoRoute));
+}

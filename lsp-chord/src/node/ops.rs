@@ -389,7 +389,8 @@ impl Ops {
                         cx.table.closest_preceding(target, 8),
                         confirm,
                         k,
-                    ),
+                    )
+                    .with_own_successors(cx.me, cx.table.succs().to_vec()),
                 },
             }
             .with_max_gap(gap)
