@@ -89,7 +89,7 @@ pub fn service_health(ring: &Health, sip_local_store: bool) -> ServiceHealth {
 }
 
 /// The SIP transaction counters as (name, help, value), for both pages.
-fn sip_counters(m: &SipMonitor) -> [(&'static str, &'static str, u64); 8] {
+fn sip_counters(m: &SipMonitor) -> [(&'static str, &'static str, u64); 9] {
     let t = m.stats();
     [
         (
@@ -126,6 +126,11 @@ fn sip_counters(m: &SipMonitor) -> [(&'static str, &'static str, u64); 8] {
             "retransmit_unpaid",
             "Timer G retransmissions skipped for an unproved source.",
             t.retransmit_unpaid,
+        ),
+        (
+            "answers_unpaid",
+            "Other SIP answers withheld from an unproved source until paid for.",
+            t.answers_unpaid,
         ),
         (
             "timed_out",

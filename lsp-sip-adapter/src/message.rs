@@ -81,7 +81,10 @@ pub struct Echo {
 
 impl Echo {
     /// Adds `received` and `rport` to the top Via (RFC 3261 18.2.1, RFC 3581)
-    /// so that the response finds its way back through NAT.
+    /// so that the response finds its way back through NAT: `received`
+    /// when the sent-by host is not the source's address or `rport` asks
+    /// for it, and not otherwise (every byte counts toward an address not
+    /// proved).
     pub fn stamp_source(&mut self, source: SocketAddr) {
         if self.stamped == Some(source) {
             return;
@@ -91,13 +94,14 @@ impl Echo {
             return;
         };
         let mut out = String::with_capacity(top.len() + 40);
-        let mut has_received = false;
+        let (mut has_received, mut has_rport) = (false, false);
         for (i, part) in top.split(';').enumerate() {
             if i > 0 {
                 out.push(';');
             }
             let name = part.split('=').next().unwrap_or("").trim();
             if name.eq_ignore_ascii_case("rport") {
+                has_rport = true;
                 let _ = write!(out, "rport={}", source.port());
             } else {
                 if name.eq_ignore_ascii_case("received") {
@@ -106,11 +110,22 @@ impl Echo {
                 out.push_str(part);
             }
         }
-        if !has_received {
+        if !has_received && (has_rport || sent_by_host(&out) != Some(source.ip())) {
             let _ = write!(out, ";received={}", source.ip());
         }
         *top = out;
     }
+}
+
+/// The host of a Via's sent-by (`SIP/2.0/UDP host[:port];...`) when it is
+/// an IP address.
+fn sent_by_host(via: &str) -> Option<std::net::IpAddr> {
+    let sent_by = via.split(';').next()?.split_whitespace().nth(1)?;
+    let host = match sent_by.strip_prefix('[') {
+        Some(v6) => v6.split(']').next()?,
+        None => sent_by.rsplit_once(':').map_or(sent_by, |(h, _)| h),
+    };
+    host.parse().ok()
 }
 
 /// A parsed and checked SIP request.
@@ -248,6 +263,22 @@ impl Response {
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));
         self
+    }
+
+    /// If the response is longer than `budget` bytes, drops the headers
+    /// that only inform (`Server`, `Accept`, `Supported`, `Date`, and
+    /// `Allow` except in a 405, which must carry it), so that an answer
+    /// toward an address not proved fits what its request paid.
+    pub(crate) fn fit(&mut self, budget: usize) {
+        if self.to_bytes().len() <= budget {
+            return;
+        }
+        let code = self.code;
+        self.headers.retain(|(name, _)| {
+            let informative = matches!(*name, "Server" | "Accept" | "Supported" | "Date")
+                || (*name == "Allow" && code != 405);
+            !informative
+        });
     }
 
     /// Values of an added header, in order.

@@ -294,7 +294,11 @@ impl SipService {
         if let Some(observer) = &self.observer {
             observer.answered(MethodKind::of(method), response.code, started.elapsed());
         }
-        Some(response.with_header("Server", self.config.server.clone()))
+        let mut response = response.with_header("Server", self.config.server.clone());
+        if let Some(budget) = request.response_budget() {
+            response.fit(budget);
+        }
+        Some(response)
     }
 
     fn options(&self, request: &Request) -> Response {

@@ -16,10 +16,12 @@
 //!   late retransmission is then answered by the TU again, which the
 //!   registrar makes idempotent.
 //!
-//! Final-response retransmissions (Timer G) to a source that has not proved
-//! its address (by an ACK carrying the To-tag we sent it) are paid for from
-//! what it sent: the server never sends such a source more bytes by
-//! retransmission than it received from it.
+//! Everything sent over UDP to a source that has not proved its address
+//! (by an ACK carrying the To-tag we sent it) is paid for from what it
+//! sent: a first final response, a resend, Timer G's repeats, a 100 Trying
+//! and a 503. The server never sends such a source more bytes than it
+//! received from it; an answer not yet paid for is kept and goes out when
+//! the request's retransmission pays for it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -139,6 +141,18 @@ impl TxKey {
     }
 }
 
+/// Who sent a request and how: its source address, its size on the wire,
+/// and whether it came over a reliable transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    /// The address it came from.
+    pub source: IpAddr,
+    /// Its bytes on the wire.
+    pub len: usize,
+    /// TCP or TLS rather than UDP.
+    pub reliable: bool,
+}
+
 /// What to do with an arriving request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Arrival {
@@ -228,6 +242,9 @@ pub struct TxStats {
     pub retransmitted: u64,
     /// Timer G retransmissions skipped: the source had not paid for them.
     pub retransmit_unpaid: u64,
+    /// Other answers held back or skipped for the same reason: first
+    /// final responses, resends, 100 Trying and 503s.
+    pub answers_unpaid: u64,
     /// Retransmissions and ACKs of a transaction from another address
     /// than its request's, ignored.
     pub foreign_retransmissions: u64,
@@ -301,18 +318,22 @@ impl<D: Clone> TransactionLayer<D> {
         &self.config
     }
 
-    /// A request (not an ACK) of `len` bytes arrived from `source`, to be
-    /// answered through `dest`. `key` is its own transaction; a CANCEL also
-    /// names the INVITE it cancels.
+    /// A request (not an ACK) arrived as `sent` says, to be answered
+    /// through `dest`. `key` is its own transaction; a CANCEL also names the
+    /// INVITE it cancels.
     pub fn on_request(
         &mut self,
+        now: Instant,
         key: TxKey,
         cancels: Option<&TxKey>,
-        source: IpAddr,
-        len: usize,
-        reliable: bool,
+        sent: Sent,
         dest: D,
     ) -> Arrival {
+        let Sent {
+            source,
+            len,
+            reliable,
+        } = sent;
         let origin = source;
         let source = address_share(source);
         if let Some(s) = self.sources.get_mut(&source) {
@@ -326,11 +347,14 @@ impl<D: Clone> TransactionLayer<D> {
                 self.stats.foreign_retransmissions += 1;
                 return Arrival::Absorb;
             }
-            return match (tx.state, &tx.response) {
+            return match (tx.state, tx.response.clone()) {
                 (State::Completed, Some(bytes)) => {
-                    let bytes = bytes.clone();
-                    self.count_out(source, bytes.len());
-                    Arrival::Resend(bytes)
+                    if tx.reliable || self.pay(now, source, bytes.len()) {
+                        Arrival::Resend(bytes)
+                    } else {
+                        self.stats.answers_unpaid += 1;
+                        Arrival::Absorb
+                    }
                 }
                 (State::Proceeding, _) if key.is_invite() && !reliable => Arrival::Trying,
                 _ => Arrival::Absorb,
@@ -407,18 +431,21 @@ impl<D: Clone> TransactionLayer<D> {
         self.txs.get(key).is_some_and(|tx| tx.cancelled)
     }
 
-    /// The TU's final response to `key`, about to be sent once by the
-    /// caller. `code` is its status code.
-    pub fn complete(&mut self, now: Instant, key: &TxKey, code: u16, response: Bytes) {
+    /// The TU's final response to `key`. `code` is its status code. Returns
+    /// whether the caller sends it now: over UDP to an address not proved,
+    /// only once the source has paid for it; it is kept till then, and a
+    /// resend or Timer G sends it once paid.
+    pub fn complete(&mut self, now: Instant, key: &TxKey, code: u16, response: Bytes) -> bool {
         let Some(tx) = self.txs.get(key) else {
-            return;
+            return false;
         };
         if tx.state != State::Proceeding {
-            return;
+            return false;
         }
-        let (source, reliable) = (tx.source, tx.reliable);
-        if let Some(s) = self.sources.get_mut(&source) {
-            s.bytes_out += response.len() as u64;
+        let (source, reliable, held) = (tx.source, tx.reliable, tx.bytes);
+        let send = reliable || self.pay(now, source, response.len());
+        if !send {
+            self.stats.answers_unpaid += 1;
         }
         let invite = key.is_invite();
         // 2xx retransmission belongs to the TU (RFC 3261 17.2.1), and
@@ -426,18 +453,18 @@ impl<D: Clone> TransactionLayer<D> {
         // `remove` frees the source's place in flight.
         if (invite && (200..300).contains(&code)) || (!invite && reliable) {
             self.remove(key);
-            return;
+            return send;
         }
         if let Some(s) = self.sources.get_mut(&source) {
             s.in_flight = s.in_flight.saturating_sub(1);
         }
         let give_up = now + 64 * self.config.t1;
-        let grows = (TX_OVERHEAD + key.bytes() + response.len()).saturating_sub(tx.bytes);
+        let grows = (TX_OVERHEAD + key.bytes() + response.len()).saturating_sub(held);
         // Admitted work is answered even when nothing can be reclaimed.
         self.make_room(grows);
         self.resize(key, Some(response));
         let Some(tx) = self.txs.get_mut(key) else {
-            return;
+            return send;
         };
         tx.state = State::Completed;
         if invite {
@@ -452,6 +479,7 @@ impl<D: Clone> TransactionLayer<D> {
             self.make_reclaimable(key);
             self.arm(key, give_up);
         }
+        send
     }
 
     /// An ACK for `invite` arrived from `source`. `proves_address` says that
@@ -530,8 +558,7 @@ impl<D: Clone> TransactionLayer<D> {
             tx.retransmit = (wait * 2).min(self.config.t2);
             let next = (now + tx.retransmit).min(give_up.unwrap_or(now));
             if let Some(bytes) = bytes {
-                if self.may_retransmit(now, source, bytes.len()) {
-                    self.count_out(source, bytes.len());
+                if self.pay(now, source, bytes.len()) {
                     self.stats.retransmitted += 1;
                     out.push((dest, bytes));
                 } else {
@@ -563,16 +590,51 @@ impl<D: Clone> TransactionLayer<D> {
         (self.sources.get(&source)).is_some_and(|s| s.verified_until.is_some_and(|v| v > now))
     }
 
-    fn may_retransmit(&self, now: Instant, source: IpAddr, len: usize) -> bool {
-        self.sources.get(&source).is_some_and(|s| {
-            s.verified_until.is_some_and(|v| v > now) || s.bytes_out + len as u64 <= s.bytes_in
+    /// The bytes an address not proved has sent and not yet been answered
+    /// with: the most the next answer toward it may take.
+    pub fn credit(&self, source: IpAddr) -> usize {
+        let source = address_share(source);
+        self.sources.get(&source).map_or(0, |s| {
+            usize::try_from(s.bytes_in.saturating_sub(s.bytes_out)).unwrap_or(usize::MAX)
         })
     }
 
-    fn count_out(&mut self, source: IpAddr, len: usize) {
-        if let Some(s) = self.sources.get_mut(&source) {
+    /// Whether an answer of `len` bytes may go over UDP to `source`, whose
+    /// request took `request_len`; counted as sent if so. A source with
+    /// state here pays from all it sent; one without (refused before any
+    /// was kept) only from this request.
+    pub fn may_answer(
+        &mut self,
+        now: Instant,
+        source: IpAddr,
+        request_len: usize,
+        len: usize,
+    ) -> bool {
+        let share = address_share(source);
+        let paid = if self.sources.contains_key(&share) {
+            self.pay(now, share, len)
+        } else {
+            len <= request_len
+        };
+        if !paid {
+            self.stats.answers_unpaid += 1;
+        }
+        paid
+    }
+
+    /// Whether `len` bytes toward the share `source` are paid for: an
+    /// address proved lately, or what it sent covers all sent to it, this
+    /// included. Counted as sent if so.
+    fn pay(&mut self, now: Instant, source: IpAddr, len: usize) -> bool {
+        let Some(s) = self.sources.get_mut(&source) else {
+            return false;
+        };
+        let paid =
+            s.verified_until.is_some_and(|v| v > now) || s.bytes_out + len as u64 <= s.bytes_in;
+        if paid {
             s.bytes_out += len as u64;
         }
+        paid
     }
 
     /// Frees reclaimable state, first to expire first, until `extra`

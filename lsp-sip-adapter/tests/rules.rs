@@ -116,10 +116,56 @@ fn register_answers_every_binding_with_expires_q_and_date() {
     );
     assert_eq!(r.header_values("Require").next(), Some("outbound"));
     let bytes = String::from_utf8(r.to_bytes()).expect("utf8");
-    assert!(bytes.contains(";received=192.0.2.4"), "{bytes}");
+    // RFC 3261 18.2.1: received only when the sent-by host is not the
+    // source's address (RFC 3581: or rport asks for it).
+    assert!(!bytes.contains(";received="), "{bytes}");
     assert!(
         bytes.contains("To: <sip:alice@example.com>;tag="),
         "{bytes}"
+    );
+}
+
+/// RFC 3261 18.2.1 and RFC 3581: the top Via of a response gains
+/// `received` when the sent-by host is not the source's address or when
+/// `rport` asks for the source, and `rport` is filled in.
+#[test]
+fn received_is_added_only_where_the_rfcs_ask_for_it() {
+    let rig = rig(false);
+    let via = |text: &str| {
+        let r = send(&rig, text);
+        let bytes = String::from_utf8(r.to_bytes()).expect("utf8");
+        bytes
+            .lines()
+            .find(|l| l.starts_with("Via: "))
+            .expect("a Via")
+            .to_owned()
+    };
+    let options = |sent_by: &str| {
+        format!(
+            "OPTIONS sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP {sent_by};branch=z9hG4bKv\r\n\
+             Max-Forwards: 70\r\nTo: <sip:example.com>\r\nFrom: <sip:bob@example.net>;tag=b1\r\n\
+             Call-ID: via-1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    assert_eq!(
+        via(&options(SOURCE)),
+        "Via: SIP/2.0/UDP 192.0.2.4:5060;branch=z9hG4bKv"
+    );
+    assert_eq!(
+        via(&options("192.0.2.4")),
+        "Via: SIP/2.0/UDP 192.0.2.4;branch=z9hG4bKv"
+    );
+    assert_eq!(
+        via(&options("phone.example.net:5060")),
+        "Via: SIP/2.0/UDP phone.example.net:5060;branch=z9hG4bKv;received=192.0.2.4"
+    );
+    assert_eq!(
+        via(&options("10.0.0.7:5060")),
+        "Via: SIP/2.0/UDP 10.0.0.7:5060;branch=z9hG4bKv;received=192.0.2.4"
+    );
+    assert_eq!(
+        via(&options("192.0.2.4:5060;rport")),
+        "Via: SIP/2.0/UDP 192.0.2.4:5060;rport=5060;branch=z9hG4bKv;received=192.0.2.4"
     );
 }
 

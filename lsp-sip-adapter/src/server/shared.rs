@@ -17,10 +17,10 @@ use super::path::ReturnPath;
 use crate::message::{self, Inbound, Request, Response};
 use crate::service::SipService;
 use crate::tags::ToTags;
-use crate::transaction::{Arrival, TransactionLayer, TxKey};
+use crate::transaction::{Arrival, Sent, TransactionLayer, TxKey};
 
 /// The most a response over UDP takes toward an address not proved by an
-/// ACK, when three times its request is less: one datagram of the size
+/// ACK, even when the address has paid for more: one datagram of the size
 /// RFC 3261 section 18.1.1 keeps below the path MTU.
 const UNPROVEN_RESPONSE: usize = 1300;
 
@@ -70,20 +70,34 @@ impl Core {
         let cancels =
             (request.method == Method::CANCEL).then(|| TxKey::of(&request, &Method::INVITE));
         let arrival = self.lock().layer.on_request(
+            now,
             key.clone(),
             cancels.as_ref(),
-            ip,
-            len,
-            reliable,
+            Sent {
+                source: ip,
+                len,
+                reliable,
+            },
             reply.clone(),
         );
+        // Over UDP, an answer the layer made goes out only if the source
+        // paid for it (`TransactionLayer::may_answer`).
+        let answer = |mut response: Response| {
+            if !reliable {
+                response.fit(len);
+            }
+            let bytes: Bytes = response.to_bytes().into();
+            if reliable || self.lock().layer.may_answer(now, ip, len, bytes.len()) {
+                reply.send(bytes);
+            }
+        };
         match arrival {
             Arrival::Absorb => {}
             Arrival::Resend(bytes) => reply.send(bytes),
-            Arrival::Trying => reply.send(stamp(&request, source, 100, "Trying")),
+            Arrival::Trying => answer(local_response(&request, source, 100, "Trying")),
             Arrival::Busy(why) => {
                 debug!(%source, ?why, "refused a request");
-                reply.send(busy(&request, source));
+                answer(busy(&request, source));
             }
             Arrival::New {
                 cancels: Some(found),
@@ -100,16 +114,19 @@ impl Core {
             Arrival::New { cancels: None } => {
                 let Ok(permit) = self.permits.clone().try_acquire_owned() else {
                     self.lock().layer.abandon(&key);
-                    reply.send(busy(&request, source));
+                    answer(busy(&request, source));
                     return;
                 };
                 let core = self.clone();
                 let mut request = request;
                 request.stamp_source(source);
                 // A small datagram from an address not proved must not buy
-                // a large answer toward it: it may be spoofed.
+                // a large answer toward it: it may be spoofed. The answer is
+                // made to fit what the address paid; one that cannot (a 302
+                // always names its first Contact) waits for a retransmission.
                 if !reliable && !self.lock().layer.is_proven(now, ip) {
-                    request.set_response_budget(Some((3 * len).max(UNPROVEN_RESPONSE)));
+                    let credit = self.lock().layer.credit(ip);
+                    request.set_response_budget(Some(credit.min(UNPROVEN_RESPONSE)));
                 }
                 run_or_spawn(async move {
                     let answer = core.service.handle(&request, source).await;
@@ -128,19 +145,24 @@ impl Core {
         }
     }
 
-    /// Records the final response of `key` and sends it once; the layer
-    /// retransmits it as its timers say.
+    /// Records the final response of `key` and sends it once if it is paid
+    /// for; the layer resends and retransmits it as its timers say.
     fn finish(&self, key: &TxKey, code: u16, bytes: Bytes, reply: &ReturnPath) {
-        let wake = {
+        let (wake, send) = {
             let mut txs = self.lock();
-            txs.layer.complete(Instant::now(), key, code, bytes.clone());
+            let send = txs.layer.complete(Instant::now(), key, code, bytes.clone());
             let next = txs.layer.poll_timeout();
-            next.is_some_and(|n| txs.wakes_at.is_none_or(|w| n < w))
+            (
+                next.is_some_and(|n| txs.wakes_at.is_none_or(|w| n < w)),
+                send,
+            )
         };
         if wake {
             self.timer.notify_one();
         }
-        reply.send(bytes);
+        if send {
+            reply.send(bytes);
+        }
     }
 
     /// Handles one message; `hold` is kept until its answer is made.
@@ -164,7 +186,12 @@ impl Core {
             Err(m) => {
                 debug!(%source, code = m.code, reason = %m.reason, "refused a message");
                 if let Some(r) = m.response(source) {
-                    reply.send(r.with_header("Server", "lsp-sip-adapter").to_bytes().into());
+                    let r: Bytes = r.with_header("Server", "lsp-sip-adapter").to_bytes().into();
+                    // Over UDP the sender is not known to be there: never
+                    // more than it sent.
+                    if !reply.is_udp() || r.len() <= bytes.len() {
+                        reply.send(r);
+                    }
                 }
             }
         }
@@ -217,15 +244,6 @@ fn local_response(request: &Request, source: SocketAddr, code: u16, reason: &str
     Response::new(code, reason, echo).with_header("Server", "lsp-sip-adapter")
 }
 
-fn stamp(request: &Request, source: SocketAddr, code: u16, reason: &str) -> Bytes {
-    local_response(request, source, code, reason)
-        .to_bytes()
-        .into()
-}
-
-fn busy(request: &Request, source: SocketAddr) -> Bytes {
-    local_response(request, source, 503, "Service Unavailable")
-        .with_header("Retry-After", "1")
-        .to_bytes()
-        .into()
+fn busy(request: &Request, source: SocketAddr) -> Response {
+    local_response(request, source, 503, "Service Unavailable").with_header("Retry-After", "1")
 }

@@ -7,6 +7,14 @@ fn key(branch: &str, method: &str) -> TxKey {
     TxKey::new(branch, "192.0.2.1:5060", Method::from(method))
 }
 
+fn sent(source: IpAddr, len: usize, reliable: bool) -> Sent {
+    Sent {
+        source,
+        len,
+        reliable,
+    }
+}
+
 fn layer() -> TransactionLayer<&'static str> {
     TransactionLayer::new(TxConfig::default())
 }
@@ -18,7 +26,13 @@ fn new_tx(
     len: usize,
     reliable: bool,
 ) {
-    let v = l.on_request(k.clone(), None, source, len, reliable, "dest");
+    let v = l.on_request(
+        Instant::now(),
+        k.clone(),
+        None,
+        sent(source, len, reliable),
+        "dest",
+    );
     assert_eq!(v, Arrival::New { cancels: None });
 }
 
@@ -93,7 +107,7 @@ fn an_ack_stops_timer_g_and_timer_i_ends_the_transaction() {
     assert_eq!(run(&mut l, now, Duration::from_millis(600)).len(), 1);
     l.on_ack(now + Duration::from_millis(600), &k, A, 300, false);
     // The retransmitted INVITE is now absorbed, and so are ACKs.
-    let again = l.on_request(k.clone(), None, A, 500, false, "dest");
+    let again = l.on_request(Instant::now(), k.clone(), None, sent(A, 500, false), "dest");
     assert_eq!(again, Arrival::Absorb);
     assert!(
         run(
@@ -116,10 +130,10 @@ fn a_completed_request_is_answered_again_until_timer_j() {
     let k = key("z9hG4bK6", "REGISTER");
     new_tx(&mut l, &k, A, 400, false);
     // A retransmission while the TU works is absorbed.
-    let v = l.on_request(k.clone(), None, A, 400, false, "dest");
+    let v = l.on_request(Instant::now(), k.clone(), None, sent(A, 400, false), "dest");
     assert_eq!(v, Arrival::Absorb);
     l.complete(now, &k, 200, Bytes::from_static(b"SIP/2.0 200 OK"));
-    let v = l.on_request(k.clone(), None, A, 400, false, "dest");
+    let v = l.on_request(Instant::now(), k.clone(), None, sent(A, 400, false), "dest");
     assert_eq!(v, Arrival::Resend(Bytes::from_static(b"SIP/2.0 200 OK")));
     assert!(run(&mut l, now, Duration::from_millis(31_900)).is_empty());
     assert_eq!(l.stats().transactions, 1);
@@ -139,7 +153,13 @@ fn reliable_transports_keep_no_completed_non_invite() {
     // A retransmitted INVITE over TCP gets no 100 Trying.
     let inv = key("z9hG4bK8", "INVITE");
     new_tx(&mut l, &inv, A, 400, true);
-    let v = l.on_request(inv.clone(), None, A, 400, true, "dest");
+    let v = l.on_request(
+        Instant::now(),
+        inv.clone(),
+        None,
+        sent(A, 400, true),
+        "dest",
+    );
     assert_eq!(v, Arrival::Absorb);
     l.complete(now, &inv, 302, Bytes::from_static(b"SIP/2.0 302"));
     assert!(
@@ -156,7 +176,7 @@ fn a_retransmitted_invite_being_answered_gets_trying() {
     let k = key("z9hG4bK9", "INVITE");
     new_tx(&mut l, &k, A, 400, false);
     assert_eq!(
-        l.on_request(k, None, A, 400, false, "dest"),
+        l.on_request(Instant::now(), k, None, sent(A, 400, false), "dest"),
         Arrival::Trying
     );
 }
@@ -168,7 +188,13 @@ fn cancel_marks_an_invite_being_answered() {
     let inv = key("z9hG4bKa", "INVITE");
     new_tx(&mut l, &inv, A, 400, false);
     let cancel = key("z9hG4bKa", "CANCEL");
-    let v = l.on_request(cancel.clone(), Some(&inv), A, 300, false, "dest");
+    let v = l.on_request(
+        Instant::now(),
+        cancel.clone(),
+        Some(&inv),
+        sent(A, 300, false),
+        "dest",
+    );
     assert_eq!(
         v,
         Arrival::New {
@@ -178,7 +204,13 @@ fn cancel_marks_an_invite_being_answered() {
     assert!(l.is_cancelled(&inv));
     let stray = key("z9hG4bKb", "CANCEL");
     let none = key("z9hG4bKb", "INVITE");
-    let v = l.on_request(stray, Some(&none), A, 300, false, "dest");
+    let v = l.on_request(
+        Instant::now(),
+        stray,
+        Some(&none),
+        sent(A, 300, false),
+        "dest",
+    );
     assert_eq!(
         v,
         Arrival::New {
@@ -191,7 +223,7 @@ fn cancel_marks_an_invite_being_answered() {
     new_tx(&mut l, &late, A, 400, false);
     l.complete(now, &late, 302, Bytes::from_static(b"SIP/2.0 302"));
     let c = key("z9hG4bKc", "CANCEL");
-    let v = l.on_request(c, Some(&late), A, 300, false, "dest");
+    let v = l.on_request(Instant::now(), c, Some(&late), sent(A, 300, false), "dest");
     assert_eq!(
         v,
         Arrival::New {
@@ -216,7 +248,7 @@ fn when_pinned_state_fills_the_budget_the_newest_request_is_refused() {
     let mut admitted = Vec::new();
     for i in 0.. {
         let k = key(&format!("z9hG4bKp{i}"), "INVITE");
-        match l.on_request(k.clone(), None, A, 400, false, "dest") {
+        match l.on_request(Instant::now(), k.clone(), None, sent(A, 400, false), "dest") {
             Arrival::New { .. } => admitted.push(k),
             Arrival::Busy(BusyReason::Full) => break,
             other => panic!("{other:?}"),
@@ -238,7 +270,7 @@ fn reclaimable_state_makes_room_for_new_work() {
     let now = Instant::now();
     for i in 0..100 {
         let k = key(&format!("z9hG4bKr{i}"), "REGISTER");
-        let v = l.on_request(k.clone(), None, A, 400, false, "dest");
+        let v = l.on_request(Instant::now(), k.clone(), None, sent(A, 400, false), "dest");
         assert_eq!(v, Arrival::New { cancels: None }, "request {i}");
         l.complete(now, &k, 200, Bytes::from(vec![b'x'; 300]));
         assert!(l.stats().state_bytes <= 4_000);
@@ -247,7 +279,7 @@ fn reclaimable_state_makes_room_for_new_work() {
     // The newest completed one still answers its retransmission.
     let last = key("z9hG4bKr99", "REGISTER");
     assert!(matches!(
-        l.on_request(last, None, A, 400, false, "dest"),
+        l.on_request(Instant::now(), last, None, sent(A, 400, false), "dest"),
         Arrival::Resend(_)
     ));
 }
@@ -259,8 +291,10 @@ fn one_source_cannot_take_the_share_of_another() {
     let mut refused = false;
     for i in 0..100 {
         let k = key(&format!("z9hG4bKs{i}"), "INVITE");
-        match l.on_request(k.clone(), None, A, 400, false, "dest") {
-            Arrival::New { .. } => l.complete(now, &k, 302, Bytes::from(vec![b'x'; 300])),
+        match l.on_request(Instant::now(), k.clone(), None, sent(A, 400, false), "dest") {
+            Arrival::New { .. } => {
+                l.complete(now, &k, 302, Bytes::from(vec![b'x'; 300]));
+            }
             Arrival::Busy(BusyReason::SourceShare) => {
                 refused = true;
                 break;
@@ -271,7 +305,7 @@ fn one_source_cannot_take_the_share_of_another() {
     assert!(refused, "A is held to its share");
     let k = key("z9hG4bKother", "INVITE");
     assert_eq!(
-        l.on_request(k, None, B, 400, false, "dest"),
+        l.on_request(Instant::now(), k, None, sent(B, 400, false), "dest"),
         Arrival::New { cancels: None },
         "B is still served"
     );
@@ -294,12 +328,12 @@ fn a_source_has_a_bounded_number_of_requests_in_flight() {
     }
     let k = key("z9hG4bKf3", "OPTIONS");
     assert_eq!(
-        l.on_request(k.clone(), None, A, 300, false, "dest"),
+        l.on_request(Instant::now(), k.clone(), None, sent(A, 300, false), "dest"),
         Arrival::Busy(BusyReason::SourceShare)
     );
     l.abandon(&key("z9hG4bKf0", "OPTIONS"));
     assert_eq!(
-        l.on_request(k, None, A, 300, false, "dest"),
+        l.on_request(Instant::now(), k, None, sent(A, 300, false), "dest"),
         Arrival::New { cancels: None }
     );
 }
@@ -329,7 +363,7 @@ fn an_answered_request_frees_exactly_one_place_in_flight() {
         );
         new_tx(&mut l, &k(2), A, 300, reliable);
         assert_eq!(
-            l.on_request(k(3), None, A, 300, reliable, "dest"),
+            l.on_request(Instant::now(), k(3), None, sent(A, 300, reliable), "dest"),
             Arrival::Busy(BusyReason::SourceShare),
             "{method} {code} reliable={reliable}"
         );
@@ -349,11 +383,10 @@ fn an_ipv6_64_is_one_source() {
     new_tx(&mut l, &key("z9hG4bKv1", "OPTIONS"), host(2), 300, false);
     assert_eq!(
         l.on_request(
+            Instant::now(),
             key("z9hG4bKv2", "OPTIONS"),
             None,
-            host(3),
-            300,
-            false,
+            sent(host(3), 300, false),
             "dest"
         ),
         Arrival::Busy(BusyReason::SourceShare)
@@ -371,11 +404,11 @@ fn a_retransmission_from_another_address_is_not_answered() {
     let now = Instant::now();
     let k = key("z9hG4bKo1", "INVITE");
     new_tx(&mut l, &k, A, 300, false);
-    l.complete(now, &k, 302, Bytes::from(vec![b'x'; 4000]));
-    let from_b = l.on_request(k.clone(), None, B, 300, false, "dest");
+    l.complete(now, &k, 302, Bytes::from(vec![b'x'; 300]));
+    let from_b = l.on_request(Instant::now(), k.clone(), None, sent(B, 300, false), "dest");
     assert_eq!(from_b, Arrival::Absorb);
     assert!(matches!(
-        l.on_request(k.clone(), None, A, 300, false, "dest"),
+        l.on_request(Instant::now(), k.clone(), None, sent(A, 300, false), "dest"),
         Arrival::Resend(_)
     ));
     l.on_ack(now, &k, B, 300, true);
@@ -383,4 +416,39 @@ fn a_retransmission_from_another_address_is_not_answered() {
     assert_eq!(l.stats().foreign_retransmissions, 2);
     l.on_ack(now, &k, A, 300, true);
     assert_eq!(l.stats().acked, 1);
+}
+
+/// Over UDP, an address not proved gets no more bytes than it sent, first
+/// answer, resends and Timer G together: an answer it has not paid for
+/// waits for the retransmissions that pay for it.
+#[test]
+fn every_answer_to_an_unproved_address_is_paid_for_by_what_it_sent() {
+    let mut l = layer();
+    let now = Instant::now();
+    let k = key("z9hG4bKp1", "INVITE");
+    new_tx(&mut l, &k, A, 300, false);
+    assert!(!l.complete(now, &k, 302, Bytes::from(vec![b'x'; 900])));
+    assert_eq!(l.stats().answers_unpaid, 1);
+    assert!(run(&mut l, now, Duration::from_millis(600)).is_empty());
+    let again = |l: &mut TransactionLayer<&'static str>| {
+        l.on_request(now, k.clone(), None, sent(A, 300, false), "dest")
+    };
+    assert_eq!(again(&mut l), Arrival::Absorb, "600 in, 900 owed");
+    assert!(matches!(again(&mut l), Arrival::Resend(b) if b.len() == 900));
+    assert_eq!(again(&mut l), Arrival::Absorb, "1,200 in, 900 out");
+
+    // An answer the layer makes for a source it keeps nothing for is paid
+    // by its request alone.
+    assert!(l.may_answer(now, B, 300, 300));
+    assert!(!l.may_answer(now, B, 300, 301));
+
+    // A reliable transport needs no proof; nor does an address an ACK
+    // with our tag proved.
+    let tcp = key("z9hG4bKp2", "OPTIONS");
+    new_tx(&mut l, &tcp, B, 100, true);
+    assert!(l.complete(now, &tcp, 200, Bytes::from(vec![b'x'; 5000])));
+    l.on_ack(now, &k, A, 300, true);
+    let big = key("z9hG4bKp3", "INVITE");
+    new_tx(&mut l, &big, A, 300, false);
+    assert!(l.complete(now, &big, 302, Bytes::from(vec![b'x'; 5000])));
 }
