@@ -208,6 +208,7 @@ impl Probes {
              CSeq: {} REGISTER\r\n\
              Contact: <sip:{PROBE_USER}@{me}>\r\n\
              Expires: 600\r\n\
+             User-Agent: hostile-load-probe\r\n\
              Content-Length: 0\r\n\r\n",
             n + 1
         );
@@ -231,6 +232,7 @@ impl Probes {
                  To: <sip:{PROBE_USER}@example.com>{to_tag}\r\n\
                  Call-ID: {call_id}\r\n\
                  CSeq: 1 {method}\r\n\
+                 User-Agent: hostile-load-probe\r\n\
                  Content-Length: 0\r\n\r\n"
             )
         };
@@ -254,12 +256,18 @@ impl Probes {
 
     /// Sends a request and waits for the final response whose Via names
     /// `branch` (followed by `;`, as `rport` follows it): (code, text, time).
+    /// Retransmits as a UA does over UDP (RFC 3261 Timer A or E: 500 ms,
+    /// then doubling).
     async fn exchange(&self, text: &str, branch: &str) -> Result<(u16, String, Duration), String> {
         let sent = Instant::now();
-        self.phone
-            .send_to(text.as_bytes(), self.sip)
-            .await
-            .map_err(|e| e.to_string())?;
+        let retransmit = async {
+            let mut wait = Duration::from_millis(500);
+            loop {
+                let _ = self.phone.send_to(text.as_bytes(), self.sip).await;
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+        };
         let answer = async {
             let mut buf = vec![0u8; 65_536];
             loop {
@@ -275,6 +283,12 @@ impl Probes {
                 {
                     return Ok((code.unwrap_or(0), response, sent.elapsed()));
                 }
+            }
+        };
+        let answer = async {
+            tokio::select! {
+                answer = answer => answer,
+                _ = retransmit => Err("stopped retransmitting".to_owned()),
             }
         };
         tokio::time::timeout(PATIENCE, answer)

@@ -26,10 +26,10 @@ async fn udp(from: IpAddr) -> Result<UdpSocket, String> {
 
 /// #6: a small request buying a large answer toward an address that never
 /// proved it is there. The user first gets 16 long Contacts registered
-/// (from another port, which answers); then, as fast as they can, one
-/// address that never ACKs sends fresh INVITEs for the user and a
-/// retransmission of each, a second replays the first's INVITEs, and a
-/// third sends REGISTERs without a Contact, which ask for the binding list.
+/// (from an address that answers); then, as fast as they can, one address
+/// that never ACKs sends fresh INVITEs for the user and a retransmission of
+/// each, a second replays the first's INVITEs, and a third sends REGISTERs
+/// without a Contact, which ask for the binding list.
 /// Counted per address: bytes it sent and bytes it received, up to 2 s
 /// after the attack (Timer G's repeats included). At full rate the victim
 /// sheds load and its answers shrink to 503s; `pace` (between rounds of
@@ -42,9 +42,11 @@ pub async fn amplify(
     let registrant = udp(target.from).await?;
     register_contacts(&registrant, target.sip_udp).await?;
     let kinds = ["INVITE", "foreign retransmission", "REGISTER fetch"];
+    // Each kind from an address of its own: what an address has paid for
+    // is counted per address.
     let mut sockets = Vec::new();
-    for _ in kinds {
-        sockets.push(Arc::new(udp(target.from).await?));
+    for k in 0..kinds.len() {
+        sockets.push(Arc::new(udp(beside(target.from, k as u8 + 1)).await?));
     }
     let counters: Vec<_> = sockets
         .iter()
@@ -98,6 +100,18 @@ pub async fn amplify(
     }
     report.unproved = Some(total);
     Ok(report)
+}
+
+/// Another loopback address for the same attacker: `127.n.x.y` for
+/// `127.0.x.y`.
+fn beside(from: IpAddr, n: u8) -> IpAddr {
+    match from {
+        IpAddr::V4(v4) => {
+            let [a, _, c, d] = v4.octets();
+            IpAddr::V4(std::net::Ipv4Addr::new(a, n, c, d))
+        }
+        v6 => v6,
+    }
 }
 
 /// A request about user `amp` whose Via names `me`; a REGISTER carries no
