@@ -49,6 +49,10 @@ pub struct TxConfig {
     pub per_source_bytes: usize,
     /// Requests of one source IP being answered at once.
     pub per_source_in_flight: usize,
+    /// The most a first answer over UDP takes toward an address not
+    /// proved, even when the address has paid for more: one datagram of
+    /// the size RFC 3261 section 18.1.1 keeps below the path MTU.
+    pub unproven_answer_bytes: usize,
 }
 
 impl Default for TxConfig {
@@ -60,6 +64,7 @@ impl Default for TxConfig {
             state_bytes: 64 << 20,
             per_source_bytes: 16 << 20,
             per_source_in_flight: 256,
+            unproven_answer_bytes: 1300,
         }
     }
 }
@@ -212,6 +217,10 @@ struct Tx<D> {
     /// reclaim queue, else in the pinned one.
     reclaimable: bool,
     bytes: usize,
+    /// Over UDP toward an address not proved: the bytes of its source's
+    /// credit set aside for its first answer when it arrived (its budget,
+    /// [`TransactionLayer::budget`]), given back when it is answered.
+    reserved: Option<u64>,
 }
 
 #[derive(Default)]
@@ -393,6 +402,18 @@ impl<D: Clone> TransactionLayer<D> {
         s.txs += 1;
         s.in_flight += 1;
         s.pinned_bytes += cost;
+        // Set aside now, with the request's own bytes just counted, so
+        // that answers made at once never count on the same bytes. No more
+        // than the request itself: an answer no longer than its request is
+        // paid again by each retransmission that asks for it again.
+        let reserved = (!reliable && s.verified_until.is_none_or(|v| v <= now)).then(|| {
+            let amount = s
+                .bytes_in
+                .saturating_sub(s.bytes_out)
+                .min(len.min(self.config.unproven_answer_bytes) as u64);
+            s.bytes_out += amount;
+            amount
+        });
         self.bytes += cost;
         self.txs.insert(
             key,
@@ -409,6 +430,7 @@ impl<D: Clone> TransactionLayer<D> {
                 timer: None,
                 reclaimable: false,
                 bytes: cost,
+                reserved,
             },
         );
         Arrival::New { cancels: found }
@@ -443,6 +465,7 @@ impl<D: Clone> TransactionLayer<D> {
             return false;
         }
         let (source, reliable, held) = (tx.source, tx.reliable, tx.bytes);
+        self.release(key);
         let send = reliable || self.pay(now, source, response.len());
         if !send {
             self.stats.answers_unpaid += 1;
@@ -590,13 +613,26 @@ impl<D: Clone> TransactionLayer<D> {
         (self.sources.get(&source)).is_some_and(|s| s.verified_until.is_some_and(|v| v > now))
     }
 
-    /// The bytes an address not proved has sent and not yet been answered
-    /// with: the most the next answer toward it may take.
-    pub fn credit(&self, source: IpAddr) -> usize {
-        let source = address_share(source);
-        self.sources.get(&source).map_or(0, |s| {
-            usize::try_from(s.bytes_in.saturating_sub(s.bytes_out)).unwrap_or(usize::MAX)
-        })
+    /// The budget of the first answer to `key`: what its source had paid
+    /// and not yet been sent when it arrived, at most the request's own
+    /// size and [`TxConfig::unproven_answer_bytes`], set aside for it until
+    /// [`complete`](Self::complete), which may still pay a longer answer
+    /// (one that cannot be cut) from what the source paid before. `None` (no limit) over a reliable
+    /// transport or from an address proved lately.
+    pub fn budget(&self, key: &TxKey) -> Option<usize> {
+        let reserved = self.txs.get(key)?.reserved?;
+        Some(usize::try_from(reserved).unwrap_or(usize::MAX))
+    }
+
+    /// Gives back what was set aside for `key`'s first answer.
+    fn release(&mut self, key: &TxKey) {
+        let Some(reserved) = self.txs.get_mut(key).and_then(|tx| tx.reserved.take()) else {
+            return;
+        };
+        let source = self.txs.get(key).map(|tx| tx.source);
+        if let Some(s) = source.and_then(|source| self.sources.get_mut(&source)) {
+            s.bytes_out = s.bytes_out.saturating_sub(reserved);
+        }
     }
 
     /// Whether an answer of `len` bytes may go over UDP to `source`, whose
@@ -705,6 +741,7 @@ impl<D: Clone> TransactionLayer<D> {
     }
 
     fn remove(&mut self, key: &TxKey) {
+        self.release(key);
         let Some(tx) = self.txs.remove(key) else {
             return;
         };

@@ -19,11 +19,6 @@ use crate::service::SipService;
 use crate::tags::ToTags;
 use crate::transaction::{Arrival, Sent, TransactionLayer, TxKey};
 
-/// The most a response over UDP takes toward an address not proved by an
-/// ACK, even when the address has paid for more: one datagram of the size
-/// RFC 3261 section 18.1.1 keeps below the path MTU.
-const UNPROVEN_RESPONSE: usize = 1300;
-
 pub(super) struct Transactions {
     pub(super) layer: TransactionLayer<ReturnPath>,
     /// When the timer task is due to wake, so that only an earlier timer
@@ -124,10 +119,7 @@ impl Core {
                 // a large answer toward it: it may be spoofed. The answer is
                 // made to fit what the address paid; one that cannot (a 302
                 // always names its first Contact) waits for a retransmission.
-                if !reliable && !self.lock().layer.is_proven(now, ip) {
-                    let credit = self.lock().layer.credit(ip);
-                    request.set_response_budget(Some(credit.min(UNPROVEN_RESPONSE)));
-                }
+                request.set_response_budget(self.lock().layer.budget(&key));
                 run_or_spawn(async move {
                     let answer = core.service.handle(&request, source).await;
                     drop((permit, hold));

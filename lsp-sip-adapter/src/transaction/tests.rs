@@ -452,3 +452,31 @@ fn every_answer_to_an_unproved_address_is_paid_for_by_what_it_sent() {
     new_tx(&mut l, &big, A, 300, false);
     assert!(l.complete(now, &big, 302, Bytes::from(vec![b'x'; 5000])));
 }
+
+/// Answers being made at once each get, as their budget, what their
+/// source paid and was not yet sent (at most their request's size), set
+/// aside when the request arrived: two never count on the same bytes, so
+/// none is held back for want of credit another took. What an answer did
+/// not use is given back.
+#[test]
+fn answers_made_at_once_never_spend_the_same_credit_twice() {
+    let mut l = layer();
+    let now = Instant::now();
+    let tx = |n: u32| key(&format!("z9hG4bKr{n}"), "OPTIONS");
+    new_tx(&mut l, &tx(1), A, 300, false);
+    new_tx(&mut l, &tx(2), A, 300, false);
+    assert_eq!(l.budget(&tx(1)), Some(300));
+    assert_eq!(l.budget(&tx(2)), Some(300));
+    assert!(l.complete(now, &tx(1), 200, Bytes::from(vec![b'x'; 250])));
+    assert!(l.complete(now, &tx(2), 200, Bytes::from(vec![b'x'; 300])));
+    new_tx(&mut l, &tx(3), A, 300, false);
+    assert_eq!(l.budget(&tx(3)), Some(300), "no longer than the request");
+    new_tx(&mut l, &tx(4), A, 5000, false);
+    assert_eq!(l.budget(&tx(4)), Some(1300), "one datagram at most");
+    // An answer that cannot be cut is paid from what was left over.
+    assert!(l.complete(now, &tx(3), 200, Bytes::from(vec![b'x'; 340])));
+
+    // No budget over a reliable transport.
+    new_tx(&mut l, &tx(5), B, 300, true);
+    assert_eq!(l.budget(&tx(5)), None);
+}
