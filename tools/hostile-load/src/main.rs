@@ -81,27 +81,28 @@ async fn run(args: Args) -> Result<(), String> {
         ));
     }
     let span = Duration::from_secs_f64(args.secs);
-    let binary = args.lsp_node.clone();
-    let mut ring = tokio::task::spawn_blocking(move || Ring::start(&binary))
-        .await
-        .map_err(|e| e.to_string())??;
-    let members: Vec<_> = ring.nodes.iter().map(|n| n.peer).collect();
-    let target = Target::of(&ring.nodes[0]);
-    let probes = Probes::new(target.victim, &members, target.sip_udp).await;
-
-    let mut phases = vec![phase("none", &probes, &mut ring, span, None).await];
+    let mut phases: Vec<Phase> = Vec::new();
     print_header();
-    print_row(&phases[0], &phases[0]);
-    for (i, name) in names.iter().enumerate() {
-        // Each attacker on an address of its own, so that what one left
-        // behind (connections the victim still counts) is not the next's.
-        let from = std::net::Ipv4Addr::new(127, 0, 0, 10 + i as u8).into();
+    for (i, name) in std::iter::once("none")
+        .chain(names.iter().map(String::as_str))
+        .enumerate()
+    {
+        // A fresh ring for every phase, so that what one attack left behind
+        // (memory the allocator keeps, connections still counted) is not
+        // charged to the next; and each attacker on an address of its own.
+        let binary = args.lsp_node.clone();
+        let mut ring = tokio::task::spawn_blocking(move || Ring::start(&binary))
+            .await
+            .map_err(|e| e.to_string())??;
+        let members: Vec<_> = ring.nodes.iter().map(|n| n.peer).collect();
         let target = Target {
-            from,
-            ..target.clone()
+            from: std::net::Ipv4Addr::new(127, 0, 0, 9 + i as u8).into(),
+            ..Target::of(&ring.nodes[0])
         };
-        let p = phase(name, &probes, &mut ring, span, Some(&target)).await;
-        print_row(&p, &phases[0]);
+        let probes = Probes::new(target.victim, &members, target.sip_udp).await;
+        let attack = (name != "none").then_some(&target);
+        let p = phase(name, &probes, &mut ring, span, attack).await;
+        print_row(&p, phases.first().unwrap_or(&p));
         let dead = !p.alive;
         phases.push(p);
         if dead {
