@@ -89,7 +89,7 @@ pub fn service_health(ring: &Health, sip_local_store: bool) -> ServiceHealth {
 }
 
 /// The SIP transaction counters as (name, help, value), for both pages.
-fn sip_counters(m: &SipMonitor) -> [(&'static str, &'static str, u64); 9] {
+fn sip_counters(m: &SipMonitor) -> [(&'static str, &'static str, u64); 10] {
     let t = m.stats();
     [
         (
@@ -131,6 +131,11 @@ fn sip_counters(m: &SipMonitor) -> [(&'static str, &'static str, u64); 9] {
             "answers_unpaid",
             "Other SIP answers withheld from an unproved source until paid for.",
             t.answers_unpaid,
+        ),
+        (
+            "intake_shed",
+            "UDP datagrams shed unread: their source sent more than its share while the socket backed up.",
+            t.intake_shed,
         ),
         (
             "timed_out",

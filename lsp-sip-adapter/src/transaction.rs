@@ -254,6 +254,9 @@ pub struct TxStats {
     /// Other answers held back or skipped for the same reason: first
     /// final responses, resends, 100 Trying and 503s.
     pub answers_unpaid: u64,
+    /// UDP datagrams the server shed unread: their source sent more than
+    /// its share while a socket backed up. Filled in by the server.
+    pub intake_shed: u64,
     /// Retransmissions and ACKs of a transaction from another address
     /// than its request's, ignored.
     pub foreign_retransmissions: u64,

@@ -14,6 +14,7 @@
 //! answering work; `path.rs` is how an answer goes back.
 
 mod framer;
+mod intake;
 mod path;
 mod shared;
 mod tcp;
@@ -21,6 +22,7 @@ mod udp;
 
 use std::fmt::{self, Debug};
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -145,6 +147,7 @@ impl SipServer {
             timer: Notify::new(),
             permits: Arc::new(Semaphore::new(listen.limits.in_flight.max(1))),
             limits: listen.limits.clone(),
+            intake_shed: AtomicU64::new(0),
         });
         let (stop, stopped) = watch::channel(false);
         let mut server = SipServer {
@@ -196,9 +199,9 @@ impl SipServer {
         &self.tcp
     }
 
-    /// The transaction layer's counters.
+    /// The transaction layer's counters, and the datagrams shed unread.
     pub fn stats(&self) -> TxStats {
-        self.core.lock().layer.stats()
+        self.core.stats()
     }
 
     /// A handle that reads [`stats`](Self::stats) from elsewhere (a status
@@ -227,9 +230,9 @@ impl Drop for SipServer {
 pub struct SipMonitor(Arc<Core>);
 
 impl SipMonitor {
-    /// The transaction layer's counters.
+    /// The transaction layer's counters, and the datagrams shed unread.
     pub fn stats(&self) -> TxStats {
-        self.0.lock().layer.stats()
+        self.0.stats()
     }
 }
 

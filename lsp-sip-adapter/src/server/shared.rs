@@ -3,6 +3,7 @@
 //! the answering work), and the transaction timers.
 
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Waker};
 use std::time::Instant;
@@ -17,7 +18,7 @@ use super::path::ReturnPath;
 use crate::message::{self, Inbound, Request, Response};
 use crate::service::SipService;
 use crate::tags::ToTags;
-use crate::transaction::{Arrival, Sent, TransactionLayer, TxKey};
+use crate::transaction::{Arrival, Sent, TransactionLayer, TxKey, TxStats};
 
 pub(super) struct Transactions {
     pub(super) layer: TransactionLayer<ReturnPath>,
@@ -34,9 +35,18 @@ pub(super) struct Core {
     pub(super) timer: Notify,
     pub(super) permits: Arc<Semaphore>,
     pub(super) limits: SipLimits,
+    /// UDP datagrams shed unread from a source over its share while a
+    /// socket backed up.
+    pub(super) intake_shed: AtomicU64,
 }
 
 impl Core {
+    pub(super) fn stats(&self) -> TxStats {
+        let mut stats = self.lock().layer.stats();
+        stats.intake_shed = self.intake_shed.load(std::sync::atomic::Ordering::Relaxed);
+        stats
+    }
+
     pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Transactions> {
         // A panic under the lock leaves the table as consistent as any
         // single update does; keep serving.

@@ -3,11 +3,14 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
+use super::intake::{BACKLOG_RUN, FairIntake};
 use super::path::ReturnPath;
 use super::shared::Core;
 use crate::message::MAX_MESSAGE_LEN;
@@ -36,30 +39,50 @@ pub(super) fn bind(addr: SocketAddr, buffer: usize) -> std::io::Result<UdpSocket
     UdpSocket::from_std(socket)
 }
 
+/// Reads datagrams while the socket has them and hands each to the core;
+/// while the socket backs up, a source over its share is shed unread
+/// ([`FairIntake`]).
 pub(super) async fn receive(
     core: Arc<Core>,
     socket: Arc<UdpSocket>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut buf = vec![0u8; MAX_MESSAGE_LEN + 1];
+    let mut intake = FairIntake::new(Instant::now());
     loop {
-        let (n, source) = tokio::select! {
-            r = socket.recv_from(&mut buf) => match r {
+        tokio::select! {
+            r = socket.readable() => if r.is_err() { continue },
+            _ = stop.changed() => return,
+        }
+        // Back to back until the socket is empty: the length of the run
+        // tells how far it has backed up.
+        let mut run = 0usize;
+        loop {
+            let (n, source) = match socket.try_recv_from(&mut buf) {
                 Ok(x) => x,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 // ICMP errors surface here on some systems; keep serving.
                 Err(_) => continue,
-            },
-            _ = stop.changed() => return,
-        };
-        if n > MAX_MESSAGE_LEN {
-            debug!(%source, "dropped an oversized datagram");
-            continue;
+            };
+            run += 1;
+            if run.is_multiple_of(BACKLOG_RUN) {
+                // Other tasks on this worker get their turn.
+                tokio::task::yield_now().await;
+            }
+            if n > MAX_MESSAGE_LEN {
+                debug!(%source, "dropped an oversized datagram");
+                continue;
+            }
+            if !intake.admit(Instant::now(), source.ip(), run > BACKLOG_RUN) {
+                core.intake_shed.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            core.on_bytes(
+                &buf[..n],
+                source,
+                ReturnPath::Udp(socket.clone(), source),
+                None,
+            );
         }
-        core.on_bytes(
-            &buf[..n],
-            source,
-            ReturnPath::Udp(socket.clone(), source),
-            None,
-        );
     }
 }
