@@ -57,6 +57,8 @@ struct Phase {
     rss: Vec<u64>,
     attack: Report,
     alive: bool,
+    /// The victim's SIP transaction counters after the phase.
+    sip: serde_json::Value,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -164,6 +166,15 @@ async fn phase(
     };
     done.store(true, Ordering::Relaxed);
     let rss = sampler.await.unwrap_or_default();
+    // What the victim says it shed or withheld.
+    let status = ring.nodes[0].status;
+    let sip = tokio::task::spawn_blocking(move || ring::http_get(status, "/status"))
+        .await
+        .ok()
+        .flatten()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .map(|v| v["sip"]["transactions"].clone())
+        .unwrap_or_default();
     let alive = ring.nodes.iter_mut().all(ring::Node::alive);
     Phase {
         name: name.to_owned(),
@@ -171,6 +182,7 @@ async fn phase(
         rss,
         attack,
         alive,
+        sip,
     }
 }
 
@@ -217,6 +229,18 @@ fn print_row(p: &Phase, base: &Phase) {
     );
     for note in &p.attack.notes {
         println!("{:14} {note}", "");
+    }
+    let counter = |name: &str| p.sip[name].as_u64().unwrap_or(0);
+    let (shed, unpaid, refused) = (
+        counter("intake_shed"),
+        counter("answers_unpaid") + counter("retransmit_unpaid"),
+        counter("refused_source") + counter("refused_full"),
+    );
+    if shed + unpaid + refused > 0 {
+        println!(
+            "{:14} victim's SIP front: {shed} datagrams shed unread, {unpaid} answers withheld unpaid, {refused} requests refused (503)",
+            ""
+        );
     }
 }
 
@@ -287,6 +311,7 @@ fn write_json(path: &std::path::Path, phases: &[Phase], secs: f64) -> Result<(),
                 "invite_p99_ms": s.invite.p99_ms(), "invite_failures": s.invite.failures,
                 "rss_bytes": p.rss,
                 "alive": p.alive,
+                "victim_sip_transactions": p.sip,
                 "misses": misses(p, base),
             })
         })
