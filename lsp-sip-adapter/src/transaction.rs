@@ -61,8 +61,8 @@ impl Default for TxConfig {
             t1: Duration::from_millis(500),
             t2: Duration::from_secs(4),
             t4: Duration::from_secs(5),
-            state_bytes: 64 << 20,
-            per_source_bytes: 16 << 20,
+            state_bytes: 16 << 20,
+            per_source_bytes: 4 << 20,
             per_source_in_flight: 256,
             unproven_answer_bytes: 1300,
         }
