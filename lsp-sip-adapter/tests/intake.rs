@@ -33,7 +33,9 @@ async fn a_flooding_source_is_shed_while_honest_requests_are_answered() {
     for n in 0..FLOOD {
         flood.send_to(options(n).as_bytes(), to).expect("send");
         if n.is_multiple_of(EVERY) {
-            honest.send_to(options(FLOOD + n).as_bytes(), to).expect("send");
+            honest
+                .send_to(options(FLOOD + n).as_bytes(), to)
+                .expect("send");
         }
     }
     honest.set_nonblocking(true).expect("nonblocking");
