@@ -609,13 +609,6 @@ impl<D: Clone> TransactionLayer<D> {
         queue.pop_first().map(|(_, key)| key)
     }
 
-    /// Whether an ACK from `source` proved lately that it receives what
-    /// is sent there.
-    pub fn is_proven(&self, now: Instant, source: IpAddr) -> bool {
-        let source = address_share(source);
-        (self.sources.get(&source)).is_some_and(|s| s.verified_until.is_some_and(|v| v > now))
-    }
-
     /// The budget of the first answer to `key`: what its source had paid
     /// and not yet been sent when it arrived, at most the request's own
     /// size and [`TxConfig::unproven_answer_bytes`], set aside for it until

@@ -1,7 +1,9 @@
 //! A burst of UDP requests that arrives before the server reads any of them
 //! is answered in full: the socket's receive buffer holds it, where the
 //! kernel's default size drops most of it (each loss then waits for the
-//! client's retransmission, 500 ms at first).
+//! client's retransmission, 500 ms at first). A flood queued ahead of
+//! honest requests is shed unread while the socket backs up, and every
+//! honest request is answered.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -56,4 +58,48 @@ async fn a_burst_sent_before_the_server_reads_is_answered_in_full() {
         answered.insert(call.to_owned());
     }
     assert_eq!(answered.len(), BURST, "requests lost in the burst");
+}
+
+const FLOOD_LEN: usize = 3_000;
+const HONEST_EVERY: usize = 100;
+
+#[tokio::test]
+async fn a_flooding_source_is_shed_while_honest_requests_are_answered() {
+    let server = open_server(SipLimits::default()).await;
+    let to = server.udp_addrs()[0];
+    let flood = std::net::UdpSocket::bind("127.0.0.2:0").expect("bind");
+    let honest = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    // Blocking sends on this single-threaded runtime: the server reads
+    // only once everything is queued at its socket.
+    for n in 0..FLOOD_LEN {
+        flood.send_to(options(n).as_bytes(), to).expect("send");
+        if n.is_multiple_of(HONEST_EVERY) {
+            honest
+                .send_to(options(FLOOD_LEN + n).as_bytes(), to)
+                .expect("send");
+        }
+    }
+    honest.set_nonblocking(true).expect("nonblocking");
+    let honest = UdpSocket::from_std(honest).expect("tokio socket");
+    let mut answered = HashSet::new();
+    let mut buf = vec![0u8; 70_000];
+    while answered.len() < FLOOD_LEN / HONEST_EVERY {
+        let Ok(Ok(n)) = timeout(Duration::from_secs(2), honest.recv(&mut buf)).await else {
+            break;
+        };
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert!(text.starts_with("SIP/2.0 200"), "{text}");
+        let call = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Call-ID: "))
+            .expect("Call-ID");
+        answered.insert(call.to_owned());
+    }
+    assert_eq!(
+        answered.len(),
+        FLOOD_LEN / HONEST_EVERY,
+        "honest requests lost"
+    );
+    let shed = server.stats().intake_shed;
+    assert!(shed > FLOOD_LEN as u64 / 2, "{shed} flood datagrams shed");
 }
